@@ -1,0 +1,317 @@
+"""The chain backend: the one object JSON-RPC, the block producer and (later)
+consensus talk to, as geth's ``ethapi.Backend``.
+
+It owns the chain store and the mempool, and it is used from a single trio
+thread: reads, admissions and block production never run concurrently, so no
+locks are needed and a block is never observed half-written.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import rlp
+import structlog
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.exceptions import Revert
+from eth.vm.spoof import SpoofTransaction
+from eth_utils import ValidationError
+
+from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
+from node.store import ChainStore
+from vm.block_builder import BuiltBlock, build_block
+
+log = structlog.get_logger("settle.chain")
+
+
+class BackendError(Exception):
+    """Root of backend errors surfaced to RPC callers."""
+
+
+class InvalidTransaction(BackendError):
+    """Undecodable or inadmissible transaction; the message says why."""
+
+
+class ExecutionReverted(BackendError):
+    """A call reverted; ``data`` is the revert payload (for error code 3)."""
+
+    def __init__(self, reason: str | None, data: bytes) -> None:
+        message = "execution reverted" + (f": {reason}" if reason else "")
+        super().__init__(message)
+        self.data = data
+
+
+class ExecutionFailed(BackendError):
+    """A call failed without reverting (out of gas, invalid opcode, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    sender: bytes
+    """``from``; the zero address when absent."""
+    to: bytes | None
+    """``None`` for contract creation."""
+    gas: int | None
+    value: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    from_block: int
+    to_block: int
+    addresses: tuple[bytes, ...]
+    """Empty matches any address."""
+    topics: tuple[tuple[bytes, ...] | None, ...]
+    """Per position: ``None`` matches anything, else any of the listed topics."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: bytes
+    transaction_hash: bytes
+    transaction_index: int
+    log_index: int
+    """Position of the log within its block."""
+
+
+def decode_revert_reason(data: bytes) -> str | None:
+    """The ``Error(string)`` message of revert data, if it is one."""
+    if len(data) >= 4 and data[:4] == bytes.fromhex("08c379a0"):
+        try:
+            from eth_abi import decode
+
+            return decode(["string"], data[4:])[0]
+        except Exception:
+            return None
+    if len(data) >= 4 and data[:4] == bytes.fromhex("4e487b71") and len(data) == 36:
+        return f"panic: 0x{int.from_bytes(data[4:], 'big'):02x}"
+    return None
+
+
+class Backend:
+    """Chain queries, transaction admission and block production for one node."""
+
+    def __init__(
+        self,
+        store: ChainStore,
+        *,
+        coinbase: bytes,
+        mempool_limits: MempoolLimits = MempoolLimits(),
+        gas_cap: int = 50_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.chain_id = store.genesis.chain_id
+        self.coinbase = coinbase
+        self.gas_cap = gas_cap
+        self.clock = clock
+        self.time_offset = 0
+        """Seconds added to wall-clock time for new block timestamps (dev mode only)."""
+        self.mempool = Mempool(
+            chain_id=self.chain_id,
+            block_gas_limit=store.genesis.gas_limit,
+            limits=mempool_limits,
+        )
+        self._block_listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
+        self._tx_listeners: list[Callable[[bytes], None]] = []
+        self._vm_class = store.chain_class.get_vm_class_for_block_number(0)
+
+    # -- listeners -------------------------------------------------------------
+    def on_block(self, listener: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]) -> None:
+        self._block_listeners.append(listener)
+
+    def on_transaction(self, listener: Callable[[bytes], None]) -> None:
+        self._tx_listeners.append(listener)
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def head(self) -> BlockHeaderAPI:
+        return self.store.head
+
+    def state_at(self, header: BlockHeaderAPI):  # type: ignore[no-untyped-def]
+        """The world state after ``header``; reads only (writes stay in an overlay)."""
+        _, chain = self.store.overlay_chain()
+        return chain.get_vm(header).state
+
+    def account_view(self, sender: bytes) -> AccountView:
+        state = self.state_at(self.head)
+        return AccountView(nonce=state.get_nonce(sender), balance=state.get_balance(sender))
+
+    def pending_nonce(self, address: bytes) -> int:
+        return self.mempool.pending_nonce(address, self.state_at(self.head).get_nonce(address))
+
+    # -- transactions ----------------------------------------------------------
+    def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        if not raw:
+            raise InvalidTransaction("empty transaction data")
+        try:
+            return self._vm_class.get_transaction_builder().decode(raw)
+        except (rlp.DecodingError, rlp.DeserializationError) as exc:
+            raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
+        except (ValidationError, ValueError, TypeError, IndexError) as exc:
+            raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
+
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        transaction = self.decode_transaction(raw)
+        try:
+            tx_hash = self.mempool.add(transaction, len(raw), self.account_view)
+        except Rejected as exc:
+            raise InvalidTransaction(str(exc)) from exc
+        log.debug("transaction admitted", hash="0x" + tx_hash.hex(), pending=len(self.mempool))
+        for listener in self._tx_listeners:
+            listener(tx_hash)
+        return tx_hash
+
+    # -- blocks ----------------------------------------------------------------
+    def produce_block(self, *, allow_empty: bool = False) -> BuiltBlock | None:
+        """Build, commit and announce a block from the mempool.
+
+        Returns None when there is nothing to include and ``allow_empty`` is false.
+        """
+        candidates = self.mempool.candidates()
+        if not candidates and not allow_empty:
+            return None
+        parent = self.head
+        overlay, chain = self.store.overlay_chain()
+        started = time.perf_counter()
+        built = build_block(
+            chain,
+            parent,
+            candidates,
+            timestamp=int(self.clock()) + self.time_offset,
+            coinbase=self.coinbase,
+        )
+        self.store.commit(overlay, built.block, built.receipts)
+        self.mempool.remove(built.block.transactions)
+        self.mempool.remove(excluded.transaction for excluded in built.excluded)
+        for excluded in built.excluded:
+            log.info("transaction dropped", hash="0x" + excluded.transaction.hash.hex(), reason=excluded.reason)
+        self.mempool.prune(self.account_view)
+        log.info(
+            "block committed",
+            number=built.block.number,
+            hash="0x" + built.block.hash.hex(),
+            txs=len(built.block.transactions),
+            gas_used=built.block.header.gas_used,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        for listener in self._block_listeners:
+            listener(built.block, built.receipts)
+        return built
+
+    # -- calls -----------------------------------------------------------------
+    def _spoof(self, request: CallRequest, header: BlockHeaderAPI, gas: int) -> SpoofTransaction:
+        state = self.state_at(header)
+        unsigned = self._vm_class.create_unsigned_transaction(
+            nonce=state.get_nonce(request.sender),
+            gas_price=0,
+            gas=gas,
+            to=request.to if request.to is not None else b"",
+            value=request.value,
+            data=request.data,
+        )
+        return SpoofTransaction(unsigned, from_=request.sender)
+
+    def call(self, request: CallRequest, header: BlockHeaderAPI) -> bytes:
+        """Execute without committing (``eth_call``) on the state after ``header``."""
+        gas = min(request.gas or self.gas_cap, self.gas_cap)
+        transaction = self._spoof(request, header, gas)
+        _, chain = self.store.overlay_chain()
+        try:
+            with chain.get_vm(header).in_costless_state() as state:
+                computation = state.costless_execute_transaction(transaction)
+        except ValidationError as exc:
+            raise ExecutionFailed(str(exc)) from exc
+        if computation.is_error:
+            if isinstance(computation.error, Revert):
+                output = computation.output
+                raise ExecutionReverted(decode_revert_reason(output), output)
+            raise ExecutionFailed(str(computation.error) or type(computation.error).__name__)
+        return computation.output
+
+    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
+        """Smallest gas with which the call succeeds, by binary search as geth does."""
+        cap = min(request.gas or self.store.genesis.gas_limit, self.gas_cap)
+        self.call(CallRequest(request.sender, request.to, cap, request.value, request.data), header)
+        transaction = self._spoof(request, header, cap)
+        low = transaction.intrinsic_gas - 1
+        high = cap
+        _, chain = self.store.overlay_chain()
+        while low + 1 < high:
+            mid = (low + high) // 2
+            candidate = self._spoof(request, header, mid)
+            with chain.get_vm(header).in_costless_state() as state:
+                try:
+                    failed = state.costless_execute_transaction(candidate).is_error
+                except ValidationError:
+                    failed = True
+            if failed:
+                low = mid
+            else:
+                high = mid
+        return high
+
+    # -- logs ------------------------------------------------------------------
+    def logs_of_block(self, header: BlockHeaderAPI, receipts: Iterable[ReceiptAPI] | None = None,
+                      transactions: Iterable[SignedTransactionAPI] | None = None) -> list[LogEntry]:
+        if receipts is None:
+            receipts = self.store.receipts(header)
+        if transactions is None:
+            transactions = self.store.block(header).transactions
+        entries = []
+        log_index = 0
+        for tx_index, (receipt, transaction) in enumerate(zip(receipts, transactions)):
+            for entry in receipt.logs:
+                entries.append(
+                    LogEntry(
+                        address=entry.address,
+                        topics=tuple(t.to_bytes(32, "big") if isinstance(t, int) else t for t in entry.topics),
+                        data=entry.data,
+                        block_number=header.block_number,
+                        block_hash=header.hash,
+                        transaction_hash=transaction.hash,
+                        transaction_index=tx_index,
+                        log_index=log_index,
+                    )
+                )
+                log_index += 1
+        return entries
+
+    def get_logs(self, log_filter: LogFilter, max_blocks: int = 10_000) -> list[LogEntry]:
+        start, end = log_filter.from_block, min(log_filter.to_block, self.head.block_number)
+        if end - start + 1 > max_blocks:
+            raise BackendError(f"query spans {end - start + 1} blocks, more than the limit of {max_blocks}")
+        if log_filter.addresses:
+            numbers = sorted(
+                {n for address in log_filter.addresses for n in self.store.blocks_with_logs_from(address, start, end)}
+            )
+        else:
+            numbers = list(range(start, end + 1))
+        found: list[LogEntry] = []
+        for number in numbers:
+            header = self.store.header_by_number(number)
+            if header is None or header.bloom == 0:
+                continue
+            found.extend(e for e in self.logs_of_block(header) if matches(log_filter, e))
+        return found
+
+
+def matches(log_filter: LogFilter, entry: LogEntry) -> bool:
+    if log_filter.addresses and entry.address not in log_filter.addresses:
+        return False
+    if len(log_filter.topics) > len(entry.topics):
+        return False
+    return all(
+        wanted is None or topic in wanted for wanted, topic in zip(log_filter.topics, entry.topics)
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,261 @@
+"""The `settle` command line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import trio
+
+from node.logs import configure_logging
+
+
+class SettleError(click.ClickException):
+    """A user-facing failure: printed as one clear line, exit status 1."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option("0.1.0", prog_name="settle")
+def main() -> None:
+    """Settle: a permissioned consortium blockchain node for securities.
+
+    Validators agree on blocks with BFT consensus; blocks run on an embedded EVM;
+    developers use the standard Ethereum JSON-RPC (web3.py, ethers.js, Foundry, Hardhat).
+    """
+
+
+# -- node ---------------------------------------------------------------------
+@main.group()
+def node() -> None:
+    """Run a node."""
+
+
+@node.command()
+@click.option("--datadir", type=click.Path(path_type=Path), default=Path(".settle/dev"), show_default=True,
+              help="Data directory (LevelDB). Restarting with the same directory resumes the chain.")
+@click.option("--rpc-host", default="127.0.0.1", show_default=True, help="JSON-RPC listen address.")
+@click.option("--rpc-port", type=click.IntRange(0, 65535), default=8545, show_default=True,
+              help="JSON-RPC port (HTTP and WebSocket).")
+@click.option("--block-period", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+              help="Minimum seconds between blocks; a block follows as soon as transactions wait.")
+@click.option("--cors", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Allow browser requests from ORIGIN ('*' for any). Repeatable.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus metrics on this port.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console", show_default=True)
+def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_origins: tuple[str, ...],
+        metrics_port: int | None, log_level: str, log_format: str) -> None:
+    """Run a single-validator development chain with 10 funded, unlocked accounts."""
+    from node.dev import dev_coinbase, dev_genesis
+    from node.dev_accounts import DEV_BALANCE, DEV_MNEMONIC, DevSigner
+    from node.service import NodeSettings
+
+    configure_logging(log_level, log_format)
+    signer = DevSigner.from_mnemonic()
+    click.echo(f"Settle dev chain (chain id 1337), data dir {datadir}")
+    click.echo(f"Mnemonic: {DEV_MNEMONIC}")
+    click.echo("Accounts (each funded with %d ETH; these keys are public, use them only here):" % (DEV_BALANCE // 10**18))
+    for index, account in enumerate(signer.accounts):
+        click.echo(f"  ({index}) {account.address}  0x{bytes(account.key).hex()}")
+    settings = NodeSettings(
+        data_dir=datadir,
+        genesis=dev_genesis(signer),
+        coinbase=dev_coinbase(),
+        block_period=block_period,
+        rpc_host=rpc_host,
+        rpc_port=rpc_port,
+        cors_origins=cors_origins,
+        signer=signer,
+        dev_methods=True,
+        metrics_port=metrics_port,
+    )
+    _run(settings)
+
+
+@node.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="The node's config.toml (see `settle testnet init`).")
+def run(config_path: Path) -> None:
+    """Run a node from its config file."""
+    from genesis.errors import GenesisError
+    from genesis.keys import read_validator_keys, KeyFilePaths
+    from genesis.loader import load_genesis
+    from node.config import ConfigError, load_config
+    from node.mempool import MempoolLimits
+    from node.service import NodeSettings
+
+    try:
+        config = load_config(config_path)
+        genesis = load_genesis(config.node.genesis)
+    except (ConfigError, GenesisError) as exc:
+        raise SettleError(str(exc)) from None
+    configure_logging(config.log.level, config.log.format)
+    produce = config.node.role in ("validator", "dev")
+    coinbase = b"\x00" * 20
+    if produce:
+        try:
+            keys = read_validator_keys(
+                KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key)
+            )
+        except GenesisError as exc:
+            raise SettleError(str(exc)) from None
+        if keys.address not in [v.address for v in genesis.validators]:
+            raise SettleError(
+                f"{config_path}: key {config.keys.account_key} (address 0x{keys.address.hex()}) "
+                "is not a validator in the genesis; refusing to produce blocks"
+            )
+        if len(genesis.validators) > 1:
+            raise SettleError(
+                f"{config.node.genesis} has {len(genesis.validators)} validators: multi-validator BFT "
+                "consensus is not available in this release yet; run a single-validator genesis, "
+                "or role = \"auditor\" to serve an existing data dir read-only"
+            )
+        coinbase = keys.address
+    settings = NodeSettings(
+        data_dir=config.node.data_dir,
+        genesis=genesis,
+        coinbase=coinbase,
+        produce_blocks=produce,
+        block_period=genesis.consensus.block_period_ms / 1000,
+        rpc_host=config.rpc.host,
+        rpc_port=config.rpc.port,
+        cors_origins=tuple(config.rpc.cors_origins),
+        gas_cap=config.rpc.gas_cap,
+        batch_limit=config.rpc.batch_limit,
+        max_request_bytes=config.rpc.max_request_bytes,
+        mempool=MempoolLimits(
+            config.mempool.max_transactions, config.mempool.max_per_sender, config.mempool.max_transaction_bytes
+        ),
+        metrics_port=config.metrics.port if config.metrics.enabled else None,
+    )
+    _run(settings)
+
+
+def _run(settings: "NodeSettings") -> None:  # type: ignore[name-defined]  # noqa: F821
+    from node.service import run_node
+    from node.store import StoreError
+    from vm.leveldb import StorageError
+
+    try:
+        trio.run(run_node, settings)
+    except (StoreError, StorageError) as exc:
+        raise SettleError(str(exc)) from None
+    except OSError as exc:
+        raise SettleError(f"cannot serve JSON-RPC on {settings.rpc_host}:{settings.rpc_port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+# -- testnet ------------------------------------------------------------------
+@main.group()
+def testnet() -> None:
+    """Generate local test networks."""
+
+
+@testnet.command("init")
+@click.option("--validators", type=click.IntRange(1, 100), required=True, help="Number of validators.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory to create.")
+@click.option("--chain-id", type=click.IntRange(1, 2**63), default=1337, show_default=True)
+@click.option("--block-period-ms", type=click.IntRange(50, 3_600_000), default=1000, show_default=True)
+@click.option("--base-rpc-port", type=click.IntRange(1, 65535), default=8545, show_default=True)
+@click.option("--base-p2p-port", type=click.IntRange(1, 65535), default=30300, show_default=True)
+def testnet_init(validators: int, out_dir: Path, chain_id: int, block_period_ms: int, base_rpc_port: int,
+                 base_p2p_port: int) -> None:
+    """Write DIR/genesis.json and DIR/node<i>/{config.toml,keys/} for N validators."""
+    from genesis.errors import GenesisError
+    from genesis.testnet import init_testnet
+
+    try:
+        layout = init_testnet(out_dir, validators, chain_id=chain_id, block_period_ms=block_period_ms,
+                              base_rpc_port=base_rpc_port, base_p2p_port=base_p2p_port)
+    except GenesisError as exc:
+        raise SettleError(str(exc)) from None
+    click.echo(f"Wrote {layout.genesis_path}")
+    for item in layout.nodes:
+        click.echo(f"  {item.config_path}  validator 0x{item.keys.address.hex()}")
+
+
+# -- keys ---------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """Create and inspect validator keys."""
+
+
+@keys.command("generate")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Directory for account.key, bls.key and node.key.")
+def keys_generate(out_dir: Path) -> None:
+    """Generate a validator's secp256k1, BLS12-381 and libp2p keys."""
+    from genesis.errors import GenesisError
+    from genesis.keys import KeyFilePaths, generate_validator_keys, write_validator_keys
+
+    generated = generate_validator_keys()
+    paths = KeyFilePaths(out_dir / "account.key", out_dir / "bls.key", out_dir / "node.key")
+    try:
+        write_validator_keys(paths, generated)
+    except GenesisError as exc:
+        raise SettleError(str(exc)) from None
+    _show_keys(generated)
+
+
+@keys.command("show")
+@click.option("--dir", "key_dir", type=click.Path(path_type=Path), required=True)
+def keys_show(key_dir: Path) -> None:
+    """Print the address, BLS public key and peer id of a key directory."""
+    from genesis.errors import GenesisError
+    from genesis.keys import KeyFilePaths, read_validator_keys
+
+    try:
+        loaded = read_validator_keys(KeyFilePaths(key_dir / "account.key", key_dir / "bls.key", key_dir / "node.key"))
+    except GenesisError as exc:
+        raise SettleError(str(exc)) from None
+    _show_keys(loaded)
+
+
+def _show_keys(validator_keys) -> None:  # type: ignore[no-untyped-def]
+    from eth_utils import to_checksum_address
+
+    click.echo(f"address        {to_checksum_address(validator_keys.address)}")
+    click.echo(f"bls public key 0x{validator_keys.bls_public_key.hex()}")
+    click.echo(f"peer id        {validator_keys.peer_id}")
+
+
+# -- contracts ----------------------------------------------------------------
+@main.group()
+def contracts() -> None:
+    """Compile Solidity contracts."""
+
+
+@contracts.command("compile")
+def contracts_compile() -> None:
+    """Compile contracts/src with the pinned solcjs into contracts/build/*.json."""
+    from contracts.compiler import ContractsError, compile_all
+
+    try:
+        artifacts = compile_all()
+    except ContractsError as exc:
+        raise SettleError(str(exc)) from None
+    for name in sorted(artifacts):
+        click.echo(f"  {name}: {len(artifacts[name].bytecode)} bytes")
+
+
+# -- bench ----------------------------------------------------------------------
+@main.group()
+def bench() -> None:
+    """Benchmarks (print figures and write bench-results/*.json)."""
+
+
+@bench.command("rpc")
+@click.option("--transfers", type=click.IntRange(10, 1_000_000), default=2000, show_default=True)
+@click.option("--baseline/--no-baseline", default=True, show_default=True, help="Also measure Hardhat's node.")
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
+def bench_rpc(transfers: int, baseline: bool, repeats: int) -> None:
+    """ERC-20 transfers/s through JSON-RPC: Settle dev node vs Hardhat node."""
+    from scripts.bench_rpc import main as bench_main  # type: ignore[import-not-found]
+
+    sys.exit(bench_main(transfers=transfers, baseline=baseline, repeats=repeats))
+
+
+if __name__ == "__main__":
+    main()

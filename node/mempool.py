@@ -1,0 +1,193 @@
+"""The mempool: admitted transactions waiting for a block.
+
+Admission rules (checked in this order, each failure a :class:`Rejected` with
+geth's wording so that client libraries recognise it):
+
+1. size at most ``max_transaction_bytes``;
+2. replay protection: the chain id must be this chain's (legacy transactions
+   need EIP-155);
+3. a valid signature (sender recovered with coincurve through py-evm);
+4. gas at least the intrinsic gas and at most the block gas limit;
+5. nonce: not below the sender's next nonce; no gaps (Settle does not queue
+   future transactions, so a gap is answered at once instead of waiting forever);
+   the same nonce replaces the pending transaction if its fees are at least 10%
+   higher (or both are zero, the usual case on a zero-fee chain);
+6. the sender can pay ``gas * max fee + value``;
+7. pool limits: ``max_transactions`` in all, ``max_per_sender`` per sender.
+
+Block building takes transactions in arrival order, each sender's in nonce order.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from eth.abc import SignedTransactionAPI
+from eth_utils import ValidationError
+
+
+class Rejected(Exception):
+    """A transaction refused admission; the message is shown to the client."""
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    max_transactions: int = 10_000
+    """Pending transactions in all."""
+    max_per_sender: int = 1_000
+    """Pending transactions from one sender."""
+    max_transaction_bytes: int = 128 * 1024
+    """Encoded size of one transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    nonce: int
+    """The sender's next nonce in the head state."""
+    balance: int
+    """The sender's balance in the head state."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    transaction: SignedTransactionAPI
+    sequence: int
+
+
+@dataclass(slots=True)
+class Mempool:
+    """Pending transactions by sender and nonce. Owned by the node's chain service."""
+
+    chain_id: int
+    block_gas_limit: int
+    limits: MempoolLimits = field(default_factory=MempoolLimits)
+    _by_sender: dict[bytes, dict[int, _Entry]] = field(default_factory=dict)
+    _by_hash: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
+    _sequence: itertools.count = field(default_factory=itertools.count)
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        return self._by_hash.get(tx_hash)
+
+    def pending_nonce(self, sender: bytes, state_nonce: int) -> int:
+        nonces = self._by_sender.get(sender)
+        return max(nonces) + 1 if nonces else state_nonce
+
+    def add(
+        self,
+        transaction: SignedTransactionAPI,
+        encoded_size: int,
+        account_of: Callable[[bytes], AccountView],
+    ) -> bytes:
+        """Admit ``transaction`` or raise :class:`Rejected`; returns its hash."""
+        if encoded_size > self.limits.max_transaction_bytes:
+            raise Rejected(
+                f"oversized data: transaction size {encoded_size}, limit {self.limits.max_transaction_bytes}"
+            )
+        tx_chain_id = getattr(transaction, "chain_id", None)
+        if tx_chain_id is None:
+            raise Rejected("only replay-protected (EIP-155) transactions allowed over RPC")
+        if tx_chain_id != self.chain_id:
+            raise Rejected(f"invalid chain id for signer: have {tx_chain_id} want {self.chain_id}")
+        try:
+            transaction.check_signature_validity()
+            sender = transaction.sender
+        except (ValidationError, ValueError, Exception) as exc:  # coincurve raises plain Exceptions
+            raise Rejected(f"invalid sender: {exc or 'bad signature'}") from exc
+        tx_hash = transaction.hash
+        if tx_hash in self._by_hash:
+            raise Rejected("already known")
+        intrinsic = transaction.intrinsic_gas
+        if transaction.gas < intrinsic:
+            raise Rejected(f"intrinsic gas too low: gas {transaction.gas}, minimum needed {intrinsic}")
+        if transaction.gas > self.block_gas_limit:
+            raise Rejected(f"exceeds block gas limit: gas {transaction.gas}, limit {self.block_gas_limit}")
+
+        account = account_of(sender)
+        nonce = transaction.nonce
+        if nonce < account.nonce:
+            raise Rejected(f"nonce too low: next nonce {account.nonce}, tx nonce {nonce}")
+        pending = self._by_sender.get(sender, {})
+        next_nonce = self.pending_nonce(sender, account.nonce)
+        replaced = pending.get(nonce)
+        if replaced is None and nonce > next_nonce:
+            raise Rejected(
+                f"nonce too high: next nonce {next_nonce}, tx nonce {nonce} "
+                "(Settle does not queue gapped transactions)"
+            )
+        if replaced is not None and not _outbids(transaction, replaced.transaction):
+            raise Rejected("replacement transaction underpriced")
+
+        cost = transaction.gas * transaction.max_fee_per_gas + transaction.value
+        committed_elsewhere = sum(
+            e.transaction.gas * e.transaction.max_fee_per_gas + e.transaction.value
+            for n, e in pending.items()
+            if n != nonce
+        )
+        if account.balance < cost + committed_elsewhere:
+            raise Rejected(
+                f"insufficient funds for gas * price + value: address 0x{sender.hex()} "
+                f"have {account.balance} want {cost + committed_elsewhere}"
+            )
+        if replaced is None:
+            if len(self._by_hash) >= self.limits.max_transactions:
+                raise Rejected("txpool is full")
+            if len(pending) >= self.limits.max_per_sender:
+                raise Rejected(
+                    f"too many pending transactions from 0x{sender.hex()} (limit {self.limits.max_per_sender})"
+                )
+            sequence = next(self._sequence)
+        else:
+            del self._by_hash[replaced.transaction.hash]
+            sequence = replaced.sequence
+        self._by_sender.setdefault(sender, {})[nonce] = _Entry(transaction, sequence)
+        self._by_hash[tx_hash] = transaction
+        return tx_hash
+
+    def candidates(self) -> list[SignedTransactionAPI]:
+        """Every pending transaction, in arrival order with each sender's nonces ascending."""
+        per_sender = [
+            sorted(nonces.items()) for nonces in self._by_sender.values()
+        ]
+        # A sender's transactions keep nonce order; senders interleave by arrival.
+        entries = []
+        for chain in per_sender:
+            floor = -1
+            for _, entry in chain:
+                floor = max(floor, entry.sequence)
+                entries.append((floor, entry.transaction.nonce, entry.transaction))
+        entries.sort(key=lambda item: (item[0], item[1]))
+        return [tx for _, _, tx in entries]
+
+    def remove(self, transactions: Iterable[SignedTransactionAPI]) -> None:
+        for transaction in transactions:
+            known = self._by_hash.pop(transaction.hash, None)
+            if known is None:
+                continue
+            nonces = self._by_sender.get(transaction.sender)
+            if nonces is not None:
+                nonces.pop(transaction.nonce, None)
+                if not nonces:
+                    del self._by_sender[transaction.sender]
+
+    def prune(self, account_of: Callable[[bytes], AccountView]) -> list[SignedTransactionAPI]:
+        """Drop transactions whose nonce the head state has passed; return them."""
+        stale = [
+            entry.transaction
+            for sender, nonces in self._by_sender.items()
+            for nonce, entry in nonces.items()
+            if nonce < account_of(sender).nonce
+        ]
+        self.remove(stale)
+        return stale
+
+
+def _outbids(new: SignedTransactionAPI, old: SignedTransactionAPI) -> bool:
+    """geth's 10% price bump, which zero-fee replacements meet trivially."""
+    return (
+        new.max_fee_per_gas * 100 >= old.max_fee_per_gas * 110
+        and new.max_priority_fee_per_gas * 100 >= old.max_priority_fee_per_gas * 110
+    )

@@ -1,0 +1,546 @@
+"""The JSON-RPC namespaces: ``eth_``, ``net_``, ``web3_`` and dev-only ``evm_``.
+
+Each public method of a namespace class is one RPC method, named mechanically
+(``EthAPI.getBalance`` -> ``eth_getBalance``), as in geth's ``rpc/service.go``.
+Methods take positional JSON parameters and return JSON values; they raise
+``JsonRpcError`` with geth's codes and wording.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any, Callable
+
+from eth.abc import BlockHeaderAPI
+from eth_hash.auto import keccak
+
+from node.backend import (
+    Backend,
+    BackendError,
+    CallRequest,
+    ExecutionFailed,
+    ExecutionReverted,
+    InvalidTransaction,
+    LogFilter,
+)
+from node.dev_accounts import DevSigner
+from node.rpc import params as p
+from node.rpc.errors import (
+    EXECUTION_REVERTED,
+    INVALID_PARAMS,
+    LIMIT_EXCEEDED,
+    SERVER_ERROR,
+    invalid_argument,
+    rpc_error,
+)
+from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
+from node.rpc.format import (
+    block_json,
+    hexb,
+    log_json,
+    qty,
+    receipt_json,
+    transaction_json,
+)
+
+CLIENT_VERSION = "Settle/v0.1.0/python3.11/py-evm-0.12.1b1"
+CALL_FIELDS = {
+    "from", "to", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "value",
+    "data", "input", "nonce", "type", "chainId", "accessList",
+}
+
+
+class Connection:
+    """Per-connection context: WebSocket connections can subscribe; HTTP cannot."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        self.send = send
+
+
+class _Namespace:
+    prefix = ""
+
+    def methods(self) -> dict[str, Callable[..., Any]]:
+        return {
+            f"{self.prefix}_{name}": getattr(self, name)
+            for name, _ in inspect.getmembers(type(self), inspect.isfunction)
+            if not name.startswith("_") and name != "methods"
+        }
+
+
+def _header_not_found() -> Exception:
+    return rpc_error(SERVER_ERROR, "header not found")
+
+
+class EthAPI(_Namespace):
+    prefix = "eth"
+
+    def __init__(
+        self,
+        backend: Backend,
+        filters: FilterManager,
+        subscriptions: SubscriptionManager,
+        signer: DevSigner | None,
+        max_log_blocks: int = 10_000,
+    ) -> None:
+        self.backend = backend
+        self.filters = filters
+        self.subscriptions = subscriptions
+        self.signer = signer
+        self.max_log_blocks = max_log_blocks
+
+    # -- helpers -----------------------------------------------------------------
+    def _resolve(self, ref: int | str | bytes) -> BlockHeaderAPI | None:
+        store = self.backend.store
+        if isinstance(ref, bytes):
+            return store.header_by_hash(ref)
+        if ref == "earliest":
+            return store.header_by_number(0)
+        if isinstance(ref, str):
+            return store.head
+        return store.header_by_number(ref)
+
+    def _state_header(self, value: Any, index: int) -> BlockHeaderAPI:
+        header = self._resolve(p.block_ref(value, index))
+        if header is None:
+            raise _header_not_found()
+        return header
+
+    def _number(self, ref: int | str) -> int:
+        if ref == "earliest":
+            return 0
+        if isinstance(ref, str):
+            return self.backend.head.block_number
+        return ref
+
+    def _call_request(self, value: Any, index: int) -> CallRequest:
+        fields = p.obj(value, index, CALL_FIELDS, "transaction")
+        if "data" in fields and "input" in fields and fields["data"] != fields["input"]:
+            raise invalid_argument(index, 'both "data" and "input" are set and not equal')
+        payload = fields.get("input", fields.get("data"))
+        return CallRequest(
+            sender=p.address(fields["from"], index, "from") if fields.get("from") else b"\x00" * 20,
+            to=p.address(fields["to"], index, "to") if fields.get("to") else None,
+            gas=p.quantity(fields["gas"], index, "gas") if fields.get("gas") is not None else None,
+            value=p.quantity(fields["value"], index, "value") if fields.get("value") is not None else 0,
+            data=p.data(payload, index, "input") if payload is not None else b"",
+        )
+
+    def _execution_error(self, exc: BackendError) -> Exception:
+        if isinstance(exc, ExecutionReverted):
+            return rpc_error(EXECUTION_REVERTED, str(exc), hexb(exc.data))
+        return rpc_error(SERVER_ERROR, str(exc))
+
+    def _criteria(self, value: Any, index: int) -> tuple[LogCriteria, bytes | None]:
+        fields = p.obj(value, index, {"fromBlock", "toBlock", "address", "topics", "blockHash"}, "filter")
+        block_hash = None
+        if "blockHash" in fields:
+            if "fromBlock" in fields or "toBlock" in fields:
+                raise invalid_argument(index, "filter: cannot specify both blockHash and fromBlock/toBlock")
+            block_hash = p.block_hash(fields["blockHash"], index)
+        from_ref = p.block_ref(fields.get("fromBlock", "latest"), index)
+        to_ref = p.block_ref(fields.get("toBlock", "latest"), index)
+        if isinstance(from_ref, bytes) or isinstance(to_ref, bytes):
+            raise invalid_argument(index, "filter: fromBlock/toBlock must be numbers or tags")
+        raw_addresses = fields.get("address")
+        if raw_addresses is None:
+            addresses: tuple[bytes, ...] = ()
+        elif isinstance(raw_addresses, list):
+            addresses = tuple(p.address(a, index, "address") for a in raw_addresses)
+        else:
+            addresses = (p.address(raw_addresses, index, "address"),)
+        raw_topics = fields.get("topics") or []
+        if not isinstance(raw_topics, list) or len(raw_topics) > 4:
+            raise invalid_argument(index, "filter: topics must be a list of at most 4 entries")
+        topics: list[tuple[bytes, ...] | None] = []
+        for entry in raw_topics:
+            if entry is None:
+                topics.append(None)
+            elif isinstance(entry, list):
+                topics.append(tuple(p.fixed_bytes(t, index, 32, "topic") for t in entry) or None)
+            else:
+                topics.append((p.fixed_bytes(entry, index, 32, "topic"),))
+        return LogCriteria(from_ref, to_ref, addresses, tuple(topics)), block_hash
+
+    def _logs(self, criteria: LogCriteria, block_hash: bytes | None) -> list[dict[str, Any]]:
+        if block_hash is not None:
+            header = self.backend.store.header_by_hash(block_hash)
+            if header is None:
+                raise rpc_error(SERVER_ERROR, "unknown block")
+            number = header.block_number
+            log_filter = LogFilter(number, number, criteria.addresses, criteria.topics)
+        else:
+            log_filter = LogFilter(
+                self._number(criteria.from_ref), self._number(criteria.to_ref), criteria.addresses, criteria.topics
+            )
+            if log_filter.from_block > log_filter.to_block:
+                raise rpc_error(INVALID_PARAMS, "invalid block range params")
+        try:
+            entries = self.backend.get_logs(log_filter, self.max_log_blocks)
+        except BackendError as exc:
+            raise rpc_error(LIMIT_EXCEEDED, str(exc)) from None
+        return [log_json(e) for e in entries]
+
+    def _receipt(self, header: BlockHeaderAPI, index: int | None = None) -> list[dict[str, Any]]:
+        block = self.backend.store.block(header)
+        receipts = self.backend.store.receipts(header)
+        logs = self.backend.logs_of_block(header, receipts, block.transactions)
+        out = []
+        previous = 0
+        for i, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
+            if index is None or i == index:
+                out.append(
+                    receipt_json(tx, receipt, header, i, previous, [e for e in logs if e.transaction_index == i])
+                )
+            previous = receipt.gas_used
+        return out
+
+    # -- chain state -------------------------------------------------------------
+    def chainId(self) -> str:
+        return qty(self.backend.chain_id)
+
+    def blockNumber(self) -> str:
+        return qty(self.backend.head.block_number)
+
+    def syncing(self) -> bool:
+        return False
+
+    def mining(self) -> bool:
+        return False
+
+    def hashrate(self) -> str:
+        return qty(0)
+
+    def coinbase(self) -> str:
+        from node.rpc.format import addr
+
+        return addr(self.backend.coinbase)  # type: ignore[return-value]
+
+    def getBalance(self, address: Any, block: Any = "latest") -> str:
+        account = p.address(address, 0)
+        return qty(self.backend.state_at(self._state_header(block, 1)).get_balance(account))
+
+    def getCode(self, address: Any, block: Any = "latest") -> str:
+        account = p.address(address, 0)
+        return hexb(self.backend.state_at(self._state_header(block, 1)).get_code(account))
+
+    def getStorageAt(self, address: Any, slot: Any, block: Any = "latest") -> str:
+        account = p.address(address, 0)
+        if isinstance(slot, str) and slot.startswith("0x") and len(slot) == 66:
+            position = int(slot, 16)
+        else:
+            position = p.quantity(slot, 1, "storage slot")
+        value = self.backend.state_at(self._state_header(block, 2)).get_storage(account, position)
+        return hexb(value.to_bytes(32, "big"))
+
+    def getTransactionCount(self, address: Any, block: Any = "latest") -> str:
+        account = p.address(address, 0)
+        if block == "pending":
+            return qty(self.backend.pending_nonce(account))
+        return qty(self.backend.state_at(self._state_header(block, 1)).get_nonce(account))
+
+    # -- fees --------------------------------------------------------------------
+    def gasPrice(self) -> str:
+        return qty(0)
+
+    def maxPriorityFeePerGas(self) -> str:
+        return qty(0)
+
+    def blobBaseFee(self) -> str:
+        return qty(0)
+
+    def feeHistory(self, block_count: Any, newest: Any, percentiles: Any = None) -> dict[str, Any]:
+        count = p.quantity(block_count, 0, "block count")
+        if count < 1 or count > 1024:
+            raise invalid_argument(0, "block count must be between 1 and 1024")
+        newest_header = self._state_header(newest, 1)
+        if percentiles is not None and (
+            not isinstance(percentiles, list)
+            or any(not isinstance(x, (int, float)) or not 0 <= x <= 100 for x in percentiles)
+            or percentiles != sorted(percentiles)
+        ):
+            raise invalid_argument(2, "reward percentiles must be ascending numbers in [0, 100]")
+        oldest = max(0, newest_header.block_number - count + 1)
+        headers = [self.backend.store.header_by_number(n) for n in range(oldest, newest_header.block_number + 1)]
+        result: dict[str, Any] = {
+            "oldestBlock": qty(oldest),
+            "baseFeePerGas": [qty(0)] * (len(headers) + 1),
+            "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers if h is not None],
+            "baseFeePerBlobGas": [qty(0)] * (len(headers) + 1),
+            "blobGasUsedRatio": [0.0] * len(headers),
+        }
+        if percentiles is not None:
+            # Fees are zero on this chain, so every percentile of every block's tips is 0
+            # unless a sender chose to tip; report the tips actually paid.
+            rewards = []
+            for header in headers:
+                assert header is not None
+                tips = sorted(
+                    min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas)
+                    for tx in self.backend.store.block(header).transactions
+                )
+                rewards.append(
+                    [qty(tips[min(len(tips) - 1, int(len(tips) * pct / 100))] if tips else 0) for pct in percentiles]
+                )
+            result["reward"] = rewards
+        return result
+
+    # -- blocks ------------------------------------------------------------------
+    def getBlockByNumber(self, block: Any, full: Any = False) -> dict[str, Any] | None:
+        header = self._resolve(p.block_ref(block, 0))
+        return None if header is None else block_json(self.backend.store.block(header), p.boolean(full, 1))
+
+    def getBlockByHash(self, block_hash: Any, full: Any = False) -> dict[str, Any] | None:
+        header = self.backend.store.header_by_hash(p.block_hash(block_hash, 0))
+        return None if header is None else block_json(self.backend.store.block(header), p.boolean(full, 1))
+
+    def getBlockTransactionCountByNumber(self, block: Any) -> str | None:
+        header = self._resolve(p.block_ref(block, 0))
+        return None if header is None else qty(len(self.backend.store.block(header).transactions))
+
+    def getBlockTransactionCountByHash(self, block_hash: Any) -> str | None:
+        header = self.backend.store.header_by_hash(p.block_hash(block_hash, 0))
+        return None if header is None else qty(len(self.backend.store.block(header).transactions))
+
+    def getUncleCountByBlockNumber(self, block: Any) -> str | None:
+        return None if self._resolve(p.block_ref(block, 0)) is None else qty(0)
+
+    def getUncleCountByBlockHash(self, block_hash: Any) -> str | None:
+        return None if self.backend.store.header_by_hash(p.block_hash(block_hash, 0)) is None else qty(0)
+
+    # -- transactions ------------------------------------------------------------
+    def _tx_at(self, header: BlockHeaderAPI | None, index: int) -> dict[str, Any] | None:
+        if header is None:
+            return None
+        transactions = self.backend.store.block(header).transactions
+        return transaction_json(transactions[index], header, index) if index < len(transactions) else None
+
+    def getTransactionByHash(self, tx_hash: Any) -> dict[str, Any] | None:
+        wanted = p.tx_hash(tx_hash, 0)
+        location = self.backend.store.transaction_location(wanted)
+        if location is None:
+            pending = self.backend.mempool.get(wanted)
+            return None if pending is None else transaction_json(pending, None, None)
+        number, index = location
+        return self._tx_at(self.backend.store.header_by_number(number), index)
+
+    def getTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> dict[str, Any] | None:
+        header = self.backend.store.header_by_hash(p.block_hash(block_hash, 0))
+        return self._tx_at(header, p.quantity(index, 1, "index"))
+
+    def getTransactionByBlockNumberAndIndex(self, block: Any, index: Any) -> dict[str, Any] | None:
+        header = self._resolve(p.block_ref(block, 0))
+        return self._tx_at(header, p.quantity(index, 1, "index"))
+
+    def getTransactionReceipt(self, tx_hash: Any) -> dict[str, Any] | None:
+        location = self.backend.store.transaction_location(p.tx_hash(tx_hash, 0))
+        if location is None:
+            return None
+        number, index = location
+        header = self.backend.store.header_by_number(number)
+        assert header is not None
+        return self._receipt(header, index)[0]
+
+    def getBlockReceipts(self, block: Any) -> list[dict[str, Any]] | None:
+        header = self._resolve(p.block_ref(block, 0))
+        return None if header is None else self._receipt(header)
+
+    def sendRawTransaction(self, raw: Any) -> str:
+        try:
+            return hexb(self.backend.send_raw_transaction(p.data(raw, 0, "transaction")))
+        except InvalidTransaction as exc:
+            raise rpc_error(SERVER_ERROR, str(exc)) from None
+
+    # -- execution ---------------------------------------------------------------
+    def call(self, transaction: Any, block: Any = "latest", overrides: Any = None) -> str:
+        if overrides is not None:
+            raise invalid_argument(2, "state overrides are not supported")
+        request = self._call_request(transaction, 0)
+        try:
+            return hexb(self.backend.call(request, self._state_header(block, 1)))
+        except (ExecutionReverted, ExecutionFailed) as exc:
+            raise self._execution_error(exc) from None
+
+    def estimateGas(self, transaction: Any, block: Any = "latest") -> str:
+        request = self._call_request(transaction, 0)
+        try:
+            return qty(self.backend.estimate_gas(request, self._state_header(block, 1)))
+        except (ExecutionReverted, ExecutionFailed) as exc:
+            raise self._execution_error(exc) from None
+
+    # -- logs and filters --------------------------------------------------------
+    def getLogs(self, log_filter: Any) -> list[dict[str, Any]]:
+        return self._logs(*self._criteria(log_filter, 0))
+
+    def newFilter(self, log_filter: Any) -> str:
+        criteria, block_hash = self._criteria(log_filter, 0)
+        if block_hash is not None:
+            raise invalid_argument(0, "filter: blockHash is not allowed in eth_newFilter")
+        return self._install("logs", criteria)
+
+    def newBlockFilter(self) -> str:
+        return self._install("blocks", None)
+
+    def newPendingTransactionFilter(self, full: Any = False) -> str:
+        return self._install("pending", None)
+
+    def _install(self, kind: str, criteria: LogCriteria | None) -> str:
+        try:
+            return self.filters.install(kind, criteria)
+        except OverflowError as exc:
+            raise rpc_error(LIMIT_EXCEEDED, str(exc)) from None
+
+    def getFilterChanges(self, filter_id: Any) -> list[Any]:
+        changes = self.filters.poll(_filter_id(filter_id))
+        if changes is None:
+            raise rpc_error(SERVER_ERROR, "filter not found")
+        return changes
+
+    def getFilterLogs(self, filter_id: Any) -> list[dict[str, Any]]:
+        found = self.filters.get(_filter_id(filter_id))
+        if found is None or found.criteria is None:
+            raise rpc_error(SERVER_ERROR, "filter not found")
+        return self._logs(found.criteria, None)
+
+    def uninstallFilter(self, filter_id: Any) -> bool:
+        return self.filters.uninstall(_filter_id(filter_id))
+
+    # -- accounts and signing (dev chain) ----------------------------------------
+    def accounts(self) -> list[str]:
+        from node.rpc.format import addr
+
+        return [addr(a) for a in self.signer.addresses] if self.signer else []  # type: ignore[misc]
+
+    def _unlocked(self, value: Any, index: int) -> bytes:
+        account = p.address(value, index, "from")
+        if self.signer is None or self.signer.account(account) is None:
+            raise rpc_error(SERVER_ERROR, f"unknown account 0x{account.hex()}: this node holds no key for it")
+        return account
+
+    def sign(self, address: Any, message: Any) -> str:
+        account = self._unlocked(address, 0)
+        assert self.signer is not None
+        return hexb(self.signer.sign_message(account, p.data(message, 1, "message")))
+
+    def signTypedData_v4(self, address: Any, typed_data: Any) -> str:
+        account = self._unlocked(address, 0)
+        if isinstance(typed_data, str):
+            try:
+                typed_data = json.loads(typed_data)
+            except json.JSONDecodeError as exc:
+                raise invalid_argument(1, f"typed data is not valid JSON: {exc}") from None
+        if not isinstance(typed_data, dict):
+            raise invalid_argument(1, "typed data must be an object")
+        assert self.signer is not None
+        try:
+            return hexb(self.signer.sign_typed_data(account, typed_data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise invalid_argument(1, f"invalid typed data: {exc}") from None
+
+    def sendTransaction(self, transaction: Any) -> str:
+        fields = p.obj(transaction, 0, CALL_FIELDS, "transaction")
+        if "from" not in fields:
+            raise invalid_argument(0, "transaction: missing \"from\"")
+        sender = self._unlocked(fields["from"], 0)
+        request = self._call_request(fields, 0)
+        nonce = p.quantity(fields["nonce"], 0, "nonce") if "nonce" in fields else self.backend.pending_nonce(sender)
+        if request.gas is not None:
+            gas = request.gas
+        else:
+            try:
+                gas = self.backend.estimate_gas(request, self.backend.head)
+            except (ExecutionReverted, ExecutionFailed) as exc:
+                raise self._execution_error(exc) from None
+        tx: dict[str, Any] = {
+            "chainId": self.backend.chain_id,
+            "nonce": nonce,
+            "gas": gas,
+            "value": request.value,
+            "data": request.data,
+        }
+        if request.to is not None:
+            tx["to"] = request.to
+        if "gasPrice" in fields:
+            tx["gasPrice"] = p.quantity(fields["gasPrice"], 0, "gasPrice")
+        else:
+            tx["maxFeePerGas"] = p.quantity(fields.get("maxFeePerGas", "0x0"), 0, "maxFeePerGas")
+            tx["maxPriorityFeePerGas"] = p.quantity(fields.get("maxPriorityFeePerGas", "0x0"), 0, "maxPriorityFeePerGas")
+        assert self.signer is not None
+        raw = self.signer.sign_transaction(sender, tx)
+        try:
+            return hexb(self.backend.send_raw_transaction(raw))
+        except InvalidTransaction as exc:
+            raise rpc_error(SERVER_ERROR, str(exc)) from None
+
+    # -- subscriptions (WebSocket only) ------------------------------------------
+    def subscribe(self, connection: Connection, kind: Any, options: Any = None) -> str:
+        if connection.send is None:
+            raise rpc_error(-32601, "notifications not supported: use a WebSocket connection")
+        if kind in ("newHeads", "newPendingTransactions"):
+            return self.subscriptions.subscribe(Subscription(kind, None, connection.send))
+        if kind == "logs":
+            criteria, _ = self._criteria(options or {}, 1)
+            log_filter = LogFilter(0, 2**63, criteria.addresses, criteria.topics)
+            return self.subscriptions.subscribe(Subscription("logs", log_filter, connection.send))
+        raise invalid_argument(0, f"unsupported subscription type {kind!r} (newHeads, logs, newPendingTransactions)")
+
+    def unsubscribe(self, connection: Connection, subscription_id: Any) -> bool:
+        if not isinstance(subscription_id, str):
+            raise invalid_argument(0, "subscription id must be a string")
+        return self.subscriptions.unsubscribe(subscription_id)
+
+
+def _filter_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise invalid_argument(0, "filter id must be a 0x-prefixed hex string")
+    return value
+
+
+class NetAPI(_Namespace):
+    prefix = "net"
+
+    def __init__(self, backend: Backend, peer_count: Callable[[], int] = lambda: 0) -> None:
+        self.backend = backend
+        self.peer_count = peer_count
+
+    def version(self) -> str:
+        return str(self.backend.chain_id)
+
+    def listening(self) -> bool:
+        return True
+
+    def peerCount(self) -> str:
+        return qty(self.peer_count())
+
+
+class Web3API(_Namespace):
+    prefix = "web3"
+
+    def clientVersion(self) -> str:
+        return CLIENT_VERSION
+
+    def sha3(self, value: Any) -> str:
+        return hexb(keccak(p.data(value, 0)))
+
+
+class DevAPI(_Namespace):
+    """Hardhat/anvil-compatible controls, served only by ``settle node dev``."""
+
+    prefix = "evm"
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def mine(self, timestamp: Any = None) -> str:
+        if timestamp is not None:
+            target = p.quantity(timestamp, 0, "timestamp")
+            self.backend.time_offset = max(0, target - int(self.backend.clock()))
+        self.backend.produce_block(allow_empty=True)
+        return "0x0"
+
+    def increaseTime(self, seconds: Any) -> str:
+        delta = p.quantity(seconds, 0, "seconds") if not isinstance(seconds, int) else seconds
+        if delta < 0:
+            raise invalid_argument(0, "seconds must be non-negative")
+        self.backend.time_offset += delta
+        return qty(self.backend.time_offset)

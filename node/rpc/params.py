@@ -1,0 +1,106 @@
+"""Parsing JSON-RPC parameters into typed values, with geth's error wording.
+
+Every parser takes the value and its argument index, and raises an
+``invalid argument N: ...`` error (-32602) naming what is wrong.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import is_checksum_address, to_checksum_address
+
+from node.rpc.errors import invalid_argument
+
+BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
+
+
+def _hex_body(value: Any, index: int, what: str) -> str:
+    if not isinstance(value, str):
+        raise invalid_argument(index, f"{what}: expected a 0x-prefixed hex string, got {type(value).__name__}")
+    if not value.startswith(("0x", "0X")):
+        raise invalid_argument(index, f"{what}: hex string without 0x prefix")
+    return value[2:]
+
+
+def quantity(value: Any, index: int, what: str = "quantity") -> int:
+    if isinstance(value, bool):
+        raise invalid_argument(index, f"{what}: expected a hex quantity, got boolean")
+    if isinstance(value, int) and value >= 0:
+        return value
+    body = _hex_body(value, index, what)
+    if body == "":
+        raise invalid_argument(index, f"{what}: hex string \"0x\"")
+    if len(body) > 1 and body[0] == "0":
+        raise invalid_argument(index, f"{what}: hex number with leading zero digits")
+    if len(body) > 64:
+        raise invalid_argument(index, f"{what}: hex number > 256 bits")
+    try:
+        return int(body, 16)
+    except ValueError:
+        raise invalid_argument(index, f"{what}: invalid hex string") from None
+
+
+def data(value: Any, index: int, what: str = "data") -> bytes:
+    body = _hex_body(value, index, what)
+    if len(body) % 2:
+        raise invalid_argument(index, f"{what}: hex string of odd length")
+    try:
+        return bytes.fromhex(body)
+    except ValueError:
+        raise invalid_argument(index, f"{what}: invalid hex string") from None
+
+
+def fixed_bytes(value: Any, index: int, size: int, what: str) -> bytes:
+    raw = data(value, index, what)
+    if len(raw) != size:
+        raise invalid_argument(index, f"{what}: hex string has length {len(raw) * 2}, want {size * 2}")
+    return raw
+
+
+def address(value: Any, index: int, what: str = "address") -> bytes:
+    raw = fixed_bytes(value, index, 20, what)
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+        raise invalid_argument(
+            index, f"{what}: bad EIP-55 checksum (expected {to_checksum_address(raw)})"
+        )
+    return raw
+
+
+def block_hash(value: Any, index: int) -> bytes:
+    return fixed_bytes(value, index, 32, "block hash")
+
+
+def tx_hash(value: Any, index: int) -> bytes:
+    return fixed_bytes(value, index, 32, "transaction hash")
+
+
+def boolean(value: Any, index: int) -> bool:
+    if not isinstance(value, bool):
+        raise invalid_argument(index, f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def obj(value: Any, index: int, allowed: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid_argument(index, f"{what}: expected an object, got {type(value).__name__}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise invalid_argument(index, f"{what}: unknown field {unknown[0]!r}")
+    return value
+
+
+def block_ref(value: Any, index: int) -> int | str | bytes:
+    """A block tag (str), number (int) or EIP-1898 block hash (bytes)."""
+    if isinstance(value, str) and value in BLOCK_TAGS:
+        return value
+    if isinstance(value, dict):
+        fields = obj(value, index, {"blockNumber", "blockHash", "requireCanonical"}, "block")
+        if "blockHash" in fields:
+            return block_hash(fields["blockHash"], index)
+        if "blockNumber" in fields:
+            return block_ref(fields["blockNumber"], index)
+        raise invalid_argument(index, "block: needs blockNumber or blockHash")
+    if isinstance(value, str) and not value.startswith(("0x", "0X")):
+        raise invalid_argument(index, f"block: expected a number or one of {', '.join(BLOCK_TAGS)}, got {value!r}")
+    return quantity(value, index, "block number")

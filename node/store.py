@@ -1,0 +1,124 @@
+"""The node's chain store: one LevelDB data dir holding blocks, state and indexes.
+
+py-evm's ``ChainDB`` keeps headers, bodies, receipts, the canonical chain and
+the transaction index. Settle adds its own keys under the ``settle:`` prefix
+(genesis identity, the log index). Every block is written by :meth:`commit`, one
+synced plyvel batch: a SIGKILL at any moment leaves either the whole block or
+none of it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Type
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.exceptions import BlockNotFound, HeaderNotFound
+
+from genesis.model import Genesis
+from vm.chain import SettleChain, build_genesis, chain_class_for, genesis_header
+from vm.leveldb import LevelDB, WriteOverlay
+
+GENESIS_HASH_KEY = b"settle:genesis-hash"
+LOG_INDEX_PREFIX = b"settle:log:"  # + address(20) + block number (8, big-endian)
+
+
+class StoreError(Exception):
+    """Root of chain-store errors."""
+
+
+class GenesisMismatch(StoreError):
+    def __init__(self, data_dir: Path, stored: bytes, expected: bytes) -> None:
+        super().__init__(
+            f"data dir {data_dir} holds a chain with genesis 0x{stored.hex()}, "
+            f"but the genesis file gives 0x{expected.hex()}; use another --datadir "
+            "or the genesis this data dir was created with"
+        )
+        self.stored = stored
+        self.expected = expected
+
+
+class ChainStore:
+    """Owns the data dir's LevelDB; opened once per process, closed on shutdown."""
+
+    def __init__(self, data_dir: Path, genesis: Genesis) -> None:
+        self.data_dir = Path(data_dir)
+        self.genesis = genesis
+        self.db = LevelDB(self.data_dir / "chain")
+        self.chain_class: Type[SettleChain] = chain_class_for(genesis.chain_id)
+        expected = genesis_header(genesis).hash
+        stored = self.db.get(GENESIS_HASH_KEY)
+        if stored is None:
+            overlay = WriteOverlay(self.db)
+            build_genesis(overlay, genesis)
+            overlay[GENESIS_HASH_KEY] = expected
+            self.db.write_many(overlay.pending())
+        elif stored != expected:
+            self.db.close()
+            raise GenesisMismatch(self.data_dir, stored, expected)
+        self.genesis_hash = expected
+        self.chain = self.chain_class(self.db)
+
+    # -- writing ---------------------------------------------------------------
+    def overlay_chain(self) -> tuple[WriteOverlay, SettleChain]:
+        """A chain whose writes stay pending in an overlay (block building, eth_call)."""
+        overlay = WriteOverlay(self.db)
+        return overlay, self.chain_class(overlay)
+
+    def commit(self, overlay: WriteOverlay, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
+        """Write a built block, its state and its indexes in one synced batch."""
+        for address in {log.address for receipt in receipts for log in receipt.logs}:
+            overlay[LOG_INDEX_PREFIX + address + block.number.to_bytes(8, "big")] = b""
+        self.db.write_many(overlay.pending())
+
+    # -- reading ---------------------------------------------------------------
+    @property
+    def head(self) -> BlockHeaderAPI:
+        return self.chain.get_canonical_head()
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        try:
+            return self.chain.get_canonical_block_header_by_number(number)
+        except HeaderNotFound:
+            return None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        try:
+            header = self.chain.get_block_header_by_hash(block_hash)
+        except HeaderNotFound:
+            return None
+        canonical = self.header_by_number(header.block_number)
+        return header if canonical is not None and canonical.hash == header.hash else None
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        try:
+            return self.chain.get_block_by_header(header)
+        except BlockNotFound as exc:  # pragma: no cover - header without body
+            raise StoreError(f"block body missing for 0x{header.hash.hex()}") from exc
+
+    def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        vm_class = self.chain.get_vm_class(header)
+        return self.chain.chaindb.get_receipts(header, vm_class.get_receipt_builder())
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(block number, index) of a committed transaction, or None."""
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(tx_hash)
+        except Exception:  # TransactionNotFound, or a stale index entry
+            return None
+        header = self.header_by_number(number)
+        if header is None:
+            return None
+        return number, index
+
+    def blocks_with_logs_from(self, address: bytes, start: int, end: int) -> Iterator[int]:
+        """Block numbers in [start, end] with at least one log emitted by ``address``."""
+        prefix = LOG_INDEX_PREFIX + address
+        for key, _ in self.db.iterate_prefix(prefix):
+            number = int.from_bytes(key[len(prefix):], "big")
+            if number > end:
+                break
+            if number >= start:
+                yield number
+
+    def close(self) -> None:
+        self.db.close()

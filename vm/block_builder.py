@@ -1,0 +1,112 @@
+"""Building a block from candidate transactions.
+
+py-evm's ``MiningChain.apply_transaction`` rebuilds the transaction and receipt
+tries after every transaction (quadratic in block size), and ``mine_all``
+aborts the whole block on the first invalid transaction. This builder applies
+candidates one by one against a single VM, leaves out those that fail
+validation (with the reason, so the mempool can drop them), defers those that
+no longer fit the gas limit, and computes every root once per block.
+
+The block it returns is identical to what ``Chain.import_block`` produces from
+the same transactions: it runs the same pre- and post-processing, so any
+validator re-executing it gets the same hash.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ChainAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+)
+from eth_utils import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedTransaction:
+    transaction: SignedTransactionAPI
+    """The transaction left out of the block."""
+    reason: str
+    """Why it is invalid against the block's state (nonce, balance, gas...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltBlock:
+    block: BlockAPI
+    """The sealed block, with its state root, already persisted through the chain's db."""
+    receipts: tuple[ReceiptAPI, ...]
+    """One receipt per included transaction, in block order."""
+    computations: tuple[ComputationAPI, ...]
+    """The EVM computations, for revert data and traces."""
+    excluded: tuple[ExcludedTransaction, ...]
+    """Invalid transactions, to drop from the mempool."""
+    deferred: tuple[SignedTransactionAPI, ...]
+    """Valid-looking transactions that did not fit the block gas limit."""
+
+
+def build_block(
+    chain: ChainAPI,
+    parent_header: BlockHeaderAPI,
+    candidates: list[SignedTransactionAPI],
+    *,
+    timestamp: int,
+    coinbase: bytes,
+    extra_data: bytes = b"",
+) -> BuiltBlock:
+    """Execute ``candidates`` on top of ``parent_header`` and persist the block.
+
+    Writes go to ``chain``'s database; give it a write overlay to keep them
+    pending until the caller commits.
+    """
+    template = chain.create_header_from_parent(
+        parent_header,
+        timestamp=max(timestamp, parent_header.timestamp + 1),
+        coinbase=coinbase,
+        extra_data=extra_data,
+    )
+    vm = chain.get_vm(template)
+    vm.block_preprocessing(vm.get_block())
+
+    header = vm.get_header().copy(gas_used=0)
+    included: list[SignedTransactionAPI] = []
+    receipts: list[ReceiptAPI] = []
+    computations: list[ComputationAPI] = []
+    excluded: list[ExcludedTransaction] = []
+    deferred: list[SignedTransactionAPI] = []
+
+    for transaction in candidates:
+        if transaction.gas > header.gas_limit - header.gas_used:
+            deferred.append(transaction)
+            continue
+        # Validation happens before any state change; py-evm cannot roll a
+        # transaction back once apply_transaction has locked the journal.
+        try:
+            vm.validate_transaction_against_header(header, transaction)
+            vm.state.validate_transaction(transaction)
+        except ValidationError as exc:
+            excluded.append(ExcludedTransaction(transaction, str(exc)))
+            continue
+        receipt, computation = vm.apply_transaction(header, transaction)
+        header = vm.add_receipt_to_header(header, receipt)
+        header = vm.increment_blob_gas_used(header, transaction)
+        included.append(transaction)
+        receipts.append(receipt)
+        computations.append(computation)
+
+    filled = vm.set_block_transactions_and_withdrawals(
+        vm.get_block(), header, included, receipts
+    )
+    processed = vm.block_postprocessing(filled)
+    sealed = vm.mine_block(processed).block
+    chain.persist_block(sealed)
+    return BuiltBlock(
+        block=sealed,
+        receipts=tuple(receipts),
+        computations=tuple(computations),
+        excluded=tuple(excluded),
+        deferred=tuple(deferred),
+    )

@@ -1,0 +1,74 @@
+"""The py-evm chain class for one Settle network, and its genesis block."""
+from __future__ import annotations
+
+from typing import Any, Type
+
+from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
+from eth.chains.base import Chain
+from eth.constants import BLANK_ROOT_HASH
+from eth_typing import Address
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genesis.model import Genesis
+from vm.fork import SettleVM, ZERO_HASH
+
+
+class SettleChain(Chain):
+    """A chain that runs :class:`SettleVM` from block 0.
+
+    Configure one per network with :func:`chain_class_for`; ``chain_id`` is the
+    only network-specific class attribute py-evm needs.
+    """
+
+    vm_configuration = ((0, SettleVM),)
+    chain_id = 1337
+
+
+def chain_class_for(chain_id: int) -> Type[SettleChain]:
+    return SettleChain.configure(__name__=f"SettleChain{chain_id}", chain_id=chain_id)
+
+
+def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
+    """The allocation in py-evm's ``apply_state_dict`` form."""
+    return {
+        Address(address): {
+            "balance": account.balance,
+            "nonce": account.nonce,
+            "code": account.code,
+            "storage": dict(account.storage),
+        }
+        for address, account in genesis.alloc.items()
+    }
+
+
+def genesis_params(genesis: Genesis) -> dict[str, Any]:
+    """Header fields of block 0. Coinbase is the first validator's address."""
+    return {
+        "difficulty": 0,
+        "gas_limit": genesis.gas_limit,
+        "timestamp": genesis.timestamp,
+        "extra_data": genesis.extra_data,
+        "coinbase": genesis.validators[0].address,
+        "mix_hash": ZERO_HASH,
+        "nonce": b"\x00" * 8,
+        "base_fee_per_gas": 0,
+        "parent_beacon_block_root": ZERO_HASH,
+        "blob_gas_used": 0,
+        "excess_blob_gas": 0,
+        "withdrawals_root": BLANK_ROOT_HASH,
+    }
+
+
+def build_genesis(db: AtomicDatabaseAPI, genesis: Genesis) -> SettleChain:
+    """Write genesis state and header into ``db`` and return the chain on it."""
+    chain_class = chain_class_for(genesis.chain_id)
+    return chain_class.from_genesis(db, genesis_params(genesis), genesis_state(genesis))  # type: ignore[return-value]
+
+
+def genesis_header(genesis: Genesis) -> BlockHeaderAPI:
+    """Block 0's header, computed in memory (to compare against a data dir)."""
+    from eth.db.atomic import AtomicDB
+
+    return build_genesis(AtomicDB(), genesis).get_canonical_head()

@@ -1,0 +1,78 @@
+"""Settle's fork: Prague execution with consortium header rules.
+
+Settle runs Prague, the newest fork py-evm 0.12.1b1 supports, with two changes
+to the header rules and nothing else, so that execution stays bit-for-bit
+Ethereum's:
+
+* **Base fee is always 0.** EIP-1559 would raise the base fee by at least 1 wei
+  after any block above its gas target, even from 0. A consortium chain does not
+  charge for gas, so the base fee is pinned at 0 and a header with any other
+  value is invalid. Gas is still metered, for DoS bounds, against the block gas
+  limit from genesis.
+* **PREVRANDAO** (the header's ``mix_hash``) is derived from the parent block, see
+  :func:`prevrandao_for`. There is no beacon chain to supply randomness.
+
+Difficulty 0, nonce 0 and the empty-ommers hash follow the post-merge rules
+py-evm already enforces. ``parent_beacon_block_root`` is the zero hash: the
+EIP-4788 and EIP-2935 system contracts are not in Settle's genesis, and py-evm
+skips their system calls when the code is absent.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import BlockHeaderAPI
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.headers import create_prague_header_from_parent
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
+
+from eth.validation import validate_gas_limit
+
+#: The fork Solidity must target (``evmVersion``) for code that runs here.
+EVM_VERSION = "prague"
+
+ZERO_HASH = b"\x00" * 32
+
+
+def prevrandao_for(parent_header: BlockHeaderAPI | None, seed: bytes = b"") -> bytes:
+    """PREVRANDAO for the child of ``parent_header``.
+
+    ``keccak(parent.mix_hash ++ parent.hash ++ seed)``: it changes every block and
+    is fixed once the parent is final, which is all the DUO admin-role assignment
+    (whitepaper §2.7.3) asks of it. ``seed`` is the parent's commit certificate
+    once consensus provides one, so no single proposer can grind it.
+    """
+    if parent_header is None:
+        return ZERO_HASH
+    return keccak(parent_header.mix_hash + parent_header.hash + seed)
+
+
+def create_settle_header_from_parent(
+    parent_header: BlockHeaderAPI | None, **header_params: Any
+) -> BlockHeaderAPI:
+    """A Prague header whose base fee is 0 and whose gas limit is the parent's."""
+    header_params.pop("base_fee_per_gas", None)
+    if parent_header is not None:
+        header_params.setdefault("gas_limit", parent_header.gas_limit)
+        header_params.setdefault("mix_hash", prevrandao_for(parent_header))
+    header = create_prague_header_from_parent(parent_header, **header_params)
+    return header.copy(base_fee_per_gas=0)
+
+
+class SettleVM(PragueVM):
+    """PragueVM with the consortium header rules described in this module."""
+
+    fork = "settle-prague"
+
+    create_header_from_parent = staticmethod(  # type: ignore[assignment]
+        create_settle_header_from_parent
+    )
+
+    @classmethod
+    def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        validate_gas_limit(header.gas_limit, parent_header.gas_limit)
+        if header.base_fee_per_gas != 0:
+            raise ValidationError(
+                f"base fee must be 0 on a Settle chain, header has {header.base_fee_per_gas}"
+            )
