@@ -1,0 +1,83 @@
+"""Start and stop real `settle node dev` processes for end-to-end tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SETTLE = [sys.executable, "-m", "node.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rpc(url: str, method: str, params: list | None = None, timeout: float = 10.0) -> dict:
+    """One raw JSON-RPC call; returns the whole response object."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+@dataclass
+class DevNode:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    block_period: float = 0.2
+    log_path: Path | None = None
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "DevNode":
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            SETTLE + ["node", "dev", "--datadir", str(self.data_dir), "--rpc-port", str(self.port),
+                      "--block-period", str(self.block_period)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                rpc(self.url, "eth_chainId", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"node not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise
+        return self.process.returncode
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
