@@ -1,0 +1,529 @@
+"""Node configuration: a TOML file in, a frozen :class:`NodeConfig` out.
+
+Every setting is declared once, below, as a dataclass field with its default,
+its docstring and its validation rule; the parser, the defaults and
+:func:`config_to_toml` all read those declarations, so they cannot drift apart.
+
+A complete file with every default::
+
+    [node]
+    data_dir = ".settle/node"   # relative paths are relative to this file's directory
+    genesis = "genesis.json"
+    role = "validator"          # "validator" | "auditor" | "dev"
+
+    [keys]
+    account_key = "keys/account.key"
+    bls_key = "keys/bls.key"
+    node_key = "keys/node.key"
+
+    [rpc]
+    enabled = true
+    host = "127.0.0.1"
+    port = 8545
+    cors_origins = []           # ["*"] allows any origin
+    gas_cap = 50000000
+    batch_limit = 100
+    max_request_bytes = 5242880
+    admin_token = ""            # empty: admin_ methods disabled
+
+    [p2p]
+    listen = "/ip4/127.0.0.1/tcp/30300"
+    bootstrap = []              # multiaddrs ending in /p2p/<peer id>
+
+    [mempool]
+    max_transactions = 10000
+    max_per_sender = 1000
+    max_transaction_bytes = 131072
+
+    [metrics]
+    enabled = false
+    host = "127.0.0.1"
+    port = 9100
+
+    [log]
+    level = "info"              # debug | info | warning | error
+    format = "console"          # console | json
+
+Every section and key may be left out. Unknown sections and keys are errors,
+because a misspelt key silently falling back to its default is how a node ends
+up serving admin RPC on the wrong interface.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from multiaddr import Multiaddr
+
+from genesis.keys import check_peer_id
+
+Role = Literal["validator", "auditor", "dev"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["console", "json"]
+
+
+# --- errors ---
+
+
+class ConfigError(Exception):
+    """Root of every error raised while loading a node configuration."""
+
+
+class ConfigFileError(ConfigError):
+    """The configuration file could not be read."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class ConfigSyntaxError(ConfigError):
+    """The file is not valid TOML. ``line``/``column`` are 1-based, when tomllib gives them."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        position = re.search(r"at line (\d+), column (\d+)", problem)
+        self.line = int(position.group(1)) if position else None
+        self.column = int(position.group(2)) if position else None
+        super().__init__(f"{source}: invalid TOML: {problem}")
+
+
+class ConfigFieldError(ConfigError):
+    """A section or key has a bad value.
+
+    ``key`` is None when the whole section is at fault; ``index`` names the bad
+    element of a list value.
+    """
+
+    def __init__(self, source: str, section: str, key: str | None, problem: str, index: int | None = None) -> None:
+        self.source = source
+        self.section = section
+        self.key = key
+        self.index = index
+        """Position of the bad element when the value is a list."""
+        self.problem = problem
+        where = f"[{section}]" if key is None else f"[{section}] {key}" + (f"[{index}]" if index is not None else "")
+        super().__init__(f"{source}: {where}: {problem}")
+
+
+class UnknownConfigKeyError(ConfigFieldError):
+    """A section or key the format does not define; ``suggestion`` is the closest known name."""
+
+    def __init__(self, source: str, section: str, key: str | None, suggestion: str | None) -> None:
+        self.suggestion = suggestion
+        if key is None:
+            problem = "unknown section" + (f"; did you mean [{suggestion}]?" if suggestion else "")
+        else:
+            problem = "unknown key" + (f'; did you mean "{suggestion}"?' if suggestion else "")
+        super().__init__(source, section, key, problem)
+
+
+# --- value checks: each returns the parsed value or raises _Invalid(expected) ---
+
+
+class _Invalid(Exception):
+    """``expected`` completes "expected ..."; for a bad list element, ``index`` and
+    ``element`` name it and ``detail`` says what is wrong with it."""
+
+    def __init__(self, expected: str, *, index: int | None = None, element: Any = None, detail: str = "") -> None:
+        self.expected = expected
+        self.index = index
+        self.element = element
+        self.detail = detail
+
+
+_Check = Callable[[Any], Any]
+
+
+def _integer(low: int, high: int | None = None) -> _Check:
+    expected = f"an integer {low}..{high}" if high is not None else f"an integer >= {low}"
+
+    def check(value: Any) -> int:
+        # bool is an int subclass in Python; `port = true` is a mistake, not 1.
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+            raise _Invalid(expected)
+        return value
+
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("true or false")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("a string")
+    return value
+
+
+def _host(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise _Invalid("a host name or IP address")
+    return value
+
+
+def _choice(*options: str) -> _Check:
+    expected = "one of " + ", ".join(f'"{o}"' for o in options)
+
+    def check(value: Any) -> str:
+        if value not in options:
+            raise _Invalid(expected)
+        return str(value)
+
+    return check
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _Invalid("a non-empty path string")
+    return Path(value).expanduser()
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _Invalid('a list of origins such as ["https://app.example"], or ["*"]')
+    return tuple(value)
+
+
+def _listen_address(value: Any) -> str:
+    expected = 'a multiaddr such as "/ip4/0.0.0.0/tcp/30300"'
+    if not isinstance(value, str):
+        raise _Invalid(expected)
+    try:
+        address = Multiaddr(value)
+    except Exception:  # multiaddr raises several ValueError and TypeError subclasses
+        raise _Invalid(expected) from None
+    if "tcp" not in [p.name for p in address.protocols()] or address.get_peer_id() is not None:
+        raise _Invalid(expected + " (with /tcp and without /p2p)")
+    return value
+
+
+def _bootstrap(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid('a list of multiaddrs such as ["/ip4/10.0.0.2/tcp/30300/p2p/12D3KooW…"]')
+    expected = "a multiaddr ending in /p2p/<peer id>"
+    for index, entry in enumerate(value):
+        if not isinstance(entry, str):
+            raise _Invalid(expected, index=index, element=entry)
+        try:
+            peer_id = Multiaddr(entry).get_peer_id()
+            if peer_id is None:
+                raise ValueError("no /p2p/ component")
+            check_peer_id(peer_id)
+        except Exception as exc:  # multiaddr raises several ValueError and TypeError subclasses
+            raise _Invalid(expected, index=index, element=entry, detail=str(exc)) from None
+    return tuple(value)
+
+
+def _setting(default: Any, check: _Check, *, path: bool = False, repr: bool = True) -> Any:
+    return field(default=default, metadata={"check": check, "path": path}, repr=repr)
+
+
+# --- sections ---
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSection:
+    """``[node]``: what this node is and where it keeps its data."""
+
+    data_dir: Path = _setting(Path(".settle/node"), _path, path=True)
+    """Directory for the chain database and consensus state. Default ".settle/node"."""
+
+    genesis: Path = _setting(Path("genesis.json"), _path, path=True)
+    """Genesis file of the chain to join. Default "genesis.json"."""
+
+    role: Role = _setting("validator", _choice("validator", "auditor", "dev"))
+    """"validator" takes part in consensus; "auditor" syncs and verifies read-only;
+    "dev" runs a single-node chain. Default "validator"."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeysSection:
+    """``[keys]``: files holding this node's secret keys (hex, mode 0600)."""
+
+    account_key: Path = _setting(Path("keys/account.key"), _path, path=True)
+    """secp256k1 account key; signs consensus messages. Default "keys/account.key"."""
+
+    bls_key: Path = _setting(Path("keys/bls.key"), _path, path=True)
+    """BLS12-381 secret key; signs commit seals. Default "keys/bls.key"."""
+
+    node_key: Path = _setting(Path("keys/node.key"), _path, path=True)
+    """ed25519 libp2p identity seed. Default "keys/node.key"."""
+
+
+@dataclass(frozen=True, slots=True)
+class RpcSection:
+    """``[rpc]``: the Ethereum JSON-RPC server (HTTP and WebSocket on one port)."""
+
+    enabled: bool = _setting(True, _boolean)
+    """Serve JSON-RPC at all. Default true."""
+
+    host: str = _setting("127.0.0.1", _host)
+    """Interface to bind. Default "127.0.0.1" (local only)."""
+
+    port: int = _setting(8545, _integer(1, 65535))
+    """TCP port. Default 8545."""
+
+    cors_origins: tuple[str, ...] = _setting((), _origins)
+    """Origins allowed by CORS; ["*"] allows any. Default [] (none)."""
+
+    gas_cap: int = _setting(50_000_000, _integer(1))
+    """Gas limit applied to eth_call and eth_estimateGas. Default 50000000."""
+
+    batch_limit: int = _setting(100, _integer(1))
+    """Most requests accepted in one JSON-RPC batch. Default 100."""
+
+    max_request_bytes: int = _setting(5_242_880, _integer(1))
+    """Largest request body accepted, in bytes. Default 5242880 (5 MiB)."""
+
+    admin_token: str = _setting("", _text, repr=False)
+    """Bearer token required by admin_ methods; empty disables them. Default ""."""
+
+
+@dataclass(frozen=True, slots=True)
+class P2PSection:
+    """``[p2p]``: the libp2p network."""
+
+    listen: str = _setting("/ip4/127.0.0.1/tcp/30300", _listen_address)
+    """Multiaddr to listen on. Default "/ip4/127.0.0.1/tcp/30300"."""
+
+    bootstrap: tuple[str, ...] = _setting((), _bootstrap)
+    """Peers to dial at start, as multiaddrs with /p2p/<peer id>. Default []."""
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolSection:
+    """``[mempool]``: bounds on pending transactions, against memory exhaustion."""
+
+    max_transactions: int = _setting(10_000, _integer(1))
+    """Most transactions held in total. Default 10000."""
+
+    max_per_sender: int = _setting(1_000, _integer(1))
+    """Most transactions held per sender; at most max_transactions. Default 1000."""
+
+    max_transaction_bytes: int = _setting(131_072, _integer(1))
+    """Largest encoded transaction accepted, in bytes. Default 131072 (128 KiB)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSection:
+    """``[metrics]``: the Prometheus endpoint."""
+
+    enabled: bool = _setting(False, _boolean)
+    """Serve metrics. Default false."""
+
+    host: str = _setting("127.0.0.1", _host)
+    """Interface to bind. Default "127.0.0.1"."""
+
+    port: int = _setting(9100, _integer(1, 65535))
+    """TCP port. Default 9100."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogSection:
+    """``[log]``: structured logging."""
+
+    level: LogLevel = _setting("info", _choice("debug", "info", "warning", "error"))
+    """Lowest level written: "debug", "info", "warning" or "error". Default "info"."""
+
+    format: LogFormat = _setting("console", _choice("console", "json"))
+    """"console" for people, "json" for log collectors. Default "console"."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """A node's whole configuration. Paths in a loaded config are absolute."""
+
+    node: NodeSection = NodeSection()
+    """``[node]`` section."""
+
+    keys: KeysSection = KeysSection()
+    """``[keys]`` section."""
+
+    rpc: RpcSection = RpcSection()
+    """``[rpc]`` section."""
+
+    p2p: P2PSection = P2PSection()
+    """``[p2p]`` section."""
+
+    mempool: MempoolSection = MempoolSection()
+    """``[mempool]`` section."""
+
+    metrics: MetricsSection = MetricsSection()
+    """``[metrics]`` section."""
+
+    log: LogSection = LogSection()
+    """``[log]`` section."""
+
+    source_path: Path | None = field(default=None, compare=False)
+    """File the config was loaded from; None when built in code. Not compared:
+    it records provenance, not configuration."""
+
+
+_SECTIONS: dict[str, type] = {
+    "node": NodeSection,
+    "keys": KeysSection,
+    "rpc": RpcSection,
+    "p2p": P2PSection,
+    "mempool": MempoolSection,
+    "metrics": MetricsSection,
+    "log": LogSection,
+}
+
+
+# --- parsing ---
+
+
+def _suggest(name: str, known: list[str]) -> str | None:
+    matches = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _show(value: Any) -> str:
+    """Render a bad value roughly as it looked in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _absolute(path: Path, base_dir: Path) -> Path:
+    # normpath, not resolve(): keep symlinks as the operator wrote them.
+    return Path(os.path.normpath(base_dir / path))
+
+
+def _parse_section(name: str, cls: type, table: Any, base_dir: Path, source: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigFieldError(source, name, None, f"expected a table, got {_show(table)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in fields:
+            raise UnknownConfigKeyError(source, name, key, _suggest(key, list(fields)))
+    values: dict[str, Any] = {}
+    for key, spec in fields.items():
+        if key in table:
+            try:
+                value = spec.metadata["check"](table[key])
+            except _Invalid as exc:
+                if exc.index is None:
+                    problem = f"expected {exc.expected}, got {_show(table[key])}"
+                else:
+                    problem = f"expected {exc.expected}, got {_show(exc.element)}" + (f" ({exc.detail})" if exc.detail else "")
+                raise ConfigFieldError(source, name, key, problem, exc.index) from None
+        else:
+            value = spec.default
+        if spec.metadata["path"]:
+            value = _absolute(value, base_dir)
+        values[key] = value
+    return cls(**values)
+
+
+def _check_consistency(config: NodeConfig, source: str) -> None:
+    """Rules that involve more than one setting."""
+    if config.mempool.max_per_sender > config.mempool.max_transactions:
+        raise ConfigFieldError(
+            source, "mempool", "max_per_sender",
+            f"must not exceed max_transactions ({config.mempool.max_transactions}), got {config.mempool.max_per_sender}",
+        )
+    rpc, metrics = config.rpc, config.metrics
+    if rpc.enabled and metrics.enabled and rpc.host == metrics.host and rpc.port == metrics.port:
+        raise ConfigFieldError(source, "metrics", "port", f"{metrics.port} is already the [rpc] port on {rpc.host}")
+
+
+def parse_config(
+    obj: Mapping[str, Any], base_dir: Path, source: str = "config", *, source_path: Path | None = None
+) -> NodeConfig:
+    """Validate a decoded TOML document and build a :class:`NodeConfig`.
+
+    Relative paths are resolved against ``base_dir`` (the config file's directory).
+    ``source`` prefixes error messages. Raises :class:`ConfigFieldError` naming
+    the first bad section and key.
+    """
+    base_dir = Path(os.path.abspath(base_dir))
+    known = list(_SECTIONS)
+    for name in obj:
+        if name not in _SECTIONS:
+            raise UnknownConfigKeyError(source, name, None, _suggest(name, known))
+    sections = {name: _parse_section(name, cls, obj.get(name, {}), base_dir, source) for name, cls in _SECTIONS.items()}
+    config = NodeConfig(**sections, source_path=source_path)
+    _check_consistency(config, source)
+    return config
+
+
+def load_config(path: Path | str) -> NodeConfig:
+    """Read and validate a TOML config file. Every failure is a :class:`ConfigError`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigFileError(path, "config file not found") from None
+    except OSError as exc:
+        raise ConfigFileError(path, f"cannot read config file: {exc.strerror}") from None
+    try:
+        obj = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigSyntaxError(source, str(exc)) from None
+    return parse_config(obj, path.parent, source, source_path=Path(os.path.abspath(path)))
+
+
+def default_config(base_dir: Path | None = None, **overrides: Mapping[str, Any]) -> NodeConfig:
+    """The default configuration, with some settings changed.
+
+    Each override names a section and maps TOML keys to values, and is validated
+    exactly as a file would be: ``default_config(rpc={"port": 8546})``. Relative
+    paths resolve against ``base_dir`` (default: the current directory).
+    """
+    return parse_config(overrides, base_dir if base_dir is not None else Path.cwd(), "default_config")
+
+
+def config_to_dict(config: NodeConfig, base_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The TOML document of ``config``, every key present.
+
+    With ``base_dir``, paths are written relative to it, so that a directory of
+    node files (a testnet, say) can be moved as a whole.
+    """
+    document: dict[str, dict[str, Any]] = {}
+    for name in _SECTIONS:
+        section = getattr(config, name)
+        table: dict[str, Any] = {}
+        for spec in dataclasses.fields(section):
+            value = getattr(section, spec.name)
+            if spec.metadata["path"]:
+                value = os.path.relpath(value, base_dir) if base_dir is not None else os.fspath(value)
+                value = Path(value).as_posix()
+            elif isinstance(value, tuple):
+                value = list(value)
+            table[spec.name] = value
+        document[name] = table
+    return document
+
+
+def config_to_toml(config: NodeConfig, base_dir: Path | None = None) -> str:
+    """``config`` as TOML text that :func:`load_config` reads back to an equal config.
+
+    Paths are absolute unless ``base_dir`` is given, in which case they are
+    written relative to it (pass the directory the file will be written to).
+    """
+    header = "# Settle node configuration. Each key and its default is documented in node/config.py.\n\n"
+    return header + tomli_w.dumps(config_to_dict(config, base_dir))
