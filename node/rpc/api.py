@@ -437,6 +437,10 @@ class EthAPI(_Namespace):
         except (ValueError, KeyError, TypeError) as exc:
             raise invalid_argument(1, f"invalid typed data: {exc}") from None
 
+    def signTypedData(self, address: Any, typed_data: Any) -> str:
+        """web3.py's name for EIP-712 signing; the same as ``eth_signTypedData_v4``."""
+        return self.signTypedData_v4(address, typed_data)
+
     def sendTransaction(self, transaction: Any) -> str:
         fields = p.obj(transaction, 0, CALL_FIELDS, "transaction")
         if "from" not in fields:
