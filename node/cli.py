@@ -173,7 +173,7 @@ def testnet_init(validators: int, out_dir: Path, chain_id: int, block_period_ms:
         raise SettleError(str(exc)) from None
     click.echo(f"Wrote {layout.genesis_path}")
     for item in layout.nodes:
-        click.echo(f"  {item.config_path}  validator 0x{item.keys.address.hex()}")
+        click.echo(f"  {item.config_path}  validator 0x{item.validator.address.hex()}  rpc :{item.rpc_port}")
 
 
 # -- keys ---------------------------------------------------------------------

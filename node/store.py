@@ -8,18 +8,32 @@ none of it.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator, Type
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound
 
+from eth_hash.auto import keccak
+
+from genesis.loader import genesis_to_json
 from genesis.model import Genesis
 from vm.chain import SettleChain, build_genesis, chain_class_for, genesis_header
 from vm.leveldb import LevelDB, WriteOverlay
 
-GENESIS_HASH_KEY = b"settle:genesis-hash"
+GENESIS_ID_KEY = b"settle:genesis-id"
 LOG_INDEX_PREFIX = b"settle:log:"  # + address(20) + block number (8, big-endian)
+
+
+def genesis_id(genesis: Genesis) -> bytes:
+    """The network's identity: block 0's hash and the whole canonical genesis document.
+
+    Block 0's header does not cover the chain id, the validator set or the
+    consensus parameters, so two networks could share it; this hash cannot.
+    """
+    document = json.dumps(genesis_to_json(genesis), sort_keys=True, separators=(",", ":")).encode()
+    return keccak(genesis_header(genesis).hash + document)
 
 
 class StoreError(Exception):
@@ -29,8 +43,8 @@ class StoreError(Exception):
 class GenesisMismatch(StoreError):
     def __init__(self, data_dir: Path, stored: bytes, expected: bytes) -> None:
         super().__init__(
-            f"data dir {data_dir} holds a chain with genesis 0x{stored.hex()}, "
-            f"but the genesis file gives 0x{expected.hex()}; use another --datadir "
+            f"data dir {data_dir} holds a chain with genesis id 0x{stored.hex()}, "
+            f"but this genesis has id 0x{expected.hex()}; use another --datadir "
             "or the genesis this data dir was created with"
         )
         self.stored = stored
@@ -45,17 +59,17 @@ class ChainStore:
         self.genesis = genesis
         self.db = LevelDB(self.data_dir / "chain")
         self.chain_class: Type[SettleChain] = chain_class_for(genesis.chain_id)
-        expected = genesis_header(genesis).hash
-        stored = self.db.get(GENESIS_HASH_KEY)
+        expected = genesis_id(genesis)
+        stored = self.db.get(GENESIS_ID_KEY)
         if stored is None:
             overlay = WriteOverlay(self.db)
             build_genesis(overlay, genesis)
-            overlay[GENESIS_HASH_KEY] = expected
+            overlay[GENESIS_ID_KEY] = expected
             self.db.write_many(overlay.pending())
         elif stored != expected:
             self.db.close()
             raise GenesisMismatch(self.data_dir, stored, expected)
-        self.genesis_hash = expected
+        self.genesis_id = expected
         self.chain = self.chain_class(self.db)
 
     # -- writing ---------------------------------------------------------------

@@ -1,0 +1,45 @@
+import dataclasses
+import time
+
+from eth.db.atomic import AtomicDB
+
+from tests.helpers import GENESIS, transfer
+from vm.block_builder import build_block
+from vm.chain import build_genesis
+
+
+def _decode(chain, raw):
+    return chain.get_vm().get_transaction_builder().decode(raw)
+
+
+def test_built_block_is_what_a_validator_imports():
+    producer = build_genesis(AtomicDB(), GENESIS)
+    validator = build_genesis(AtomicDB(), GENESIS)
+    assert producer.get_canonical_head().hash == validator.get_canonical_head().hash
+    txs = [_decode(producer, transfer(0, n)) for n in range(20)]
+    gapped = _decode(producer, transfer(1, 3))
+    built = build_block(producer, producer.get_canonical_head(), txs[:10] + [gapped] + txs[10:],
+                        timestamp=int(time.time()), coinbase=b"\x01" * 20)
+    assert len(built.block.transactions) == 20
+    assert [e.transaction.hash for e in built.excluded] == [gapped.hash]
+    assert "nonce" in built.excluded[0].reason
+    assert built.block.header.base_fee_per_gas == 0
+    imported = validator.import_block(built.block).imported_block
+    assert imported.hash == built.block.hash
+    assert imported.header.state_root == built.block.header.state_root
+
+
+def test_base_fee_stays_zero_after_full_blocks_and_gas_limit_defers():
+    chain = build_genesis(AtomicDB(), dataclasses.replace(GENESIS, gas_limit=210_000))
+    parent = chain.get_canonical_head()
+    limit = parent.gas_limit
+    fits = limit // 21000
+    txs = [_decode(chain, transfer(0, n)) for n in range(fits + 3)]
+    built = build_block(chain, parent, txs, timestamp=1, coinbase=b"\x02" * 20)
+    assert len(built.block.transactions) == fits
+    assert len(built.deferred) == 3
+    assert built.block.header.gas_used > limit // 2  # above the EIP-1559 target
+    child = build_block(chain, built.block.header, list(built.deferred), timestamp=1, coinbase=b"\x02" * 20)
+    assert child.block.header.base_fee_per_gas == 0
+    assert child.block.header.timestamp == built.block.header.timestamp + 1  # strictly increasing
+    assert len(child.block.transactions) == 3
