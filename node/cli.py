@@ -118,6 +118,7 @@ def run(config_path: Path) -> None:
         coinbase=coinbase,
         produce_blocks=produce,
         block_period=genesis.consensus.block_period_ms / 1000,
+        rpc_enabled=config.rpc.enabled,
         rpc_host=config.rpc.host,
         rpc_port=config.rpc.port,
         cors_origins=tuple(config.rpc.cors_origins),
@@ -127,6 +128,7 @@ def run(config_path: Path) -> None:
         mempool=MempoolLimits(
             config.mempool.max_transactions, config.mempool.max_per_sender, config.mempool.max_transaction_bytes
         ),
+        metrics_host=config.metrics.host,
         metrics_port=config.metrics.port if config.metrics.enabled else None,
     )
     _run(settings)
@@ -246,15 +248,35 @@ def bench() -> None:
     """Benchmarks (print figures and write bench-results/*.json)."""
 
 
+def _load_script(name: str):  # type: ignore[no-untyped-def]
+    """Benchmarks live in the checkout's scripts/ (they need its npm baselines)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    if not path.exists():
+        raise SettleError(f"{path} not found: benchmarks run from a source checkout of Settle")
+    spec = importlib.util.spec_from_file_location(f"settle_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @bench.command("rpc")
 @click.option("--transfers", type=click.IntRange(10, 1_000_000), default=2000, show_default=True)
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="Also measure Hardhat's node.")
 @click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
 def bench_rpc(transfers: int, baseline: bool, repeats: int) -> None:
-    """ERC-20 transfers/s through JSON-RPC: Settle dev node vs Hardhat node."""
-    from scripts.bench_rpc import main as bench_main  # type: ignore[import-not-found]
+    """ERC-20 transfers/s through JSON-RPC: Settle dev node vs Hardhat node (bench-results/rpc.json)."""
+    sys.exit(_load_script("bench_rpc").main(transfers=transfers, baseline=baseline, repeats=repeats))
 
-    sys.exit(bench_main(transfers=transfers, baseline=baseline, repeats=repeats))
+
+@bench.command("exec")
+@click.option("--blocks", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--txs-per-block", type=click.IntRange(10, 10_000), default=1000, show_default=True)
+def bench_exec(blocks: int, txs_per_block: int) -> None:
+    """In-process ERC-20 block execution: Settle's builder vs stock py-evm (bench-results/exec.json)."""
+    _load_script("bench_exec").main(blocks=blocks, txs_per_block=txs_per_block)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class NodeSettings:
     """False for a node that only serves RPC over an existing data dir."""
     block_period: float = 1.0
     """Minimum seconds between blocks; a block follows as soon as transactions wait."""
+    rpc_enabled: bool = True
+    """False runs the node without a JSON-RPC endpoint."""
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 8545
     cors_origins: tuple[str, ...] = ()
@@ -54,7 +56,9 @@ class NodeSettings:
     """Unlocked accounts for eth_sendTransaction / eth_sign (dev chains only)."""
     dev_methods: bool = False
     """Serve evm_mine / evm_increaseTime."""
+    metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    """Serve Prometheus metrics on this port; None disables them."""
 
 
 class BlockProducer:
@@ -130,13 +134,14 @@ async def run_node(settings: NodeSettings, *, on_ready: Callable[[Backend], None
         )
         metrics.BLOCK_HEIGHT.set(backend.head.block_number)
         if settings.metrics_port is not None:
-            metrics.start_metrics_server(settings.rpc_host, settings.metrics_port)
+            metrics.start_metrics_server(settings.metrics_host, settings.metrics_port)
         app, _ = build_rpc(backend, settings)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 if settings.produce_blocks:
                     await nursery.start(BlockProducer(backend, settings.block_period).run)
-                await nursery.start(serve_rpc, app, settings.rpc_host, settings.rpc_port)
+                if settings.rpc_enabled:
+                    await nursery.start(serve_rpc, app, settings.rpc_host, settings.rpc_port)
                 log.info(
                     "node ready",
                     rpc=f"http://{settings.rpc_host}:{settings.rpc_port}",
