@@ -127,12 +127,10 @@ class ChainStore:
     def blocks_with_logs_from(self, address: bytes, start: int, end: int) -> Iterator[int]:
         """Block numbers in [start, end] with at least one log emitted by ``address``."""
         prefix = LOG_INDEX_PREFIX + address
-        for key, _ in self.db.iterate_prefix(prefix):
-            number = int.from_bytes(key[len(prefix):], "big")
-            if number > end:
-                break
-            if number >= start:
-                yield number
+        start_key = prefix + start.to_bytes(8, "big")
+        stop_key = prefix + (end + 1).to_bytes(8, "big")
+        for key in self.db.iterate_range(start_key, stop_key):
+            yield int.from_bytes(key[len(prefix):], "big")
 
     def close(self) -> None:
         self.db.close()

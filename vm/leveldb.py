@@ -89,8 +89,9 @@ class LevelDB(BaseAtomicDB):
                 else:
                     batch.put(key, value)
 
-    def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        yield from self._db.iterator(prefix=prefix)
+    def iterate_range(self, start: bytes, stop: bytes) -> Iterator[bytes]:
+        """Keys in [start, stop), in order."""
+        yield from self._db.iterator(start=start, stop=stop, include_value=False)
 
     def close(self) -> None:
         if not self._db.closed:

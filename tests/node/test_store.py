@@ -1,4 +1,5 @@
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,4 +42,18 @@ def test_produce_block_without_transactions_is_a_no_op(tmp_path):
     assert backend.produce_block() is None
     assert backend.head.block_number == 0
     assert backend.produce_block(allow_empty=True).block.number == 1
+    store.close()
+
+
+def test_log_index_finds_blocks_by_emitting_address_within_range(tmp_path):
+    store = ChainStore(tmp_path, GENESIS)
+    emitter, other = b"\x0a" * 20, b"\x0b" * 20
+    receipt = SimpleNamespace(logs=[SimpleNamespace(address=emitter)])
+    for number in (1, 4, 9):
+        overlay, _ = store.overlay_chain()
+        store.commit(overlay, SimpleNamespace(number=number), (receipt,))
+    assert list(store.blocks_with_logs_from(emitter, 0, 100)) == [1, 4, 9]
+    assert list(store.blocks_with_logs_from(emitter, 2, 9)) == [4, 9]
+    assert list(store.blocks_with_logs_from(emitter, 5, 8)) == []
+    assert list(store.blocks_with_logs_from(other, 0, 100)) == []
     store.close()
