@@ -76,7 +76,7 @@ class LevelDB(BaseAtomicDB):
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
         """Yield a readable batch; on normal exit, commit it in one synced write."""
         with self._db.write_batch(transaction=True, sync=True) as plyvel_batch:
-            target = _BatchTarget(self._db, plyvel_batch)
+            target = _BatchTarget(self, plyvel_batch)
             with AtomicDBWriteBatch._commit_unless_raises(target) as readable_batch:
                 yield readable_batch
 
@@ -99,17 +99,14 @@ class LevelDB(BaseAtomicDB):
 
 
 class _BatchTarget(BaseDB):
-    """Routes an ``AtomicDBWriteBatch`` commit into one plyvel write batch."""
+    """Routes an ``AtomicDBWriteBatch`` commit into one plyvel write batch; reads go to the db."""
 
-    def __init__(self, db: plyvel.DB, batch: plyvel.WriteBatch) -> None:
+    def __init__(self, db: LevelDB, batch: plyvel.WriteBatch) -> None:
         self._db = db
         self._batch = batch
 
     def __getitem__(self, key: bytes) -> bytes:
-        value = self._db.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+        return self._db[key]
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._batch.put(key, value)
@@ -118,7 +115,7 @@ class _BatchTarget(BaseDB):
         self._batch.delete(key)
 
     def _exists(self, key: bytes) -> bool:
-        return self._db.get(key) is not None
+        return self._db.exists(key)
 
 
 class WriteOverlay(BaseAtomicDB):
