@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import rlp
 import structlog
@@ -121,6 +121,8 @@ class Backend:
         self._block_listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
         self._vm_class = store.chain_class.get_vm_class_for_block_number(0)
+        self._head_state: Any = None
+        """Read-only state after the head block; rebuilt lazily after each commit."""
 
     # -- listeners -------------------------------------------------------------
     def on_block(self, listener: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]) -> None:
@@ -139,12 +141,21 @@ class Backend:
         _, chain = self.store.overlay_chain()
         return chain.get_vm(header).state
 
+    def head_state(self):  # type: ignore[no-untyped-def]
+        """The state after the head block, shared by admissions until the next commit.
+
+        Only read from it: its caches are what make admission cheap.
+        """
+        if self._head_state is None:
+            self._head_state = self.state_at(self.head)
+        return self._head_state
+
     def account_view(self, sender: bytes) -> AccountView:
-        state = self.state_at(self.head)
+        state = self.head_state()
         return AccountView(nonce=state.get_nonce(sender), balance=state.get_balance(sender))
 
     def pending_nonce(self, address: bytes) -> int:
-        return self.mempool.pending_nonce(address, self.state_at(self.head).get_nonce(address))
+        return self.mempool.pending_nonce(address, self.head_state().get_nonce(address))
 
     # -- transactions ----------------------------------------------------------
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
@@ -188,6 +199,7 @@ class Backend:
             coinbase=self.coinbase,
         )
         self.store.commit(overlay, built.block, built.receipts)
+        self._head_state = None
         self.mempool.remove(built.block.transactions)
         self.mempool.remove(excluded.transaction for excluded in built.excluded)
         for excluded in built.excluded:

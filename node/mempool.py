@@ -64,6 +64,8 @@ class Mempool:
     limits: MempoolLimits = field(default_factory=MempoolLimits)
     _by_sender: dict[bytes, dict[int, _Entry]] = field(default_factory=dict)
     _by_hash: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
+    _cost_by_sender: dict[bytes, int] = field(default_factory=dict)
+    """Sum of ``gas * max fee + value`` over each sender's pending transactions."""
     _sequence: itertools.count = field(default_factory=itertools.count)
 
     def __len__(self) -> int:
@@ -121,11 +123,9 @@ class Mempool:
         if replaced is not None and not _outbids(transaction, replaced.transaction):
             raise Rejected("replacement transaction underpriced")
 
-        cost = transaction.gas * transaction.max_fee_per_gas + transaction.value
-        committed_elsewhere = sum(
-            e.transaction.gas * e.transaction.max_fee_per_gas + e.transaction.value
-            for n, e in pending.items()
-            if n != nonce
+        cost = _cost(transaction)
+        committed_elsewhere = self._cost_by_sender.get(sender, 0) - (
+            _cost(replaced.transaction) if replaced is not None else 0
         )
         if account.balance < cost + committed_elsewhere:
             raise Rejected(
@@ -145,6 +145,7 @@ class Mempool:
             sequence = replaced.sequence
         self._by_sender.setdefault(sender, {})[nonce] = _Entry(transaction, sequence)
         self._by_hash[tx_hash] = transaction
+        self._cost_by_sender[sender] = committed_elsewhere + cost
         return tx_hash
 
     def candidates(self) -> list[SignedTransactionAPI]:
@@ -167,11 +168,14 @@ class Mempool:
             known = self._by_hash.pop(transaction.hash, None)
             if known is None:
                 continue
-            nonces = self._by_sender.get(transaction.sender)
+            sender = transaction.sender
+            nonces = self._by_sender.get(sender)
             if nonces is not None:
                 nonces.pop(transaction.nonce, None)
+                self._cost_by_sender[sender] -= _cost(transaction)
                 if not nonces:
-                    del self._by_sender[transaction.sender]
+                    del self._by_sender[sender]
+                    del self._cost_by_sender[sender]
 
     def prune(self, account_of: Callable[[bytes], AccountView]) -> list[SignedTransactionAPI]:
         """Drop transactions whose nonce the head state has passed; return them."""
@@ -183,6 +187,11 @@ class Mempool:
         ]
         self.remove(stale)
         return stale
+
+
+def _cost(transaction: SignedTransactionAPI) -> int:
+    """The most a transaction can take from its sender's balance."""
+    return transaction.gas * transaction.max_fee_per_gas + transaction.value
 
 
 def _outbids(new: SignedTransactionAPI, old: SignedTransactionAPI) -> bool:
