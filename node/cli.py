@@ -258,6 +258,7 @@ def _load_script(name: str):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(f"settle_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
     spec.loader.exec_module(module)
     return module
 
