@@ -8,6 +8,7 @@ locks are needed and a block is never observed half-written.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -67,6 +68,10 @@ class LogFilter:
     """Per position: ``None`` matches anything, else any of the listed topics."""
 
 
+RECENT_BLOCKS = 64
+"""Committed blocks kept decoded for receipt and log queries."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     address: bytes
@@ -78,6 +83,14 @@ class LogEntry:
     transaction_index: int
     log_index: int
     """Position of the log within its block."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    logs: tuple[LogEntry, ...]
+    """Every log of the block, in order."""
 
 
 def decode_revert_reason(data: bytes) -> str | None:
@@ -123,6 +136,8 @@ class Backend:
         self._vm_class = store.chain_class.get_vm_class_for_block_number(0)
         self._head_state: Any = None
         """Read-only state after the head block; rebuilt lazily after each commit."""
+        self._recent_blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
+        """Decoded recent blocks: receipt polling reads the same few blocks over and over."""
 
     # -- listeners -------------------------------------------------------------
     def on_block(self, listener: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]) -> None:
@@ -136,26 +151,35 @@ class Backend:
     def head(self) -> BlockHeaderAPI:
         return self.store.head
 
+    def block_number(self, ref: int | str) -> int:
+        """A block number, or a tag (``earliest``; ``latest`` and the rest mean the head)."""
+        if ref == "earliest":
+            return 0
+        if isinstance(ref, str):
+            return self.head.block_number
+        return ref
+
     def state_at(self, header: BlockHeaderAPI):  # type: ignore[no-untyped-def]
-        """The world state after ``header``; reads only (writes stay in an overlay)."""
-        _, chain = self.store.overlay_chain()
-        return chain.get_vm(header).state
+        """The world state after ``header``, for reading only.
 
-    def head_state(self):  # type: ignore[no-untyped-def]
-        """The state after the head block, shared by admissions until the next commit.
-
-        Only read from it: its caches are what make admission cheap.
+        The head's state is built once per commit and shared; its caches are what
+        make admissions and ``latest`` reads cheap.
         """
+        head = self.head
+        if header.hash != head.hash:
+            _, chain = self.store.overlay_chain()
+            return chain.get_vm(header).state
         if self._head_state is None:
-            self._head_state = self.state_at(self.head)
+            _, chain = self.store.overlay_chain()
+            self._head_state = chain.get_vm(head).state
         return self._head_state
 
     def account_view(self, sender: bytes) -> AccountView:
-        state = self.head_state()
+        state = self.state_at(self.head)
         return AccountView(nonce=state.get_nonce(sender), balance=state.get_balance(sender))
 
     def pending_nonce(self, address: bytes) -> int:
-        return self.mempool.pending_nonce(address, self.head_state().get_nonce(address))
+        return self.mempool.pending_nonce(address, self.state_at(self.head).get_nonce(address))
 
     # -- transactions ----------------------------------------------------------
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
@@ -218,10 +242,9 @@ class Backend:
         return built
 
     # -- calls -----------------------------------------------------------------
-    def _spoof(self, request: CallRequest, header: BlockHeaderAPI, gas: int) -> SpoofTransaction:
-        state = self.state_at(header)
+    def _spoof(self, request: CallRequest, nonce: int, gas: int) -> SpoofTransaction:
         unsigned = self._vm_class.create_unsigned_transaction(
-            nonce=state.get_nonce(request.sender),
+            nonce=nonce,
             gas_price=0,
             gas=gas,
             to=request.to if request.to is not None else b"",
@@ -233,7 +256,7 @@ class Backend:
     def call(self, request: CallRequest, header: BlockHeaderAPI) -> bytes:
         """Execute without committing (``eth_call``) on the state after ``header``."""
         gas = min(request.gas or self.gas_cap, self.gas_cap)
-        transaction = self._spoof(request, header, gas)
+        transaction = self._spoof(request, self.state_at(header).get_nonce(request.sender), gas)
         _, chain = self.store.overlay_chain()
         try:
             with chain.get_vm(header).in_costless_state() as state:
@@ -251,13 +274,13 @@ class Backend:
         """Smallest gas with which the call succeeds, by binary search as geth does."""
         cap = min(request.gas or self.store.genesis.gas_limit, self.gas_cap)
         self.call(CallRequest(request.sender, request.to, cap, request.value, request.data), header)
-        transaction = self._spoof(request, header, cap)
-        low = transaction.intrinsic_gas - 1
+        nonce = self.state_at(header).get_nonce(request.sender)
+        low = self._spoof(request, nonce, cap).intrinsic_gas - 1
         high = cap
         _, chain = self.store.overlay_chain()
         while low + 1 < high:
             mid = (low + high) // 2
-            candidate = self._spoof(request, header, mid)
+            candidate = self._spoof(request, nonce, mid)
             with chain.get_vm(header).in_costless_state() as state:
                 try:
                     failed = state.costless_execute_transaction(candidate).is_error
@@ -269,32 +292,25 @@ class Backend:
                 high = mid
         return high
 
-    # -- logs ------------------------------------------------------------------
-    def logs_of_block(self, header: BlockHeaderAPI, receipts: Iterable[ReceiptAPI] | None = None,
-                      transactions: Iterable[SignedTransactionAPI] | None = None) -> list[LogEntry]:
-        if receipts is None:
-            receipts = self.store.receipts(header)
-        if transactions is None:
-            transactions = self.store.block(header).transactions
-        entries = []
-        log_index = 0
-        for tx_index, (receipt, transaction) in enumerate(zip(receipts, transactions)):
-            for entry in receipt.logs:
-                entries.append(
-                    LogEntry(
-                        address=entry.address,
-                        topics=tuple(t.to_bytes(32, "big") if isinstance(t, int) else t for t in entry.topics),
-                        data=entry.data,
-                        block_number=header.block_number,
-                        block_hash=header.hash,
-                        transaction_hash=transaction.hash,
-                        transaction_index=tx_index,
-                        log_index=log_index,
-                    )
-                )
-                log_index += 1
-        return entries
+    # -- committed blocks ------------------------------------------------------
+    def committed_block(self, header: BlockHeaderAPI) -> "CommittedBlock":
+        """A committed block with its receipts and logs, decoded once and kept a while.
 
+        Committed blocks never change, so the cache needs no invalidation.
+        """
+        cached = self._recent_blocks.get(header.hash)
+        if cached is not None:
+            self._recent_blocks.move_to_end(header.hash)
+            return cached
+        block = self.store.block(header)
+        receipts = self.store.receipts(header)
+        committed = CommittedBlock(block, receipts, tuple(logs_of_block(header, receipts, block.transactions)))
+        self._recent_blocks[header.hash] = committed
+        if len(self._recent_blocks) > RECENT_BLOCKS:
+            self._recent_blocks.popitem(last=False)
+        return committed
+
+    # -- logs ------------------------------------------------------------------
     def get_logs(self, log_filter: LogFilter, max_blocks: int = 10_000) -> list[LogEntry]:
         start, end = log_filter.from_block, min(log_filter.to_block, self.head.block_number)
         if end - start + 1 > max_blocks:
@@ -310,8 +326,34 @@ class Backend:
             header = self.store.header_by_number(number)
             if header is None or header.bloom == 0:
                 continue
-            found.extend(e for e in self.logs_of_block(header) if matches(log_filter, e))
+            found.extend(e for e in self.committed_block(header).logs if matches(log_filter, e))
         return found
+
+
+def logs_of_block(
+    header: BlockHeaderAPI,
+    receipts: Iterable[ReceiptAPI],
+    transactions: Iterable[SignedTransactionAPI],
+) -> list[LogEntry]:
+    """The block's logs in order, with their block-wide log index."""
+    entries = []
+    log_index = 0
+    for tx_index, (receipt, transaction) in enumerate(zip(receipts, transactions)):
+        for entry in receipt.logs:
+            entries.append(
+                LogEntry(
+                    address=entry.address,
+                    topics=tuple(t.to_bytes(32, "big") if isinstance(t, int) else t for t in entry.topics),
+                    data=entry.data,
+                    block_number=header.block_number,
+                    block_hash=header.hash,
+                    transaction_hash=transaction.hash,
+                    transaction_index=tx_index,
+                    log_index=log_index,
+                )
+            )
+            log_index += 1
+    return entries
 
 
 def matches(log_filter: LogFilter, entry: LogEntry) -> bool:

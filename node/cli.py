@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import trio
 
 from node.logs import configure_logging
+
+if TYPE_CHECKING:
+    from node.service import NodeSettings
 
 
 class SettleError(click.ClickException):
@@ -134,7 +138,7 @@ def run(config_path: Path) -> None:
     _run(settings)
 
 
-def _run(settings: "NodeSettings") -> None:  # type: ignore[name-defined]  # noqa: F821
+def _run(settings: NodeSettings) -> None:
     from node.service import run_node
     from node.store import StoreError
     from vm.leveldb import StorageError

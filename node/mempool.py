@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from eth.abc import SignedTransactionAPI
-from eth_utils import ValidationError
 
 
 class Rejected(Exception):
@@ -97,7 +96,7 @@ class Mempool:
         try:
             transaction.check_signature_validity()
             sender = transaction.sender
-        except (ValidationError, ValueError, Exception) as exc:  # coincurve raises plain Exceptions
+        except Exception as exc:  # py-evm raises ValidationError, coincurve plain Exceptions
             raise Rejected(f"invalid sender: {exc or 'bad signature'}") from exc
         tx_hash = transaction.hash
         if tx_hash in self._by_hash:
@@ -150,18 +149,16 @@ class Mempool:
 
     def candidates(self) -> list[SignedTransactionAPI]:
         """Every pending transaction, in arrival order with each sender's nonces ascending."""
-        per_sender = [
-            sorted(nonces.items()) for nonces in self._by_sender.values()
-        ]
-        # A sender's transactions keep nonce order; senders interleave by arrival.
-        entries = []
-        for chain in per_sender:
-            floor = -1
-            for _, entry in chain:
-                floor = max(floor, entry.sequence)
-                entries.append((floor, entry.transaction.nonce, entry.transaction))
-        entries.sort(key=lambda item: (item[0], item[1]))
-        return [tx for _, _, tx in entries]
+        # Each transaction sorts by the latest arrival among its sender's lower nonces,
+        # so a sender's transactions keep nonce order while senders interleave by arrival.
+        keyed = []
+        for nonces in self._by_sender.values():
+            arrival = -1
+            for nonce, entry in sorted(nonces.items()):
+                arrival = max(arrival, entry.sequence)
+                keyed.append((arrival, nonce, entry.transaction))
+        keyed.sort(key=lambda item: item[:2])
+        return [transaction for _, _, transaction in keyed]
 
     def remove(self, transactions: Iterable[SignedTransactionAPI]) -> None:
         for transaction in transactions:

@@ -11,7 +11,6 @@ BLOCK_BUILD_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 MEMPOOL_SIZE = Gauge("settle_mempool_transactions", "Transactions waiting in the mempool")
-PEERS = Gauge("settle_peers", "Connected peers")
 
 
 def start_metrics_server(host: str, port: int) -> None:

@@ -89,8 +89,9 @@ class BlockProducer:
                 self._wake.set()
 
 
-def build_rpc(backend: Backend, settings: NodeSettings) -> tuple[Any, Callable[..., None]]:
-    filters = FilterManager(backend, lambda ref: _number(backend, ref))
+def build_rpc(backend: Backend, settings: NodeSettings) -> Any:
+    """The ASGI app serving every namespace this node offers."""
+    filters = FilterManager(backend)
     subscriptions = SubscriptionManager(backend)
     methods: dict[str, Callable[..., Any]] = {}
     for namespace in (
@@ -111,18 +112,10 @@ def build_rpc(backend: Backend, settings: NodeSettings) -> tuple[Any, Callable[.
         max_request_bytes=settings.max_request_bytes,
         on_disconnect=subscriptions.drop_connection,
     )
-    return app, subscriptions.drop_connection
+    return app
 
 
-def _number(backend: Backend, ref: int | str) -> int:
-    if ref == "earliest":
-        return 0
-    if isinstance(ref, str):
-        return backend.head.block_number
-    return ref
-
-
-async def run_node(settings: NodeSettings, *, on_ready: Callable[[Backend], None] | None = None) -> None:
+async def run_node(settings: NodeSettings) -> None:
     """Run until SIGINT/SIGTERM. Owns the chain store for the whole run."""
     store = ChainStore(settings.data_dir, settings.genesis)
     try:
@@ -135,7 +128,7 @@ async def run_node(settings: NodeSettings, *, on_ready: Callable[[Backend], None
         metrics.BLOCK_HEIGHT.set(backend.head.block_number)
         if settings.metrics_port is not None:
             metrics.start_metrics_server(settings.metrics_host, settings.metrics_port)
-        app, _ = build_rpc(backend, settings)
+        app = build_rpc(backend, settings)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 if settings.produce_blocks:
@@ -149,8 +142,6 @@ async def run_node(settings: NodeSettings, *, on_ready: Callable[[Backend], None
                     head=backend.head.block_number,
                     data_dir=str(settings.data_dir),
                 )
-                if on_ready is not None:
-                    on_ready(backend)
                 async for signum in signals:
                     log.info("shutting down", signal=signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()

@@ -203,35 +203,49 @@ def run_stock(work: Workload) -> RunResult:
     return RunResult(seconds, transfers, gas_used, _balances(chain, work))
 
 
-def run_settle_memory(work: Workload) -> RunResult:
-    from eth.db.atomic import AtomicDB
+def _run_settle(engine: str, work: Workload, reader: Any, open_block: Callable[[], tuple[Any, Callable[[], None]]]) -> RunResult:
+    """Deploy, then build the workload's blocks through Settle's builder.
 
+    ``open_block`` gives the chain one block is built on and the function that
+    commits it; ``reader`` is the chain that sees committed blocks.
+    """
     from vm.block_builder import build_block
-    from vm.chain import build_genesis
 
-    chain = build_genesis(AtomicDB(), work.genesis)
-    head = chain.get_canonical_head()
-    built = build_block(chain, head, _decode(chain, [work.deploy_raw]),
+    head = reader.get_canonical_head()
+    chain, commit = open_block()
+    built = build_block(chain, head, _decode(reader, [work.deploy_raw]),
                         timestamp=head.timestamp + 1, coinbase=work.coinbase)
-    assert _succeeded(built.receipts[0]), "settle: token deployment failed"
+    assert _succeeded(built.receipts[0]), f"{engine}: token deployment failed"
+    commit()
     head = built.block.header
-    blocks = [_decode(chain, raws) for raws in work.blocks]
+    blocks = [_decode(reader, raws) for raws in work.blocks]
     gas_used = transfers = 0
     gc.collect()
     start = time.perf_counter()
     for txs in blocks:
+        chain, commit = open_block()
         built = build_block(chain, head, txs, timestamp=head.timestamp + 1, coinbase=work.coinbase)
+        commit()
         head = built.block.header
         transfers += len(built.receipts)
         gas_used += head.gas_used
-        _check_built("settle", built, len(txs))
+        _check_built(engine, built, len(txs))
     seconds = time.perf_counter() - start
-    _check_receipts("settle", built.receipts, len(blocks[-1]))
-    return RunResult(seconds, transfers, gas_used, _balances(chain, work))
+    _check_receipts(engine, built.receipts, len(blocks[-1]))
+    assert reader.get_canonical_head() == head, f"{engine}: head not committed"
+    return RunResult(seconds, transfers, gas_used, _balances(reader, work))
+
+
+def run_settle_memory(work: Workload) -> RunResult:
+    from eth.db.atomic import AtomicDB
+
+    from vm.chain import build_genesis
+
+    chain = build_genesis(AtomicDB(), work.genesis)
+    return _run_settle("settle", work, chain, lambda: (chain, lambda: None))
 
 
 def run_settle_leveldb(work: Workload) -> RunResult:
-    from vm.block_builder import build_block
     from vm.chain import build_genesis, chain_class_for
     from vm.leveldb import LevelDB, WriteOverlay
 
@@ -242,33 +256,12 @@ def run_settle_leveldb(work: Workload) -> RunResult:
             build_genesis(overlay, work.genesis)
             db.write_many(overlay.pending())
             chain_class = chain_class_for(work.genesis.chain_id)
-            chain = chain_class(db)
-            head = chain.get_canonical_head()
 
-            overlay = WriteOverlay(db)
-            built = build_block(chain_class(overlay), head, _decode(chain, [work.deploy_raw]),
-                                timestamp=head.timestamp + 1, coinbase=work.coinbase)
-            assert _succeeded(built.receipts[0]), "settle/leveldb: token deployment failed"
-            db.write_many(overlay.pending())
-            head = built.block.header
-            blocks = [_decode(chain, raws) for raws in work.blocks]
-            gas_used = transfers = 0
-            gc.collect()
-            start = time.perf_counter()
-            for txs in blocks:
-                overlay = WriteOverlay(db)
-                built = build_block(chain_class(overlay), head, txs,
-                                    timestamp=head.timestamp + 1, coinbase=work.coinbase)
-                db.write_many(overlay.pending())
-                head = built.block.header
-                transfers += len(built.receipts)
-                gas_used += head.gas_used
-                _check_built("settle/leveldb", built, len(txs))
-            seconds = time.perf_counter() - start
-            _check_receipts("settle/leveldb", built.receipts, len(blocks[-1]))
-            final = chain_class(db)
-            assert final.get_canonical_head() == head, "settle/leveldb: head not committed"
-            return RunResult(seconds, transfers, gas_used, _balances(final, work))
+            def open_block() -> tuple[Any, Callable[[], None]]:
+                block_overlay = WriteOverlay(db)
+                return chain_class(block_overlay), lambda: db.write_many(block_overlay.pending())
+
+            return _run_settle("settle/leveldb", work, chain_class(db), open_block)
         finally:
             _release_caches()
             db.close()

@@ -151,7 +151,7 @@ class HardhatNode:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> "HardhatNode":
-        from tests.e2e.node_process import rpc
+        from tests.e2e.node_process import wait_for_rpc
 
         binary = HARDHAT_DIR / "node_modules" / ".bin" / "hardhat"
         self.process = subprocess.Popen(
@@ -159,17 +159,12 @@ class HardhatNode:
             cwd=HARDHAT_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"hardhat node exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                rpc(self.url, "eth_chainId", timeout=1)
-                return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise BenchError(f"hardhat node not ready after {timeout}s:\n{self.log()}")
+        try:
+            wait_for_rpc(self.url, self.process, timeout, self.log)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise BenchError(f"hardhat {exc}") from None
+        return self
 
     def log(self) -> str:
         return Path(self._log.name).read_text(errors="replace")[-4000:]

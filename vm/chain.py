@@ -6,6 +6,7 @@ from typing import Any, Type
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
 from eth.chains.base import Chain
 from eth.constants import BLANK_ROOT_HASH
+from eth.db.atomic import AtomicDB
 from eth_typing import Address
 
 from typing import TYPE_CHECKING
@@ -69,6 +70,4 @@ def build_genesis(db: AtomicDatabaseAPI, genesis: Genesis) -> SettleChain:
 
 def genesis_header(genesis: Genesis) -> BlockHeaderAPI:
     """Block 0's header, computed in memory (to compare against a data dir)."""
-    from eth.db.atomic import AtomicDB
-
     return build_genesis(AtomicDB(), genesis).get_canonical_head()

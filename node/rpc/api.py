@@ -35,6 +35,7 @@ from node.rpc.errors import (
 )
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
 from node.rpc.format import (
+    addr,
     block_json,
     hexb,
     log_json,
@@ -106,13 +107,6 @@ class EthAPI(_Namespace):
             raise _header_not_found()
         return header
 
-    def _number(self, ref: int | str) -> int:
-        if ref == "earliest":
-            return 0
-        if isinstance(ref, str):
-            return self.backend.head.block_number
-        return ref
-
     def _call_request(self, value: Any, index: int) -> CallRequest:
         fields = p.obj(value, index, CALL_FIELDS, "transaction")
         if "data" in fields and "input" in fields and fields["data"] != fields["input"]:
@@ -171,7 +165,8 @@ class EthAPI(_Namespace):
             log_filter = LogFilter(number, number, criteria.addresses, criteria.topics)
         else:
             log_filter = LogFilter(
-                self._number(criteria.from_ref), self._number(criteria.to_ref), criteria.addresses, criteria.topics
+                self.backend.block_number(criteria.from_ref), self.backend.block_number(criteria.to_ref),
+                criteria.addresses, criteria.topics
             )
             if log_filter.from_block > log_filter.to_block:
                 raise rpc_error(INVALID_PARAMS, "invalid block range params")
@@ -182,16 +177,13 @@ class EthAPI(_Namespace):
         return [log_json(e) for e in entries]
 
     def _receipt(self, header: BlockHeaderAPI, index: int | None = None) -> list[dict[str, Any]]:
-        block = self.backend.store.block(header)
-        receipts = self.backend.store.receipts(header)
-        logs = self.backend.logs_of_block(header, receipts, block.transactions)
+        committed = self.backend.committed_block(header)
         out = []
         previous = 0
-        for i, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
+        for i, (tx, receipt) in enumerate(zip(committed.block.transactions, committed.receipts)):
             if index is None or i == index:
-                out.append(
-                    receipt_json(tx, receipt, header, i, previous, [e for e in logs if e.transaction_index == i])
-                )
+                logs = [e for e in committed.logs if e.transaction_index == i]
+                out.append(receipt_json(tx, receipt, header, i, previous, logs))
             previous = receipt.gas_used
         return out
 
@@ -212,8 +204,6 @@ class EthAPI(_Namespace):
         return qty(0)
 
     def coinbase(self) -> str:
-        from node.rpc.format import addr
-
         return addr(self.backend.coinbase)  # type: ignore[return-value]
 
     def getBalance(self, address: Any, block: Any = "latest") -> str:
@@ -407,8 +397,6 @@ class EthAPI(_Namespace):
 
     # -- accounts and signing (dev chain) ----------------------------------------
     def accounts(self) -> list[str]:
-        from node.rpc.format import addr
-
         return [addr(a) for a in self.signer.addresses] if self.signer else []  # type: ignore[misc]
 
     def _unlocked(self, value: Any, index: int) -> bytes:

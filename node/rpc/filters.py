@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from eth.abc import BlockAPI, ReceiptAPI
 
-from node.backend import Backend, LogFilter, matches
+from node.backend import Backend, LogFilter, logs_of_block, matches
 from node.rpc.format import header_json, hexb, log_json
 
 FILTER_TIMEOUT = 300.0
@@ -44,9 +44,8 @@ def new_id() -> str:
 
 
 class FilterManager:
-    def __init__(self, backend: Backend, resolve_number: Callable[[int | str], int]) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.resolve_number = resolve_number
         self.filters: dict[str, PollFilter] = {}
         backend.on_block(self._on_block)
         backend.on_transaction(self._on_transaction)
@@ -77,8 +76,8 @@ class FilterManager:
 
     def log_filter_for(self, criteria: LogCriteria) -> LogFilter:
         return LogFilter(
-            from_block=self.resolve_number(criteria.from_ref),
-            to_block=self.resolve_number(criteria.to_ref),
+            from_block=self.backend.block_number(criteria.from_ref),
+            to_block=self.backend.block_number(criteria.to_ref),
             addresses=criteria.addresses,
             topics=criteria.topics,
         )
@@ -97,7 +96,7 @@ class FilterManager:
                 poll_filter.changes.append(hexb(block.hash))
             elif poll_filter.kind == "logs" and poll_filter.criteria is not None:
                 if entries is None:
-                    entries = self.backend.logs_of_block(block.header, receipts, block.transactions)
+                    entries = logs_of_block(block.header, receipts, block.transactions)
                 log_filter = self.log_filter_for(poll_filter.criteria)
                 # Tags resolve against the new head, so "latest" includes this block.
                 if log_filter.from_block <= block.number <= log_filter.to_block:
@@ -152,7 +151,7 @@ class SubscriptionManager:
                 self._notify(subscription_id, subscription, header_json(block.header))
             elif subscription.kind == "logs" and subscription.criteria is not None:
                 if entries is None:
-                    entries = self.backend.logs_of_block(block.header, receipts, block.transactions)
+                    entries = logs_of_block(block.header, receipts, block.transactions)
                 for entry in entries:
                     if matches(subscription.criteria, entry):
                         self._notify(subscription_id, subscription, log_json(entry))

@@ -27,7 +27,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from node.rpc.api import Connection
-from node.rpc.errors import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, UNAUTHORIZED
+from node.rpc.errors import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED
 
 log = structlog.get_logger("settle.rpc")
 
@@ -170,5 +170,3 @@ async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = 
     config.graceful_timeout = 1.0
     await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
 
-
-__all__ = ["Dispatcher", "create_app", "serve_rpc", "UNAUTHORIZED"]

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 SETTLE = [sys.executable, "-m", "node.cli"]
 
@@ -27,6 +28,20 @@ def rpc(url: str, method: str, params: list | None = None, timeout: float = 10.0
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+def wait_for_rpc(url: str, process: subprocess.Popen, timeout: float, log: Callable[[], str]) -> None:
+    """Poll ``eth_chainId`` until ``process`` answers; fail at once if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"node exited with {process.returncode}:\n{log()}")
+        try:
+            rpc(url, "eth_chainId", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)  # a real process starting up: there is nothing to await
+    raise TimeoutError(f"node not ready after {timeout}s:\n{log()}")
 
 
 @dataclass
@@ -53,16 +68,8 @@ class DevNode:
                       "--block-period", str(self.block_period)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                rpc(self.url, "eth_chainId", timeout=1)
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"node not ready after {timeout}s:\n{self.log()}")
+        wait_for_rpc(self.url, self.process, timeout, self.log)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

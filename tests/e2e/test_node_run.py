@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from genesis.keys import generate_validator_keys, write_key_file
-from tests.e2e.node_process import free_port, rpc
+from tests.e2e.node_process import free_port, rpc, wait_for_rpc
 
 SETTLE = [sys.executable, "-m", "node.cli"]
 
@@ -28,14 +27,8 @@ def test_single_validator_testnet_runs_from_its_config(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert rpc(url, "eth_chainId", timeout=1)["result"] == "0x539"
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+        wait_for_rpc(url, process, 30, lambda: "")
+        assert rpc(url, "eth_chainId")["result"] == "0x539"
         # The data dir from the config holds the chain.
         assert (out / "node0" / "data" / "chain").is_dir()
         assert rpc(url, "eth_blockNumber")["result"] == "0x0"
