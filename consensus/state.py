@@ -128,3 +128,11 @@ class ConsensusState:
     @property
     def can_sign(self) -> bool:
         return self.config.is_validator and self.height >= self.sign_from_height
+
+
+# The transition functions live in machine.py; re-exported here so ``from consensus.state import
+# ConsensusConfig, apply, initial_state`` works. Imported last: machine.py imports this module.
+from consensus.machine import apply, initial_state  # noqa: E402
+
+__all__ = ["COMMITTED", "DECIDED", "NEW_ROUND", "PREPARED", "PROPOSED", "ConsensusConfig", "ConsensusState",
+           "apply", "initial_state"]
