@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import ClassVar, Union
 
 import rlp
@@ -181,19 +182,37 @@ def without_attachments(message: SignedMessage) -> SignedMessage:
     return SignedMessage(payload=stripped, sender=message.sender, signature=message.signature, raw=raw)
 
 
+MAX_MEMOISED_BYTES = 2048
+"""Messages up to this size (votes, stripped ROUND-CHANGEs) are memoised by decode; never blocks."""
+
+
 def decode(raw: bytes, chain_id: int) -> SignedMessage:
     """Parse and authenticate a wire message; raise InvalidMessage with the exact defect.
 
     Checks the size before parsing, then RLP shape, canonical integers, field lengths, the kind's
     structural rules, and finally recovers the sender from a canonical (low-s) signature. Whether
     the sender is a validator, and everything else that needs state, is the state machine's job.
+
+    Small messages are memoised: the same PREPAREs arrive inside every ROUND-CHANGE's certificate
+    and every justification, and decoding is a pure function of the bytes.
     """
     if not isinstance(raw, (bytes, bytearray)):
         raise InvalidMessage(f"message must be bytes, got {type(raw).__name__}")
+    if len(raw) <= MAX_MEMOISED_BYTES:
+        return _decode_small(bytes(raw), chain_id)
+    return _decode(bytes(raw), chain_id)
+
+
+@lru_cache(maxsize=8192)
+def _decode_small(raw: bytes, chain_id: int) -> SignedMessage:
+    return _decode(raw, chain_id)
+
+
+def _decode(raw: bytes, chain_id: int) -> SignedMessage:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise InvalidMessage(f"message is {len(raw)} bytes, limit {MAX_MESSAGE_BYTES}")
     try:
-        items = rlp.decode(bytes(raw), strict=True)
+        items = rlp.decode(raw, strict=True)
     except rlp.exceptions.RLPException as error:
         raise InvalidMessage(f"not valid RLP: {error}") from None
     if not isinstance(items, list) or len(items) != 4:
@@ -211,7 +230,7 @@ def decode(raw: bytes, chain_id: int) -> SignedMessage:
     payload = _PARSERS[kind](core, attachments)
     _check_payload(payload)
     sender = _recover_sender(_bytes(signature, "signature"), signing_hash(payload, chain_id))
-    return SignedMessage(payload=payload, sender=sender, signature=bytes(signature), raw=bytes(raw))
+    return SignedMessage(payload=payload, sender=sender, signature=signature, raw=raw)
 
 
 def _recover_sender(signature: bytes, digest: bytes) -> bytes:

@@ -7,7 +7,7 @@ each validator in a certificate's signer bitmap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from blspy import G1Element
@@ -56,6 +56,7 @@ class ValidatorSet:
 
     validators: tuple[Validator, ...]
     """The validators in registry order."""
+    _indices: dict[bytes, int] = field(init=False, repr=False, compare=False, hash=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.validators:
@@ -80,6 +81,7 @@ class ValidatorSet:
                 raise InvalidConfig(f"validator {index}: BLS public key is the identity point")
             addresses.add(validator.address)
             keys.add(validator.bls_public_key)
+        object.__setattr__(self, "_indices", {v.address: index for index, v in enumerate(self.validators)})
 
     @property
     def n(self) -> int:
@@ -106,11 +108,8 @@ class ValidatorSet:
 
     def index_of(self, address: bytes) -> int | None:
         """Position of ``address`` in the set (its bit in a signer bitmap), or None."""
-        for index, validator in enumerate(self.validators):
-            if validator.address == address:
-                return index
-        return None
+        return self._indices.get(address)
 
     def contains(self, address: bytes) -> bool:
         """Whether ``address`` is a validator of this set."""
-        return self.index_of(address) is not None
+        return address in self._indices

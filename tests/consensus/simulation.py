@@ -220,6 +220,8 @@ class Stats:
     synced_blocks: int = 0
     max_round: int = 0
     decode_rejections: int = 0
+    foreign_senders: int = 0
+    """Messages that decoded to a non-validator sender (tampered bodies or signatures)."""
     certificate_rejections: int = 0
     restarts: int = 0
     restarts_same_height: int = 0
@@ -368,6 +370,8 @@ class Simulation:
             except InvalidMessage:
                 self.stats.decode_rejections += 1
                 return
+            if not self.validator_set.contains(message.sender):
+                self.stats.foreign_senders += 1  # a tampered message authenticates someone else
             if node.behaviour == "replayer":
                 node.received.append(payload)
             self.feed(node, MessageReceived(message))
@@ -600,7 +604,7 @@ class Simulation:
         payload = message.payload
         raw = bytearray(message.raw)
         # A tampered copy: a flipped signature byte or body byte no longer authenticates the sender.
-        position = self.rng.choice((len(raw) - 2, len(raw) // 2))
+        position = self.rng.choice((len(raw) - 1, len(raw) - 2, len(raw) // 2))
         raw[position] ^= 0x5A
         self.broadcast(node.index, bytes(raw))
         if isinstance(payload, Commit):
