@@ -31,8 +31,8 @@ from consensus.events import BlockBuilt, BlockValidated, Event, MessageReceived,
 from consensus.justification import check_justification, plan_proposal, round_change_problem
 from consensus.messages import (Commit, MessageKind, Prepare, Proposal, RoundChange, SignedMessage, decode, sign)
 from consensus.safety import Lock, SafetyRecord
-from consensus.state import (COMMITTED, DECIDED, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES_PER_SENDER, NEW_ROUND,
-                             PREPARED, PROPOSED, ConsensusConfig, ConsensusState)
+from consensus.state import (COMMITTED, DECIDED, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES_PER_SENDER,
+                             MAX_ROUNDS_AHEAD, NEW_ROUND, PREPARED, PROPOSED, ConsensusConfig, ConsensusState)
 from consensus.votes import QUORUM, Evidence, VoteCollector
 
 Actions = list[Action]
@@ -168,6 +168,10 @@ def _on_message(state: ConsensusState, message: SignedMessage, actions: Actions)
         problem = round_change_problem(state.config.validator_set, state.config.chain_id, message)
         if problem is not None:
             return state
+    if message.round > state.round + MAX_ROUNDS_AHEAD:
+        if message.kind == MessageKind.ROUND_CHANGE and message.round > state.round_change_rounds.get(message.sender, -1):
+            return replace(state, round_change_rounds={**state.round_change_rounds, message.sender: message.round})
+        return state
     if message.kind == MessageKind.COMMIT:
         previous = state.votes.vote_of(message.height, message.round, MessageKind.COMMIT, message.sender)
         if previous is None and not _seal_verifies(state, message):

@@ -32,6 +32,10 @@ COMMITTED = "committed"
 
 MAX_FUTURE_MESSAGES_PER_SENDER = 64
 """Messages buffered per validator for later heights; the oldest is dropped beyond this."""
+MAX_ROUNDS_AHEAD = 16
+"""Votes more than this many rounds above ours are not stored (a Byzantine validator could otherwise
+fill memory with votes for endless rounds); far-ahead ROUND-CHANGEs still count for the f+1 catch-up,
+which keeps one round per sender."""
 MAX_FUTURE_HEIGHTS = 4
 """Messages more than this many heights ahead are not buffered (they only trigger sync)."""
 

@@ -508,3 +508,17 @@ def test_events_of_unknown_type_are_refused():
     state, _ = start(0)
     with pytest.raises(TypeError):
         apply(state, object())
+
+
+def test_votes_for_far_rounds_are_not_stored_but_far_round_changes_still_catch_up():
+    from consensus.state import MAX_ROUNDS_AHEAD
+    state, _ = start(0)
+    far = MAX_ROUNDS_AHEAD + 1
+    spam = [prepare(3, 1, r, H) for r in range(far, far + 50)] + [commit(3, 1, far, H)]
+    state, actions = feed(state, *received(*spam))
+    assert actions == [] and not state.votes.slots
+    state, actions = feed(state, *received(round_change(2, 1, far + 5)))
+    assert state.round == 0 and not state.votes.slots
+    state, actions = feed(state, *received(round_change(3, 1, far + 9)))
+    assert state.round == far + 5
+    assert [m.payload for m in sent(actions)] == [RoundChange(1, far + 5)]
