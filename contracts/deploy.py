@@ -81,23 +81,33 @@ def contract_at(w3: Web3, name: str, address: str) -> Contract:
     return w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
 
 
-def send(w3: Web3, call: Any, *, sender: str | None = None, private_key: bytes | str | None = None) -> Any:
+def send(
+    w3: Web3,
+    call: Any,
+    *,
+    sender: str | None = None,
+    private_key: bytes | str | None = None,
+    gas: int | None = None,
+) -> Any:
     """Send a web3 contract call or constructor as a transaction and return its successful receipt.
 
     Exactly one of ``sender`` (an account the node holds unlocked) or ``private_key`` signs it.
+    ``gas`` skips estimation (which re-executes the call a few dozen times on the node).
     """
     if (sender is None) == (private_key is None):
         raise DeployError("give exactly one of sender (an unlocked account) or private_key")
+    params: dict[str, Any] = {} if gas is None else {"gas": gas}
     try:
         if private_key is not None:
             account = Account.from_key(private_key)
             tx = call.build_transaction({
+                **params,
                 "from": account.address,
                 "nonce": w3.eth.get_transaction_count(account.address, "pending"),
             })
             tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
         else:
-            tx_hash = call.transact({"from": to_checksum_address(sender)})
+            tx_hash = call.transact({**params, "from": to_checksum_address(sender)})
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT, poll_latency=0.05)
     except DeployError:
         raise
@@ -115,6 +125,7 @@ def deploy(
     sender: str | None = None,
     private_key: bytes | str | None = None,
     record: Path | str | None = None,
+    gas: int | None = None,
 ) -> Deployment:
     """Deploy the committed artifact ``name`` with constructor ``args``; append to ``record`` if given."""
     artifact = load_artifact(name)
@@ -123,7 +134,7 @@ def deploy(
         constructor = factory.constructor(*args)
     except Exception as exc:  # wrong number or types of arguments
         raise DeployError(f"bad constructor arguments for {name}: {exc}") from None
-    receipt = send(w3, constructor, sender=sender, private_key=private_key)
+    receipt = send(w3, constructor, sender=sender, private_key=private_key, gas=gas)
     deployment = Deployment(
         name=name,
         address=receipt.contractAddress,

@@ -22,6 +22,11 @@ from contracts.compiler import available_artifacts, load_artifact
 from contracts.deploy import deploy, send
 
 
+DEPLOY_GAS = 8_000_000
+TX_GAS = 3_000_000
+"""Fixed gas for test transactions: estimating re-executes each call dozens of times on the node."""
+
+
 def _error_table() -> dict[bytes, tuple[str, list[str]]]:
     """selector -> (error name, argument types) over every committed ABI."""
     table: dict[bytes, tuple[str, list[str]]] = {}
@@ -58,12 +63,12 @@ class Chain:
         return self.w3.eth.accounts
 
     def deploy(self, name: str, *args: Any, sender: str | None = None) -> Contract:
-        deployment = deploy(self.w3, name, *args, sender=sender or self.accounts[0])
+        deployment = deploy(self.w3, name, *args, sender=sender or self.accounts[0], gas=DEPLOY_GAS)
         return self.w3.eth.contract(address=deployment.address, abi=load_artifact(name).abi)
 
     def tx(self, call: Any, sender: str) -> Any:
         """Send ``call`` from ``sender``; return its receipt (a failure raises)."""
-        return send(self.w3, call, sender=sender)
+        return send(self.w3, call, sender=sender, gas=TX_GAS)
 
     def now(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]

@@ -1,7 +1,7 @@
-"""Fixtures for the contract suite: one real `settle node dev` process per test module.
+"""Fixtures for the contract suite: one real `settle node dev` process for the whole run.
 
-A module shares one chain (starting a node costs a few seconds); each test deploys its own
-contracts, so tests do not see each other's state.
+Every test deploys its own contracts (and computes times from the chain's current timestamp), so
+sharing one chain does not let tests see each other's state; it saves a node start per module.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def start_chain(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[De
     return node, Chain(Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30})))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chain(tmp_path_factory):
-    """A web3 session on a dev node shared by the tests of one module."""
+    """A web3 session on a dev node shared by every contract test."""
     node, session = start_chain(tmp_path_factory, "chain")
     yield session
     if node.alive():
