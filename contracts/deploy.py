@@ -166,8 +166,8 @@ def append_record(path: Path, deployment: Deployment) -> None:
 def parse_constructor_args(name: str, raw: Sequence[str]) -> list[Any]:
     """Turn command-line strings into the Python values ``name``'s constructor expects.
 
-    Scalars are written plainly (``0xabc…``, ``42``, ``true``, text); arrays and tuples as JSON
-    (``'["0x…","0x…"]'``, ``'[1, 2]'``); integers may use ``1e18``-free forms like ``1_000``.
+    Scalars are written plainly (``0xabc…``, ``42``, ``true``, text); arrays and tuples (structs) as
+    JSON (``'["0x…","0x…"]'``, ``'[1, 2]'``). Integers are decimal (``1_000`` allowed) or 0x-hex.
     """
     inputs = next((item["inputs"] for item in load_artifact(name).abi if item["type"] == "constructor"), [])
     if len(raw) != len(inputs):
