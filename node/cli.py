@@ -261,7 +261,7 @@ def _show_keys(validator_keys) -> None:  # type: ignore[no-untyped-def]
 # -- contracts ----------------------------------------------------------------
 @main.group()
 def contracts() -> None:
-    """Compile Solidity contracts."""
+    """Compile and deploy Solidity contracts."""
 
 
 @contracts.command("compile")
@@ -275,6 +275,38 @@ def contracts_compile() -> None:
         raise SettleError(str(exc)) from None
     for name in sorted(artifacts):
         click.echo(f"  {name}: {len(artifacts[name].bytecode)} bytes")
+
+
+@contracts.command("deploy", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--rpc", "rpc_url", default="http://127.0.0.1:8545", show_default=True, help="JSON-RPC URL of a node.")
+@click.option("--key", "key_hex", envvar="SETTLE_DEPLOY_KEY", metavar="HEX",
+              help="Deployer's secp256k1 private key (or env SETTLE_DEPLOY_KEY).")
+@click.option("--key-file", type=click.Path(path_type=Path), help="File holding the deployer's key as hex.")
+@click.option("--from", "sender", metavar="ADDRESS", help="Use an account the node holds unlocked (dev chain).")
+@click.option("--record", type=click.Path(path_type=Path), default=Path("deployments.json"), show_default=True,
+              help="JSON deployment record to append to.")
+def contracts_deploy(name: str, args: tuple[str, ...], rpc_url: str, key_hex: str | None, key_file: Path | None,
+                     sender: str | None, record: Path) -> None:
+    """Deploy contract NAME from contracts/build with constructor ARGS (arrays and structs as JSON)."""
+    from contracts.compiler import ContractsError
+    from contracts.deploy import connect, deploy, parse_constructor_args
+    from genesis.errors import KeyFileError
+    from genesis.keys import read_key_file
+
+    if sum(x is not None for x in (key_hex, key_file, sender)) != 1:
+        raise SettleError("give exactly one of --key, --key-file or --from")
+    try:
+        private_key = read_key_file(key_file, "account") if key_file is not None else key_hex
+        values = parse_constructor_args(name, args)
+        deployment = deploy(connect(rpc_url), name, *values, sender=sender, private_key=private_key, record=record)
+    except (ContractsError, KeyFileError) as exc:
+        raise SettleError(str(exc)) from None
+    except ValueError as exc:  # a malformed --key
+        raise SettleError(f"invalid key: {exc}") from None
+    click.echo(f"{deployment.name} deployed at {deployment.address} "
+               f"(block {deployment.block_number}, gas {deployment.gas_used}); recorded in {record}")
 
 
 # -- bench ----------------------------------------------------------------------
