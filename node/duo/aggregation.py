@@ -83,11 +83,12 @@ def overall_fix(fixes: Sequence[ExchangeFix], previous: Fraction | None) -> Frac
     return sum((w * f.price for w, f in zip(weights, ranked)), Fraction(0))
 
 
-def hourly_fix(trades: Sequence[Trade], hour_end: int, previous: Fraction | None) -> tuple[Fraction | None, int]:
+def hourly_fix(trades: Sequence[Trade], hour_end: int,
+               previous: Fraction | Decimal | None) -> tuple[Fraction | None, int]:
     """The overall fix for the hour ending at ``hour_end`` and how many exchanges made it."""
     exchanges = sorted({t.exchange for t in trades})
     fixes = [f for f in (exchange_fix(e, trades, hour_end) for e in exchanges) if f is not None]
-    return overall_fix(fixes, previous), len(fixes)
+    return overall_fix(fixes, None if previous is None else Fraction(previous)), len(fixes)
 
 
 def to_wad(price: Fraction | Decimal) -> int:
