@@ -32,12 +32,16 @@ def decode_revert(abi: list[dict[str, Any]], data: str | bytes | None) -> Revert
     return Revert("unknown", (raw.hex(),))
 
 
-def call_revert(function: ContractFunction, sender: str, value: int = 0) -> Revert | None:
-    """``eth_call`` the function as ``sender``; the decoded revert, or None if it would succeed."""
+def call_revert(function: ContractFunction, sender: str, value: int = 0,
+                extra_abi: list[dict[str, Any]] = ()) -> Revert | None:  # type: ignore[assignment]
+    """``eth_call`` the function as ``sender``; the decoded revert, or None if it would succeed.
+
+    ``extra_abi`` names errors bubbled up from contracts it calls (Token A/B -> Beethoven).
+    """
     try:
         function.call({"from": sender, "value": value})
     except ContractCustomError as exc:
-        return decode_revert(function.contract_abi, exc.data)  # type: ignore[arg-type]
+        return decode_revert(list(function.contract_abi) + list(extra_abi), exc.data)  # type: ignore[arg-type]
     except ContractLogicError as exc:
         return Revert("reason", (str(exc),))
     return None

@@ -132,7 +132,7 @@ class Duo:
 
     def revert(self, sender: TxSender | str, function, value: int = 0) -> Revert | None:  # type: ignore[no-untyped-def]
         address = sender if isinstance(sender, str) else sender.address
-        return call_revert(function, address, value)
+        return call_revert(function, address, value, extra_abi=self.beethoven.abi)
 
     def events(self, receipt, name: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
         return [dict(e.args) for e in getattr(self.beethoven.events, name)().process_receipt(receipt, errors=DISCARD)]

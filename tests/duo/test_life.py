@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eth_abi import decode
 
-from node.duo.deploy import DuoParams, State
+from node.duo.deploy import DuoParams, Role, State
 from tests.duo.model import Model
 from tests.duo.support import DEV, Chain, Duo, deploy, make_accounts, rpc_batch, send_raw_many, wad, wait_receipts
 
@@ -237,6 +237,22 @@ def test_full_life_with_520_holders(chain: Chain, tmp_path: Path) -> None:
     a, b = balances
     receipts = run_batch(duo, [(users[i], fns.redeem(a[i], b[i], True), 0) for i in range(200, 210)])
     assert all(int(r["status"], 16) == 1 for r in receipts)
+
+    # §2.7.3 with more than 255 users: the random number is the address of user (hash mod count).
+    fns = duo.beethoven.functions
+    pool = fns.getPool().call()
+    count = fns.userCount().call()
+    assert count > 255
+    receipt = duo.tx(duo.pool[0], fns.updateAddress(Role.OPERATOR))
+    (event,) = duo.events(receipt, "UpdateAddress")
+    seed = int.from_bytes(chain.w3.eth.get_block(receipt.blockNumber - 1)["hash"], "big")
+    picked_user = fns.users(seed % count).call()
+    remaining = pool[:]
+    gap = remaining.index(duo.pool[0].address)
+    remaining[gap] = remaining[-1]
+    remaining.pop()
+    assert event["newAddress"] == remaining[int(picked_user, 16) % len(remaining)]
+
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
     (out / "duo-gas.json").write_text(json.dumps({k: sorted(v) for k, v in GAS.items()}, indent=1))
