@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from web3 import Web3
 
 from node.duo.deploy import Role, Value
-from tests.duo.support import ADMIN_ACCOUNTS, DEV, Chain, Duo, deploy, wad
+from tests.duo.support import ADMIN_ACCOUNTS, DEV, Chain, deploy, wad
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from web3 import Web3
 
 from node.duo.aggregation import hourly_fix, to_wad
 from node.duo.deploy import DuoParams, State
