@@ -23,7 +23,7 @@ interface IInvestorRegistry {
 /// @dev Roles (OpenZeppelin AccessControl): ISSUER_ROLE issues, redeems, pauses and keeps documents;
 ///      AGENT_ROLE freezes; CONTROLLER_ROLE forces transfers and recovers wallets; DEFAULT_ADMIN_ROLE
 ///      grants roles. Balance history is keyed by block timestamp, so `balanceAt(a, t)` is the balance
-///      at the end of the last block with timestamp <= t; it is final once a later block exists.
+///      at the end of the last block with timestamp <= t; it is final once a block with a later timestamp exists.
 abstract contract RestrictedToken is ERC20, AccessControl, Pausable {
     using Checkpoints for Checkpoints.Trace208;
     using EnumerableSet for EnumerableSet.AddressSet;
