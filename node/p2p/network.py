@@ -133,6 +133,7 @@ class P2PNetwork:
         }
         self._dropped_deliveries = 0
         self._connection_changed = trio.Event()
+        self._connections: set[INetConn] = set()
         self._status_failures: dict[ID, int] = {}
         self._status_exchanges: set[ID] = set()
         self._foreign_networks: dict[ID, bytes] = {}
@@ -177,11 +178,19 @@ class P2PNetwork:
             self._running = False
 
     async def _close_host(self) -> None:
+        """Stop accepting, then close every connection, including any accepted meanwhile."""
         host = self._host
         if host is None:
             return
+        swarm = host.get_network()
         with trio.move_on_after(_SHUTDOWN_SECONDS) as scope:
+            # Listeners first: libp2p closes connections before listeners, so a peer
+            # that re-dials at once gets a connection nobody closes.
+            for listener in list(swarm.listeners.values()):
+                await listener.close()
             await host.close()
+            for connection in list(self._connections):
+                await connection.close()
         if scope.cancelled_caught:
             self._log.warning("p2p shutdown timed out; connections abandoned", timeout=_SHUTDOWN_SECONDS)
         self._log.info("p2p network stopped", peer_id=self.peer_id)
@@ -405,12 +414,15 @@ class P2PNetwork:
 
     # -- connection policy -------------------------------------------------
 
-    def _connection_event(self, peer: ID, connected: bool) -> None:
+    def _connection_event(self, connection: INetConn, connected: bool) -> None:
+        peer = connection.muxed_conn.peer_id
         changed, self._connection_changed = self._connection_changed, trio.Event()
         changed.set()
         if not connected:
+            self._connections.discard(connection)
             self._status_failures.pop(peer, None)
             return
+        self._connections.add(connection)
         nursery = self._nursery
         if nursery is not None and peer in self._allowed and peer not in self._status_exchanges:
             self._status_exchanges.add(peer)
@@ -478,6 +490,12 @@ class P2PNetwork:
         peer = peer_info.peer_id
         delay = self._settings.redial_initial_delay
         was_connected = False
+        if peer.to_bytes() < self._own_id.to_bytes():
+            # Validators usually list each other: let the peer with the smaller id dial
+            # first, so the pair does not end up with two connections from crossed dials.
+            with trio.move_on_after(2 * self._settings.redial_initial_delay):
+                while not self._is_connected(peer):
+                    await self._connection_changed.wait()
         while True:
             while self._is_connected(peer):
                 was_connected = True
@@ -487,6 +505,7 @@ class P2PNetwork:
             if was_connected:
                 self._log.info("bootstrap peer disconnected; re-dialling", peer=peer.to_base58())
                 was_connected = False
+                await trio.sleep(delay)  # a peer that is shutting down may still accept for a moment
             try:
                 # libp2p refuses to dial a peer for 60 s after a failed dial; we pace dials ourselves.
                 host.get_network().unblock_peer(peer)
@@ -513,10 +532,10 @@ class _ConnectionEvents(INotifee):
         self._network = network
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self._network._connection_event(conn.muxed_conn.peer_id, connected=True)
+        self._network._connection_event(conn, connected=True)
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self._network._connection_event(conn.muxed_conn.peer_id, connected=False)
+        self._network._connection_event(conn, connected=False)
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         pass
