@@ -43,3 +43,12 @@ def test_base_fee_stays_zero_after_full_blocks_and_gas_limit_defers():
     assert child.block.header.base_fee_per_gas == 0
     assert child.block.header.timestamp == built.block.header.timestamp  # may repeat, never goes back
     assert len(child.block.transactions) == 3
+
+
+def test_past_the_deadline_the_remaining_candidates_are_deferred():
+    chain = build_genesis(AtomicDB(), GENESIS)
+    txs = [_decode(chain, transfer(0, n)) for n in range(5)]
+    built = build_block(chain, chain.get_canonical_head(), txs, timestamp=1, coinbase=b"\x02" * 20,
+                        deadline=time.perf_counter() - 1)
+    assert len(built.block.transactions) == 0
+    assert [tx.hash for tx in built.deferred] == [tx.hash for tx in txs]
