@@ -506,12 +506,13 @@ class P2PNetwork:
                 self._log.info("bootstrap peer disconnected; re-dialling", peer=peer.to_base58())
                 was_connected = False
                 await trio.sleep(delay)  # a peer that is shutting down may still accept for a moment
+                continue  # it may have dialled us meanwhile
             try:
                 # libp2p refuses to dial a peer for 60 s after a failed dial; we pace dials ourselves.
                 host.get_network().unblock_peer(peer)
                 if host.get_network().get_connections(peer):
-                    # Closed connections to a dead peer linger; connect() would return at once
-                    # "connected" without dialling, and this loop would spin.
+                    # Only closed connections are left (we are not connected). They linger, and
+                    # connect() would return at once "connected" without dialling: this loop would spin.
                     await host.disconnect(peer)
                 with trio.fail_after(self._settings.dial_timeout):
                     await host.connect(peer_info)

@@ -122,6 +122,7 @@ async def start_node(
     network_id: bytes = NETWORK_ID,
     chain: Chain | None = None,
     on_consensus: Any = None,
+    settings: P2PSettings = FAST,
 ) -> Node:
     """Start a P2PNetwork in its own cancel scope, so a test can stop one node."""
     chain = chain or Chain(height=10, network_id=network_id)
@@ -149,7 +150,7 @@ async def start_node(
         blocks_provider=chain.blocks_from,
         on_peer_status=on_peer_status,
         log=log,
-        settings=FAST,
+        settings=settings,
     )
     node = Node(keys=keys, port=port, network=network, chain=chain, log=log)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import trio
+from libp2p.peer.id import ID
 
 from node.p2p import InvalidNetworkConfig, ListenFailed, NetworkNotRunning, P2PNetwork, PeerNotConnected, SyncRequestFailed
+from node.p2p.messages import STATUS_PROTOCOL_ID
 from tests.node.p2p.harness import (
+    FAST,
     KEYS,
     OTHER_NETWORK_ID,
     Chain,
@@ -94,6 +99,30 @@ async def test_a_restarted_node_is_reconnected_and_gossips_again(nursery: trio.N
     assert a.consensus == [(b"back", b.peer_id)]
     assert restarted.consensus == [(b"welcome back", a.peer_id)]
     assert seconds < 5
+
+
+async def test_a_peer_that_stops_answering_status_polls_is_disconnected_and_redialled(nursery: trio.Nursery) -> None:
+    impatient = dataclasses.replace(FAST, request_timeout=0.3, status_poll_interval=0.2)
+    keys = KEYS[:2]
+    ports = [free_port(), free_port()]
+    addresses = [address_of(key, port) for key, port in zip(keys, ports)]
+    a = await start_node(nursery, keys[0], port=ports[0], allowed=keys, bootstrap=addresses, settings=impatient)
+    b = await start_node(nursery, keys[1], port=ports[1], allowed=keys, bootstrap=addresses)
+    await wait_until(lambda: a.network.peers() == [b.peer_id], what="a connected to b")
+    connections = a.network.host.get_network().get_connections(_id(b.peer_id))
+
+    async def hang(stream: object) -> None:
+        await trio.sleep_forever()
+
+    b.network.host.set_stream_handler(STATUS_PROTOCOL_ID, hang)  # alive at TCP level, deaf above
+    await wait_until(lambda: a.log.count("warning", "peer unresponsive; closing its connection") == 1,
+                     what="a giving up on b")
+    assert all(connection.is_closed for connection in connections)
+    await wait_until(lambda: a.network.peers() == [b.peer_id], what="a connected to b again")
+
+
+def _id(peer_id: str) -> ID:
+    return ID.from_base58(peer_id)
 
 
 async def test_stopping_closes_the_port_and_publishing_then_fails(nursery: trio.Nursery) -> None:
