@@ -35,7 +35,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import rlp
-from blspy import PopSchemeMPL
+from blspy import PopSchemeMPL, PrivateKey as BLSPrivateKey
+from coincurve import PrivateKey
 from eth_hash.auto import keccak
 
 from consensus.actions import (Broadcast, BuildBlock, CommitBlock, PersistSafety, ReportEvidence, RequestSync,
@@ -64,8 +65,7 @@ def validator_keys(index: int) -> tuple[bytes, bytes]:
 
 @lru_cache(maxsize=None)
 def validator_set(n: int) -> ValidatorSet:
-    from coincurve import PrivateKey
-    from blspy import PrivateKey as BLSPrivateKey
+    """The first ``n`` simulated validators."""
     validators = []
     for index in range(n):
         account_key, bls_key = validator_keys(index)
@@ -587,13 +587,10 @@ class Simulation:
     def byzantine_index(self, behaviour: str) -> int:
         return next(index for index, kind in self.byzantine.items() if kind == behaviour)
 
-    def keys(self, node: Node) -> tuple[bytes, bytes]:
-        return validator_keys(node.index)
-
     def misbehave(self, node: Node, message) -> None:
         behaviour = node.behaviour
         others = [index for index in range(self.scenario.n) if index != node.index]
-        account_key, bls_key = self.keys(node)
+        account_key, bls_key = validator_keys(node.index)
         payload = message.payload
         if behaviour in ("invalid-blocks", "silent"):
             self.broadcast(node.index, message.raw)
