@@ -8,7 +8,8 @@ validator its own process on this machine, libp2p on 127.0.0.1) and for
    other nine dev accounts tokens (ten senders, so no sender's pending limit
    is the bottleneck);
 2. **rising load**: offer pre-signed ``transfer`` transactions at a fixed rate
-   (round-robin over the nodes' JSON-RPC endpoints) for ``--seconds`` per
+   (each sender bound to one node's JSON-RPC endpoint, the senders spread over
+   all nodes) for ``--seconds`` per
    level, doubling the rate until the network commits less than 80 % of what is
    offered. A level's TPS is its transactions divided by the time from its
    first submission to its last commit; the best level's TPS is the
@@ -178,7 +179,7 @@ def _transfer(to: str, amount: int) -> bytes:
 
 
 def offer(client: Client, workload: Workload, watcher: CommitWatcher, rate: float, seconds: float) -> Level:
-    """Submit at ``rate`` for ``seconds`` (round-robin over endpoints), then wait for the commits."""
+    """Submit at ``rate`` for ``seconds`` (senders spread over endpoints), then wait for the commits."""
     count = max(1, int(rate * seconds))
     raws = workload.sign_transfers(count)
     submitted: dict[str, float] = {}
@@ -188,7 +189,8 @@ def offer(client: Client, workload: Workload, watcher: CommitWatcher, rate: floa
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        endpoint = index % len(client.urls)
+        # Each sender talks to one node, as a client does: its nonces arrive there in order.
+        endpoint = (index % SENDERS) % len(client.urls)
         tx_hash = client.call(endpoint, "eth_sendRawTransaction", ["0x" + raw.hex()])
         submitted[tx_hash] = time.monotonic()
     deadline = time.monotonic() + max(30.0, count / 20)

@@ -76,8 +76,9 @@ class Chain:
     def advance(self, seconds: int) -> int:
         """Move chain time at least ``seconds`` past the latest block and mine; return the new timestamp.
 
-        `evm_increaseTime` shifts the node's clock, but with sub-second blocks the chain runs ahead of
-        that clock (each block is at least one second after its parent), so the lead is added too.
+        `evm_increaseTime` shifts the node's clock, but the chain may be ahead of that clock (an
+        earlier `evm_mine` with a timestamp, or the node's clock read a moment ago), so the lead is
+        added too.
         """
         before = self.now()
         offset = int(self.w3.provider.make_request("evm_increaseTime", [0])["result"], 16)

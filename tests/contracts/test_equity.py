@@ -191,7 +191,7 @@ def test_dividend_claims_sum_to_deposit_minus_reclaim(chain, market):
     market.fund(issuer, 10_000)
     market.allow_cash(share.address, alice, bob, carol, erin)
     record_date = chain.mine()  # every issue above is in a block at or before this timestamp
-    chain.mine()
+    chain.advance(1)  # blocks may share a second: what follows must be strictly after the record date
     # A sale after the record date does not move the entitlement.
     chain.tx(share.functions.transfer(bob, 10), alice)
 
@@ -233,16 +233,23 @@ def test_dividend_claims_sum_to_deposit_minus_reclaim(chain, market):
     chain.reverts(share.functions.reclaimDividend(dividend_id), issuer, "DividendAlreadyReclaimed")
 
 
+def w3_block_timestamp(chain, receipt) -> int:
+    return chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+
+
 def test_vote_weighted_by_record_date_balance(chain, market):
     share, issuer = market.share, market.issuer
     alice, bob, carol, dave = chain.accounts[1:5]
     market.issue({alice: 50, bob: 30, carol: 20})
+    chain.advance(1)  # the shares are issued before the record date (the second before the ballot)
     proposal = Web3.keccak(text="Approve the 2026 annual report")
     deadline = chain.now() + 1000
     chain.reverts(share.functions.createBallot(proposal, deadline), alice, "AccessControlUnauthorizedAccount")
     receipt = chain.tx(share.functions.createBallot(proposal, deadline), issuer)
     (created,) = events(share, "BallotCreated", receipt)
     ballot = created["ballotId"]
+    # The record date is the second before the ballot's block: the last one whose balances are final.
+    assert created["recordDate"] == w3_block_timestamp(chain, receipt) - 1
     # Shares bought after the record date carry no extra vote.
     chain.tx(share.functions.transfer(carol, 20), alice)
 
@@ -270,6 +277,7 @@ def test_two_for_one_split(chain, market):
     market.issue({alice: 51, bob: 30})
     chain.tx(share.functions.freezePartialTokens(bob, 10), issuer)
     before_split = chain.mine()
+    chain.advance(1)  # the split lands strictly after `before_split`
     chain.reverts(share.functions.split(2), alice, "AccessControlUnauthorizedAccount")
     chain.reverts(share.functions.split(1), issuer, "InvalidSplitMultiplier")
     receipt = chain.tx(share.functions.split(2), issuer)

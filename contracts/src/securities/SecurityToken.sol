@@ -82,7 +82,6 @@ contract SecurityToken is RestrictedToken, ReentrancyGuard {
     /// @notice No ballot with this id.
     error BallotNotFound(uint256 ballotId);
     /// @notice Voting opens in the block after the ballot was created.
-    error VotingNotOpen(uint256 ballotId);
     /// @notice Voting closed at `deadline`.
     error VotingClosed(uint256 ballotId, uint256 deadline);
     /// @notice `voter` has already voted.
@@ -166,19 +165,19 @@ contract SecurityToken is RestrictedToken, ReentrancyGuard {
 
     // -- votes -------------------------------------------------------------------------------------
 
-    /// @notice Open a ballot on the proposal hashing to `proposalHash`; the record date is now and
-    ///         votes are accepted from the next block until `deadline`.
+    /// @notice Open a ballot on the proposal hashing to `proposalHash`, open at once until `deadline`.
+    /// @dev The record date is the previous second: several blocks may share a timestamp, so the
+    ///      balances "at now" can still change, while those at `block.timestamp - 1` are final.
     function createBallot(bytes32 proposalHash, uint64 deadline) external onlyRole(ISSUER_ROLE) returns (uint256 ballotId) {
         if (deadline <= block.timestamp) revert ExpiryNotInFuture(deadline, block.timestamp);
         ballotId = _ballots.length;
-        _ballots.push(Ballot(proposalHash, uint48(block.timestamp), deadline, 0, 0, 0));
-        emit BallotCreated(ballotId, proposalHash, block.timestamp, deadline);
+        _ballots.push(Ballot(proposalHash, uint48(block.timestamp - 1), deadline, 0, 0, 0));
+        emit BallotCreated(ballotId, proposalHash, block.timestamp - 1, deadline);
     }
 
     /// @notice Vote `choice` with the caller's shares at the ballot's record date.
     function castVote(uint256 ballotId, uint8 choice) external returns (uint256 weight) {
         Ballot storage ballot = _ballot(ballotId);
-        if (block.timestamp <= ballot.recordDate) revert VotingNotOpen(ballotId);
         if (block.timestamp > ballot.deadline) revert VotingClosed(ballotId, ballot.deadline);
         if (_voted[ballotId][msg.sender]) revert AlreadyVoted(ballotId, msg.sender);
         if (choice > VOTE_ABSTAIN) revert InvalidChoice(choice);
