@@ -64,10 +64,12 @@ def test_oracle_accepts_three_of_four_and_refuses_two(chain):
     assert (event["round"], event["price"], event["signers"]) == (1, 50_000, 3)
     price, round_, observed_at = oracle.functions.latestPrice(SILVER).call()
     assert (price, round_) == (50_000, 1) and observed_at <= chain.now()
+    chain.advance(1)  # a new report must be observed after the last one; blocks may share a second
     assert publish(chain, oracle, 50_100, KEYS)["signers"] == 4  # all four is fine too
     assert oracle.functions.priceAtRound(SILVER, 1).call()[0] == 50_000
 
     # The same signer twice, unsorted signatures, a wrong round and an old report are refused.
+    chain.advance(1)  # so that only the defect under test is wrong with each report
     report = PriceReport(SILVER, 1, 3, chain.now())
     sigs = [sign_report(report, k, chain.w3.eth.chain_id, oracle.address).signature for k in KEYS[:3]]
     ordered = order_signatures(sign_report(report, k, chain.w3.eth.chain_id, oracle.address) for k in KEYS[:3])
@@ -93,6 +95,7 @@ def test_oracle_accepts_three_of_four_and_refuses_two(chain):
     assert oracle.functions.quorum().call() == 2
     assert publish(chain, oracle, 49_000, KEYS[:2])["signers"] == 2
     chain.tx(oracle.functions.setValidators([]), admin)
+    chain.advance(1)
     chain.reverts(signed(chain, oracle, 1, KEYS[:3]), admin, "NoValidators")
 
 
@@ -102,6 +105,7 @@ def test_oracle_reads_validators_from_registry_when_present(chain):
     assert oracle.functions.validators().call() == VALIDATORS
     chain.reverts(oracle.functions.setValidators(VALIDATORS), chain.accounts[0], "ValidatorsFromRegistry")
     assert publish(chain, oracle, 42, KEYS[1:])["signers"] == 3
+    chain.advance(1)
     chain.reverts(signed(chain, oracle, 43, KEYS[2:]), chain.accounts[0], "NotEnoughSignatures")
     # A contract that is not a registry is a clear error, not a silent fallback.
     not_registry = chain.deploy("IdentityRegistry", chain.accounts[0])
@@ -268,7 +272,9 @@ def test_position_sold_to_carol_who_gets_the_capped_final_payout(chain, desk):
     # Maturity: silver jumps to 150.00. Short owes 460.00 but has 160.00: Carol's gain is capped.
     chain.reverts(future.functions.settleAtMaturity(), carol, "NotMatured")
     maturity = future.functions.terms().call()[6]
-    chain.advance(maturity - chain.now() + 1)
+    chain.advance(maturity - chain.now() - 60)
+    publish(chain, oracle, 104_00)  # fresh at maturity, but observed before it
+    chain.advance(61)
     chain.reverts(future.functions.markToMarket(), carol, "Matured")
     chain.reverts(future.functions.settleAtMaturity(), carol, "NoNewPrice")  # last price predates maturity
     publish(chain, oracle, 150_00)
