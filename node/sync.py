@@ -3,8 +3,8 @@
 A node that is behind (it was down, or started on an empty or old data dir)
 asks a peer that is ahead for blocks by height, each with its commit
 certificate. Every block is accepted only if its certificate verifies against
-the validator set (a quorum of BLS seals over this chain's id, the height and
-the block hash) and it re-executes to the state root its header names; then it
+the validator set (a quorum of BLS seals over this chain's id, the height, the
+round that decided it and the block hash) and it re-executes to the state root its header names; then it
 is committed exactly as a block decided by consensus, and consensus moves to
 the next height.
 
