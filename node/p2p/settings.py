@@ -13,8 +13,9 @@ from dataclasses import dataclass
 class P2PSettings:
     """Tuning of :class:`node.p2p.network.P2PNetwork`; every field has a working default."""
 
-    request_timeout: float = 5.0
-    """Seconds a status or blocks request may take end to end before it fails (client side)."""
+    request_timeout: float = 10.0
+    """Seconds a status or blocks request may take end to end before it fails (client side). A
+    validator busy executing a large block answers late, not never."""
 
     serve_timeout: float = 10.0
     """Seconds a peer gets to send its request and take our answer (server side)."""
@@ -25,7 +26,7 @@ class P2PSettings:
     status_poll_interval: float = 2.0
     """Seconds between status polls of every connected peer."""
 
-    status_failures_before_disconnect: int = 3
+    status_failures_before_disconnect: int = 6
     """Consecutive failed status polls after which a peer's connection is closed (and re-dialled if bootstrap)."""
 
     dial_timeout: float = 5.0
@@ -40,8 +41,10 @@ class P2PSettings:
     max_gossip_message_bytes: int = 8 * 1024 * 1024
     """Largest transaction or consensus message published or accepted."""
 
-    transaction_batch_delay: float = 0.01
-    """Seconds a published transaction waits for others to share its gossip message (consensus messages never wait)."""
+    transaction_batch_delay: float = 0.05
+    """Seconds a published transaction waits for others to share its gossip message (consensus messages
+    never wait). Every gossip message costs a signature check per hop in py-libp2p, so under load fewer,
+    larger messages keep validators responsive; 50 ms is small next to a block period."""
 
     gossip_queue_size: int = 10_000
     """Messages queued per peer for sending, and per topic for delivery to the node, before dropping (with a warning)."""
