@@ -152,7 +152,9 @@ def init_testnet(
         raise OutputDirNotEmptyError(out_dir)
     _check_parameters(validators, chain_id, base_p2p_port, base_rpc_port, funded_accounts)
 
-    round_timeout_ms = max(2 * block_period_ms, ConsensusParams().round_timeout_ms)
+    # Generous: a validator executing a large block on a loaded machine must not trigger round
+    # changes (each one costs a re-proposal); a crashed proposer costs this long once per height.
+    round_timeout_ms = max(5 * block_period_ms, 5000)
     keys: list[ValidatorKeys] = [
         generate_validator_keys(None if seed is None else _node_seed(seed, i)) for i in range(validators)
     ]
