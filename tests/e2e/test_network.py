@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import signal
 import subprocess
 import time
 
@@ -13,6 +14,7 @@ from consensus.certificate import CommitCertificate, verify_certificate
 from genesis.loader import genesis_to_json
 from node.service import validator_set
 from tests.e2e.network import SETTLE, Network
+from tests.e2e.node_process import wait_for_rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -115,3 +117,24 @@ def test_node_with_another_genesis_is_refused(network, tmp_path):
     assert result.returncode == 1
     assert "genesis file differs from the network's" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_testnet_up_starts_every_validator_and_ctrl_c_stops_them(tmp_path):
+    net = Network(tmp_path / "up", validators=4, block_period_ms=250)
+    process = subprocess.Popen(SETTLE + ["testnet", "up", str(net.layout.out_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for node in net.nodes:  # `testnet up` owns the processes; the test only talks RPC
+            node.process = process
+            wait_for_rpc(node.url, process, 60, node.log)
+        net.wait_for_height(2, timeout=90)
+        assert len({node.call("eth_getBlockByNumber", ["0x2", False])["hash"] for node in net.nodes}) == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    for node in net.nodes:
+        assert f"rpc {node.url}" in output
+    assert "4 validators running" in output and "stopping validators" in output
+    for node in net.nodes:  # every validator shut down cleanly, closing its store
+        assert "chain store closed" in node.log()
