@@ -29,6 +29,8 @@ from eth_utils import ValidationError
 
 from eth.validation import validate_gas_limit
 
+from vm.fast_path import FastBlockRules
+
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
 EVM_VERSION = "prague"
 
@@ -60,8 +62,12 @@ def create_settle_header_from_parent(
     return header.copy(base_fee_per_gas=0)
 
 
-class SettleVM(PragueVM):
-    """PragueVM with the consortium header rules described in this module."""
+class SettleReferenceVM(PragueVM):
+    """PragueVM with the consortium header rules described in this module, and nothing else.
+
+    Every block is processed by py-evm's own code: this is the reference that
+    :class:`SettleVM`'s faster path is checked against, root for root.
+    """
 
     fork = "settle-prague"
 
@@ -76,3 +82,7 @@ class SettleVM(PragueVM):
             raise ValidationError(
                 f"base fee must be 0 on a Settle chain, header has {header.base_fee_per_gas}"
             )
+
+
+class SettleVM(FastBlockRules, SettleReferenceVM):
+    """Settle's fork as the node runs it: the reference rules on the fast path (:mod:`vm.fast_path`)."""
