@@ -25,6 +25,8 @@ from eth.abc import (
 )
 from eth_utils import ValidationError
 
+from vm.fast_path import persist_executed_block
+
 
 @dataclass(frozen=True, slots=True)
 class ExcludedTransaction:
@@ -102,7 +104,7 @@ def build_block(
     )
     processed = vm.block_postprocessing(filled)
     sealed = vm.mine_block(processed).block
-    chain.persist_block(sealed)
+    persist_executed_block(chain, sealed)
     return BuiltBlock(
         block=sealed,
         receipts=tuple(receipts),

@@ -20,6 +20,8 @@ from eth.abc import (
 )
 from eth_utils import ValidationError
 
+from vm.fast_path import persist_executed_block
+
 #: Header fields recomputed by execution, checked one by one before the hash.
 CHECKED_FIELDS = (
     "state_root",
@@ -125,5 +127,5 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
             f"block #{header.block_number} hash differs from its re-execution",
             field="hash", expected=executed.hash, actual=block.hash,
         )
-    chain.persist_block(executed)
+    persist_executed_block(chain, executed)
     return ExecutedBlock(block=executed, receipts=tuple(receipts), computations=tuple(computations))

@@ -12,6 +12,9 @@ unmodified VM), only with less work:
   produced, not decoded back out of the receipt trie in the database.
 * **Blob gas** accounting does not copy the header for transactions that
   carry no blobs (all of Settle's).
+* **Persisting** a block (:func:`persist_executed_block`) writes what
+  ``Chain.persist_block`` writes, without reading the block back and
+  recovering every sender again to build a result nobody uses.
 
 The mixin goes first in the bases, e.g. ``class SettleVM(FastBlockRules,
 SettleReferenceVM)``; it works on any post-Cancun py-evm VM.
@@ -26,6 +29,7 @@ from eth._utils.db import get_parent_header
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
+    ChainAPI,
     ReceiptAPI,
     SignedTransactionAPI,
     TransactionFieldsAPI,
@@ -38,6 +42,12 @@ from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
 from vm.ordered_trie import ordered_trie_root_and_nodes
+
+
+def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
+    """``Chain.persist_block``: the chain-level checks, then the writes; no read-back."""
+    chain.validate_block(block)
+    chain.chaindb.persist_block(block)
 
 
 def _root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, bytes]]:
