@@ -29,6 +29,8 @@ from eth_utils import ValidationError
 
 from eth.validation import validate_gas_limit
 
+from eth.vm.forks.cancun import CancunVM
+
 from vm.fast_path import FastBlockRules
 
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
@@ -86,3 +88,9 @@ class SettleReferenceVM(PragueVM):
 
 class SettleVM(FastBlockRules, SettleReferenceVM):
     """Settle's fork as the node runs it: the reference rules on the fast path (:mod:`vm.fast_path`)."""
+
+
+class SettleCancunVM(FastBlockRules, CancunVM):
+    """Cancun rules on Settle's fast path: runs the official state tests, whose post-states are Cancun's."""
+
+    fork = "settle-cancun"
