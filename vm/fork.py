@@ -30,8 +30,11 @@ from eth_utils import ValidationError
 from eth.validation import validate_gas_limit
 
 from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.state import CancunState
+from eth.vm.forks.prague.state import PragueState
 
 from vm.fast_path import FastBlockRules
+from vm.interpreter import SettleCancunComputation, SettlePragueComputation
 
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
 EVM_VERSION = "prague"
@@ -86,11 +89,29 @@ class SettleReferenceVM(PragueVM):
             )
 
 
+class SettlePragueState(PragueState):
+    """Prague state whose computations run on :mod:`vm.interpreter`'s loop."""
+
+    computation_class = SettlePragueComputation
+
+
+class SettleCancunState(CancunState):
+    """Cancun state whose computations run on :mod:`vm.interpreter`'s loop."""
+
+    computation_class = SettleCancunComputation
+
+
 class SettleVM(FastBlockRules, SettleReferenceVM):
-    """Settle's fork as the node runs it: the reference rules on the fast path (:mod:`vm.fast_path`)."""
+    """Settle's fork as the node runs it: the reference rules on the fast path.
+
+    Block processing from :mod:`vm.fast_path`, the interpreter loop from :mod:`vm.interpreter`.
+    """
+
+    _state_class = SettlePragueState
 
 
 class SettleCancunVM(FastBlockRules, CancunVM):
     """Cancun rules on Settle's fast path: runs the official state tests, whose post-states are Cancun's."""
 
     fork = "settle-cancun"
+    _state_class = SettleCancunState
