@@ -1,2 +1,7 @@
-"""Settle's execution layer on py-evm; importing it selects the native keccak (see :mod:`vm.native`)."""
-from vm import native as _native  # noqa: F401
+"""Settle's execution layer on py-evm.
+
+Importing it selects the native keccak for the whole process (see :mod:`vm.native`).
+"""
+from vm.native import NATIVE_KECCAK, NATIVE_RLP
+
+__all__ = ["NATIVE_KECCAK", "NATIVE_RLP"]
