@@ -87,6 +87,12 @@ def build_block(
         # Validation happens before any state change; py-evm cannot roll a
         # transaction back once apply_transaction has locked the journal.
         try:
+            # py-evm's validation misses an access list's intrinsic gas; it would
+            # then fail half-way through the state changes (no rollback).
+            if transaction.gas < transaction.intrinsic_gas:
+                raise ValidationError(
+                    f"intrinsic gas too low: gas {transaction.gas}, needs {transaction.intrinsic_gas}"
+                )
             vm.validate_transaction_against_header(header, transaction)
             vm.state.validate_transaction(transaction)
         except ValidationError as exc:

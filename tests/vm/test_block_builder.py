@@ -43,3 +43,22 @@ def test_base_fee_stays_zero_after_full_blocks_and_gas_limit_defers():
     assert child.block.header.base_fee_per_gas == 0
     assert child.block.header.timestamp == built.block.header.timestamp + 1  # strictly increasing
     assert len(child.block.transactions) == 3
+
+
+def test_access_list_below_intrinsic_gas_is_excluded_not_a_crash():
+    """py-evm validates such a transaction, then fails half-way through applying it."""
+    from eth_account import Account
+
+    from tests.helpers import SIGNER
+
+    chain = build_genesis(AtomicDB(), GENESIS)
+    raw = bytes(Account.sign_transaction({
+        "type": 2, "chainId": 1337, "nonce": 0, "to": SIGNER.accounts[1].address, "value": 1, "gas": 21000,
+        "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
+        "accessList": [{"address": SIGNER.accounts[2].address, "storageKeys": []}],
+    }, SIGNER.accounts[0].key).raw_transaction)
+    good = _decode(chain, transfer(0, 0))
+    built = build_block(chain, chain.get_canonical_head(), [_decode(chain, raw), good], timestamp=1,
+                        coinbase=b"\x01" * 20)
+    assert [tx.hash for tx in built.block.transactions] == [good.hash]
+    assert "intrinsic gas too low" in built.excluded[0].reason
