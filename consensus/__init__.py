@@ -1,0 +1,11 @@
+"""Settle's BFT consensus (QBFT family) as a pure, deterministic state machine. No I/O.
+
+The node drives it: ``state = initial_state(config, height, safety)``, then ``apply(state, event)``
+for every event in order, carrying out the returned actions in order. See docs/consensus.md.
+"""
+
+# consensus.state first: it re-exports apply and initial_state from consensus.machine.
+from consensus.state import ConsensusConfig, ConsensusState, apply, initial_state
+from consensus.machine import round_timeout_ms
+
+__all__ = ["ConsensusConfig", "ConsensusState", "apply", "initial_state", "round_timeout_ms"]

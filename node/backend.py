@@ -1,5 +1,5 @@
-"""The chain backend: the one object JSON-RPC, the block producer and (later)
-consensus talk to, as geth's ``ethapi.Backend``.
+"""The chain backend: the one object JSON-RPC and the consensus engine talk to,
+as geth's ``ethapi.Backend``.
 
 It owns the chain store and the mempool, and it is used from a single trio
 thread: reads, admissions and block production never run concurrently, so no
@@ -21,7 +21,8 @@ from eth_utils import ValidationError
 
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
 from node.store import ChainStore
-from vm.block_builder import BuiltBlock, build_block
+from vm.block_builder import ExcludedTransaction, build_block
+from vm.leveldb import WriteOverlay
 
 log = structlog.get_logger("settle.chain")
 
@@ -41,6 +42,10 @@ class ExecutionReverted(BackendError):
         message = "execution reverted" + (f": {reason}" if reason else "")
         super().__init__(message)
         self.data = data
+
+
+class InvalidBlock(BackendError):
+    """A block that does not extend the head, or whose execution disagrees with its header."""
 
 
 class ExecutionFailed(BackendError):
@@ -83,6 +88,22 @@ class LogEntry:
     transaction_index: int
     log_index: int
     """Position of the log within its block."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlock:
+    """A block executed on top of the head whose writes still wait in an overlay.
+
+    Consensus executes a block when it is proposed and commits it only once a
+    quorum has sealed it; until then nothing of it is on disk.
+    """
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    overlay: WriteOverlay
+    excluded: tuple[ExcludedTransaction, ...] = ()
+    """Transactions the builder left out as invalid (only for blocks built here)."""
+    execution_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +154,7 @@ class Backend:
         )
         self._block_listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
+        self._local_tx_listeners: list[Callable[[bytes], None]] = []
         self._vm_class = store.chain_class.get_vm_class_for_block_number(0)
         self._head_state: Any = None
         """Read-only state after the head block; rebuilt lazily after each commit."""
@@ -144,7 +166,12 @@ class Backend:
         self._block_listeners.append(listener)
 
     def on_transaction(self, listener: Callable[[bytes], None]) -> None:
+        """Called with the hash of every admitted transaction."""
         self._tx_listeners.append(listener)
+
+    def on_local_transaction(self, listener: Callable[[bytes], None]) -> None:
+        """Called with the raw bytes of transactions submitted here (not gossiped in)."""
+        self._local_tx_listeners.append(listener)
 
     # -- state -----------------------------------------------------------------
     @property
@@ -192,54 +219,100 @@ class Backend:
         except (ValidationError, ValueError, TypeError, IndexError) as exc:
             raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
 
-    def send_raw_transaction(self, raw: bytes) -> bytes:
+    def send_raw_transaction(self, raw: bytes, *, local: bool = True) -> bytes:
+        """Admit a transaction to the mempool; ``local`` is false for gossip from peers."""
         transaction = self.decode_transaction(raw)
         try:
             tx_hash = self.mempool.add(transaction, len(raw), self.account_view)
         except Rejected as exc:
             raise InvalidTransaction(str(exc)) from exc
-        log.debug("transaction admitted", hash="0x" + tx_hash.hex(), pending=len(self.mempool))
+        log.debug("transaction admitted", hash="0x" + tx_hash.hex(), pending=len(self.mempool), local=local)
+        if local:
+            for local_listener in self._local_tx_listeners:
+                local_listener(raw)
         for listener in self._tx_listeners:
             listener(tx_hash)
         return tx_hash
 
     # -- blocks ----------------------------------------------------------------
-    def produce_block(self, *, allow_empty: bool = False) -> BuiltBlock | None:
-        """Build, commit and announce a block from the mempool.
+    def build_block(self, *, allow_empty: bool = False) -> PendingBlock | None:
+        """Execute a new block from the mempool on top of the head, without committing it.
 
         Returns None when there is nothing to include and ``allow_empty`` is false.
         """
         candidates = self.mempool.candidates()
         if not candidates and not allow_empty:
             return None
-        parent = self.head
         overlay, chain = self.store.overlay_chain()
         started = time.perf_counter()
         built = build_block(
             chain,
-            parent,
+            self.head,
             candidates,
             timestamp=int(self.clock()) + self.time_offset,
             coinbase=self.coinbase,
         )
-        self.store.commit(overlay, built.block, built.receipts)
+        return PendingBlock(built.block, built.receipts, overlay, built.excluded,
+                            (time.perf_counter() - started) * 1000)
+
+    def decode_block(self, raw: bytes) -> BlockAPI:
+        try:
+            return rlp.decode(raw, sedes=self._vm_class.get_block_class())
+        except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as exc:
+            raise InvalidBlock(f"block could not be decoded: {_first_line(exc)}") from exc
+
+    def execute_block(self, block: BlockAPI) -> PendingBlock:
+        """Re-execute a block someone else built on top of the head and check every root.
+
+        Raises :class:`InvalidBlock` with the reason when it does not extend the
+        head or when its header disagrees with the execution (state root,
+        receipts, gas, PREVRANDAO, timestamp...).
+        """
+        head = self.head
+        if block.header.parent_hash != head.hash or block.number != head.block_number + 1:
+            raise InvalidBlock(
+                f"block {block.number} (parent 0x{block.header.parent_hash.hex()}) does not extend "
+                f"the head {head.block_number} (0x{head.hash.hex()})"
+            )
+        overlay, chain = self.store.overlay_chain()
+        started = time.perf_counter()
+        try:
+            imported = chain.import_block(block).imported_block
+        except (ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+            # py-evm lists the mismatching fields on the lines after the first.
+            raise InvalidBlock(" ".join(str(exc).split())[:600]) from exc
+        receipts = chain.chaindb.get_receipts(imported.header, self._vm_class.get_receipt_builder())
+        return PendingBlock(imported, tuple(receipts), overlay, (), (time.perf_counter() - started) * 1000)
+
+    def commit_block(self, pending: PendingBlock, certificate: bytes | None = None) -> None:
+        """Write an executed block (and its commit certificate) and announce it."""
+        block = pending.block
+        if block.header.parent_hash != self.head.hash:
+            raise InvalidBlock(f"block {block.number} no longer extends the head {self.head.block_number}")
+        self.store.commit(pending.overlay, block, pending.receipts, certificate)
         self._head_state = None
-        self.mempool.remove(built.block.transactions)
-        self.mempool.remove(excluded.transaction for excluded in built.excluded)
-        for excluded in built.excluded:
+        self.mempool.remove(block.transactions)
+        self.mempool.remove(excluded.transaction for excluded in pending.excluded)
+        for excluded in pending.excluded:
             log.info("transaction dropped", hash="0x" + excluded.transaction.hash.hex(), reason=excluded.reason)
         self.mempool.prune(self.account_view)
         log.info(
             "block committed",
-            number=built.block.number,
-            hash="0x" + built.block.hash.hex(),
-            txs=len(built.block.transactions),
-            gas_used=built.block.header.gas_used,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            number=block.number,
+            hash="0x" + block.hash.hex(),
+            txs=len(block.transactions),
+            gas_used=block.header.gas_used,
+            execution_ms=round(pending.execution_ms, 1),
         )
         for listener in self._block_listeners:
-            listener(built.block, built.receipts)
-        return built
+            listener(block, pending.receipts)
+
+    def produce_block(self, *, allow_empty: bool = False) -> PendingBlock | None:
+        """Build and commit a block at once, with no consensus (tests and tools)."""
+        pending = self.build_block(allow_empty=allow_empty)
+        if pending is not None:
+            self.commit_block(pending)
+        return pending
 
     # -- calls -----------------------------------------------------------------
     def _spoof(self, request: CallRequest, nonce: int, gas: int) -> SpoofTransaction:

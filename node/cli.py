@@ -51,7 +51,7 @@ def node() -> None:
 def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_origins: tuple[str, ...],
         metrics_port: int | None, log_level: str, log_format: str) -> None:
     """Run a single-validator development chain with 10 funded, unlocked accounts."""
-    from node.dev import dev_coinbase, dev_genesis
+    from node.dev import dev_genesis, dev_validator_keys
     from node.dev_accounts import DEV_BALANCE, DEV_MNEMONIC, DevSigner
     from node.service import NodeSettings
 
@@ -65,8 +65,11 @@ def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_o
     settings = NodeSettings(
         data_dir=datadir,
         genesis=dev_genesis(signer),
-        coinbase=dev_coinbase(),
+        keys=dev_validator_keys(),
         block_period=block_period,
+        # One validator has nobody to hand a round over to: never give up on a round.
+        round_timeout=24 * 3600,
+        empty_blocks=False,
         rpc_host=rpc_host,
         rpc_port=rpc_port,
         cors_origins=cors_origins,
@@ -95,9 +98,8 @@ def run(config_path: Path) -> None:
     except (ConfigError, GenesisError) as exc:
         raise SettleError(str(exc)) from None
     configure_logging(config.log.level, config.log.format)
-    produce = config.node.role in ("validator", "dev")
-    coinbase = b"\x00" * 20
-    if produce:
+    keys = None
+    if config.node.role in ("validator", "dev"):
         try:
             keys = read_validator_keys(
                 KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key)
@@ -107,21 +109,21 @@ def run(config_path: Path) -> None:
         if keys.address not in [v.address for v in genesis.validators]:
             raise SettleError(
                 f"{config_path}: key {config.keys.account_key} (address 0x{keys.address.hex()}) "
-                "is not a validator in the genesis; refusing to produce blocks"
+                "is not a validator in the genesis; refusing to take part in consensus"
             )
-        if len(genesis.validators) > 1:
+        entry = next(v for v in genesis.validators if v.address == keys.address)
+        if (entry.bls_public_key, entry.peer_id) != (keys.bls_public_key, keys.peer_id):
             raise SettleError(
-                f"{config.node.genesis} has {len(genesis.validators)} validators: multi-validator BFT "
-                "consensus is not available in this release yet; run a single-validator genesis, "
-                "or role = \"auditor\" to serve an existing data dir read-only"
+                f"{config_path}: the BLS or node key in {config.keys.bls_key.parent} does not match the "
+                f"genesis entry of validator 0x{keys.address.hex()}"
             )
-        coinbase = keys.address
     settings = NodeSettings(
         data_dir=config.node.data_dir,
         genesis=genesis,
-        coinbase=coinbase,
-        produce_blocks=produce,
+        keys=keys,
         block_period=genesis.consensus.block_period_ms / 1000,
+        p2p_listen=config.p2p.listen,
+        bootstrap=tuple(config.p2p.bootstrap),
         rpc_enabled=config.rpc.enabled,
         rpc_host=config.rpc.host,
         rpc_port=config.rpc.port,
@@ -139,18 +141,33 @@ def run(config_path: Path) -> None:
 
 
 def _run(settings: NodeSettings) -> None:
+    from node.engine import ConsensusHalted
     from node.service import run_node
     from node.store import StoreError
+    from node.sync import GenesisConflict
     from vm.leveldb import StorageError
 
+    fatal = (StoreError, StorageError, GenesisConflict, ConsensusHalted)
     try:
         trio.run(run_node, settings)
-    except (StoreError, StorageError) as exc:
+    except BaseExceptionGroup as group:
+        # Services run in one nursery: a fatal error of one arrives wrapped in a group.
+        known = group.subgroup(lambda exc: isinstance(exc, fatal))
+        if known is None:
+            raise
+        raise SettleError(str(_first_leaf(known))) from None
+    except fatal as exc:
         raise SettleError(str(exc)) from None
     except OSError as exc:
         raise SettleError(f"cannot serve JSON-RPC on {settings.rpc_host}:{settings.rpc_port}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         pass
+
+
+def _first_leaf(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
 
 
 # -- testnet ------------------------------------------------------------------
@@ -180,6 +197,20 @@ def testnet_init(validators: int, out_dir: Path, chain_id: int, block_period_ms:
     click.echo(f"Wrote {layout.genesis_path}")
     for item in layout.nodes:
         click.echo(f"  {item.config_path}  validator 0x{item.validator.address.hex()}  rpc :{item.rpc_port}")
+
+
+@testnet.command("up")
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def testnet_up(directory: Path) -> None:
+    """Start every validator of DIRECTORY as its own process; Ctrl-C stops them all."""
+    from node.config import ConfigError
+    from node.testnet_runner import TestnetError, run_testnet
+
+    try:
+        code = run_testnet(directory, click.echo)
+    except (TestnetError, ConfigError) as exc:
+        raise SettleError(str(exc)) from None
+    sys.exit(code)
 
 
 # -- keys ---------------------------------------------------------------------
@@ -282,6 +313,20 @@ def bench_rpc(transfers: int, baseline: bool, repeats: int) -> None:
 def bench_exec(blocks: int, txs_per_block: int) -> None:
     """In-process ERC-20 block execution: Settle's builder vs stock py-evm (bench-results/exec.json)."""
     _load_script("bench_exec").main(blocks=blocks, txs_per_block=txs_per_block)
+
+
+@bench.command("network")
+@click.option("--seconds", type=click.FloatRange(1, 600), default=6.0, show_default=True,
+              help="Seconds of offered load per level.")
+@click.option("--periods", default="1000,200", show_default=True, help="Block periods to run, in ms.")
+@click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
+def bench_network(seconds: float, periods: str, validators: int) -> None:
+    """Validator network TPS and submit-to-final latency vs settle node dev (bench-results/network.json)."""
+    try:
+        parsed = tuple(int(period) for period in periods.split(","))
+    except ValueError:
+        raise SettleError(f"--periods: expected comma-separated milliseconds, got {periods!r}") from None
+    sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators))
 
 
 if __name__ == "__main__":

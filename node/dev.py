@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genesis.keys import generate_validator_keys
+from genesis.keys import ValidatorKeys, generate_validator_keys
 from genesis.model import ConsensusParams, Genesis, GenesisAccount, PermissionsConfig
 from node.dev_accounts import DEV_BALANCE, DevSigner
 
@@ -35,8 +35,13 @@ def dev_genesis(signer: DevSigner) -> Genesis:
     )
 
 
+def dev_validator_keys() -> ValidatorKeys:
+    """The dev chain's single validator: its keys are public, like the dev accounts."""
+    return generate_validator_keys(DEV_VALIDATOR_SEED)
+
+
 def dev_coinbase() -> bytes:
-    return generate_validator_keys(DEV_VALIDATOR_SEED).address
+    return dev_validator_keys().address
 
 
 DEFAULT_DEV_DATADIR = Path(".settle/dev")

@@ -1,9 +1,13 @@
-"""Running a node: the block producer, the RPC server and clean shutdown.
+"""Running a node: consensus, the p2p network, block sync, JSON-RPC and clean shutdown.
 
 One trio nursery owns every service. SIGINT and SIGTERM cancel it; the chain
 store is closed last, after the RPC server has stopped. Every block is already
 on disk in one synced batch when it is announced, so a SIGKILL loses nothing
 that a client was told about.
+
+A validator runs the consensus engine; with more than one validator it also
+runs the libp2p network and block sync. ``settle node dev`` is the same engine
+with one validator and no network.
 """
 from __future__ import annotations
 
@@ -16,12 +20,17 @@ from typing import Any, Callable
 import structlog
 import trio
 
+from consensus.state import ConsensusConfig
+from consensus.validators import Validator, ValidatorSet
+from genesis.keys import ValidatorKeys
 from genesis.model import Genesis
 from node import metrics
-from node.backend import Backend
+from node.backend import Backend, InvalidTransaction
 from node.dev_accounts import DevSigner
+from node.engine import ConsensusEngine
 from node.mempool import MempoolLimits
 from node.rpc.api import DevAPI, EthAPI, NetAPI, Web3API
+from node.rpc.bft import BftAPI
 from node.rpc.filters import FilterManager, SubscriptionManager
 from node.rpc.server import Dispatcher, create_app, serve_rpc
 from node.store import ChainStore
@@ -37,12 +46,16 @@ class NodeSettings:
     """Where the LevelDB chain lives."""
     genesis: Genesis
     """The network's genesis."""
-    coinbase: bytes
-    """The address credited in blocks this node produces."""
-    produce_blocks: bool = True
-    """False for a node that only serves RPC over an existing data dir."""
+    keys: ValidatorKeys | None = None
+    """This validator's keys; None for a node that does not take part in consensus."""
     block_period: float = 1.0
-    """Minimum seconds between blocks; a block follows as soon as transactions wait."""
+    """Seconds from one commit to the next proposal."""
+    round_timeout: float | None = None
+    """Round-0 timeout in seconds; None takes the genesis value."""
+    empty_blocks: bool = True
+    """Propose every period even with no transactions; a dev chain waits for them instead."""
+    p2p_listen: str = "/ip4/127.0.0.1/tcp/30300"
+    bootstrap: tuple[str, ...] = ()
     rpc_enabled: bool = True
     """False runs the node without a JSON-RPC endpoint."""
     rpc_host: str = "127.0.0.1"
@@ -60,48 +73,47 @@ class NodeSettings:
     metrics_port: int | None = None
     """Serve Prometheus metrics on this port; None disables them."""
 
-
-class BlockProducer:
-    """Builds a block whenever transactions wait, at most one per ``block_period``."""
-
-    def __init__(self, backend: Backend, block_period: float) -> None:
-        self.backend = backend
-        self.block_period = block_period
-        self._wake = trio.Event()
-        backend.on_transaction(lambda _: self._wake.set())
-
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        last_block = -math.inf
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            await trio.sleep_until(max(trio.current_time(), last_block + self.block_period))
-            last_block = trio.current_time()
-            with metrics.BLOCK_BUILD_SECONDS.time():
-                built = self.backend.produce_block()
-            if built is not None:
-                metrics.BLOCKS_COMMITTED.inc()
-                metrics.TRANSACTIONS_COMMITTED.inc(len(built.block.transactions))
-                metrics.BLOCK_HEIGHT.set(built.block.number)
-            metrics.MEMPOOL_SIZE.set(len(self.backend.mempool))
-            if len(self.backend.mempool):
-                self._wake.set()
+    @property
+    def networked(self) -> bool:
+        return len(self.genesis.validators) > 1
 
 
-def build_rpc(backend: Backend, settings: NodeSettings) -> Any:
+def validator_set(genesis: Genesis) -> ValidatorSet:
+    return ValidatorSet(tuple(Validator(v.address, v.bls_public_key) for v in genesis.validators))
+
+
+def consensus_config(settings: NodeSettings) -> ConsensusConfig:
+    assert settings.keys is not None
+    params = settings.genesis.consensus
+    round_timeout_ms = (
+        params.round_timeout_ms if settings.round_timeout is None else int(settings.round_timeout * 1000)
+    )
+    return ConsensusConfig(
+        chain_id=settings.genesis.chain_id,
+        validator_set=validator_set(settings.genesis),
+        private_key=settings.keys.account_key,
+        bls_private_key=settings.keys.bls_secret_key,
+        block_period_ms=int(settings.block_period * 1000),
+        round_timeout_ms=round_timeout_ms,
+        max_round_timeout_ms=max(params.max_round_timeout_ms, round_timeout_ms),
+    )
+
+
+def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
+              peer_count: Callable[[], int] = lambda: 0) -> Any:
     """The ASGI app serving every namespace this node offers."""
     filters = FilterManager(backend)
     subscriptions = SubscriptionManager(backend)
     methods: dict[str, Callable[..., Any]] = {}
     for namespace in (
         EthAPI(backend, filters, subscriptions, settings.signer),
-        NetAPI(backend),
+        NetAPI(backend, peer_count),
         Web3API(),
-        *( [DevAPI(backend)] if settings.dev_methods else [] ),
+        *([BftAPI(backend, engine, validator_set(settings.genesis))] if engine is not None else []),
+        *([DevAPI(backend, engine)] if settings.dev_methods else []),
     ):
         methods.update(namespace.methods())
-    if not settings.produce_blocks:
+    if settings.keys is None:
         # A read-only node: nothing it admits would ever be included.
         for name in ("eth_sendRawTransaction", "eth_sendTransaction"):
             methods.pop(name, None)
@@ -121,23 +133,32 @@ async def run_node(settings: NodeSettings) -> None:
     try:
         backend = Backend(
             store,
-            coinbase=settings.coinbase,
+            coinbase=settings.keys.address if settings.keys is not None else b"\x00" * 20,
             mempool_limits=settings.mempool,
             gas_cap=settings.gas_cap,
         )
         metrics.BLOCK_HEIGHT.set(backend.head.block_number)
         if settings.metrics_port is not None:
             metrics.start_metrics_server(settings.metrics_host, settings.metrics_port)
-        app = build_rpc(backend, settings)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                if settings.produce_blocks:
-                    await nursery.start(BlockProducer(backend, settings.block_period).run)
+                engine = None
+                network = None
+                if settings.keys is not None:
+                    engine = ConsensusEngine(
+                        backend, consensus_config(settings), empty_blocks=settings.empty_blocks
+                    )
+                    if settings.networked:
+                        network = await _start_network(nursery, settings, backend, engine)
+                    await nursery.start(engine.run)
                 if settings.rpc_enabled:
+                    app = build_rpc(backend, settings, engine,
+                                    (lambda: len(network.peers())) if network is not None else (lambda: 0))
                     await nursery.start(serve_rpc, app, settings.rpc_host, settings.rpc_port)
                 log.info(
                     "node ready",
-                    rpc=f"http://{settings.rpc_host}:{settings.rpc_port}",
+                    rpc=f"http://{settings.rpc_host}:{settings.rpc_port}" if settings.rpc_enabled else None,
+                    p2p=settings.p2p_listen if network is not None else None,
                     chain_id=settings.genesis.chain_id,
                     head=backend.head.block_number,
                     data_dir=str(settings.data_dir),
@@ -149,3 +170,63 @@ async def run_node(settings: NodeSettings) -> None:
     finally:
         store.close()
         log.info("chain store closed")
+
+
+async def _start_network(
+    nursery: trio.Nursery, settings: NodeSettings, backend: Backend, engine: ConsensusEngine
+) -> Any:
+    """Start libp2p, transaction gossip and block sync for a validator of a multi-node network."""
+    from node.p2p import P2PNetwork, Status
+    from node.sync import BlockSync
+
+    assert settings.keys is not None
+    validators = engine.config.validator_set
+    sync = BlockSync(backend, engine, backend.store.genesis_id, conflict_threshold=validators.f + 1)
+
+    async def on_transaction(raw: bytes, peer: str) -> None:
+        try:
+            backend.send_raw_transaction(raw, local=False)
+        except InvalidTransaction as exc:  # already known, or invalid: gossip is best effort
+            log.debug("gossiped transaction not admitted", peer=peer, reason=str(exc))
+
+    async def on_peer_status(peer: str, status: Any) -> None:
+        await sync.on_peer_status(peer, status.network_id, status.height, status.head_hash)
+
+    def status() -> Any:
+        network_id, height, head_hash = sync.status()
+        return Status(network_id=network_id, height=height, head_hash=head_hash)
+
+    network = P2PNetwork(
+        key_pair=settings.keys.libp2p_key_pair(),
+        listen=settings.p2p_listen,
+        bootstrap=settings.bootstrap,
+        allowed_peers={v.peer_id for v in settings.genesis.validators},
+        network_id=backend.store.genesis_id,
+        on_transaction=on_transaction,
+        on_consensus=engine.on_network_message,
+        status_provider=status,
+        blocks_provider=sync.blocks,
+        on_peer_status=on_peer_status,
+    )
+    engine.network = network
+    sync.network = network
+    tx_send, tx_receive = trio.open_memory_channel[bytes](math.inf)
+    backend.on_local_transaction(tx_send.send_nowait)
+
+    async def gossip_transactions() -> None:
+        async for raw in tx_receive:
+            try:
+                await network.publish_transaction(raw)
+            except Exception as exc:
+                log.warning("transaction gossip failed", error=str(exc))
+
+    async def count_peers() -> None:
+        while True:
+            metrics.PEERS.set(len(network.peers()))
+            await trio.sleep(1)
+
+    await nursery.start(network.run)
+    await nursery.start(sync.run)
+    nursery.start_soon(gossip_transactions)
+    nursery.start_soon(count_peers)
+    return network

@@ -24,6 +24,8 @@ from vm.leveldb import LevelDB, WriteOverlay
 
 GENESIS_ID_KEY = b"settle:genesis-id"
 LOG_INDEX_PREFIX = b"settle:log:"  # + address(20) + block number (8, big-endian)
+CERTIFICATE_PREFIX = b"settle:cert:"  # + block hash (32) -> encoded commit certificate
+SAFETY_KEY = b"settle:consensus-safety"  # the validator's write-ahead consensus record
 
 
 def genesis_id(genesis: Genesis) -> bytes:
@@ -78,11 +80,30 @@ class ChainStore:
         overlay = WriteOverlay(self.db)
         return overlay, self.chain_class(overlay)
 
-    def commit(self, overlay: WriteOverlay, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
-        """Write a built block, its state and its indexes in one synced batch."""
+    def commit(
+        self,
+        overlay: WriteOverlay,
+        block: BlockAPI,
+        receipts: tuple[ReceiptAPI, ...],
+        certificate: bytes | None = None,
+    ) -> None:
+        """Write a block, its state, its indexes and its commit certificate in one synced batch."""
         for address in {log.address for receipt in receipts for log in receipt.logs}:
             overlay[LOG_INDEX_PREFIX + address + block.number.to_bytes(8, "big")] = b""
+        if certificate is not None:
+            overlay[CERTIFICATE_PREFIX + block.hash] = certificate
         self.db.write_many(overlay.pending())
+
+    def save_safety_record(self, record: bytes) -> None:
+        """Persist (synced) what this validator must never contradict, before it votes."""
+        self.db.write_many({SAFETY_KEY: record})
+
+    def safety_record(self) -> bytes | None:
+        return self.db.get(SAFETY_KEY)
+
+    def certificate(self, block_hash: bytes) -> bytes | None:
+        """The encoded commit certificate stored with a block, if any (block 0 has none)."""
+        return self.db.get(CERTIFICATE_PREFIX + block_hash)
 
     # -- reading ---------------------------------------------------------------
     @property

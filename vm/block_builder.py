@@ -66,7 +66,7 @@ def build_block(
     """
     template = chain.create_header_from_parent(
         parent_header,
-        timestamp=max(timestamp, parent_header.timestamp + 1),
+        timestamp=max(timestamp, parent_header.timestamp),
         coinbase=coinbase,
         extra_data=extra_data,
     )

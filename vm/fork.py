@@ -1,6 +1,6 @@
 """Settle's fork: Prague execution with consortium header rules.
 
-Settle runs Prague, the newest fork py-evm 0.12.1b1 supports, with two changes
+Settle runs Prague, the newest fork py-evm 0.12.1b1 supports, with three changes
 to the header rules and nothing else, so that execution stays bit-for-bit
 Ethereum's:
 
@@ -10,7 +10,13 @@ Ethereum's:
   value is invalid. Gas is still metered, for DoS bounds, against the block gas
   limit from genesis.
 * **PREVRANDAO** (the header's ``mix_hash``) is derived from the parent block, see
-  :func:`prevrandao_for`. There is no beacon chain to supply randomness.
+  :func:`prevrandao_for`, and checked on import. There is no beacon chain to
+  supply randomness, and a proposer must not be free to choose it.
+* **Timestamps may repeat.** A child's timestamp must be at least its parent's,
+  not strictly later. Header timestamps are whole seconds and a BFT network with
+  a 200 ms block period commits several blocks per second; with Ethereum's
+  strict rule the chain's clock would run ahead of the wall clock by up to
+  0.8 s every block. ``block.timestamp`` stays monotonic for contracts.
 
 Difficulty 0, nonce 0 and the empty-ommers hash follow the post-merge rules
 py-evm already enforces. ``parent_beacon_block_root`` is the zero hash: the
@@ -47,8 +53,9 @@ def prevrandao_for(parent_header: BlockHeaderAPI | None, seed: bytes = b"") -> b
 
     ``keccak(parent.mix_hash ++ parent.hash ++ seed)``: it changes every block and
     is fixed once the parent is final, which is all the DUO admin-role assignment
-    (whitepaper §2.7.3) asks of it. ``seed`` is the parent's commit certificate
-    once consensus provides one, so no single proposer can grind it.
+    (whitepaper §2.7.3) asks of it, and the proposer cannot choose it. Settle
+    passes no seed: a commit certificate is not unique (any quorum of seals makes
+    one), so it cannot feed a value every validator must recompute.
     """
     if parent_header is None:
         return ZERO_HASH
@@ -79,6 +86,26 @@ class SettleReferenceVM(PragueVM):
     create_header_from_parent = staticmethod(  # type: ignore[assignment]
         create_settle_header_from_parent
     )
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if parent_header is None:
+            super().validate_header(header, parent_header)  # raises: no parent to check against
+            return
+        if header.timestamp < parent_header.timestamp:
+            raise ValidationError(
+                f"timestamp {header.timestamp} is earlier than the parent's {parent_header.timestamp}"
+            )
+        expected_randao = prevrandao_for(parent_header)
+        # Every other rule is Prague's: shift the parent back one second so that
+        # its "strictly later" check accepts an equal timestamp.
+        super().validate_header(header, parent_header.copy(timestamp=header.timestamp - 1)
+                                if header.timestamp == parent_header.timestamp else parent_header)
+        if header.mix_hash != expected_randao:
+            raise ValidationError(
+                f"mix_hash (PREVRANDAO) must be 0x{expected_randao.hex()} "
+                f"for this parent, header has 0x{header.mix_hash.hex()}"
+            )
 
     @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:

@@ -73,6 +73,26 @@ def _header_not_found() -> Exception:
     return rpc_error(SERVER_ERROR, "header not found")
 
 
+def resolve_header(backend: Backend, ref: int | str | bytes) -> BlockHeaderAPI | None:
+    """The canonical header a block number, tag or hash names, or None."""
+    store = backend.store
+    if isinstance(ref, bytes):
+        return store.header_by_hash(ref)
+    if ref == "earliest":
+        return store.header_by_number(0)
+    if isinstance(ref, str):
+        return store.head
+    return store.header_by_number(ref)
+
+
+def header_param(backend: Backend, value: Any, index: int) -> BlockHeaderAPI:
+    """Parameter ``index`` as a block number, tag or hash; "header not found" if absent."""
+    header = resolve_header(backend, p.block_ref(value, index))
+    if header is None:
+        raise _header_not_found()
+    return header
+
+
 class EthAPI(_Namespace):
     prefix = "eth"
 
@@ -92,20 +112,10 @@ class EthAPI(_Namespace):
 
     # -- helpers -----------------------------------------------------------------
     def _resolve(self, ref: int | str | bytes) -> BlockHeaderAPI | None:
-        store = self.backend.store
-        if isinstance(ref, bytes):
-            return store.header_by_hash(ref)
-        if ref == "earliest":
-            return store.header_by_number(0)
-        if isinstance(ref, str):
-            return store.head
-        return store.header_by_number(ref)
+        return resolve_header(self.backend, ref)
 
     def _state_header(self, value: Any, index: int) -> BlockHeaderAPI:
-        header = self._resolve(p.block_ref(value, index))
-        if header is None:
-            raise _header_not_found()
-        return header
+        return header_param(self.backend, value, index)
 
     def _call_request(self, value: Any, index: int) -> CallRequest:
         fields = p.obj(value, index, CALL_FIELDS, "transaction")
@@ -520,14 +530,19 @@ class DevAPI(_Namespace):
 
     prefix = "evm"
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, engine: Any = None) -> None:
         self.backend = backend
+        self.engine = engine
+        """The consensus engine (node.engine.ConsensusEngine) that commits blocks."""
 
     def mine(self, timestamp: Any = None) -> str:
         if timestamp is not None:
             target = p.quantity(timestamp, 0, "timestamp")
             self.backend.time_offset = max(0, target - int(self.backend.clock()))
-        self.backend.produce_block(allow_empty=True)
+        if self.engine is not None:
+            self.engine.mine_now()
+        else:
+            self.backend.produce_block(allow_empty=True)
         return "0x0"
 
     def increaseTime(self, seconds: Any) -> str:

@@ -1,0 +1,287 @@
+"""The consensus driver: one trio task feeding the pure state machine in order.
+
+``consensus/`` decides and ``node/`` carries. Everything that reaches the
+state machine (messages from peers, timers, the results of executing blocks,
+blocks committed by sync) goes through :meth:`ConsensusEngine.feed`, which
+applies events one at a time, in arrival order, and carries out the actions
+each one returns, in order:
+
+* ``PersistSafety`` is written to LevelDB (synced) before anything after it is
+  sent, so a validator killed at any moment restarts knowing every vote it
+  may have sent and never contradicts one;
+* ``Broadcast`` goes to an outbox drained by one sender task, so messages leave
+  in the order they were decided;
+* ``BuildBlock``, ``ValidateBlock`` and ``CommitBlock`` run on the backend,
+  synchronously, and feed their results back as events.
+
+The engine runs on the same trio thread as JSON-RPC, so nothing here needs a
+lock; block execution blocks that thread for as long as it takes.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any, Callable, Protocol
+
+import rlp
+import structlog
+import trio
+
+from consensus.actions import (
+    Broadcast,
+    BuildBlock,
+    CommitBlock,
+    PersistSafety,
+    ReportEvidence,
+    RequestSync,
+    ScheduleTimeout,
+    ValidateBlock,
+)
+from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHeight, TimeoutFired
+from consensus.messages import InvalidMessage, decode
+from consensus.state import ConsensusConfig, apply, initial_state
+from node import metrics
+from node.backend import Backend, InvalidBlock, PendingBlock
+
+log = structlog.get_logger("settle.consensus")
+
+#: How far ahead of this node's clock a proposed block's timestamp may be (geth allows 15 s).
+MAX_FUTURE_SECONDS = 15
+
+
+class ConsensusHalted(Exception):
+    """This node cannot follow the chain safely any more (its execution disagrees with a quorum)."""
+
+
+class ConsensusNetwork(Protocol):
+    """What the engine needs of the p2p layer (``node.p2p.P2PNetwork`` provides it)."""
+
+    async def publish_consensus(self, raw: bytes) -> None: ...
+
+    def peers(self) -> list[str]: ...
+
+
+class ConsensusEngine:
+    """Runs the BFT state machine for this node and applies its decisions to the chain."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: ConsensusConfig,
+        *,
+        network: ConsensusNetwork | None = None,
+        empty_blocks: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.network = network
+        self.empty_blocks = empty_blocks
+        """Propose a block every period even with no transactions (QBFT's default). A
+        single-validator dev chain waits for transactions instead."""
+        self.clock = clock
+        self.state = initial_state(config, backend.head.block_number + 1, backend.store.safety_record())
+        self.last_commit_time: float | None = None
+        self.on_synced: Callable[[int], None] | None = None
+        self.request_sync: Callable[[int], None] = lambda target: None
+        """Set by the block-sync service: called when consensus sees the network ahead."""
+        self._events: deque[Any] = deque()
+        self._feeding = False
+        self._pending: dict[bytes, PendingBlock] = {}
+        """Blocks executed at the current height, by hash, waiting for a commit decision."""
+        self._waiting_build: tuple[int, int] | None = None
+        """(height, round) of a BuildBlock held back until transactions arrive."""
+        self._height_started = time.monotonic()
+        self._nursery: trio.Nursery | None = None
+        self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](math.inf)
+        backend.on_transaction(lambda _hash: self._build_if_waiting())
+
+    # -- running -----------------------------------------------------------------
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._send_loop)
+            self.feed(NewHeight(self.backend.head.block_number + 1))
+            log.info(
+                "consensus started",
+                height=self.state.height,
+                validators=self.config.validator_set.n,
+                quorum=self.config.validator_set.quorum,
+            )
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _send_loop(self) -> None:
+        async for raw in self._outbox_receive:
+            if self.network is not None:
+                try:
+                    await self.network.publish_consensus(raw)
+                except Exception as exc:  # a dead peer must not stop consensus
+                    log.warning("consensus broadcast failed", error=str(exc))
+
+    async def _fire_after(self, delay_ms: int, event: TimeoutFired) -> None:
+        await trio.sleep(delay_ms / 1000)
+        self.feed(event)
+
+    # -- input -------------------------------------------------------------------
+    async def on_network_message(self, raw: bytes, peer: str) -> None:
+        """Callback for consensus gossip: check the signature, then feed it."""
+        try:
+            message = decode(raw, self.config.chain_id)
+        except InvalidMessage as exc:
+            metrics.CONSENSUS_MESSAGES_REJECTED.inc()
+            log.warning("consensus message rejected", peer=peer, reason=str(exc))
+            return
+        self.feed(MessageReceived(message))
+
+    def block_committed_by_sync(self, height: int) -> None:
+        """Sync wrote block ``height``: consensus moves on to the next height."""
+        if height + 1 > self.state.height:
+            self._pending.clear()
+            self._waiting_build = None
+            self._mark_commit()
+            self.feed(NewHeight(height + 1))
+
+    def mine_now(self) -> None:
+        """Dev chains (``evm_mine``): propose a block at once, empty if need be."""
+        height, round_ = self.state.height, self.state.round
+        if self._waiting_build is not None:
+            self._build(*self._waiting_build, allow_empty=True)
+        else:
+            self.feed(TimeoutFired(height, round_, "propose"))
+            if self._waiting_build is not None:
+                self._build(*self._waiting_build, allow_empty=True)
+
+    def feed(self, event: Any) -> None:
+        """Apply ``event`` and everything it leads to, one event at a time, in order."""
+        self._events.append(event)
+        if self._feeding:
+            return  # an action fed a follow-up event: the running loop takes it
+        self._feeding = True
+        try:
+            while self._events:
+                before = (self.state.height, self.state.round)
+                self.state, actions = apply(self.state, self._events.popleft())
+                if self.state.height == before[0] and self.state.round > before[1]:
+                    metrics.ROUND_CHANGES.inc()
+                    log.info("round change", height=self.state.height, round=self.state.round)
+                metrics.CONSENSUS_ROUND.set(self.state.round)
+                for action in actions:
+                    self._carry_out(action)
+        finally:
+            self._feeding = False
+
+    # -- actions -----------------------------------------------------------------
+    def _carry_out(self, action: Any) -> None:
+        if isinstance(action, PersistSafety):
+            self.backend.store.save_safety_record(action.record)
+        elif isinstance(action, Broadcast):
+            self._outbox_send.send_nowait(action.message.raw)
+        elif isinstance(action, ScheduleTimeout):
+            if self._nursery is not None:
+                event = TimeoutFired(action.height, action.round, action.kind)
+                self._nursery.start_soon(self._fire_after, action.delay_ms, event)
+        elif isinstance(action, BuildBlock):
+            self._build(action.height, action.round, allow_empty=self.empty_blocks)
+        elif isinstance(action, ValidateBlock):
+            self._validate(action)
+        elif isinstance(action, CommitBlock):
+            self._commit(action)
+        elif isinstance(action, RequestSync):
+            log.info("network is ahead, syncing", target=action.target_height)
+            self.request_sync(action.target_height)
+        elif isinstance(action, ReportEvidence):
+            metrics.EQUIVOCATIONS.inc()
+            log.warning("equivocation evidence", evidence=repr(action.evidence)[:300])
+        else:  # pragma: no cover - a new action type the engine does not know yet
+            raise TypeError(f"unknown consensus action {action!r}")
+
+    def _build_if_waiting(self) -> None:
+        if self._waiting_build is not None and not self._feeding:
+            self._build(*self._waiting_build, allow_empty=False)
+
+    def _build(self, height: int, round_: int, *, allow_empty: bool) -> None:
+        if height != self.backend.head.block_number + 1 or height != self.state.height:
+            self._waiting_build = None
+            return  # stale: the chain moved on
+        pending = self.backend.build_block(allow_empty=allow_empty)
+        if pending is None:
+            self._waiting_build = (height, round_)
+            return
+        self._waiting_build = None
+        self._pending[pending.block.hash] = pending
+        log.info("proposing block", height=height, round=round_, txs=len(pending.block.transactions),
+                 execution_ms=round(pending.execution_ms, 1))
+        self.feed(BlockBuilt(height, round_, pending.block.hash, rlp.encode(pending.block)))
+
+    def _validate(self, action: ValidateBlock) -> None:
+        if action.block_hash in self._pending:
+            self.feed(BlockValidated(action.height, action.round, action.block_hash, True))
+            return
+        try:
+            pending = self._execute_proposal(action.height, action.block_hash, action.block)
+        except InvalidBlock as exc:
+            metrics.BLOCKS_REJECTED.inc()
+            log.warning("proposed block rejected", height=action.height, round=action.round,
+                        hash="0x" + action.block_hash.hex(), reason=str(exc))
+            self.feed(BlockValidated(action.height, action.round, action.block_hash, False, str(exc)))
+            return
+        self._pending[action.block_hash] = pending
+        self.feed(BlockValidated(action.height, action.round, action.block_hash, True))
+
+    def _execute_proposal(self, height: int, block_hash: bytes, raw: bytes) -> PendingBlock:
+        block = self.backend.decode_block(raw)
+        if block.hash != block_hash:
+            raise InvalidBlock(f"block hashes to 0x{block.hash.hex()}, the proposal names 0x{block_hash.hex()}")
+        if block.number != height:
+            raise InvalidBlock(f"block number {block.number} proposed for height {height}")
+        if block.header.timestamp > self.clock() + MAX_FUTURE_SECONDS:
+            raise InvalidBlock(f"timestamp {block.header.timestamp} is more than {MAX_FUTURE_SECONDS}s ahead")
+        if self.config.validator_set.index_of(block.header.coinbase) is None:
+            raise InvalidBlock(f"coinbase 0x{block.header.coinbase.hex()} is not a validator")
+        return self.backend.execute_block(block)
+
+    def _commit(self, action: CommitBlock) -> None:
+        pending = self._pending.get(action.block_hash)
+        if pending is None:
+            # Committed by a quorum, but this node never validated it (it joined late).
+            try:
+                pending = self._execute_proposal(action.height, action.block_hash, action.block)
+            except InvalidBlock as exc:
+                # A quorum sealed it, so the chain has it: this node's execution
+                # disagrees with the network's. Stop rather than fork.
+                raise ConsensusHalted(
+                    f"block {action.height} (0x{action.block_hash.hex()}) was committed by a quorum but "
+                    f"fails to execute here: {exc}"
+                ) from exc
+        self.backend.commit_block(pending, action.certificate.encode())
+        self._pending.clear()
+        self._waiting_build = None
+        self._mark_commit()
+        metrics.BLOCKS_COMMITTED.inc()
+        metrics.TRANSACTIONS_COMMITTED.inc(len(pending.block.transactions))
+        self.feed(NewHeight(action.height + 1))
+
+    def _mark_commit(self) -> None:
+        now = time.monotonic()
+        metrics.COMMIT_LATENCY.observe(now - self._height_started)
+        self._height_started = now
+        self.last_commit_time = self.clock()
+        metrics.BLOCK_HEIGHT.set(self.backend.head.block_number)
+        metrics.MEMPOOL_SIZE.set(len(self.backend.mempool))
+
+    # -- status ------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """What ``bft_status`` reports."""
+        validators = self.config.validator_set
+        return {
+            "height": self.state.height,
+            "round": self.state.round,
+            "step": self.state.step,
+            "proposer": validators.proposer(self.state.height, self.state.round).address,
+            "peers": len(self.network.peers()) if self.network is not None else 0,
+            "lastCommitTime": self.last_commit_time,
+            "validators": validators.n,
+            "quorum": validators.quorum,
+        }

@@ -1,0 +1,257 @@
+"""What the validator network puts on the wire: protocol ids, topics and sync messages.
+
+Pure data and pure functions, no I/O, so every decoding rule is unit-testable.
+
+Names carry the network id (the 32-byte genesis id) so that nodes of different
+networks never exchange gossip or blocks, even when they share peer ids:
+
+* gossip topics ``/settle/<tag>/tx/1`` and ``/settle/<tag>/consensus/1``;
+* the sync protocol ``/settle/<tag>/sync/1`` (status and blocks requests);
+
+where ``<tag>`` is the first 16 hex digits of the network id. The status
+request alone is also served on ``/settle/status/1``, which has no network id
+in it: that is how a node learns that a peer runs a *different* genesis
+(otherwise the mismatch would look like "protocol not supported").
+
+A gossip message is an RLP list of the payloads (transactions, or consensus
+messages) that one node published in the same moment: libp2p's cost per gossip
+message (signing, a signed peer record, IDONTWANT, per-hop verification) is a
+few milliseconds of CPU, so a burst travels as one message, not hundreds.
+
+Sync messages are RLP lists, one per frame (the frame is a varint length
+prefix, see :mod:`node.p2p.sync_protocol`)::
+
+    request   [1]                          status
+              [2, start, count]            blocks start .. start+count-1
+    response  [0, reason]                  error (reason is UTF-8 text)
+              [1, [network_id, height, head_hash]]
+              [2, [item, ...]]             encoded blocks, in height order
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import rlp
+from rlp.exceptions import DecodingError, DeserializationError
+from rlp.sedes import big_endian_int
+
+from node.p2p.errors import MalformedMessage
+
+NETWORK_ID_LENGTH = 32
+"""The network id is the 32-byte genesis id."""
+
+HASH_LENGTH = 32
+"""Block hashes are 32-byte keccak digests."""
+
+STATUS_PROTOCOL_ID = "/settle/status/1"
+"""Status requests only, with no network id in the name, so a genesis mismatch is visible."""
+
+MAX_BLOCKS_PER_REQUEST = 64
+"""A blocks request asks for at most this many items; servers clamp larger counts."""
+
+MAX_REQUEST_BYTES = 1024
+"""Largest request frame a server reads; real requests are a dozen bytes."""
+
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""Largest response frame a client reads."""
+
+RESPONSE_BUDGET_BYTES = 16 * 1024 * 1024
+"""A server stops adding blocks to a response once it holds this many bytes (at least one block is sent)."""
+
+MAX_BATCH_ITEMS = 1024
+"""Most payloads carried by one gossip message."""
+
+BATCH_OVERHEAD_BYTES = 16
+"""RLP list header plus one item header, the most a single payload grows by in a batch."""
+
+MAX_REASON_LENGTH = 200
+"""Error reasons are cut to this many characters, so a peer cannot make us log megabytes."""
+
+_ERROR, _STATUS, _BLOCKS = 0, 1, 2
+_MAX_START = 2**64 - 1
+
+
+def network_tag(network_id: bytes) -> str:
+    """The short form of the network id used in topic and protocol names."""
+    return network_id.hex()[:16]
+
+
+def transaction_topic(network_id: bytes) -> str:
+    """Gossip topic carrying raw signed transactions."""
+    return f"/settle/{network_tag(network_id)}/tx/1"
+
+
+def consensus_topic(network_id: bytes) -> str:
+    """Gossip topic carrying consensus messages (proposals, votes, round changes)."""
+    return f"/settle/{network_tag(network_id)}/consensus/1"
+
+
+def sync_protocol_id(network_id: bytes) -> str:
+    """Stream protocol for status and blocks requests within one network."""
+    return f"/settle/{network_tag(network_id)}/sync/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A node's view of its chain, exchanged when peers connect and polled periodically."""
+
+    network_id: bytes
+    """Genesis id; a peer with a different one runs a different network."""
+
+    height: int
+    """Height of the node's head block."""
+
+    head_hash: bytes
+    """Hash of the node's head block."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.network_id, bytes) or len(self.network_id) != NETWORK_ID_LENGTH:
+            raise ValueError(f"network_id must be {NETWORK_ID_LENGTH} bytes")
+        if not isinstance(self.height, int) or isinstance(self.height, bool) or not 0 <= self.height <= _MAX_START:
+            raise ValueError(f"height must be an integer in 0..2**64-1, got {self.height!r}")
+        if not isinstance(self.head_hash, bytes) or len(self.head_hash) != HASH_LENGTH:
+            raise ValueError(f"head_hash must be {HASH_LENGTH} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """Ask a peer for its :class:`Status`."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlocksRequest:
+    """Ask a peer for encoded blocks ``start .. start + count - 1``."""
+
+    start: int
+    """First height wanted."""
+
+    count: int
+    """How many heights are wanted (1 or more; servers serve at most MAX_BLOCKS_PER_REQUEST)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlocksResponse:
+    """Encoded blocks in height order from the requested start; possibly fewer than asked."""
+
+    items: tuple[bytes, ...]
+    """Opaque encodings produced by the provider's ``blocks_provider``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """A peer's refusal, with a short human-readable reason."""
+
+    reason: str
+    """Why the request was refused (bad request, busy, provider failure)."""
+
+
+SyncRequest = StatusRequest | BlocksRequest
+SyncResponse = Status | BlocksResponse | ErrorResponse
+
+
+def encode_request(request: SyncRequest) -> bytes:
+    """The RLP frame body of a request."""
+    if isinstance(request, StatusRequest):
+        return rlp.encode([_STATUS])
+    return rlp.encode([_BLOCKS, request.start, request.count])
+
+
+def decode_request(payload: bytes) -> SyncRequest:
+    """Parse a request frame body; anything unexpected is a :class:`MalformedMessage`."""
+    fields = _decode_list(payload)
+    kind = _message_type(fields)
+    if kind == _STATUS:
+        _expect_length(fields, 1, "status request")
+        return StatusRequest()
+    if kind == _BLOCKS:
+        _expect_length(fields, 3, "blocks request")
+        start = _decode_int(fields[1], "start", _MAX_START)
+        count = _decode_int(fields[2], "count", _MAX_START)
+        if count < 1:
+            raise MalformedMessage("blocks request count must be at least 1")
+        return BlocksRequest(start=start, count=count)
+    raise MalformedMessage(f"unknown request type {kind}")
+
+
+def encode_response(response: SyncResponse) -> bytes:
+    """The RLP frame body of a response."""
+    if isinstance(response, Status):
+        return rlp.encode([_STATUS, [response.network_id, response.height, response.head_hash]])
+    if isinstance(response, BlocksResponse):
+        return rlp.encode([_BLOCKS, list(response.items)])
+    return rlp.encode([_ERROR, response.reason[:MAX_REASON_LENGTH].encode("utf-8")])
+
+
+def decode_response(payload: bytes) -> SyncResponse:
+    """Parse a response frame body; anything unexpected is a :class:`MalformedMessage`."""
+    fields = _decode_list(payload)
+    kind = _message_type(fields)
+    _expect_length(fields, 2, "response")
+    body = fields[1]
+    if kind == _ERROR:
+        if not isinstance(body, bytes):
+            raise MalformedMessage("error reason must be a byte string")
+        return ErrorResponse(reason=body.decode("utf-8", errors="replace")[:MAX_REASON_LENGTH])
+    if kind == _STATUS:
+        if not isinstance(body, list) or len(body) != 3 or not all(isinstance(item, bytes) for item in body):
+            raise MalformedMessage("status must be [network_id, height, head_hash]")
+        try:
+            return Status(
+                network_id=body[0],
+                height=_decode_int(body[1], "height", _MAX_START),
+                head_hash=body[2],
+            )
+        except ValueError as exc:
+            raise MalformedMessage(str(exc)) from None
+    if kind == _BLOCKS:
+        if not isinstance(body, list) or not all(isinstance(item, bytes) for item in body):
+            raise MalformedMessage("blocks must be a list of byte strings")
+        return BlocksResponse(items=tuple(body))
+    raise MalformedMessage(f"unknown response type {kind}")
+
+
+def encode_batch(items: list[bytes]) -> bytes:
+    """One gossip message carrying ``items`` in order."""
+    return rlp.encode(items)
+
+
+def decode_batch(data: bytes) -> list[bytes]:
+    """The payloads of a gossip message; anything but a list of byte strings is a :class:`MalformedMessage`."""
+    items = _decode_list(data)
+    if len(items) > MAX_BATCH_ITEMS:
+        raise MalformedMessage(f"gossip batch of {len(items)} items exceeds {MAX_BATCH_ITEMS}")
+    if not all(isinstance(item, bytes) for item in items):
+        raise MalformedMessage("gossip batch items must be byte strings")
+    return items
+
+
+def _decode_list(payload: bytes) -> list:
+    try:
+        fields = rlp.decode(payload, strict=True)
+    except (DecodingError, DeserializationError) as exc:
+        raise MalformedMessage(f"not RLP ({exc.__class__.__name__})") from None
+    if not isinstance(fields, list) or not fields:
+        raise MalformedMessage("expected a non-empty RLP list")
+    return fields
+
+
+def _message_type(fields: list) -> int:
+    return _decode_int(fields[0], "message type", 255)
+
+
+def _expect_length(fields: list, length: int, what: str) -> None:
+    if len(fields) != length:
+        raise MalformedMessage(f"{what} must have {length} fields, got {len(fields)}")
+
+
+def _decode_int(field: object, name: str, maximum: int) -> int:
+    if not isinstance(field, bytes):
+        raise MalformedMessage(f"{name} must be an integer, got a list")
+    try:
+        value = big_endian_int.deserialize(field)
+    except DeserializationError:
+        raise MalformedMessage(f"{name} is not a canonical integer") from None
+    if value > maximum:
+        raise MalformedMessage(f"{name} {value} is larger than {maximum}")
+    return value

@@ -1,0 +1,529 @@
+"""The validator network: one libp2p host carrying gossip and block sync between validators.
+
+:class:`P2PNetwork` owns a libp2p host (ed25519 identity, Noise, yamux, TCP),
+a gossipsub router with two topics (transactions, consensus messages), the
+status/blocks sync protocol, and the connection policy:
+
+* only peers in ``allowed_peers`` get past the Noise handshake
+  (:mod:`node.p2p.admission`), and pubsub ignores anyone else
+  (:mod:`node.p2p.gossip`);
+* bootstrap peers are dialled at start and re-dialled with capped exponential
+  backoff whenever they are not connected (killed, restarted, partitioned);
+* every new connection triggers a status request, and every connected peer is
+  polled every ``status_poll_interval``; each answer goes to
+  ``on_peer_status``. A peer that fails several polls in a row is
+  disconnected, so a half-dead TCP connection is replaced by a fresh dial.
+
+Everything runs inside :meth:`P2PNetwork.run`, started with
+``await nursery.start(network.run)``; cancelling that nursery stops the host
+and closes every connection. Callbacks run in the network's own tasks, one
+task per topic, in arrival order; an exception from a callback is logged and
+the next message is delivered.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
+
+import multiaddr
+import structlog
+import trio
+from libp2p import new_host
+from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.crypto.keys import KeyPair
+from libp2p.host.basic_host import BasicHost
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.tools.anyio_service import background_trio_service
+
+from genesis.keys import check_peer_id
+from node.p2p import sync_protocol
+from node.p2p.admission import NOISE_PROTOCOL_ID, AllowListNoise
+from node.p2p.errors import (
+    InvalidNetworkConfig,
+    ListenFailed,
+    MalformedMessage,
+    MessageTooLarge,
+    NetworkNotRunning,
+    P2PError,
+    PeerNotConnected,
+)
+from node.p2p.gossip import GossipOutbox, ValidatorPubsub, new_router
+from node.p2p.messages import (
+    BATCH_OVERHEAD_BYTES,
+    MAX_BLOCKS_PER_REQUEST,
+    NETWORK_ID_LENGTH,
+    STATUS_PROTOCOL_ID,
+    BlocksRequest,
+    Status,
+    StatusRequest,
+    consensus_topic,
+    decode_batch,
+    sync_protocol_id,
+    transaction_topic,
+)
+from node.p2p.settings import P2PSettings
+
+MessageCallback = Callable[[bytes, str], Awaitable[None]]
+StatusCallback = Callable[[str, Status], Awaitable[None]]
+
+_MAX_CONNECTIONS = 256
+_STATUS_ATTEMPTS_ON_CONNECT = 3
+
+
+class P2PNetwork:
+    """A validator's libp2p endpoint: gossip, block sync, allow-list and reconnects.
+
+    Construction only checks and stores the configuration (bad values raise
+    :class:`InvalidNetworkConfig`); nothing touches the network until
+    :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        *,
+        key_pair: KeyPair,
+        listen: str,
+        bootstrap: Sequence[str],
+        allowed_peers: Collection[str],
+        network_id: bytes,
+        on_transaction: MessageCallback,
+        on_consensus: MessageCallback,
+        status_provider: Callable[[], Status],
+        blocks_provider: Callable[[int, int], list[bytes]],
+        on_peer_status: StatusCallback | None = None,
+        log: Any = None,
+        settings: P2PSettings | None = None,
+    ) -> None:
+        if not isinstance(network_id, bytes) or len(network_id) != NETWORK_ID_LENGTH:
+            raise InvalidNetworkConfig("network_id", network_id, f"must be {NETWORK_ID_LENGTH} bytes")
+        self._key_pair = key_pair
+        self._own_id = ID.from_pubkey(key_pair.public_key)
+        self.peer_id: str = self._own_id.to_base58()
+        """Our base58 peer id, derived from ``key_pair``."""
+        self._listen = _parse_listen(listen)
+        self._allowed = frozenset(_parse_peer_id(peer) for peer in allowed_peers)
+        self._bootstrap = _parse_bootstrap(bootstrap, self._own_id, self._allowed)
+        self._network_id = network_id
+        self._on_transaction = on_transaction
+        self._on_consensus = on_consensus
+        self._status_provider = status_provider
+        self._blocks_provider = blocks_provider
+        self._on_peer_status = on_peer_status
+        self._log = log if log is not None else structlog.get_logger("settle.p2p")
+        self._settings = settings or P2PSettings()
+        self._transaction_topic = transaction_topic(network_id)
+        self._consensus_topic = consensus_topic(network_id)
+        self._sync_protocol = sync_protocol_id(network_id)
+
+        self._host: BasicHost | None = None
+        self._pubsub: ValidatorPubsub | None = None
+        self._nursery: trio.Nursery | None = None
+        self._inboxes: dict[str, trio.MemorySendChannel[tuple[bytes, str]]] = {}
+        self._outboxes = {
+            topic: GossipOutbox(topic, max_batch_bytes=self._settings.max_gossip_message_bytes,
+                                max_pending=self._settings.gossip_queue_size, linger=linger, log=self._log)
+            for topic, linger in ((self._transaction_topic, self._settings.transaction_batch_delay),
+                                  (self._consensus_topic, 0.0))
+        }
+        self._dropped_deliveries = 0
+        self._connection_changed = trio.Event()
+        self._status_failures: dict[ID, int] = {}
+        self._status_exchanges: set[ID] = set()
+        self._foreign_networks: dict[ID, bytes] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, gossip, serve sync and keep bootstrap peers connected until cancelled.
+
+        ``task_status.started()`` is called once the host listens and the
+        gossip topics are subscribed; bootstrap dials continue in the
+        background. Raises :class:`ListenFailed` if the listen address cannot
+        be bound. On cancellation every connection and listener is closed.
+        """
+        if self._host is not None:
+            raise P2PError("this P2PNetwork is already running")
+        settings = self._settings
+        host = new_host(
+            key_pair=self._key_pair,
+            sec_opt={NOISE_PROTOCOL_ID: AllowListNoise(self._key_pair, self._allowed, self._log)},
+            listen_addrs=[self._listen],
+            connection_config=ConnectionConfig(
+                # One connection per peer skips the 250 ms happy-eyeballs wait
+                # libp2p adds after every successful dial.
+                max_connections_per_peer=1,
+                # We dial our own bootstrap peers; libp2p's auto-connector would
+                # dial whatever is in the peerstore.
+                min_connections=0,
+                low_watermark=0,
+                high_watermark=_MAX_CONNECTIONS,
+                max_connections=_MAX_CONNECTIONS,
+            ),
+        )
+        router = new_router()
+        pubsub = ValidatorPubsub(
+            host,
+            router,
+            allowed_peers=self._allowed,
+            deliver=self._enqueue_delivery,
+            max_queued=settings.gossip_queue_size,
+            max_message_bytes=settings.max_gossip_message_bytes,
+        )
+        server = sync_protocol.SyncServer(
+            status_provider=self._status_provider,
+            blocks_provider=self._blocks_provider,
+            allowed_peers=self._allowed,
+            timeout=settings.serve_timeout,
+            max_concurrent=settings.max_concurrent_requests,
+            log=self._log,
+        )
+        host.set_stream_handler(STATUS_PROTOCOL_ID, server.handle_status_stream)
+        host.set_stream_handler(self._sync_protocol, server.handle_sync_stream)
+        host.get_network().register_notifee(_ConnectionEvents(self))
+
+        transaction_inbox, transaction_outbox = trio.open_memory_channel[tuple[bytes, str]](settings.gossip_queue_size)
+        consensus_inbox, consensus_outbox = trio.open_memory_channel[tuple[bytes, str]](settings.gossip_queue_size)
+        self._inboxes = {self._transaction_topic: transaction_inbox, self._consensus_topic: consensus_inbox}
+        try:
+            async with host.run(listen_addrs=[self._listen]):
+                if not host.get_network().listeners:
+                    raise ListenFailed(str(self._listen), _bind_problem(self._listen))
+                await host.get_network().auto_connector.stop()
+                # Pubsub must run before any peer connects, or that peer is never a pubsub peer.
+                async with background_trio_service(pubsub), background_trio_service(router):
+                    await pubsub.wait_until_ready()
+                    await pubsub.subscribe(self._transaction_topic)
+                    await pubsub.subscribe(self._consensus_topic)
+                    async with trio.open_nursery() as nursery:
+                        self._host, self._pubsub, self._nursery = host, pubsub, nursery
+                        nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
+                        nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
+                        nursery.start_soon(self._poll_statuses)
+                        for outbox in self._outboxes.values():
+                            nursery.start_soon(outbox.run, pubsub.publish)
+                        for peer_info in self._bootstrap:
+                            nursery.start_soon(self._keep_connected, peer_info)
+                        self._log.info("p2p network started", peer_id=self.peer_id, listen=self.listen_addresses())
+                        task_status.started()
+        finally:
+            self._host = self._pubsub = self._nursery = None
+            self._inboxes = {}
+
+    def listen_addresses(self) -> list[str]:
+        """Our dialable addresses, each ending in ``/p2p/<peer id>`` (empty when not running)."""
+        if self._host is None:
+            return []
+        return [str(address) for address in self._host.get_addrs()]
+
+    @property
+    def host(self) -> BasicHost | None:
+        """The running libp2p host (None when stopped), for diagnostics and tests."""
+        return self._host
+
+    # -- gossip ------------------------------------------------------------
+
+    async def publish_transaction(self, raw: bytes) -> None:
+        """Gossip a raw signed transaction to every peer; it is not delivered back to us."""
+        await self._publish(self._transaction_topic, raw)
+
+    async def publish_consensus(self, raw: bytes) -> None:
+        """Gossip a consensus message to every peer; it is not delivered back to us."""
+        await self._publish(self._consensus_topic, raw)
+
+    async def _publish(self, topic: str, raw: bytes) -> None:
+        # Deliberately no checkpoint: messages published back to back share one gossip message.
+        if self._pubsub is None:
+            raise NetworkNotRunning()
+        if not isinstance(raw, bytes):
+            raise TypeError(f"gossip payload must be bytes, got {type(raw).__name__}")
+        limit = self._settings.max_gossip_message_bytes - BATCH_OVERHEAD_BYTES
+        if len(raw) > limit:
+            raise MessageTooLarge(len(raw), limit)
+        self._outboxes[topic].put(raw)
+
+    def _enqueue_delivery(self, topic: str, data: bytes, origin: ID) -> None:
+        inbox = self._inboxes.get(topic)
+        if inbox is None:
+            return
+        try:
+            items = decode_batch(data)
+        except MalformedMessage as exc:
+            self._log.warning("malformed gossip message dropped", topic=topic, origin=origin.to_base58(),
+                              problem=exc.problem)
+            return
+        for item in items:
+            try:
+                inbox.send_nowait((item, origin.to_base58()))
+            except trio.WouldBlock:
+                self._dropped_deliveries += 1
+                if self._dropped_deliveries == 1 or self._dropped_deliveries % 1000 == 0:
+                    self._log.warning("gossip delivery queue full; message dropped", topic=topic,
+                                      dropped_total=self._dropped_deliveries)
+            except trio.ClosedResourceError:
+                return
+
+    async def _deliver(
+        self, outbox: trio.MemoryReceiveChannel[tuple[bytes, str]], callback: MessageCallback, kind: str
+    ) -> None:
+        async for data, origin in outbox:
+            try:
+                await callback(data, origin)
+            except Exception as exc:
+                self._log.error(f"{kind} callback raised", origin=origin, error=repr(exc), exc_info=True)
+
+    # -- sync requests -----------------------------------------------------
+
+    async def request_status(self, peer_id: str) -> Status:
+        """Ask a connected peer for its status; raises a :class:`SyncRequestFailed` subclass on failure or timeout."""
+        peer = self._connected_peer(peer_id, "status")
+        response = await sync_protocol.request(
+            self._require_host(), peer, STATUS_PROTOCOL_ID, StatusRequest(), timeout=self._settings.request_timeout
+        )
+        return sync_protocol.expect_status(peer, response)
+
+    async def request_blocks(self, peer_id: str, start: int, count: int) -> list[bytes]:
+        """Ask a connected peer for encoded blocks from height ``start``.
+
+        At most ``MAX_BLOCKS_PER_REQUEST`` (64) items are asked for, whatever
+        ``count`` says, and the peer may send fewer (it stops at its head, or
+        at 16 MiB): ask again from ``start + len(result)``. An empty list means
+        the peer has nothing at ``start``. Raises ``ValueError`` for a negative
+        start or a count below 1, and a :class:`SyncRequestFailed` subclass
+        when the peer cannot be asked or does not answer properly.
+        """
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start must be a non-negative integer, got {start!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        count = min(count, MAX_BLOCKS_PER_REQUEST)
+        peer = self._connected_peer(peer_id, "blocks")
+        response = await sync_protocol.request(
+            self._require_host(), peer, self._sync_protocol, BlocksRequest(start, count),
+            timeout=self._settings.request_timeout,
+        )
+        return sync_protocol.expect_blocks(peer, response, count)
+
+    def peers(self) -> list[str]:
+        """Base58 ids of the allowed peers we are connected to, sorted."""
+        return sorted(peer.to_base58() for peer in self._connected_peers())
+
+    def gossip_peers(self) -> list[str]:
+        """Peers that gossip with us: connected, subscribed to both topics and in our mesh for both.
+
+        A message published right after a peer connects can miss it (gossip
+        only goes to mesh peers); wait for the peer to appear here when that
+        matters, as tests do.
+        """
+        pubsub = self._pubsub
+        if pubsub is None:
+            return []
+        mesh = pubsub.router.mesh
+        topics = (self._transaction_topic, self._consensus_topic)
+        return sorted(
+            peer.to_base58() for peer in self._connected_peers()
+            if peer in pubsub.peers
+            and all(peer in pubsub.peer_topics.get(topic, ()) and peer in mesh.get(topic, ()) for topic in topics)
+        )
+
+    def _require_host(self) -> BasicHost:
+        if self._host is None:
+            raise NetworkNotRunning()
+        return self._host
+
+    def _connected_peer(self, peer_id: str, request: str) -> ID:
+        self._require_host()
+        try:
+            peer = ID.from_base58(peer_id)
+        except Exception:
+            raise PeerNotConnected(str(peer_id), request) from None
+        if peer not in self._allowed or not self._is_connected(peer):
+            raise PeerNotConnected(peer_id, request)
+        return peer
+
+    def _is_connected(self, peer: ID) -> bool:
+        host = self._host
+        if host is None:
+            return False
+        return any(not connection.is_closed for connection in host.get_network().get_connections(peer))
+
+    def _connected_peers(self) -> list[ID]:
+        host = self._host
+        if host is None:
+            return []
+        return [peer for peer in host.get_connected_peers()
+                if peer in self._allowed and peer != self._own_id and self._is_connected(peer)]
+
+    # -- connection policy -------------------------------------------------
+
+    def _connection_event(self, peer: ID, connected: bool) -> None:
+        changed, self._connection_changed = self._connection_changed, trio.Event()
+        changed.set()
+        if not connected:
+            self._status_failures.pop(peer, None)
+            return
+        nursery = self._nursery
+        if nursery is not None and peer in self._allowed and peer not in self._status_exchanges:
+            self._status_exchanges.add(peer)
+            nursery.start_soon(self._exchange_status, peer)
+
+    async def _exchange_status(self, peer: ID) -> None:
+        """Learn a newly connected peer's status, retrying briefly while the connection settles."""
+        try:
+            for attempt in range(_STATUS_ATTEMPTS_ON_CONNECT):
+                try:
+                    status = await self.request_status(peer.to_base58())
+                except PeerNotConnected:
+                    return
+                except P2PError as exc:
+                    if attempt + 1 == _STATUS_ATTEMPTS_ON_CONNECT:
+                        self._log.warning("status exchange with new peer failed", peer=peer.to_base58(), error=str(exc))
+                        return
+                    await trio.sleep(0.2 * (attempt + 1))
+                else:
+                    await self._report_status(peer, status)
+                    return
+        finally:
+            self._status_exchanges.discard(peer)
+
+    async def _poll_statuses(self) -> None:
+        while True:
+            await trio.sleep(self._settings.status_poll_interval)
+            async with trio.open_nursery() as nursery:
+                for peer in self._connected_peers():
+                    nursery.start_soon(self._poll_status, peer)
+
+    async def _poll_status(self, peer: ID) -> None:
+        try:
+            status = await self.request_status(peer.to_base58())
+        except PeerNotConnected:
+            return
+        except P2PError as exc:
+            failures = self._status_failures.get(peer, 0) + 1
+            self._status_failures[peer] = failures
+            self._log.info("status poll failed", peer=peer.to_base58(), failures=failures, error=str(exc))
+            if failures >= self._settings.status_failures_before_disconnect and self._host is not None:
+                self._log.warning("peer unresponsive; closing its connection", peer=peer.to_base58(), failures=failures)
+                self._status_failures.pop(peer, None)
+                with trio.move_on_after(self._settings.dial_timeout):
+                    await self._host.disconnect(peer)
+            return
+        self._status_failures.pop(peer, None)
+        await self._report_status(peer, status)
+
+    async def _report_status(self, peer: ID, status: Status) -> None:
+        if status.network_id != self._network_id and self._foreign_networks.get(peer) != status.network_id:
+            self._foreign_networks[peer] = status.network_id
+            self._log.warning("peer runs a different network", peer=peer.to_base58(),
+                              its_network_id=status.network_id.hex(), our_network_id=self._network_id.hex())
+        if self._on_peer_status is None:
+            return
+        try:
+            await self._on_peer_status(peer.to_base58(), status)
+        except Exception as exc:
+            self._log.error("on_peer_status callback raised", peer=peer.to_base58(), error=repr(exc), exc_info=True)
+
+    async def _keep_connected(self, peer_info: PeerInfo) -> None:
+        """Dial one bootstrap peer whenever it is not connected, backing off while it is down."""
+        host = self._require_host()
+        peer = peer_info.peer_id
+        delay = self._settings.redial_initial_delay
+        was_connected = False
+        while True:
+            while self._is_connected(peer):
+                was_connected = True
+                delay = self._settings.redial_initial_delay
+                with trio.move_on_after(self._settings.status_poll_interval):
+                    await self._connection_changed.wait()
+            if was_connected:
+                self._log.info("bootstrap peer disconnected; re-dialling", peer=peer.to_base58())
+                was_connected = False
+            try:
+                # libp2p refuses to dial a peer for 60 s after a failed dial; we pace dials ourselves.
+                host.get_network().unblock_peer(peer)
+                with trio.fail_after(self._settings.dial_timeout):
+                    await host.connect(peer_info)
+            except Exception as exc:
+                self._log.debug("dial failed", peer=peer.to_base58(), error=repr(exc), retry_in=delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, self._settings.redial_max_delay)
+            else:
+                self._log.info("connected to bootstrap peer", peer=peer.to_base58())
+
+
+class _ConnectionEvents(INotifee):
+    """Forwards libp2p connection events to the network; must not block (libp2p awaits it)."""
+
+    def __init__(self, network: P2PNetwork) -> None:
+        self._network = network
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self._network._connection_event(conn.muxed_conn.peer_id, connected=True)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self._network._connection_event(conn.muxed_conn.peer_id, connected=False)
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+
+def _parse_listen(listen: str) -> multiaddr.Multiaddr:
+    try:
+        address = multiaddr.Multiaddr(listen)
+        address.value_for_protocol("tcp")
+    except Exception as exc:
+        raise InvalidNetworkConfig("listen", listen, f"not a TCP multiaddr ({exc})") from None
+    return address
+
+
+def _parse_peer_id(peer_id: str) -> ID:
+    try:
+        check_peer_id(peer_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidNetworkConfig("allowed peer", peer_id, str(exc)) from None
+    return ID.from_base58(peer_id)
+
+
+def _parse_bootstrap(bootstrap: Sequence[str], own_id: ID, allowed: frozenset[ID]) -> list[PeerInfo]:
+    """Bootstrap peers to keep connected; our own address (configs often list every validator) is skipped."""
+    peers: dict[ID, PeerInfo] = {}
+    for address in bootstrap:
+        try:
+            peer_info = info_from_p2p_addr(multiaddr.Multiaddr(address))
+        except Exception as exc:
+            raise InvalidNetworkConfig("bootstrap address", address, f"not a multiaddr ending in /p2p/<peer id> ({exc})") from None
+        if peer_info.peer_id == own_id:
+            continue
+        if peer_info.peer_id not in allowed:
+            raise InvalidNetworkConfig("bootstrap address", address, "its peer id is not in allowed_peers")
+        if peer_info.peer_id in peers:
+            peers[peer_info.peer_id].addrs.extend(peer_info.addrs)
+        else:
+            peers[peer_info.peer_id] = peer_info
+    return list(peers.values())
+
+
+def _bind_problem(listen: multiaddr.Multiaddr) -> str:
+    """Why binding ``listen`` fails, found by trying it (libp2p only logs the reason at DEBUG)."""
+    try:
+        host = listen.value_for_protocol("ip4")
+        port = int(listen.value_for_protocol("tcp"))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except Exception:
+        return "libp2p could not open a listener on it"
+    return "libp2p could not open a listener on it"

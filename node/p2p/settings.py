@@ -1,0 +1,61 @@
+"""Timeouts, intervals and limits of the validator network, as data.
+
+The defaults suit validators on one LAN or a few data centres; tests shorten
+the timeouts so that failure paths run in a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class P2PSettings:
+    """Tuning of :class:`node.p2p.network.P2PNetwork`; every field has a working default."""
+
+    request_timeout: float = 5.0
+    """Seconds a status or blocks request may take end to end before it fails (client side)."""
+
+    serve_timeout: float = 10.0
+    """Seconds a peer gets to send its request and take our answer (server side)."""
+
+    max_concurrent_requests: int = 32
+    """Sync requests served at once; streams beyond this are reset."""
+
+    status_poll_interval: float = 2.0
+    """Seconds between status polls of every connected peer."""
+
+    status_failures_before_disconnect: int = 3
+    """Consecutive failed status polls after which a peer's connection is closed (and re-dialled if bootstrap)."""
+
+    dial_timeout: float = 5.0
+    """Seconds one dial of a bootstrap peer may take."""
+
+    redial_initial_delay: float = 0.25
+    """First wait before re-dialling a bootstrap peer that is down; doubles per failure."""
+
+    redial_max_delay: float = 2.0
+    """Cap of the re-dial wait, so a restarted peer is reconnected within about this long."""
+
+    max_gossip_message_bytes: int = 8 * 1024 * 1024
+    """Largest transaction or consensus message published or accepted."""
+
+    transaction_batch_delay: float = 0.01
+    """Seconds a published transaction waits for others to share its gossip message (consensus messages never wait)."""
+
+    gossip_queue_size: int = 10_000
+    """Messages queued per peer for sending, and per topic for delivery to the node, before dropping (with a warning)."""
+
+    def __post_init__(self) -> None:
+        for name in ("request_timeout", "serve_timeout", "status_poll_interval", "dial_timeout",
+                     "redial_initial_delay", "redial_max_delay"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("max_concurrent_requests", "status_failures_before_disconnect",
+                     "max_gossip_message_bytes", "gossip_queue_size"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not self.transaction_batch_delay >= 0:
+            raise ValueError(f"transaction_batch_delay must be non-negative, got {self.transaction_batch_delay!r}")
+        if self.redial_max_delay < self.redial_initial_delay:
+            raise ValueError("redial_max_delay must be at least redial_initial_delay")

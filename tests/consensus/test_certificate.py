@@ -1,0 +1,136 @@
+from dataclasses import replace
+
+import pytest
+import rlp
+from blspy import PopSchemeMPL
+from py_ecc.bls import G2ProofOfPossession
+
+from consensus.certificate import (CommitCertificate, aggregate, seal_message, sign_seal, signer_bitmap,
+                                   verify_certificate, verify_seal)
+from consensus.errors import InvalidCertificate
+from tests.consensus.helpers import block_hash
+from tests.consensus.simulation import CHAIN_ID, validator_keys, validator_set
+
+H = block_hash("certified")
+VALIDATORS = validator_set(7)  # quorum 5
+
+
+def seals(indices, height=9, round=2, hash_=H):
+    return {i: sign_seal(validator_keys(i)[1], CHAIN_ID, height, round, hash_) for i in indices}
+
+
+def certificate(indices=(0, 2, 3, 5, 6), **kwargs):
+    return aggregate(VALIDATORS, seals(indices, **kwargs), kwargs.get("height", 9), kwargs.get("round", 2),
+                     kwargs.get("hash_", H))
+
+
+def test_seal_message_layout():
+    message = seal_message(CHAIN_ID, 9, 2, H)
+    assert message == b"settle/commit/1" + CHAIN_ID.to_bytes(8, "big") + (9).to_bytes(8, "big") + \
+        (2).to_bytes(8, "big") + H
+    with pytest.raises(ValueError):
+        seal_message(CHAIN_ID, 9, 2, H[:5])
+
+
+def test_seal_verifies_only_for_its_key_chain_height_round_and_hash():
+    key = VALIDATORS.validators[1].bls_public_key
+    seal = sign_seal(validator_keys(1)[1], CHAIN_ID, 9, 2, H)
+    assert len(seal) == 96
+    assert verify_seal(key, seal, CHAIN_ID, 9, 2, H)
+    assert not verify_seal(VALIDATORS.validators[0].bls_public_key, seal, CHAIN_ID, 9, 2, H)
+    assert not verify_seal(key, seal, CHAIN_ID + 1, 9, 2, H)
+    assert not verify_seal(key, seal, CHAIN_ID, 10, 2, H)
+    assert not verify_seal(key, seal, CHAIN_ID, 9, 3, H)
+    assert not verify_seal(key, seal, CHAIN_ID, 9, 2, block_hash("other"))
+    assert not verify_seal(key, b"\x00" * 96, CHAIN_ID, 9, 2, H)
+    assert not verify_seal(key, seal[:95], CHAIN_ID, 9, 2, H)
+
+
+def test_certificate_round_trip_and_verify():
+    cert = certificate()
+    assert cert.signer_indices() == (0, 2, 3, 5, 6)
+    assert cert.signers == bytes([0b01101101])
+    decoded = CommitCertificate.decode(cert.encode())
+    assert decoded == cert
+    verify_certificate(decoded, VALIDATORS, CHAIN_ID)
+
+
+def test_signer_bitmap_spans_bytes():
+    assert signer_bitmap({0, 8, 9}, 10) == bytes([0b1, 0b11])
+    with pytest.raises(ValueError):
+        signer_bitmap({10}, 10)
+
+
+TAMPERED = [
+    ("too few signers", lambda c: aggregate(VALIDATORS, seals((0, 1, 2, 3)), 9, 2, H),
+     "4 signers, quorum is 5 of 7"),
+    ("unknown bit", lambda c: replace(c, signers=bytes([c.signers[0] | 0x80])),
+     "signer bitmap sets bit 7, but there are only 7 validators"),
+    ("bitmap too long", lambda c: replace(c, signers=c.signers + b"\x00"),
+     "signer bitmap is 2 bytes, expected 1 for 7 validators"),
+    ("signer swapped", lambda c: replace(c, signers=bytes([0b01101110])), "aggregate signature does not verify"),
+    ("extra signer claimed", lambda c: replace(c, signers=bytes([0b01111101])), "aggregate signature does not verify"),
+    ("other block", lambda c: replace(c, block_hash=block_hash("other")), "aggregate signature does not verify"),
+    ("other height", lambda c: replace(c, height=10), "aggregate signature does not verify"),
+    ("other round", lambda c: replace(c, round=3), "aggregate signature does not verify"),
+    ("not a point", lambda c: replace(c, signature=b"\x01" * 96), "aggregate signature is not a valid G2 point"),
+    ("one seal as aggregate", lambda c: replace(c, signature=seals((0,))[0]), "aggregate signature does not verify"),
+]
+
+
+@pytest.mark.parametrize("name, tamper, reason", TAMPERED, ids=[t[0] for t in TAMPERED])
+def test_tampered_certificates_are_rejected(name, tamper, reason):
+    forged = tamper(certificate())
+    with pytest.raises(InvalidCertificate) as error:
+        verify_certificate(CommitCertificate.decode(forged.encode()), VALIDATORS, CHAIN_ID)
+    assert error.value.reason.startswith(reason), error.value.reason
+
+
+def test_certificate_of_another_chain_is_rejected():
+    with pytest.raises(InvalidCertificate, match="does not verify"):
+        verify_certificate(certificate(), VALIDATORS, CHAIN_ID + 1)
+
+
+def test_mixed_round_seals_do_not_make_a_certificate():
+    mixed = {**seals((0, 2, 3), round=1), **seals((5, 6), round=2)}
+    forged = aggregate(VALIDATORS, mixed, 9, 2, H)
+    with pytest.raises(InvalidCertificate, match="does not verify"):
+        verify_certificate(forged, VALIDATORS, CHAIN_ID)
+
+
+MALFORMED = [
+    (b"\xc3\x01", "not valid RLP"),
+    (rlp.encode([1, 9, 2, H, b"\x01"]), "expected an RLP list of 6 byte strings"),
+    (rlp.encode([2, 9, 2, H, b"\x01", b"\x00" * 96]), "unknown certificate version 2"),
+    (rlp.encode([1, b"\x00\x09", 2, H, b"\x01", b"\x00" * 96]), "height: integer has a leading zero byte"),
+    (rlp.encode([1, 9, 2, H[:31], b"\x01", b"\x00" * 96]), "block_hash is 31 bytes, expected 32"),
+    (rlp.encode([1, 9, 2, H, b"\x01", b"\x00" * 95]), "signature is 95 bytes, expected 96"),
+    (rlp.encode([1, 9, 2, H, b"", b"\x00" * 96]), "signer bitmap is empty"),
+    (rlp.encode([1, 9, 2, H, [b"\x01"], b"\x00" * 96]), "expected an RLP list of 6 byte strings"),
+]
+
+
+@pytest.mark.parametrize("data, reason", MALFORMED, ids=[m[1][:30] for m in MALFORMED])
+def test_malformed_certificates_are_rejected_on_decode(data, reason):
+    with pytest.raises(InvalidCertificate) as error:
+        CommitCertificate.decode(data)
+    assert error.value.reason.startswith(reason), error.value.reason
+
+
+def test_py_ecc_verifies_a_blspy_seal_and_a_blspy_aggregate():
+    """The IETF ciphersuite: a reference implementation checks what blspy produced."""
+    message = seal_message(CHAIN_ID, 9, 2, H)
+    seal = sign_seal(validator_keys(3)[1], CHAIN_ID, 9, 2, H)
+    assert G2ProofOfPossession.Verify(VALIDATORS.validators[3].bls_public_key, message, seal)
+    cert = certificate()
+    keys = [VALIDATORS.validators[i].bls_public_key for i in cert.signer_indices()]
+    assert G2ProofOfPossession.FastAggregateVerify(keys, message, cert.signature)
+    assert not G2ProofOfPossession.FastAggregateVerify(keys[1:], message, cert.signature)
+
+
+def test_blspy_pop_keys_match_the_registered_keys():
+    """The proof of possession that registration must check verifies for the simulated keys."""
+    from blspy import PrivateKey
+    key = PrivateKey.from_bytes(validator_keys(2)[1])
+    assert PopSchemeMPL.pop_verify(key.get_g1(), PopSchemeMPL.pop_prove(key))
+    assert bytes(key.get_g1()) == VALIDATORS.validators[2].bls_public_key

@@ -1,0 +1,151 @@
+"""A local validator network of real `settle node run` processes, for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+
+from genesis.testnet import TestnetLayout, TestnetNode, init_testnet
+from tests.e2e.node_process import rpc, wait_for_rpc
+from tests.helpers import SIGNER
+
+SETTLE = [sys.executable, "-m", "node.cli"]
+
+
+def free_port_range(count: int) -> int:
+    """A base port such that base .. base+count-1 are all free on 127.0.0.1 right now."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
+@dataclass
+class ValidatorProcess:
+    node: TestnetNode
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.node.rpc_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.node.directory / "node.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, wait: bool = True) -> "ValidatorProcess":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            SETTLE + ["node", "run", "--config", str(self.node.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        if wait:
+            wait_for_rpc(self.url, self.process, 60, self.log)
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def call(self, method: str, params: list | None = None):
+        response = rpc(self.url, method, params or [])
+        assert "error" not in response, (method, response)
+        return response["result"]
+
+    def height(self) -> int:
+        return int(self.call("eth_blockNumber"), 16)
+
+
+class Network:
+    """`settle testnet init` output plus one process per validator."""
+
+    def __init__(self, directory: Path, validators: int, block_period_ms: int) -> None:
+        base = free_port_range(2 * validators)  # one range, so RPC and p2p ports never collide
+        p2p_base, rpc_base = base, base + validators
+        self.layout: TestnetLayout = init_testnet(
+            directory, validators, base_p2p_port=p2p_base, base_rpc_port=rpc_base,
+            block_period_ms=block_period_ms, funded_accounts=SIGNER.addresses, seed=b"e2e network",
+        )
+        self.nodes = [ValidatorProcess(node) for node in self.layout.nodes]
+        self.chain_id = self.layout.genesis.chain_id
+
+    def start_all(self) -> None:
+        for node in self.nodes:
+            node.start(wait=False)
+        for node in self.nodes:
+            wait_for_rpc(node.url, node.process, 60, node.log)
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            if node.process is not None:
+                node.stop()
+
+    def live(self) -> list[ValidatorProcess]:
+        return [node for node in self.nodes if node.alive()]
+
+    def wait_for_height(self, height: int, nodes: list[ValidatorProcess] | None = None,
+                        timeout: float = 60.0) -> None:
+        nodes = nodes if nodes is not None else self.live()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(node.height() >= height for node in nodes):
+                return
+            time.sleep(0.2)  # polling real processes over RPC
+        heights = {node.node.index: node.height() for node in nodes}
+        raise AssertionError(f"not all nodes reached height {height} in {timeout}s: {heights}\n"
+                             + "\n".join(f"--- node{n.node.index}\n{n.log()[-3000:]}" for n in nodes))
+
+    def transfer(self, node: ValidatorProcess, sender: int, nonce: int, value: int = 1) -> str:
+        fields = {"chainId": self.chain_id, "nonce": nonce, "to": SIGNER.accounts[9].address, "value": value,
+                  "gas": 21000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2}
+        raw = Account.sign_transaction(fields, SIGNER.accounts[sender].key).raw_transaction
+        return node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+
+    def wait_for_receipt(self, node: ValidatorProcess, tx_hash: str, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            receipt = node.call("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                return receipt
+            time.sleep(0.2)
+        raise AssertionError(f"no receipt for {tx_hash} on node{node.node.index} after {timeout}s")
