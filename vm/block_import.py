@@ -119,13 +119,19 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
         actual = getattr(header, field, None)
         if expected != actual:
             raise BlockRejected(
-                f"block #{header.block_number} {field} differs from its re-execution",
+                f"block #{header.block_number} {field} differs from its re-execution: "
+                f"{_shown(actual)} in the block, {_shown(expected)} executed",
                 field=field, expected=expected, actual=actual,
             )
     if executed.hash != block.hash:
         raise BlockRejected(
-            f"block #{header.block_number} hash differs from its re-execution",
+            f"block #{header.block_number} hash differs from its re-execution: "
+            f"0x{block.hash.hex()} in the block, 0x{executed.hash.hex()} executed",
             field="hash", expected=executed.hash, actual=block.hash,
         )
     persist_executed_block(chain, executed)
     return ExecutedBlock(block=executed, receipts=tuple(receipts), computations=tuple(computations))
+
+
+def _shown(value: object) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
