@@ -25,7 +25,7 @@ from eth.abc import (
 )
 from eth_utils import ValidationError
 
-from vm.fast_path import persist_executed_block
+from vm.fast_path import DeferredHeader, persist_executed_block
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def build_block(
     vm = chain.get_vm(template)
     vm.block_preprocessing(vm.get_block())
 
-    header = vm.get_header().copy(gas_used=0)
+    header = DeferredHeader(vm.get_header().copy(gas_used=0))
     included: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []
@@ -106,7 +106,7 @@ def build_block(
         computations.append(computation)
 
     filled = vm.set_block_transactions_and_withdrawals(
-        vm.get_block(), header, included, receipts
+        vm.get_block(), header.resolve(), included, receipts
     )
     processed = vm.block_postprocessing(filled)
     sealed = vm.mine_block(processed).block

@@ -20,7 +20,7 @@ from eth.abc import (
 )
 from eth_utils import ValidationError
 
-from vm.fast_path import persist_executed_block
+from vm.fast_path import DeferredHeader, persist_executed_block
 
 #: Header fields recomputed by execution, checked one by one before the hash.
 CHECKED_FIELDS = (
@@ -89,7 +89,7 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
     vm = chain.get_vm(template)
     vm.block_preprocessing(vm.get_block())
 
-    running = vm.get_header().copy(gas_used=0)
+    running = DeferredHeader(vm.get_header().copy(gas_used=0))
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []
     for index, transaction in enumerate(block.transactions):
@@ -106,7 +106,7 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
     if withdrawals:
         vm.apply_all_withdrawals(withdrawals)
     filled = vm.set_block_transactions_and_withdrawals(
-        vm.get_block(), running, block.transactions, receipts, withdrawals=withdrawals
+        vm.get_block(), running.resolve(), block.transactions, receipts, withdrawals=withdrawals
     )
     try:
         processed = vm.block_postprocessing(filled)

@@ -12,6 +12,10 @@ unmodified VM), only with less work:
   produced, not decoded back out of the receipt trie in the database.
 * **Blob gas** accounting does not copy the header for transactions that
   carry no blobs (all of Settle's).
+* **Header accounting** while transactions are applied goes through a
+  :class:`DeferredHeader`: py-evm's own ``add_receipt_to_header`` runs for
+  every transaction, but its ``header.copy`` (a deep copy and full re-validation
+  of a 20-field rlp object) is recorded and applied once, at the end.
 * **Persisting** a block (:func:`persist_executed_block`) writes what
   ``Chain.persist_block`` writes, without reading the block back and
   recovering every sender again to build a result nobody uses.
@@ -48,6 +52,35 @@ def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
     """``Chain.persist_block``: the chain-level checks, then the writes; no read-back."""
     chain.validate_block(block)
     chain.chaindb.persist_block(block)
+
+
+class DeferredHeader:
+    """A block header whose ``copy(**fields)`` is cheap: changes pile up until :meth:`resolve`.
+
+    It stands in for the header py-evm passes from transaction to transaction
+    (``apply_transaction``, ``add_receipt_to_header``, ``increment_blob_gas_used``),
+    which only read fields and copy with changes. Reading a field gives the
+    latest value, so every rule sees what it would see on a real copy.
+    """
+
+    __slots__ = ("_header", "_changes")
+
+    def __init__(self, header: BlockHeaderAPI, changes: dict[str, Any] | None = None) -> None:
+        self._header = header
+        self._changes = changes or {}
+
+    def __getattr__(self, name: str) -> Any:
+        changes = self._changes
+        if name in changes:
+            return changes[name]
+        return getattr(self._header, name)
+
+    def copy(self, **fields: Any) -> "DeferredHeader":
+        return DeferredHeader(self._header, {**self._changes, **fields})
+
+    def resolve(self) -> BlockHeaderAPI:
+        """The real header, copied once with every change."""
+        return self._header.copy(**self._changes) if self._changes else self._header
 
 
 def _root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, bytes]]:

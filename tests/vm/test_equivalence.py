@@ -222,3 +222,14 @@ def test_reference_chain_is_stock_py_evm() -> None:
                    "process_deposit_request_data", "apply_transaction", "apply_all_transactions"):
         assert getattr(reference_vm, method) is getattr(PragueVM, method)
     assert settle_vm.set_block_transactions_and_withdrawals is not PragueVM.set_block_transactions_and_withdrawals
+
+
+def test_deferred_header_resolves_to_the_successive_copies() -> None:
+    from vm.fast_path import DeferredHeader
+
+    header = build_genesis(AtomicDB(), GENESIS).get_canonical_head()
+    copied = header.copy(gas_used=5, bloom=3).copy(gas_used=9).copy(blob_gas_used=0)
+    deferred = DeferredHeader(header).copy(gas_used=5, bloom=3).copy(gas_used=9).copy(blob_gas_used=0)
+    assert deferred.gas_used == 9 and deferred.bloom == 3 and deferred.gas_limit == header.gas_limit
+    assert deferred.resolve() == copied and deferred.resolve().hash == copied.hash
+    assert DeferredHeader(header).resolve() is header
