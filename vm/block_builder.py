@@ -94,7 +94,11 @@ def build_block(
                     f"intrinsic gas too low: gas {transaction.gas}, needs {transaction.intrinsic_gas}"
                 )
             vm.validate_transaction_against_header(header, transaction)
-            vm.state.validate_transaction(transaction)
+            transaction.validate()
+            validate_against_state = getattr(
+                vm.state, "validate_transaction_before_apply", vm.state.validate_transaction
+            )
+            validate_against_state(transaction)
         except ValidationError as exc:
             excluded.append(ExcludedTransaction(transaction, str(exc)))
             continue

@@ -16,6 +16,11 @@ unmodified VM), only with less work:
   :class:`DeferredHeader`: py-evm's own ``add_receipt_to_header`` runs for
   every transaction, but its ``header.copy`` (a deep copy and full re-validation
   of a 20-field rlp object) is recorded and applied once, at the end.
+* **Validation once.** The builder validates each candidate against the state
+  before applying it (to leave invalid ones out without touching the state),
+  and py-evm's executor then validates it again against the same, unchanged
+  state. :class:`ValidatedOnce` lets the executor skip the repeat for that one
+  transaction object, when nothing happened in between.
 * **Persisting** a block (:func:`persist_executed_block`) writes what
   ``Chain.persist_block`` writes, without reading the block back and
   recovering every sender again to build a result nobody uses.
@@ -52,6 +57,29 @@ def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
     """``Chain.persist_block``: the chain-level checks, then the writes; no read-back."""
     chain.validate_block(block)
     chain.chaindb.persist_block(block)
+
+
+class ValidatedOnce:
+    """State mixin: :meth:`validate_transaction_before_apply` spares the executor a second validation.
+
+    The skip applies only to the very transaction object validated last, and
+    only once; any other validation in between cancels it. The caller applies
+    the transaction right away (``VM.apply_transaction`` touches no state before
+    its executor validates).
+    """
+
+    _validated_transaction: SignedTransactionAPI | None = None
+
+    def validate_transaction_before_apply(self, transaction: SignedTransactionAPI) -> None:
+        self.validate_transaction(transaction)
+        self._validated_transaction = transaction
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        if transaction is self._validated_transaction:
+            self._validated_transaction = None
+            return
+        self._validated_transaction = None
+        super().validate_transaction(transaction)  # type: ignore[misc]
 
 
 class DeferredHeader:

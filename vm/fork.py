@@ -39,7 +39,7 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague.state import PragueState
 
-from vm.fast_path import FastBlockRules
+from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
 
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
@@ -116,7 +116,7 @@ class SettleReferenceVM(PragueVM):
             )
 
 
-class SettlePragueState(PragueState):
+class SettlePragueState(ValidatedOnce, PragueState):
     """Prague state whose computations run on :mod:`vm.interpreter`'s loop."""
 
     computation_class = SettlePragueComputation
