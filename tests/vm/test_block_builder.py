@@ -66,15 +66,19 @@ def test_access_list_below_intrinsic_gas_is_excluded_not_a_crash():
 
 def test_a_validated_transaction_is_validated_again_after_anything_else():
     """ValidatedOnce skips only the executor's immediate repeat for the same object."""
-    chain = build_genesis(AtomicDB(), GENESIS)
-    state = chain.get_vm().state
-    first, second = _decode(chain, transfer(0, 0)), _decode(chain, transfer(0, 5))
-    state.validate_transaction_before_apply(first)
-    state.validate_transaction(first)  # the skipped repeat
     import pytest
     from eth_utils import ValidationError
 
+    from tests.helpers import SIGNER
+
+    chain = build_genesis(AtomicDB(), GENESIS)
+    state = chain.get_vm().state
+    first, gapped = _decode(chain, transfer(0, 0)), _decode(chain, transfer(0, 5))
+    state.validate_transaction_before_apply(first)
+    state.validate_transaction(first)  # the skipped repeat
     state.validate_transaction_before_apply(first)
     with pytest.raises(ValidationError, match="nonce"):
-        state.validate_transaction(second)  # anything else cancels the skip...
-    state.validate_transaction(first)  # ...and the same object is validated in full again (still valid)
+        state.validate_transaction(gapped)  # anything else cancels the skip...
+    state.set_nonce(bytes.fromhex(SIGNER.accounts[0].address[2:]), 1)
+    with pytest.raises(ValidationError, match="nonce"):
+        state.validate_transaction(first)  # ...so the same object is checked in full again
