@@ -26,6 +26,9 @@ from eth.vm.forks.cancun import CancunVM
 
 from tests.vm import ethereum_fixtures as fixtures
 
+# py-evm warns on every SELFDESTRUCT it executes; the fixtures run thousands.
+pytestmark = pytest.mark.filterwarnings("ignore:SELFDESTRUCT opcode present:DeprecationWarning")
+
 ROOT = fixtures.fixtures_root()
 FULL = os.environ.get("SETTLE_FULL_FIXTURES") == "1"
 SAMPLE_PER_FOLDER = 6
