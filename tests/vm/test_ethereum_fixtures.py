@@ -36,6 +36,10 @@ SAMPLE_PER_FOLDER = 6
 SLOW_DIRECTORIES = ("stTimeConsuming/", "stQuadraticComplexityTest/", "stMemoryStressTest/",
                     "stStaticCall/static_Call50000", "stCallCreateCallCodeTest/Call1024")
 
+#: Folders whose cases take seconds each on py-evm (pure-Python pairings, long loops).
+SLOW_LAST = ("stTimeConsuming/", "stZeroKnowledge", "stQuadraticComplexityTest/", "stMemoryStressTest/",
+             "stPreCompiledContracts")
+
 if not ROOT.is_dir():
     raise RuntimeError(f"ethereum/tests fixtures not found at {ROOT}; set SETTLE_ETHEREUM_TESTS")
 
@@ -64,6 +68,8 @@ def _state_params() -> list:
     cases = list(fixtures.state_cases(ROOT))
     if not FULL:
         cases = _sample(case for case in cases if not case[0].startswith(SLOW_DIRECTORIES))
+    else:  # quick folders first, so a long run gives its signal early
+        cases.sort(key=lambda case: case[0].startswith(SLOW_LAST))
     return [pytest.param(*case, id=f"{case[0]}::{case[2]}") for case in _shard(cases)]
 
 
