@@ -222,8 +222,11 @@ def _on_timeout(state: ConsensusState, event: TimeoutFired, actions: Actions) ->
         actions.append(RequestSync(state.height))
         actions.append(ScheduleTimeout(state.height, state.round, "round", round_timeout_ms(state.config, state.round)))
         return state
-    target = _sync_target(state)
-    if target is not None and target >= state.height:
+    # Stuck in this round while some validator is at a later height: fetch what it finished. One
+    # claim is enough here (sync verifies every certificate, a false claim costs one fetch per
+    # timeout), and a crashed validator that decided cannot relay its COMMITs to us any more.
+    if state.higher_heights:
+        target = max(state.higher_heights.values()) - 1
         actions.append(RequestSync(target))
         state = replace(state, sync_requested=max(target, state.sync_requested))
     return _enter_round(state, state.round + 1, actions)

@@ -203,6 +203,8 @@ def compile_all(src_dir: Path = SRC_DIR, build_dir: Path = BUILD_DIR) -> dict[st
     if errors:
         raise CompileError("\n".join(d.get("formattedMessage", d["message"]) for d in errors))
     for warning in diagnostics:
+        if warning.get("sourceLocation", {}).get("file", "") not in solc_input["sources"]:
+            continue  # about a library we pin (OpenZeppelin), not our code
         log.warning("solc: %s", warning.get("formattedMessage", warning["message"]).strip())
 
     version = solc_version()

@@ -236,10 +236,12 @@ class Backend:
         return tx_hash
 
     # -- blocks ----------------------------------------------------------------
-    def build_block(self, *, allow_empty: bool = False) -> PendingBlock | None:
+    def build_block(self, *, allow_empty: bool = False, budget_ms: float | None = None) -> PendingBlock | None:
         """Execute a new block from the mempool on top of the head, without committing it.
 
         Returns None when there is nothing to include and ``allow_empty`` is false.
+        With ``budget_ms``, transactions stop being added once building has taken
+        that long; the rest wait for the next block.
         """
         candidates = self.mempool.candidates()
         if not candidates and not allow_empty:
@@ -252,6 +254,7 @@ class Backend:
             candidates,
             timestamp=int(self.clock()) + self.time_offset,
             coinbase=self.coinbase,
+            deadline=None if budget_ms is None else started + budget_ms / 1000,
         )
         return PendingBlock(built.block, built.receipts, overlay, built.excluded,
                             (time.perf_counter() - started) * 1000)

@@ -261,7 +261,7 @@ def _show_keys(validator_keys) -> None:  # type: ignore[no-untyped-def]
 # -- contracts ----------------------------------------------------------------
 @main.group()
 def contracts() -> None:
-    """Compile Solidity contracts."""
+    """Compile and deploy Solidity contracts."""
 
 
 @contracts.command("compile")
@@ -275,6 +275,116 @@ def contracts_compile() -> None:
         raise SettleError(str(exc)) from None
     for name in sorted(artifacts):
         click.echo(f"  {name}: {len(artifacts[name].bytecode)} bytes")
+
+
+@contracts.command("deploy", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--rpc", "rpc_url", default="http://127.0.0.1:8545", show_default=True, help="JSON-RPC URL of a node.")
+@click.option("--key", "key_hex", envvar="SETTLE_DEPLOY_KEY", metavar="HEX",
+              help="Deployer's secp256k1 private key (or env SETTLE_DEPLOY_KEY).")
+@click.option("--key-file", type=click.Path(path_type=Path), help="File holding the deployer's key as hex.")
+@click.option("--from", "sender", metavar="ADDRESS", help="Use an account the node holds unlocked (dev chain).")
+@click.option("--record", type=click.Path(path_type=Path), default=Path("deployments.json"), show_default=True,
+              help="JSON deployment record to append to.")
+def contracts_deploy(name: str, args: tuple[str, ...], rpc_url: str, key_hex: str | None, key_file: Path | None,
+                     sender: str | None, record: Path) -> None:
+    """Deploy contract NAME from contracts/build with constructor ARGS (arrays and structs as JSON)."""
+    from contracts.compiler import ContractsError
+    from contracts.deploy import connect, deploy, parse_constructor_args
+    from genesis.errors import KeyFileError
+    from genesis.keys import read_key_file
+
+    if sum(x is not None for x in (key_hex, key_file, sender)) != 1:
+        raise SettleError("give exactly one of --key, --key-file or --from")
+    try:
+        private_key = read_key_file(key_file, "account") if key_file is not None else key_hex
+        values = parse_constructor_args(name, args)
+        deployment = deploy(connect(rpc_url), name, *values, sender=sender, private_key=private_key, record=record)
+    except (ContractsError, KeyFileError) as exc:
+        raise SettleError(str(exc)) from None
+    except ValueError as exc:  # a malformed --key
+        raise SettleError(f"invalid key: {exc}") from None
+    click.echo(f"{deployment.name} deployed at {deployment.address} "
+               f"(block {deployment.block_number}, gas {deployment.gas_used}); recorded in {record}")
+
+
+# -- duo ------------------------------------------------------------------------
+@main.group()
+def duo() -> None:
+    """DUO custodian daemons: price feed and reset trigger (docs/duo.md)."""
+
+
+def _read_key(path: Path) -> str:
+    """A secp256k1 private key file (hex), as web3.py takes it."""
+    from genesis.errors import KeyFileError
+    from genesis.keys import read_key_file
+
+    try:
+        return "0x" + read_key_file(path, "account").hex()
+    except KeyFileError as exc:
+        raise SettleError(str(exc)) from None
+
+
+@duo.command("feed")
+@click.option("--rpc", "rpc_url", default="http://127.0.0.1:8545", show_default=True, help="JSON-RPC HTTP URL.")
+@click.option("--beethoven", required=True, help="Beethoven contract address.")
+@click.option("--key-file", type=click.Path(path_type=Path), required=True,
+              help="File holding this feed's (pf1/pf2/pf3) private key in hex.")
+@click.option("--trades", "trade_files", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="Recorded trade file (.csv or .jsonl: exchange, trade_id, price, volume, timestamp). Repeatable.")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True, help="This feed's SQLite file.")
+@click.option("--replay-offset", type=float, default=0.0, show_default=True,
+              help="Seconds added to chain time to get the recorded trades' time.")
+@click.option("--poll", "poll_seconds", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+def duo_feed(rpc_url: str, beethoven: str, key_file: Path, trade_files: tuple[Path, ...], db_path: Path,
+             replay_offset: float, poll_seconds: float, log_level: str) -> None:
+    """Price feed (§2.3): store trades, fix the price hourly, commit it with this feed's key."""
+    from eth_utils import is_address
+
+    from node.duo.feed import FeedSettings, PriceFeed
+    from node.duo.trades import RecordedTrades, TradeFileError
+
+    configure_logging(log_level, "console")
+    if not is_address(beethoven):
+        raise SettleError(f"--beethoven {beethoven!r} is not an address")
+    try:
+        source = RecordedTrades(list(trade_files))
+    except TradeFileError as exc:
+        raise SettleError(str(exc)) from None
+    settings = FeedSettings(rpc_url, beethoven, _read_key(key_file), db_path, replay_offset, poll_seconds)
+    try:
+        PriceFeed(settings, source).run()
+    except KeyboardInterrupt:
+        pass
+
+
+@duo.command("trigger")
+@click.option("--ws", "ws_url", default="ws://127.0.0.1:8545", show_default=True, help="JSON-RPC WebSocket URL.")
+@click.option("--beethoven", required=True, help="Beethoven contract address.")
+@click.option("--key-file", type=click.Path(path_type=Path), required=True, help="File holding a private key in hex.")
+@click.option("--gas", type=click.IntRange(100_000, 30_000_000), default=3_000_000, show_default=True,
+              help="Gas per startReset transaction (bounds the holders processed per transaction).")
+@click.option("--poll", "poll_seconds", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+              help="Seconds between state checks that back up the event subscription.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+def duo_trigger(ws_url: str, beethoven: str, key_file: Path, gas: int, poll_seconds: float, log_level: str) -> None:
+    """Reset trigger (§2.1): answer StartPreReset/StartReset events until the reset completes."""
+    import asyncio
+
+    from eth_utils import is_address
+
+    from node.duo.trigger import Trigger, TriggerSettings
+
+    configure_logging(log_level, "console")
+    if not is_address(beethoven):
+        raise SettleError(f"--beethoven {beethoven!r} is not an address")
+    settings = TriggerSettings(ws_url, beethoven, _read_key(key_file), gas, poll_seconds)
+    try:
+        asyncio.run(Trigger(settings).run())
+    except KeyboardInterrupt:
+        pass
 
 
 # -- bench ----------------------------------------------------------------------

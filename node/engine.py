@@ -81,6 +81,9 @@ class ConsensusEngine:
         """Propose a block every period even with no transactions (QBFT's default). A
         single-validator dev chain waits for transactions instead."""
         self.clock = clock
+        self.build_budget_ms = min(max(config.round_timeout_ms / 4, 100), 1000)
+        """How long a proposer may spend executing transactions into a block: every
+        validator must re-execute it well within the round timeout."""
         self.state = initial_state(config, backend.head.block_number + 1, backend.store.safety_record())
         self.last_commit_time: float | None = None
         self.on_synced: Callable[[int], None] | None = None
@@ -181,7 +184,10 @@ class ConsensusEngine:
         elif isinstance(action, ScheduleTimeout):
             if self._nursery is not None:
                 event = TimeoutFired(action.height, action.round, action.kind)
-                self._nursery.start_soon(self._fire_after, action.delay_ms, event)
+                try:
+                    self._nursery.start_soon(self._fire_after, action.delay_ms, event)
+                except RuntimeError:  # shutting down: the nursery takes no new timers
+                    pass
         elif isinstance(action, BuildBlock):
             self._build(action.height, action.round, allow_empty=self.empty_blocks)
         elif isinstance(action, ValidateBlock):
@@ -205,7 +211,7 @@ class ConsensusEngine:
         if height != self.backend.head.block_number + 1 or height != self.state.height:
             self._waiting_build = None
             return  # stale: the chain moved on
-        pending = self.backend.build_block(allow_empty=allow_empty)
+        pending = self.backend.build_block(allow_empty=allow_empty, budget_ms=self.build_budget_ms)
         if pending is None:
             self._waiting_build = (height, round_)
             return

@@ -10,6 +10,9 @@ import structlog
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s")
+    # py-libp2p logs every failed re-dial of a peer that is down at ERROR, some with a
+    # traceback; node/p2p reports what matters (peers lost, dials failing) itself.
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

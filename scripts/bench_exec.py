@@ -5,7 +5,7 @@ of ``txs_per_block`` pre-signed type-2 transactions from one dev account:
 
 * ``eth``: plain ETH transfers to rotating recipients;
 * ``erc20``: SettleTestToken ``transfer`` to rotating recipients;
-* ``dvp``: DvPSettlement ``settle``: two ERC-20 ``transferFrom`` legs in one call;
+* ``dvp``: BenchDvP ``settle`` (contracts/src/test): two ERC-20 ``transferFrom`` legs in one call;
 * ``storage``: StorageHeavy ``write(4)``: four fresh storage slots per call.
 
 Every workload's blocks are first built by Settle's ``build_block`` (these are
@@ -194,7 +194,7 @@ def make_workload(name: str, blocks: int, txs_per_block: int) -> Workload:
         setup = [
             sign_deploy(operator, token_code, nonce=0, chain_id=CHAIN_ID, max_fee_per_gas=MAX_FEE_PER_GAS),
             sign_deploy(operator, token_code, nonce=1, chain_id=CHAIN_ID, max_fee_per_gas=MAX_FEE_PER_GAS),
-            _call(operator, 2, None, load_artifact("DvPSettlement").bytecode, gas=DEPLOY_GAS),
+            _call(operator, 2, None, load_artifact("BenchDvP").bytecode, gas=DEPLOY_GAS),
             _call(operator, 3, asset, APPROVE_SELECTOR + encode(["address", "uint256"], [dvp, 2**256 - 1])),
         ]
         nonce = 4

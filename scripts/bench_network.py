@@ -157,7 +157,8 @@ class Workload:
         from contracts.compiler import load_artifact
 
         artifact = load_artifact("SettleTestToken")
-        deploy = self._sign(0, None, artifact.bytecode + encode(["uint256"], [TOKEN_SUPPLY]), 3_000_000)
+        constructor = encode(["string", "string", "uint256"], ["Settle Bench Token", "SBT", TOKEN_SUPPLY])
+        deploy = self._sign(0, None, artifact.bytecode + constructor, 3_000_000)
         (receipt,) = self._send_and_wait([deploy])
         self.token = receipt["contractAddress"]
         share = TOKEN_SUPPLY // (2 * SENDERS)

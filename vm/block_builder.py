@@ -13,6 +13,7 @@ validator re-executing it gets the same hash.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from eth.abc import (
@@ -58,11 +59,14 @@ def build_block(
     timestamp: int,
     coinbase: bytes,
     extra_data: bytes = b"",
+    deadline: float | None = None,
 ) -> BuiltBlock:
     """Execute ``candidates`` on top of ``parent_header`` and persist the block.
 
     Writes go to ``chain``'s database; give it a write overlay to keep them
-    pending until the caller commits.
+    pending until the caller commits. Past ``deadline`` (a ``time.perf_counter()``
+    value) the remaining candidates are deferred: every validator re-executes
+    the block within its round timeout, so a proposer must not build for longer.
     """
     template = chain.create_header_from_parent(
         parent_header,
@@ -81,7 +85,9 @@ def build_block(
     deferred: list[SignedTransactionAPI] = []
 
     for transaction in candidates:
-        if transaction.gas > header.gas_limit - header.gas_used:
+        if transaction.gas > header.gas_limit - header.gas_used or (
+            deadline is not None and time.perf_counter() > deadline
+        ):
             deferred.append(transaction)
             continue
         # Validation happens before any state change; py-evm cannot roll a

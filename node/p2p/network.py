@@ -72,6 +72,7 @@ StatusCallback = Callable[[str, Status], Awaitable[None]]
 
 _MAX_CONNECTIONS = 256
 _STATUS_ATTEMPTS_ON_CONNECT = 3
+_SHUTDOWN_SECONDS = 3.0
 
 
 class P2PNetwork:
@@ -119,6 +120,7 @@ class P2PNetwork:
         self._consensus_topic = consensus_topic(network_id)
         self._sync_protocol = sync_protocol_id(network_id)
 
+        self._running = False
         self._host: BasicHost | None = None
         self._pubsub: ValidatorPubsub | None = None
         self._nursery: trio.Nursery | None = None
@@ -131,6 +133,7 @@ class P2PNetwork:
         }
         self._dropped_deliveries = 0
         self._connection_changed = trio.Event()
+        self._connections: set[INetConn] = set()
         self._status_failures: dict[ID, int] = {}
         self._status_exchanges: set[ID] = set()
         self._foreign_networks: dict[ID, bytes] = {}
@@ -143,75 +146,127 @@ class P2PNetwork:
         ``task_status.started()`` is called once the host listens and the
         gossip topics are subscribed; bootstrap dials continue in the
         background. Raises :class:`ListenFailed` if the listen address cannot
-        be bound. On cancellation every connection and listener is closed.
-        """
-        if self._host is not None:
-            raise P2PError("this P2PNetwork is already running")
-        settings = self._settings
-        host = new_host(
-            key_pair=self._key_pair,
-            sec_opt={NOISE_PROTOCOL_ID: AllowListNoise(self._key_pair, self._allowed, self._log)},
-            listen_addrs=[self._listen],
-            connection_config=ConnectionConfig(
-                # One connection per peer skips the 250 ms happy-eyeballs wait
-                # libp2p adds after every successful dial.
-                max_connections_per_peer=1,
-                # We dial our own bootstrap peers; libp2p's auto-connector would
-                # dial whatever is in the peerstore.
-                min_connections=0,
-                low_watermark=0,
-                high_watermark=_MAX_CONNECTIONS,
-                max_connections=_MAX_CONNECTIONS,
-            ),
-        )
-        router = new_router()
-        pubsub = ValidatorPubsub(
-            host,
-            router,
-            allowed_peers=self._allowed,
-            deliver=self._enqueue_delivery,
-            max_queued=settings.gossip_queue_size,
-            max_message_bytes=settings.max_gossip_message_bytes,
-        )
-        server = sync_protocol.SyncServer(
-            status_provider=self._status_provider,
-            blocks_provider=self._blocks_provider,
-            allowed_peers=self._allowed,
-            timeout=settings.serve_timeout,
-            max_concurrent=settings.max_concurrent_requests,
-            log=self._log,
-        )
-        host.set_stream_handler(STATUS_PROTOCOL_ID, server.handle_status_stream)
-        host.set_stream_handler(self._sync_protocol, server.handle_sync_stream)
-        host.get_network().register_notifee(_ConnectionEvents(self))
+        be bound.
 
-        transaction_inbox, transaction_outbox = trio.open_memory_channel[tuple[bytes, str]](settings.gossip_queue_size)
-        consensus_inbox, consensus_outbox = trio.open_memory_channel[tuple[bytes, str]](settings.gossip_queue_size)
-        self._inboxes = {self._transaction_topic: transaction_inbox, self._consensus_topic: consensus_inbox}
+        Cancellation is turned into an orderly shutdown: connections and the
+        listener are closed first (bounded by a few seconds), then libp2p's
+        tasks are cancelled. Cancelling libp2p directly would cancel its own
+        clean-up half-way: sockets would stay open, peers would never see us
+        leave, and the port would stay bound.
+        """
+        if self._running:
+            raise P2PError("this P2PNetwork is already running")
+        _check_port_free(self._listen)
+        self._running = True
+        libp2p_scope = trio.CancelScope(shield=True)
         try:
-            async with host.run(listen_addrs=[self._listen]):
-                if not host.get_network().listeners:
-                    raise ListenFailed(str(self._listen), _bind_problem(self._listen))
-                await host.get_network().auto_connector.stop()
-                # Pubsub must run before any peer connects, or that peer is never a pubsub peer.
-                async with background_trio_service(pubsub), background_trio_service(router):
-                    await pubsub.wait_until_ready()
-                    await pubsub.subscribe(self._transaction_topic)
-                    await pubsub.subscribe(self._consensus_topic)
-                    async with trio.open_nursery() as nursery:
-                        self._host, self._pubsub, self._nursery = host, pubsub, nursery
-                        nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
-                        nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
-                        nursery.start_soon(self._poll_statuses)
-                        for outbox in self._outboxes.values():
-                            nursery.start_soon(outbox.run, pubsub.publish)
-                        for peer_info in self._bootstrap:
-                            nursery.start_soon(self._keep_connected, peer_info)
-                        self._log.info("p2p network started", peer_id=self.peer_id, listen=self.listen_addresses())
-                        task_status.started()
+            async with trio.open_nursery() as guard:
+                try:
+                    await guard.start(self._run_host, libp2p_scope)
+                    task_status.started()
+                    await trio.sleep_forever()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._close_host()
+                    libp2p_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Start-up failures (ListenFailed) reach the caller as themselves, not wrapped.
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], P2PError):
+                raise group.exceptions[0] from None
+            raise
         finally:
-            self._host = self._pubsub = self._nursery = None
-            self._inboxes = {}
+            self._running = False
+
+    async def _close_host(self) -> None:
+        """Stop accepting, then close every connection, including any accepted meanwhile."""
+        host = self._host
+        if host is None:
+            return
+        swarm = host.get_network()
+        with trio.move_on_after(_SHUTDOWN_SECONDS) as scope:
+            # Listeners first: libp2p closes connections before listeners, so a peer
+            # that re-dials at once gets a connection nobody closes.
+            for listener in list(swarm.listeners.values()):
+                await listener.close()
+            await host.close()
+            for connection in list(self._connections):
+                await connection.close()
+        if scope.cancelled_caught:
+            self._log.warning("p2p shutdown timed out; connections abandoned", timeout=_SHUTDOWN_SECONDS)
+        self._log.info("p2p network stopped", peer_id=self.peer_id)
+
+    async def _run_host(self, libp2p_scope: trio.CancelScope, *,
+                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Build and run the host, pubsub and our tasks inside ``libp2p_scope`` until it is cancelled."""
+        settings = self._settings
+        with libp2p_scope:
+            host = new_host(
+                key_pair=self._key_pair,
+                sec_opt={NOISE_PROTOCOL_ID: AllowListNoise(self._key_pair, self._allowed, self._log)},
+                listen_addrs=[self._listen],
+                connection_config=ConnectionConfig(
+                    # One connection per peer skips the 250 ms happy-eyeballs wait
+                    # libp2p adds after every successful dial.
+                    max_connections_per_peer=1,
+                    # We dial our own bootstrap peers; libp2p's auto-connector would
+                    # dial whatever is in the peerstore.
+                    min_connections=0,
+                    low_watermark=0,
+                    high_watermark=_MAX_CONNECTIONS,
+                    max_connections=_MAX_CONNECTIONS,
+                ),
+            )
+            router = new_router()
+            pubsub = ValidatorPubsub(
+                host,
+                router,
+                allowed_peers=self._allowed,
+                deliver=self._enqueue_delivery,
+                max_queued=settings.gossip_queue_size,
+                max_message_bytes=settings.max_gossip_message_bytes,
+            )
+            server = sync_protocol.SyncServer(
+                status_provider=self._status_provider,
+                blocks_provider=self._blocks_provider,
+                allowed_peers=self._allowed,
+                timeout=settings.serve_timeout,
+                max_concurrent=settings.max_concurrent_requests,
+                log=self._log,
+            )
+            host.set_stream_handler(STATUS_PROTOCOL_ID, server.handle_status_stream)
+            host.set_stream_handler(self._sync_protocol, server.handle_sync_stream)
+            host.get_network().register_notifee(_ConnectionEvents(self))
+
+            size = settings.gossip_queue_size
+            transaction_inbox, transaction_outbox = trio.open_memory_channel[tuple[bytes, str]](size)
+            consensus_inbox, consensus_outbox = trio.open_memory_channel[tuple[bytes, str]](size)
+            self._inboxes = {self._transaction_topic: transaction_inbox, self._consensus_topic: consensus_inbox}
+            try:
+                async with host.run(listen_addrs=[self._listen]):
+                    if not host.get_network().listeners:
+                        raise ListenFailed(str(self._listen), "libp2p could not open a listener (address not local?)")
+                    self._host = host
+                    await host.get_network().auto_connector.stop()
+                    # Pubsub must run before any peer connects, or that peer is never a pubsub peer.
+                    async with background_trio_service(pubsub), background_trio_service(router):
+                        await pubsub.wait_until_ready()
+                        await pubsub.subscribe(self._transaction_topic)
+                        await pubsub.subscribe(self._consensus_topic)
+                        async with trio.open_nursery() as nursery:
+                            self._pubsub, self._nursery = pubsub, nursery
+                            nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
+                            nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
+                            nursery.start_soon(self._poll_statuses)
+                            for outbox in self._outboxes.values():
+                                nursery.start_soon(outbox.run, pubsub.publish)
+                            for peer_info in self._bootstrap:
+                                nursery.start_soon(self._keep_connected, peer_info)
+                            self._log.info("p2p network started", peer_id=self.peer_id,
+                                           listen=self.listen_addresses())
+                            task_status.started()
+            finally:
+                self._host = self._pubsub = self._nursery = None
+                self._inboxes = {}
 
     def listen_addresses(self) -> list[str]:
         """Our dialable addresses, each ending in ``/p2p/<peer id>`` (empty when not running)."""
@@ -359,12 +414,15 @@ class P2PNetwork:
 
     # -- connection policy -------------------------------------------------
 
-    def _connection_event(self, peer: ID, connected: bool) -> None:
+    def _connection_event(self, connection: INetConn, connected: bool) -> None:
+        peer = connection.muxed_conn.peer_id
         changed, self._connection_changed = self._connection_changed, trio.Event()
         changed.set()
         if not connected:
+            self._connections.discard(connection)
             self._status_failures.pop(peer, None)
             return
+        self._connections.add(connection)
         nursery = self._nursery
         if nursery is not None and peer in self._allowed and peer not in self._status_exchanges:
             self._status_exchanges.add(peer)
@@ -432,6 +490,12 @@ class P2PNetwork:
         peer = peer_info.peer_id
         delay = self._settings.redial_initial_delay
         was_connected = False
+        if peer.to_bytes() < self._own_id.to_bytes():
+            # Validators usually list each other: let the peer with the smaller id dial
+            # first, so the pair does not end up with two connections from crossed dials.
+            with trio.move_on_after(2 * self._settings.redial_initial_delay):
+                while not self._is_connected(peer):
+                    await self._connection_changed.wait()
         while True:
             while self._is_connected(peer):
                 was_connected = True
@@ -441,11 +505,19 @@ class P2PNetwork:
             if was_connected:
                 self._log.info("bootstrap peer disconnected; re-dialling", peer=peer.to_base58())
                 was_connected = False
+                await trio.sleep(delay)  # a peer that is shutting down may still accept for a moment
+                continue  # it may have dialled us meanwhile
             try:
                 # libp2p refuses to dial a peer for 60 s after a failed dial; we pace dials ourselves.
                 host.get_network().unblock_peer(peer)
+                if host.get_network().get_connections(peer):
+                    # Only closed connections are left (we are not connected). They linger, and
+                    # connect() would return at once "connected" without dialling: this loop would spin.
+                    await host.disconnect(peer)
                 with trio.fail_after(self._settings.dial_timeout):
                     await host.connect(peer_info)
+                if not self._is_connected(peer):
+                    raise ConnectionError("connect returned without a live connection")
             except Exception as exc:
                 self._log.debug("dial failed", peer=peer.to_base58(), error=repr(exc), retry_in=delay)
                 await trio.sleep(delay)
@@ -461,10 +533,10 @@ class _ConnectionEvents(INotifee):
         self._network = network
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self._network._connection_event(conn.muxed_conn.peer_id, connected=True)
+        self._network._connection_event(conn, connected=True)
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self._network._connection_event(conn.muxed_conn.peer_id, connected=False)
+        self._network._connection_event(conn, connected=False)
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         pass
@@ -515,15 +587,30 @@ def _parse_bootstrap(bootstrap: Sequence[str], own_id: ID, allowed: frozenset[ID
     return list(peers.values())
 
 
-def _bind_problem(listen: multiaddr.Multiaddr) -> str:
-    """Why binding ``listen`` fails, found by trying it (libp2p only logs the reason at DEBUG)."""
+def _check_port_free(listen: multiaddr.Multiaddr) -> None:
+    """Refuse to share our TCP port.
+
+    libp2p 0.8.1 listens with SO_REUSEPORT (for hole punching), so a second
+    node on the same port would bind too and the kernel would split incoming
+    connections between the two. A plain bind (SO_REUSEADDR only, so sockets
+    of a previous run in TIME_WAIT do not count) fails while anyone listens.
+    """
     try:
-        host = listen.value_for_protocol("ip4")
         port = int(listen.value_for_protocol("tcp"))
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((host, port))
-    except OSError as exc:
-        return exc.strerror or str(exc)
     except Exception:
-        return "libp2p could not open a listener on it"
-    return "libp2p could not open a listener on it"
+        return
+    if port == 0:
+        return
+    family, ip = socket.AF_INET, "0.0.0.0"
+    for protocol, protocol_family in (("ip4", socket.AF_INET), ("ip6", socket.AF_INET6)):
+        try:
+            ip, family = listen.value_for_protocol(protocol), protocol_family
+            break
+        except Exception:
+            continue
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((ip, port))
+        except OSError as exc:
+            raise ListenFailed(str(listen), exc.strerror or str(exc)) from None

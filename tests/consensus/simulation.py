@@ -14,7 +14,9 @@ Simulated nodes carry out every action the way the node must:
   chain tip and last safety record. A crash can hit right after a PersistSafety, before the
   broadcasts that followed it.
 
-Faults: drops and partitions until ``heal_ms`` (GST), crashes (restarted before GST), and Byzantine
+Faults: drops (optionally heavy loss of COMMITs only) and partitions until ``heal_ms`` (GST),
+crashes (restarted before GST; or the first validator to decide a height, restarted well after GST,
+so that only the others' locks carry the decided value), and Byzantine
 validators (at most f): equivocating proposer, conflicting voter, invalid-block proposer, forger
 (tampered signatures, bad seals, forged prepared certificates and justifications, forged
 certificates served to syncing peers), replayer of old messages, and a silent one.
@@ -33,7 +35,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import rlp
-from blspy import PopSchemeMPL
+from blspy import PopSchemeMPL, PrivateKey as BLSPrivateKey
+from coincurve import PrivateKey
 from eth_hash.auto import keccak
 
 from consensus.actions import (Broadcast, BuildBlock, CommitBlock, PersistSafety, ReportEvidence, RequestSync,
@@ -62,8 +65,7 @@ def validator_keys(index: int) -> tuple[bytes, bytes]:
 
 @lru_cache(maxsize=None)
 def validator_set(n: int) -> ValidatorSet:
-    from coincurve import PrivateKey
-    from blspy import PrivateKey as BLSPrivateKey
+    """The first ``n`` simulated validators."""
     validators = []
     for index in range(n):
         account_key, bls_key = validator_keys(index)
@@ -95,6 +97,14 @@ def execute(block: bytes, block_hash: bytes, height: int, parent_hash: bytes) ->
     return True, ""
 
 
+def message_kind(raw: bytes) -> int | None:
+    """The kind byte of a raw message, read without decoding it (tampered bytes may not decode)."""
+    if not raw or raw[0] < 0xC0:
+        return None
+    offset = 1 if raw[0] <= 0xF7 else 1 + raw[0] - 0xF7
+    return raw[offset] if offset < len(raw) else None
+
+
 @dataclass(frozen=True)
 class Crash:
     validator: int
@@ -110,6 +120,12 @@ class Scenario:
     n: int
     heights: int
     drop_rate: float = 0.0
+    commit_drop_rate: float = 0.0
+    """Extra loss of COMMITs before GST: validators lock (and some decide) while others do not, so
+    the next rounds must carry the lock; with a Byzantine next proposer this tests justification."""
+    crash_first_decider: bool = False
+    """Before GST, the first honest validator to commit a height crashes at once (restarting after
+    GST): it cannot relay its decision, so the others must carry the value by their locks alone."""
     partition: tuple[frozenset[int], ...] = ()
     heal_ms: int = 0
     crashes: tuple[Crash, ...] = ()
@@ -128,6 +144,10 @@ class Scenario:
         parts = [f"seed={self.seed} n={self.n} heights={self.heights}"]
         if self.drop_rate:
             parts.append(f"drop={self.drop_rate:.2f}")
+        if self.commit_drop_rate:
+            parts.append(f"commit-drop={self.commit_drop_rate:.2f}")
+        if self.crash_first_decider:
+            parts.append("crash-first-decider")
         if self.partition:
             parts.append("partition=" + "|".join(",".join(map(str, sorted(group))) for group in self.partition))
         if self.crashes:
@@ -143,19 +163,19 @@ class Scenario:
 def scenario_for_seed(seed: int, heights: int = 3) -> Scenario:
     """A scenario chosen and parameterised by ``seed``: the kinds of faults rotate with the seed."""
     rng = random.Random(seed * 7919 + 17)
-    n = 7 if seed % 3 == 2 else 4
+    kind = seed % 12
+    n = 7 if (seed if kind != 11 else seed // 12) % 3 == 2 else 4
     f = (n - 1) // 3
-    kind = seed % 11
     heal_ms = rng.randrange(300, 1000)
     scenario = Scenario(seed=seed, n=n, heights=heights, heal_ms=heal_ms,
                         max_delay_ms=rng.choice((10, 40, 120)))
     honest = list(range(n))
     byzantine: list[tuple[int, str]] = []
-    if kind in (4, 5, 6, 7, 8, 9, 10):
+    if kind in (4, 5, 6, 7, 8, 9, 10, 11):
         count = 1 if kind != 10 else f
         chosen = rng.sample(honest, count)
         behaviours = {4: "equivocate", 5: "conflicting-votes", 6: "invalid-blocks", 7: "forger", 8: "replayer",
-                      9: rng.choice(BEHAVIOURS)}
+                      9: rng.choice(BEHAVIOURS), 11: rng.choice(("forger", "equivocate"))}
         for index in chosen:
             behaviour = behaviours.get(kind) or rng.choice(BEHAVIOURS)
             byzantine.append((index, behaviour))
@@ -173,7 +193,9 @@ def scenario_for_seed(seed: int, heights: int = 3) -> Scenario:
         for victim in victims:
             at = rng.randrange(20, heal_ms - 150)
             crashes.append(Crash(victim, at, rng.randrange(at + 50, heal_ms), after_persist=rng.random() < 0.6))
-    return replace(scenario, drop_rate=drop_rate, partition=partition, crashes=tuple(crashes),
+    commit_drop_rate = rng.choice((0.3, 0.5, 0.7)) if kind == 11 else 0.0
+    return replace(scenario, drop_rate=drop_rate, commit_drop_rate=commit_drop_rate,
+                   crash_first_decider=kind == 11, partition=partition, crashes=tuple(crashes),
                    byzantine=tuple(byzantine))
 
 
@@ -227,6 +249,7 @@ class Stats:
     restarts_same_height: int = 0
     """Restarts that restored a safety record of the height they restarted at."""
     crashes_after_persist: int = 0
+    decider_crashes: int = 0
     evidence_offenders: set[int] = field(default_factory=set)
     invalid_validations: int = 0
     replayed: int = 0
@@ -273,6 +296,7 @@ class Simulation:
                                      round_timeout_ms=scenario.round_timeout_ms,
                                      max_round_timeout_ms=scenario.max_round_timeout_ms)
             self.nodes.append(Node(index, config, self.byzantine.get(index)))
+        self.decider_crashed = False
         self.target_height: int | None = None
         """Set at heal time: the highest honest tip then plus ``scenario.heights``."""
 
@@ -291,8 +315,12 @@ class Simulation:
     def send(self, sender: int, receiver: int, raw: bytes) -> None:
         if sender == receiver or not self.reachable(sender, receiver):
             return
-        if self.now < self.scenario.heal_ms and self.rng.random() < self.scenario.drop_rate:
-            return
+        if self.now < self.scenario.heal_ms:
+            if self.rng.random() < self.scenario.drop_rate:
+                return
+            if self.scenario.commit_drop_rate and message_kind(raw) == 3 and \
+                    self.rng.random() < self.scenario.commit_drop_rate:
+                return
         self.stats.messages += 1
         self.push(self.rng.randrange(1, self.scenario.max_delay_ms + 1), receiver, ("raw", raw))
 
@@ -472,9 +500,17 @@ class Simulation:
                 self.violations.append(f"validator {node.index} committed a block conflicting with its chain")
             return
         self.stats.commits += 1
+        first_decider = node.behaviour is None and action.height not in self.decided
         self.record_decision(node, action.height, action.block_hash)
         node.disk.chain.append((action.block_hash, action.block, encoded))
         self.push(0, node.index, ("event", NewHeight(action.height + 1)))
+        if self.scenario.crash_first_decider and first_decider and self.now < self.scenario.heal_ms \
+                and not self.decider_crashed:
+            self.decider_crashed = True
+            self.stats.decider_crashes += 1
+            self.crash(node)
+            # Back well after GST, so it cannot relay its decision before the others could decide.
+            self.push(self.scenario.heal_ms + 2000 - self.now, node.index, ("restart", None), epoch=-1)
 
     def sync(self, node: Node, target: int) -> None:
         """Fetch finalised blocks from reachable peers, verifying every certificate; retry if short."""
@@ -551,13 +587,10 @@ class Simulation:
     def byzantine_index(self, behaviour: str) -> int:
         return next(index for index, kind in self.byzantine.items() if kind == behaviour)
 
-    def keys(self, node: Node) -> tuple[bytes, bytes]:
-        return validator_keys(node.index)
-
     def misbehave(self, node: Node, message) -> None:
         behaviour = node.behaviour
         others = [index for index in range(self.scenario.n) if index != node.index]
-        account_key, bls_key = self.keys(node)
+        account_key, bls_key = validator_keys(node.index)
         payload = message.payload
         if behaviour in ("invalid-blocks", "silent"):
             self.broadcast(node.index, message.raw)

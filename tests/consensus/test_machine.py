@@ -357,6 +357,15 @@ def test_one_height_ahead_requests_sync_only_when_our_round_times_out():
     assert of_type(actions, RequestSync) == [RequestSync(1)]
 
 
+def test_a_single_validator_ahead_triggers_sync_at_our_round_timeout():
+    """It may be a crashed-and-restarted decider that can no longer relay; sync checks its claim."""
+    state, _ = start(0)
+    state, actions = feed(state, *received(round_change(3, 2, 1)))
+    assert of_type(actions, RequestSync) == []
+    state, actions = feed(state, TimeoutFired(1, 0, "round"))
+    assert of_type(actions, RequestSync) == [RequestSync(1)]
+
+
 def test_quorum_of_commits_without_the_block_requests_it():
     state, _ = start(0)
     state, actions = feed(state, *received(commit(1, 1, 0, H), commit(2, 1, 0, H), commit(3, 1, 0, H)))

@@ -1,6 +1,6 @@
 """Deterministic network simulation: SAFETY and LIVENESS over many seeds, and targeted fault runs.
 
-``SETTLE_CONSENSUS_SEEDS`` (default 160) sets how many seeds the sweep runs, and
+``SETTLE_CONSENSUS_SEEDS`` (default 240) sets how many seeds the sweep runs, and
 ``SETTLE_CONSENSUS_HEIGHTS`` (default 2) how many heights each must reach after healing; e.g.
 ``SETTLE_CONSENSUS_SEEDS=2000 SETTLE_CONSENSUS_HEIGHTS=5 pytest tests/consensus/test_simulation.py``.
 A failure names its scenario; ``run_scenario(scenario_for_seed(seed, heights))`` reproduces it.
@@ -13,7 +13,7 @@ import pytest
 
 from tests.consensus.simulation import Crash, Scenario, run_scenario, scenario_for_seed, validator_set
 
-SEEDS = int(os.environ.get("SETTLE_CONSENSUS_SEEDS", "160"))
+SEEDS = int(os.environ.get("SETTLE_CONSENSUS_SEEDS", "240"))
 HEIGHTS = int(os.environ.get("SETTLE_CONSENSUS_HEIGHTS", "2"))
 
 
@@ -35,6 +35,7 @@ def test_the_sweep_exercised_every_fault():
     total = lambda name: sum(getattr(result.stats, name) for result in results)  # noqa: E731
     assert total("restarts_same_height") >= 5, "crashed validators must restart mid-height from their record"
     assert total("crashes_after_persist") >= 3, "crashes between PersistSafety and the broadcast"
+    assert total("decider_crashes") >= 3, "deciders crashed before relaying: locks alone carry the value"
     assert total("decode_rejections") >= 5, "tampered messages that do not decode"
     assert total("foreign_senders") >= 5, "tampered messages that authenticate a non-validator"
     assert total("certificate_rejections") >= 10, "forged certificates served to syncing nodes"

@@ -82,3 +82,12 @@ def test_a_validated_transaction_is_validated_again_after_anything_else():
     state.set_nonce(bytes.fromhex(SIGNER.accounts[0].address[2:]), 1)
     with pytest.raises(ValidationError, match="nonce"):
         state.validate_transaction(first)  # ...so the same object is checked in full again
+
+
+def test_past_the_deadline_the_remaining_candidates_are_deferred():
+    chain = build_genesis(AtomicDB(), GENESIS)
+    txs = [_decode(chain, transfer(0, n)) for n in range(5)]
+    built = build_block(chain, chain.get_canonical_head(), txs, timestamp=1, coinbase=b"\x02" * 20,
+                        deadline=time.perf_counter() - 1)
+    assert len(built.block.transactions) == 0
+    assert [tx.hash for tx in built.deferred] == [tx.hash for tx in txs]

@@ -122,6 +122,7 @@ async def start_node(
     network_id: bytes = NETWORK_ID,
     chain: Chain | None = None,
     on_consensus: Any = None,
+    settings: P2PSettings = FAST,
 ) -> Node:
     """Start a P2PNetwork in its own cancel scope, so a test can stop one node."""
     chain = chain or Chain(height=10, network_id=network_id)
@@ -149,7 +150,7 @@ async def start_node(
         blocks_provider=chain.blocks_from,
         on_peer_status=on_peer_status,
         log=log,
-        settings=FAST,
+        settings=settings,
     )
     node = Node(keys=keys, port=port, network=network, chain=chain, log=log)
 
@@ -174,15 +175,19 @@ async def start_validators(nursery: trio.Nursery, count: int = 3) -> list[Node]:
     return nodes
 
 
-async def wait_until(condition: Any, timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll ``condition()`` until true; return the seconds it took. Fails the test after ``timeout``."""
+async def wait_until(condition: Any, timeout: float = 5.0, what: str = "condition", state: Any = None) -> float:
+    """Poll ``condition()`` until true; return the seconds it took.
+
+    Fails the test after ``timeout``, showing ``state()`` if given.
+    """
     start = trio.current_time()
     try:
         with trio.fail_after(timeout):
             while not condition():
                 await trio.sleep(0.01)
     except trio.TooSlowError:
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
+        detail = f" ({state()})" if state is not None else ""
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}") from None
     return trio.current_time() - start
 
 

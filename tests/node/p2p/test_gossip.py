@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
-from tests.node.p2p.harness import start_validators, wait_for_full_mesh, wait_until
+from node.p2p import MessageTooLarge
+from node.p2p.messages import consensus_topic
+from tests.node.p2p.harness import (
+    KEYS,
+    NETWORK_ID,
+    address_of,
+    free_port,
+    start_node,
+    start_validators,
+    wait_for_full_mesh,
+    wait_until,
+)
 
 
 async def test_transaction_reaches_every_other_node_exactly_once(nursery: trio.Nursery) -> None:
@@ -34,7 +46,8 @@ async def test_burst_of_consensus_messages_all_arrive_once(nursery: trio.Nursery
     for message in sent:
         await a.network.publish_consensus(message)
         await trio.lowlevel.checkpoint()  # let the outbox publish each one as its own gossip message
-    await wait_until(lambda: len(b.consensus) >= 500, timeout=20, what="500 deliveries")
+    await wait_until(lambda: len(b.consensus) >= 500, timeout=30, what="500 deliveries",
+                     state=lambda: f"{len(b.consensus)} delivered")
     await trio.sleep(0.3)
 
     assert sorted(raw for raw, _ in b.consensus) == sorted(sent)
@@ -69,8 +82,6 @@ async def test_messages_from_every_node_reach_the_others(nursery: trio.Nursery) 
 
 
 async def test_a_raising_callback_does_not_stop_delivery(nursery: trio.Nursery) -> None:
-    from tests.node.p2p.harness import KEYS, address_of, free_port, start_node
-
     delivered: list[bytes] = []
 
     async def fragile(raw: bytes, origin: str) -> None:
@@ -89,3 +100,24 @@ async def test_a_raising_callback_does_not_stop_delivery(nursery: trio.Nursery) 
     await a.network.publish_consensus(b"fine")
     await wait_until(lambda: delivered == [b"fine"], what="the message after the poison")
     assert b.log.count("error", "consensus callback raised") == 1
+
+
+async def test_a_malformed_gossip_message_is_dropped_with_a_warning(nursery: trio.Nursery) -> None:
+    a, b = await start_validators(nursery, 2)
+    await wait_for_full_mesh([a, b])
+
+    # Bypass the batching layer, as a buggy or hostile validator could.
+    await a.network._pubsub.publish(consensus_topic(NETWORK_ID), b"\xff not a batch")
+    await a.network.publish_consensus(b"fine")
+    await wait_until(lambda: b.consensus, what="the well-formed message")
+
+    assert b.consensus == [(b"fine", a.peer_id)]
+    assert b.log.count("warning", "malformed gossip message dropped") == 1
+
+
+async def test_oversized_and_non_bytes_payloads_are_refused(nursery: trio.Nursery) -> None:
+    (a,) = await start_validators(nursery, 1)
+    with pytest.raises(MessageTooLarge):
+        await a.network.publish_consensus(b"x" * (8 * 1024 * 1024))
+    with pytest.raises(TypeError):
+        await a.network.publish_transaction("0xf86b...")  # type: ignore[arg-type]

@@ -4,12 +4,12 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
-/// @title DvPSettlement
+/// @title BenchDvP
 /// @notice Benchmark contract: delivery versus payment as one call. The asset leg and the
 ///         cash leg move together or not at all.
 /// @dev Both parties approve this contract on their token beforehand; anyone may trigger
 ///      a settlement (the benchmark's operator does). Not for production use.
-contract DvPSettlement {
+contract BenchDvP {
     using SafeERC20 for IERC20;
 
     /// @notice Emitted once per settled trade.

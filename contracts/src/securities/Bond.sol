@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IInvestorRegistry, RestrictedToken} from "./RestrictedToken.sol";
+
+/// @title Bond
+/// @notice A fixed-coupon bond on Settle. One token is one bond of `faceValue` cash units. On each
+///         coupon date every holder of record may pull `couponAmount` per bond; at maturity each holder
+///         redeems its bonds for the face value.
+/// @dev Payments are *pulled* from the issuer's payment account (thesis §4.5): the issuer keeps its
+///      cash liquid in that account and approves this contract, instead of locking funds here. When a
+///      due payment cannot be pulled (balance or allowance short) the call does not revert: it emits
+///      `PaymentDefault`, marks the bond defaulted and leaves the claim open, so the missed payment is
+///      on-chain for everyone and a later funded claim still pays (`CouponPaid` with `late = true`).
+///      Holders of record are read from the timestamp-keyed balance history at each coupon date.
+contract Bond is RestrictedToken, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice The terms fixed at issue.
+    struct Terms {
+        IERC20 cashToken;
+        address paymentAccount;
+        uint256 faceValue;
+        uint256 couponAmount;
+        uint64[] couponDates;
+        uint64 maturity;
+    }
+
+    /// @notice Cash token coupons and principal are paid in.
+    IERC20 public immutable cashToken;
+    /// @notice Cash per bond repaid at maturity.
+    uint256 public immutable faceValue;
+    /// @notice Cash per bond paid on each coupon date.
+    uint256 public immutable couponAmount;
+    /// @notice Unix time from which bonds can be redeemed.
+    uint64 public immutable maturity;
+    /// @notice The issuer's account that funds coupons and principal (it approves this contract).
+    address public paymentAccount;
+    /// @notice Set once a due payment could not be pulled.
+    bool public defaulted;
+
+    uint64[] private _couponDates;
+    mapping(uint256 couponIndex => mapping(address holder => bool)) private _couponPaid;
+
+    /// @notice `holder` received `amount` for coupon `couponIndex`; `late` if a default preceded it.
+    event CouponPaid(uint256 indexed couponIndex, address indexed holder, uint256 amount, bool late);
+    /// @notice A payment of `amount` due to `holder` could not be pulled from the payment account.
+    ///         `couponIndex` is the coupon, or type(uint256).max for the principal.
+    event PaymentDefault(uint256 indexed couponIndex, address indexed holder, uint256 amount, uint256 dueDate);
+    /// @notice `holder` redeemed `bonds` at maturity for `amount`.
+    event PrincipalRedeemed(address indexed holder, uint256 bonds, uint256 amount);
+    /// @notice The payment account changed.
+    event PaymentAccountChanged(address indexed account);
+
+    /// @notice Coupon dates must rise strictly and end at or before maturity.
+    error InvalidSchedule();
+    /// @notice No coupon with this index.
+    error CouponNotFound(uint256 couponIndex);
+    /// @notice Coupon `couponIndex` falls due at `dueDate`.
+    error CouponNotDue(uint256 couponIndex, uint256 dueDate);
+    /// @notice `holder` already received coupon `couponIndex`.
+    error CouponAlreadyPaid(uint256 couponIndex, address holder);
+    /// @notice `holder` held no bonds at the record date.
+    error NothingToClaim(address holder);
+    /// @notice Principal is repaid only from `maturity`.
+    error NotMatured(uint256 maturity);
+    /// @notice New bonds can be issued only before maturity.
+    error AlreadyMatured(uint256 maturity);
+
+    /// @param name_ ERC-20 name. @param symbol_ ERC-20 symbol.
+    /// @param registry The investor allow-list.
+    /// @param admin Receives every role.
+    /// @param terms Cash token, payment account, face value, coupon per bond, coupon dates, maturity.
+    constructor(string memory name_, string memory symbol_, IInvestorRegistry registry, address admin, Terms memory terms)
+        RestrictedToken(name_, symbol_, 0, registry, admin)
+    {
+        uint64 previous = 0;
+        for (uint256 i = 0; i < terms.couponDates.length; ++i) {
+            if (terms.couponDates[i] <= previous) revert InvalidSchedule();
+            previous = terms.couponDates[i];
+        }
+        if (terms.maturity < previous || terms.maturity <= block.timestamp) revert InvalidSchedule();
+        cashToken = terms.cashToken;
+        paymentAccount = terms.paymentAccount;
+        faceValue = terms.faceValue;
+        couponAmount = terms.couponAmount;
+        _couponDates = terms.couponDates;
+        maturity = terms.maturity;
+    }
+
+    /// @notice Every coupon date, in order.
+    function couponDates() external view returns (uint64[] memory) {
+        return _couponDates;
+    }
+
+    /// @notice Move coupon and principal payments to another issuer account.
+    function setPaymentAccount(address account) external onlyRole(ISSUER_ROLE) {
+        paymentAccount = account;
+        emit PaymentAccountChanged(account);
+    }
+
+    /// @notice Cash owed to `holder` for coupon `couponIndex` (0 once paid).
+    function couponOwed(uint256 couponIndex, address holder) public view returns (uint256) {
+        uint64 dueDate = _couponDate(couponIndex);
+        if (_couponPaid[couponIndex][holder] || dueDate >= block.timestamp) return 0;
+        return balanceAt(holder, dueDate) * couponAmount;
+    }
+
+    /// @notice Pull the caller's coupon `couponIndex` from the payment account. Returns false, and
+    ///         records a default, if the payment account cannot pay.
+    function claimCoupon(uint256 couponIndex) external nonReentrant returns (bool paid) {
+        uint64 dueDate = _couponDate(couponIndex);
+        if (dueDate >= block.timestamp) revert CouponNotDue(couponIndex, dueDate);
+        if (_couponPaid[couponIndex][msg.sender]) revert CouponAlreadyPaid(couponIndex, msg.sender);
+        uint256 amount = balanceAt(msg.sender, dueDate) * couponAmount;
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        if (!_canPull(amount)) {
+            _default(couponIndex, amount, dueDate);
+            return false;
+        }
+        _couponPaid[couponIndex][msg.sender] = true;
+        cashToken.safeTransferFrom(paymentAccount, msg.sender, amount);
+        emit CouponPaid(couponIndex, msg.sender, amount, defaulted);
+        return true;
+    }
+
+    /// @notice From maturity, redeem all the caller's bonds for their face value. Returns false, and
+    ///         records a default, if the payment account cannot pay (the bonds stay with the holder).
+    function redeemAtMaturity() external nonReentrant returns (bool paid) {
+        if (block.timestamp < maturity) revert NotMatured(maturity);
+        uint256 bonds = balanceOf(msg.sender);
+        if (bonds == 0) revert NothingToClaim(msg.sender);
+        uint256 amount = bonds * faceValue;
+        if (!_canPull(amount)) {
+            _default(type(uint256).max, amount, maturity);
+            return false;
+        }
+        _burn(msg.sender, bonds);
+        cashToken.safeTransferFrom(paymentAccount, msg.sender, amount);
+        emit PrincipalRedeemed(msg.sender, bonds, amount);
+        return true;
+    }
+
+    /// @dev Primary issuance closes at maturity.
+    function _update(address from, address to, uint256 value) internal override {
+        if (from == address(0) && block.timestamp >= maturity) revert AlreadyMatured(maturity);
+        super._update(from, to, value);
+    }
+
+    function _canPull(uint256 amount) private view returns (bool) {
+        return cashToken.balanceOf(paymentAccount) >= amount
+            && cashToken.allowance(paymentAccount, address(this)) >= amount;
+    }
+
+    function _default(uint256 couponIndex, uint256 amount, uint256 dueDate) private {
+        defaulted = true;
+        emit PaymentDefault(couponIndex, msg.sender, amount, dueDate);
+    }
+
+    function _couponDate(uint256 couponIndex) private view returns (uint64) {
+        if (couponIndex >= _couponDates.length) revert CouponNotFound(couponIndex);
+        return _couponDates[couponIndex];
+    }
+}
