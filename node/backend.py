@@ -22,6 +22,7 @@ from eth_utils import ValidationError
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
 from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
+from vm.block_import import BlockRejected, execute_block
 from vm.leveldb import WriteOverlay
 
 log = structlog.get_logger("settle.chain")
@@ -280,12 +281,12 @@ class Backend:
         overlay, chain = self.store.overlay_chain()
         started = time.perf_counter()
         try:
-            imported = chain.import_block(block).imported_block
-        except (ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
-            # py-evm lists the mismatching fields on the lines after the first.
+            executed = execute_block(chain, head, block)
+        except BlockRejected as exc:
             raise InvalidBlock(" ".join(str(exc).split())[:600]) from exc
-        receipts = chain.chaindb.get_receipts(imported.header, self._vm_class.get_receipt_builder())
-        return PendingBlock(imported, tuple(receipts), overlay, (), (time.perf_counter() - started) * 1000)
+        except (ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+            raise InvalidBlock(" ".join(str(exc).split())[:600]) from exc
+        return PendingBlock(executed.block, executed.receipts, overlay, (), (time.perf_counter() - started) * 1000)
 
     def commit_block(self, pending: PendingBlock, certificate: bytes | None = None) -> None:
         """Write an executed block (and its commit certificate) and announce it."""

@@ -1,28 +1,43 @@
-"""Raw in-process block execution: ERC-20 transfers/s, Settle's builder vs stock py-evm.
+"""In-process block execution: Settle's fast path vs stock py-evm, on the same blocks.
 
-No RPC, no mempool, no consensus: the same pre-signed ERC-20 ``transfer``
-transactions (from dev account 0 to rotating recipients) are executed into
-blocks of ``txs_per_block`` by
+No RPC, no mempool, no consensus. Four fixed workloads, each ``blocks`` blocks
+of ``txs_per_block`` pre-signed type-2 transactions from one dev account:
 
-* **stock py-evm**: ``MiningChain.configure(vm_configuration=((0, PragueVM),),
-  chain_id=1337)`` with ``mine_all``, on an in-memory ``AtomicDB``;
-* **Settle, in memory**: ``vm.block_builder.build_block`` on the Settle chain
-  class, on an in-memory ``AtomicDB``;
-* **Settle, LevelDB**: the same builder on ``vm.leveldb.LevelDB`` through a
-  ``WriteOverlay`` committed with one synced ``write_many`` per block, as the
-  node does (without the node's log index).
+* ``eth``: plain ETH transfers to rotating recipients;
+* ``erc20``: SettleTestToken ``transfer`` to rotating recipients;
+* ``dvp``: BenchDvP ``settle`` (contracts/src/test): two ERC-20 ``transferFrom`` legs in one call;
+* ``storage``: StorageHeavy ``write(4)``: four fresh storage slots per call.
 
-Each repeat starts from a fresh genesis (the dev genesis of ``settle node dev``),
-deploys SettleTestToken in an untimed block, then times ``blocks`` blocks.
-Signing and decoding happen before the clock starts; each engine gets freshly
-decoded transaction objects (py-evm caches the recovered sender on them).
-A run's figure is transfers / wall-clock seconds over its blocks; the report is
-the median over repeats, with the min-max spread. ``ratio`` is Settle (in
-memory, the same database as stock) over stock. Results are checked (every
-receipt succeeded, recipient balances add up, all engines used the same gas),
-never the timings.
+Every workload's blocks are first built by Settle's ``build_block`` (these are
+"the blocks"); then each engine processes them on a fresh in-memory chain:
 
-    python scripts/bench_exec.py [--blocks 3] [--txs-per-block 1000] [--repeats 3]
+* **stock build**: py-evm's ``MiningChain.mine_all`` over the same
+  transactions, on ``SettleReferenceVM`` (stock py-evm with only Settle's
+  zero-base-fee header rule, so that results can be compared exactly);
+* **stock import**: py-evm's ``Chain.import_block`` of the blocks (what a
+  validator running stock py-evm does); it verifies every root itself;
+* **settle build**: ``vm.block_builder.build_block`` (the proposer);
+* **settle import**: ``vm.block_import.execute_block`` (a validator);
+* **settle build, LevelDB**: ``build_block`` on ``vm.leveldb.LevelDB`` through a
+  ``WriteOverlay`` committed with one synced ``write_many`` per block, as the node does.
+
+Setup blocks (deployments, approvals) are untimed. Transactions are decoded
+before the clock starts, freshly for every engine (py-evm caches the recovered
+sender on the object). A run's figure is transactions per **core-second**
+(``time.process_time()`` over its timed blocks: the benchmark is single-threaded,
+so this is the cost per core, less exposed to other load on the machine than
+wall-clock time, which is also recorded). The report is the median over repeats
+with the min-max spread; ``ratio`` is settle build over stock build.
+
+Results are checked, never the timings: every receipt succeeded, and every
+engine's state root, transaction root, receipt root and gas used equal those
+of the blocks, block by block (stock import checks the full hash itself).
+With ``--profile`` (on by default) one extra block of each workload is run
+under cProfile for stock build and settle build, and the top functions are
+reported.
+
+    python scripts/bench_exec.py [--blocks 2] [--txs-per-block 1000] [--repeats 3]
+        [--workloads eth,erc20,dvp,storage] [--no-profile]
 """
 
 import argparse
@@ -118,29 +133,130 @@ def summarize(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-# -- engines ---------------------------------------------------------------------
+# -- workloads -------------------------------------------------------------------
+WORKLOADS = ("eth", "erc20", "dvp", "storage")
+#: Headroom for 1,000 calls of up to CALL_GAS each; the dev chain's 60M would not hold a DvP block.
+BENCH_GAS_LIMIT = 400_000_000
+CALL_GAS = 200_000
+APPROVE_SELECTOR = keccak(b"approve(address,uint256)")[:4]
+SETTLE_SELECTOR = keccak(b"settle(address,address,address,address,uint256,uint256)")[:4]
+WRITE_SELECTOR = keccak(b"write(uint256)")[:4]
+DVP_BUYERS = 4
+STORAGE_SLOTS_PER_CALL = 4
+
+
 @dataclass
 class Workload:
+    name: str
     genesis: Any
-    deploy_raw: bytes
-    blocks: list[list[bytes]]
-    token: str
-    sent: dict[str, int]
     coinbase: bytes
-    sender: str
-    balances_slot: int = 0
+    setup: list[list[bytes]]
+    """Raw transactions of the untimed blocks (deployments, approvals)."""
+    blocks: list[list[bytes]]
+    """Raw transactions of the timed blocks."""
 
 
+def _call(account: Any, nonce: int, to: str | None, data: bytes = b"", *, value: int = 0,
+          gas: int = CALL_GAS) -> bytes:
+    fields = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "value": value, "gas": gas,
+              "maxFeePerGas": MAX_FEE_PER_GAS, "maxPriorityFeePerGas": 0, "data": data}
+    if to is not None:
+        fields["to"] = to
+    return bytes(account.sign_transaction(fields).raw_transaction)
+
+
+def make_workload(name: str, blocks: int, txs_per_block: int) -> Workload:
+    """The fixed transactions of workload ``name`` (one of :data:`WORKLOADS`)."""
+    import dataclasses
+
+    from contracts.compiler import load_artifact
+    from node.dev import dev_coinbase, dev_genesis
+    from node.dev_accounts import DevSigner
+
+    signer = DevSigner.from_mnemonic()
+    genesis = dataclasses.replace(dev_genesis(signer), gas_limit=BENCH_GAS_LIMIT)
+    operator = signer.accounts[0]
+    count = blocks * txs_per_block
+    pool = recipients()
+    setup: list[bytes] = []
+    if name == "eth":
+        txs = [_call(operator, i, pool[i % len(pool)], value=TRANSFER_AMOUNT, gas=21_000) for i in range(count)]
+    elif name == "erc20":
+        token = contract_address(operator.address, 0)
+        setup = [sign_deploy(operator, load_artifact("SettleTestToken").bytecode, nonce=0,
+                             chain_id=CHAIN_ID, max_fee_per_gas=MAX_FEE_PER_GAS)]
+        txs, _ = sign_transfers(operator, token, count, first_nonce=1, chain_id=CHAIN_ID,
+                                max_fee_per_gas=MAX_FEE_PER_GAS, pool=pool)
+    elif name == "dvp":
+        token_code = load_artifact("SettleTestToken").bytecode
+        asset, cash, dvp = (contract_address(operator.address, n) for n in range(3))
+        buyers = signer.accounts[1:1 + DVP_BUYERS]
+        setup = [
+            sign_deploy(operator, token_code, nonce=0, chain_id=CHAIN_ID, max_fee_per_gas=MAX_FEE_PER_GAS),
+            sign_deploy(operator, token_code, nonce=1, chain_id=CHAIN_ID, max_fee_per_gas=MAX_FEE_PER_GAS),
+            _call(operator, 2, None, load_artifact("BenchDvP").bytecode, gas=DEPLOY_GAS),
+            _call(operator, 3, asset, APPROVE_SELECTOR + encode(["address", "uint256"], [dvp, 2**256 - 1])),
+        ]
+        nonce = 4
+        for buyer in buyers:
+            setup.append(_call(operator, nonce, cash, transfer_calldata(buyer.address, TOKEN_SUPPLY // 8)))
+            setup.append(_call(buyer, 0, cash, APPROVE_SELECTOR + encode(["address", "uint256"], [dvp, 2**256 - 1])))
+            nonce += 1
+        txs = [
+            _call(operator, nonce + i, dvp, SETTLE_SELECTOR + encode(
+                ["address", "address", "address", "address", "uint256", "uint256"],
+                [asset, cash, operator.address, buyers[i % len(buyers)].address, 1 + i % 7, 100 + i % 13]))
+            for i in range(count)
+        ]
+    elif name == "storage":
+        heavy = contract_address(operator.address, 0)
+        setup = [_call(operator, 0, None, load_artifact("StorageHeavy").bytecode, gas=DEPLOY_GAS)]
+        calldata = WRITE_SELECTOR + encode(["uint256"], [STORAGE_SLOTS_PER_CALL])
+        txs = [_call(operator, 1 + i, heavy, calldata) for i in range(count)]
+    else:
+        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    return Workload(
+        name=name, genesis=genesis, coinbase=dev_coinbase(),
+        setup=[setup] if setup else [],
+        blocks=[txs[i:i + txs_per_block] for i in range(0, len(txs), txs_per_block)],
+    )
+
+
+# -- engines ---------------------------------------------------------------------
 @dataclass
 class RunResult:
-    seconds: float
-    transfers: int
+    cpu_seconds: float
+    wall_seconds: float
+    transactions: int
     gas_used: int
-    balances: dict[str, int]
+
+    @property
+    def per_core_second(self) -> float:
+        return self.transactions / self.cpu_seconds
 
     @property
     def per_second(self) -> float:
-        return self.transfers / self.seconds
+        return self.transactions / self.wall_seconds
+
+
+class _Clock:
+    """Accumulates CPU and wall time (and optionally a profile) over the timed blocks."""
+
+    def __init__(self, profiler: Any = None) -> None:
+        self.cpu = self.wall = 0.0
+        self.profiler = profiler
+
+    def __enter__(self) -> "_Clock":
+        if self.profiler is not None:
+            self.profiler.enable()
+        self._cpu, self._wall = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cpu += time.process_time() - self._cpu
+        self.wall += time.perf_counter() - self._wall
+        if self.profiler is not None:
+            self.profiler.disable()
 
 
 def _decode(chain: Any, raws: list[bytes]) -> list[Any]:
@@ -152,18 +268,21 @@ def _succeeded(receipt: Any) -> bool:
     return receipt.state_root == b"\x01"
 
 
-def _balance(chain: Any, token: str, owner: str, slot: int) -> int:
-    """An ERC-20 balance read from the token's storage (``mapping`` entry at ``slot``)."""
-    key = keccak(encode(["address", "uint256"], [owner, slot]))
-    return chain.get_vm().state.get_storage(to_canonical_address(token), int.from_bytes(key, "big"))
+def _check_receipts(engine: str, receipts: Any, expected: int) -> None:
+    failed = sum(not _succeeded(r) for r in receipts)
+    if len(receipts) != expected or failed:
+        raise RuntimeError(f"{engine}: {len(receipts)} receipts for {expected} txs, {failed} failed")
 
 
-def _balances(chain: Any, work: Workload) -> dict[str, int]:
-    return {owner: _balance(chain, work.token, owner, work.balances_slot) for owner in work.sent}
+def _check_same(engine: str, header: Any, reference: Any) -> None:
+    """The fields execution computes must equal those of the reference blocks."""
+    for field in ("state_root", "transaction_root", "receipt_root", "bloom", "gas_used"):
+        if getattr(header, field) != getattr(reference, field):
+            raise RuntimeError(f"{engine}: block #{header.block_number} {field} differs from the reference blocks")
 
 
-def _find_balances_slot(work: Workload) -> int:
-    """The balances mapping's slot: where the deployer's balance equals the minted supply."""
+def build_reference_blocks(work: Workload) -> list[Any]:
+    """Every block of the workload (setup and timed), built by Settle's builder."""
     from eth.db.atomic import AtomicDB
 
     from vm.block_builder import build_block
@@ -171,81 +290,26 @@ def _find_balances_slot(work: Workload) -> int:
 
     chain = build_genesis(AtomicDB(), work.genesis)
     head = chain.get_canonical_head()
-    build_block(chain, head, _decode(chain, [work.deploy_raw]), timestamp=1, coinbase=work.coinbase)
-    for slot in range(16):
-        if _balance(chain, work.token, work.sender, slot) == TOKEN_SUPPLY:
-            return slot
-    raise RuntimeError("cannot find the ERC-20 balances mapping in the token's storage")
-
-
-def run_stock(work: Workload) -> RunResult:
-    from eth.chains.base import MiningChain
-    from eth.db.atomic import AtomicDB
-    from eth.vm.forks.prague import PragueVM
-
-    from vm.chain import genesis_params, genesis_state
-
-    chain_class = MiningChain.configure(
-        __name__="StockPragueMiningChain", vm_configuration=((0, PragueVM),), chain_id=CHAIN_ID)
-    chain = chain_class.from_genesis(AtomicDB(), genesis_params(work.genesis), genesis_state(work.genesis))
-    _, receipts, _ = chain.mine_all(_decode(chain, [work.deploy_raw]))
-    assert _succeeded(receipts[0]), "stock: token deployment failed"
-    blocks = [_decode(chain, raws) for raws in work.blocks]
-    gas_used = transfers = 0
-    gc.collect()
-    start = time.perf_counter()
-    for txs in blocks:
-        result, receipts, _ = chain.mine_all(txs)
-        transfers += len(receipts)
-        gas_used += result.imported_block.header.gas_used
-    seconds = time.perf_counter() - start
-    _check_receipts("stock", receipts, len(blocks[-1]))
-    return RunResult(seconds, transfers, gas_used, _balances(chain, work))
-
-
-def _run_settle(engine: str, work: Workload, reader: Any, open_block: Callable[[], tuple[Any, Callable[[], None]]]) -> RunResult:
-    """Deploy, then build the workload's blocks through Settle's builder.
-
-    ``open_block`` gives the chain one block is built on and the function that
-    commits it; ``reader`` is the chain that sees committed blocks.
-    """
-    from vm.block_builder import build_block
-
-    head = reader.get_canonical_head()
-    chain, commit = open_block()
-    built = build_block(chain, head, _decode(reader, [work.deploy_raw]),
-                        timestamp=head.timestamp + 1, coinbase=work.coinbase)
-    assert _succeeded(built.receipts[0]), f"{engine}: token deployment failed"
-    commit()
-    head = built.block.header
-    blocks = [_decode(reader, raws) for raws in work.blocks]
-    gas_used = transfers = 0
-    gc.collect()
-    start = time.perf_counter()
-    for txs in blocks:
-        chain, commit = open_block()
-        built = build_block(chain, head, txs, timestamp=head.timestamp + 1, coinbase=work.coinbase)
-        commit()
+    blocks = []
+    for raws in work.setup + work.blocks:
+        built = build_block(chain, head, _decode(chain, raws), timestamp=head.timestamp + 1, coinbase=work.coinbase)
+        _check_built("reference", built, len(raws))
+        _check_receipts("reference", built.receipts, len(raws))
         head = built.block.header
-        transfers += len(built.receipts)
-        gas_used += head.gas_used
-        _check_built(engine, built, len(txs))
-    seconds = time.perf_counter() - start
-    _check_receipts(engine, built.receipts, len(blocks[-1]))
-    assert reader.get_canonical_head() == head, f"{engine}: head not committed"
-    return RunResult(seconds, transfers, gas_used, _balances(reader, work))
+        blocks.append(built.block)
+    return blocks
 
 
-def run_settle_memory(work: Workload) -> RunResult:
+def run_settle_build(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
     from eth.db.atomic import AtomicDB
 
     from vm.chain import build_genesis
 
     chain = build_genesis(AtomicDB(), work.genesis)
-    return _run_settle("settle", work, chain, lambda: (chain, lambda: None))
+    return _settle_build("settle build", work, blocks, chain, lambda: (chain, lambda: None), profiler)
 
 
-def run_settle_leveldb(work: Workload) -> RunResult:
+def run_settle_leveldb(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
     from vm.chain import build_genesis, chain_class_for
     from vm.leveldb import LevelDB, WriteOverlay
 
@@ -261,10 +325,132 @@ def run_settle_leveldb(work: Workload) -> RunResult:
                 block_overlay = WriteOverlay(db)
                 return chain_class(block_overlay), lambda: db.write_many(block_overlay.pending())
 
-            return _run_settle("settle/leveldb", work, chain_class(db), open_block)
+            return _settle_build("settle build (LevelDB)", work, blocks, chain_class(db), open_block, profiler)
         finally:
             _release_caches()
             db.close()
+
+
+def _settle_build(engine: str, work: Workload, blocks: list[Any], reader: Any,
+                  open_block: Callable[[], tuple[Any, Callable[[], None]]], profiler: Any) -> RunResult:
+    """Build every block with ``build_block``; only the workload's own blocks are timed.
+
+    ``open_block`` gives the chain one block is built on and the function that
+    commits it; ``reader`` is the chain that sees committed blocks.
+    """
+    from vm.block_builder import build_block
+
+    head = reader.get_canonical_head()
+    decoded = [_decode(reader, raws) for raws in work.setup + work.blocks]
+    clock = _Clock(profiler)
+    gas_used = transactions = 0
+    gc.collect()
+    for index, (txs, reference) in enumerate(zip(decoded, blocks)):
+        timed = index >= len(work.setup)
+        chain, commit = open_block()
+        if timed:
+            with clock:
+                built = build_block(chain, head, txs, timestamp=head.timestamp + 1, coinbase=work.coinbase)
+                commit()
+            transactions += len(built.receipts)
+            gas_used += built.block.header.gas_used
+        else:
+            built = build_block(chain, head, txs, timestamp=head.timestamp + 1, coinbase=work.coinbase)
+            commit()
+        _check_built(engine, built, len(txs))
+        _check_receipts(engine, built.receipts, len(txs))
+        if built.block.hash != reference.hash:
+            raise RuntimeError(f"{engine}: block #{built.block.number} differs from the reference blocks")
+        head = built.block.header
+    if reader.get_canonical_head() != head:
+        raise RuntimeError(f"{engine}: head not committed")
+    return RunResult(clock.cpu, clock.wall, transactions, gas_used)
+
+
+def run_settle_import(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
+    from eth.db.atomic import AtomicDB
+
+    from vm.block_import import execute_block
+    from vm.chain import build_genesis
+
+    chain = build_genesis(AtomicDB(), work.genesis)
+    head = chain.get_canonical_head()
+    fresh = _fresh_blocks(chain, blocks)
+    clock = _Clock(profiler)
+    gas_used = transactions = 0
+    gc.collect()
+    for index, block in enumerate(fresh):
+        if index >= len(work.setup):
+            with clock:
+                executed = execute_block(chain, head, block)
+            transactions += len(executed.receipts)
+            gas_used += executed.block.header.gas_used
+        else:
+            executed = execute_block(chain, head, block)
+        _check_receipts("settle import", executed.receipts, len(block.transactions))
+        head = executed.block.header
+    return RunResult(clock.cpu, clock.wall, transactions, gas_used)
+
+
+def run_stock_import(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
+    """py-evm's ``Chain.import_block``: it re-executes and rejects any block that differs."""
+    from eth.db.atomic import AtomicDB
+
+    from vm.chain import build_genesis, reference_chain_class_for
+
+    chain = build_genesis(AtomicDB(), work.genesis, reference_chain_class_for(work.genesis.chain_id))
+    fresh = _fresh_blocks(chain, blocks)
+    clock = _Clock(profiler)
+    gas_used = transactions = 0
+    gc.collect()
+    for index, block in enumerate(fresh):
+        if index >= len(work.setup):
+            with clock:
+                imported = chain.import_block(block).imported_block
+            transactions += len(imported.transactions)
+            gas_used += imported.header.gas_used
+        else:
+            chain.import_block(block)
+    return RunResult(clock.cpu, clock.wall, transactions, gas_used)
+
+
+def run_stock_build(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
+    """py-evm's ``MiningChain.mine_all`` on the reference VM, over the same transactions."""
+    from eth.chains.base import MiningChain
+    from eth.db.atomic import AtomicDB
+
+    from vm.chain import genesis_params, genesis_state
+    from vm.fork import SettleReferenceVM
+
+    chain_class = MiningChain.configure(
+        __name__="StockSettleMiningChain", vm_configuration=((0, SettleReferenceVM),), chain_id=CHAIN_ID)
+    chain = chain_class.from_genesis(AtomicDB(), genesis_params(work.genesis), genesis_state(work.genesis))
+    decoded = [_decode(chain, raws) for raws in work.setup + work.blocks]
+    clock = _Clock(profiler)
+    gas_used = transactions = 0
+    gc.collect()
+    for index, (txs, reference) in enumerate(zip(decoded, blocks)):
+        fields = {"timestamp": reference.header.timestamp, "coinbase": work.coinbase}
+        if index >= len(work.setup):
+            with clock:
+                result, receipts, _ = chain.mine_all(txs, **fields)
+            transactions += len(receipts)
+            gas_used += result.imported_block.header.gas_used
+        else:
+            result, receipts, _ = chain.mine_all(txs, **fields)
+        _check_receipts("stock build", receipts, len(txs))
+        # mine_all skips Prague's block post-processing (requests hash), so the
+        # hashes differ; everything execution computes must not.
+        _check_same("stock build", result.imported_block.header, reference.header)
+    return RunResult(clock.cpu, clock.wall, transactions, gas_used)
+
+
+def _fresh_blocks(chain: Any, blocks: list[Any]) -> list[Any]:
+    """Blocks decoded anew from their encoding, so no engine reuses another's cached senders."""
+    import rlp
+
+    block_class = chain.get_vm_class(blocks[0].header).get_block_class()
+    return [rlp.decode(rlp.encode(block), sedes=block_class) for block in blocks]
 
 
 def _release_caches() -> None:
@@ -298,91 +484,104 @@ def _check_built(engine: str, built: Any, expected: int) -> None:
             f"({len(built.excluded)} excluded {sorted(reasons)[:3]}, {len(built.deferred)} deferred)")
 
 
-def _check_receipts(engine: str, receipts: Any, expected: int) -> None:
-    failed = sum(not _succeeded(r) for r in receipts)
-    if len(receipts) != expected or failed:
-        raise RuntimeError(f"{engine}: {len(receipts)} receipts for {expected} txs, {failed} failed")
-
-
-ENGINES: dict[str, Callable[[Workload], RunResult]] = {
-    "stock py-evm mine_all (AtomicDB)": run_stock,
-    "settle build_block (AtomicDB)": run_settle_memory,
-    "settle build_block (LevelDB, synced commit)": run_settle_leveldb,
+Engine = Callable[..., RunResult]
+ENGINES: dict[str, Engine] = {
+    "stock build": run_stock_build,
+    "stock import": run_stock_import,
+    "settle build": run_settle_build,
+    "settle import": run_settle_import,
+    "settle build (LevelDB)": run_settle_leveldb,
 }
+PROFILED_ENGINES = ("stock build", "settle build")
 
 
-def make_workload(blocks: int, txs_per_block: int) -> Workload:
-    from contracts.compiler import load_artifact
-    from node.dev import dev_coinbase, dev_genesis
-    from node.dev_accounts import DevSigner
+def profile_summary(profiler: Any, top: int = 15) -> list[dict[str, Any]]:
+    """The ``top`` functions by own time, as JSON-ready rows."""
+    import pstats
 
-    signer = DevSigner.from_mnemonic()
-    genesis = dev_genesis(signer)
-    sender = signer.accounts[0]
-    bytecode = load_artifact("SettleTestToken").bytecode
-    token = contract_address(sender.address, 0)
-    raws, sent = sign_transfers(sender, token, blocks * txs_per_block, first_nonce=1,
-                                chain_id=CHAIN_ID, max_fee_per_gas=MAX_FEE_PER_GAS)
-    return Workload(
-        genesis=genesis,
-        deploy_raw=sign_deploy(sender, bytecode, nonce=0, chain_id=CHAIN_ID,
-                               max_fee_per_gas=MAX_FEE_PER_GAS),
-        blocks=[raws[i:i + txs_per_block] for i in range(0, len(raws), txs_per_block)],
-        token=token,
-        sent=sent,
-        coinbase=dev_coinbase(),
-        sender=sender.address,
-    )
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = []
+    for (filename, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        short = filename.split("site-packages/")[-1].replace(str(REPO) + "/", "")
+        rows.append({"function": f"{short}:{line}({function})", "calls": calls,
+                     "own_s": round(own, 4), "cumulative_s": round(cumulative, 4),
+                     "own_share": round(own / total, 4) if total else 0.0})
+    rows.sort(key=lambda row: row["own_s"], reverse=True)
+    return rows[:top]
 
 
-def measure(blocks: int = 3, txs_per_block: int = 1000, repeats: int = 3,
-            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every engine ``repeats`` times; returns the JSON-ready results."""
-    work = make_workload(blocks, txs_per_block)
-    work.balances_slot = _find_balances_slot(work)
+def measure(blocks: int = 2, txs_per_block: int = 1000, repeats: int = 3,
+            progress: Callable[[str], None] | None = None, workloads: tuple[str, ...] = WORKLOADS,
+            profile: bool = True) -> dict[str, Any]:
+    """Run every engine on every workload ``repeats`` times; returns the JSON-ready results."""
+    import cProfile
 
-    runs: dict[str, list[RunResult]] = {name: [] for name in ENGINES}
-    for repeat in range(repeats):
-        for name, engine in ENGINES.items():
-            _release_caches()
-            try:
-                result = engine(work)
-            finally:
+    report: dict[str, Any] = {}
+    for name in workloads:
+        work = make_workload(name, blocks, txs_per_block)
+        _release_caches()
+        reference = build_reference_blocks(work)
+        runs: dict[str, list[RunResult]] = {engine: [] for engine in ENGINES}
+        for repeat in range(repeats):
+            for engine, run in ENGINES.items():
                 _release_caches()
-            runs[name].append(result)
-            if progress:
-                progress(f"repeat {repeat + 1}/{repeats} {name}: {result.per_second:,.0f} transfers/s "
-                         f"({result.transfers} in {result.seconds:.2f}s)")
+                try:
+                    result = run(work, reference)
+                finally:
+                    _release_caches()
+                runs[engine].append(result)
+                if progress:
+                    progress(f"{name} {repeat + 1}/{repeats} {engine}: {result.per_core_second:,.0f} tx/core-s "
+                             f"({result.transactions} in {result.cpu_seconds:.2f} core-s, {result.wall_seconds:.2f} s)")
+        gas = {result.gas_used for results in runs.values() for result in results}
+        if len(gas) != 1:
+            raise RuntimeError(f"{name}: engines used different gas for the same transactions: {sorted(gas)}")
+        per_core = {engine: summarize([r.per_core_second for r in results]) for engine, results in runs.items()}
+        entry: dict[str, Any] = {
+            "gas_used_per_run": gas.pop(),
+            "transactions_per_run": blocks * txs_per_block,
+            "engines": {
+                engine: {"per_core_s": per_core[engine],
+                         "runs_per_core_s": [r.per_core_second for r in results],
+                         "runs_wall_per_s": [r.per_second for r in results],
+                         "core_seconds": [r.cpu_seconds for r in results]}
+                for engine, results in runs.items()
+            },
+            "ratio_build": per_core["settle build"]["median"] / per_core["stock build"]["median"],
+            "ratio_import": per_core["settle import"]["median"] / per_core["stock import"]["median"],
+        }
+        if profile:
+            one_block = Workload(work.name, work.genesis, work.coinbase, work.setup, work.blocks[:1])
+            entry["profile"] = {}
+            for engine in PROFILED_ENGINES:
+                profiler = cProfile.Profile()
+                _release_caches()
+                try:
+                    ENGINES[engine](one_block, reference[:len(work.setup) + 1], profiler)
+                finally:
+                    _release_caches()
+                entry["profile"][engine] = profile_summary(profiler)
+        report[name] = entry
 
-    expected_total = blocks * txs_per_block * TRANSFER_AMOUNT
-    gas = {result.gas_used for results in runs.values() for result in results}
-    if len(gas) != 1:
-        raise RuntimeError(f"engines used different gas for the same transactions: {sorted(gas)}")
-    for name, results in runs.items():
-        for result in results:
-            if result.balances != work.sent or sum(result.balances.values()) != expected_total:
-                raise RuntimeError(f"{name}: recipient balances do not add up to {expected_total}")
-
-    per_s = {name: [r.per_second for r in results] for name, results in runs.items()}
-    stock, settle, settle_ldb = (summarize(per_s[name]) for name in ENGINES)
-    return {
-        "benchmark": "in-process block execution, ERC-20 transfers",
+    result: dict[str, Any] = {
+        "benchmark": "in-process block execution, transactions per core-second (process CPU time)",
         "blocks": blocks,
         "txs_per_block": txs_per_block,
         "repeats": repeats,
-        "gas_used_per_run": gas.pop(),
-        "stock_erc20_per_s": stock["median"],
-        "settle_erc20_per_s": settle["median"],
-        "settle_leveldb_erc20_per_s": settle_ldb["median"],
-        "ratio": settle["median"] / stock["median"],
-        "ratio_leveldb": settle_ldb["median"] / stock["median"],
-        "engines": {
-            name: {"erc20_per_s": summarize(per_s[name]), "runs": per_s[name],
-                   "seconds": [r.seconds for r in runs[name]]}
-            for name in ENGINES
-        },
+        "workloads": report,
         "python": sys.version.split()[0],
     }
+    if "erc20" in report:
+        engines = report["erc20"]["engines"]
+        result["stock_erc20_per_s"] = engines["stock build"]["per_core_s"]["median"]
+        result["settle_erc20_per_s"] = engines["settle build"]["per_core_s"]["median"]
+        result["settle_leveldb_erc20_per_s"] = engines["settle build (LevelDB)"]["per_core_s"]["median"]
+        result["stock_import_erc20_per_s"] = engines["stock import"]["per_core_s"]["median"]
+        result["settle_import_erc20_per_s"] = engines["settle import"]["per_core_s"]["median"]
+        result["ratio"] = report["erc20"]["ratio_build"]
+        result["ratio_import"] = report["erc20"]["ratio_import"]
+    return result
 
 
 def wide_console(**kwargs: Any) -> Any:
@@ -398,24 +597,42 @@ def wide_console(**kwargs: Any) -> Any:
 def print_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"In-process block execution: {result['blocks']} blocks x "
-                        f"{result['txs_per_block']} ERC-20 transfers, {result['repeats']} repeats")
+    console = wide_console()
+    table = Table(title=f"In-process block execution: {result['blocks']} blocks x {result['txs_per_block']} "
+                        f"transactions per workload, {result['repeats']} repeats, transactions per core-second")
+    table.add_column("workload")
     table.add_column("engine")
-    table.add_column("transfers/s (median)", justify="right")
+    table.add_column("tx/core-s (median)", justify="right")
     table.add_column("spread (min-max)", justify="right")
     table.add_column("vs stock", justify="right")
-    stock = result["stock_erc20_per_s"]
-    for name, data in result["engines"].items():
-        s = data["erc20_per_s"]
-        table.add_row(name, f"{s['median']:,.0f}", f"{s['min']:,.0f} - {s['max']:,.0f}",
-                      f"{s['median'] / stock:.2f}x")
-    wide_console().print(table)
+    for name, entry in result["workloads"].items():
+        engines = entry["engines"]
+        for engine, data in engines.items():
+            stock = engines["stock import" if "import" in engine else "stock build"]["per_core_s"]["median"]
+            s = data["per_core_s"]
+            table.add_row(name, engine, f"{s['median']:,.0f}", f"{s['min']:,.0f} - {s['max']:,.0f}",
+                          f"{s['median'] / stock:.2f}x")
+        table.add_section()
+    console.print(table)
+    profile = result["workloads"].get("erc20", {}).get("profile")
+    if profile:
+        for engine, rows in profile.items():
+            top = Table(title=f"erc20, {engine}: top functions by own time (cProfile, one block)")
+            top.add_column("function")
+            top.add_column("calls", justify="right")
+            top.add_column("own s", justify="right")
+            top.add_column("share", justify="right")
+            for row in rows[:12]:
+                top.add_row(row["function"][-90:], f"{row['calls']:,}", f"{row['own_s']:.3f}",
+                            f"{row['own_share']:.1%}")
+            console.print(top)
 
 
-def main(blocks: int = 3, txs_per_block: int = 1000, *, repeats: int = 3,
+def main(blocks: int = 2, txs_per_block: int = 1000, *, repeats: int = 3,
+         workloads: tuple[str, ...] = WORKLOADS, profile: bool = True,
          out: Path | str | None = DEFAULT_OUT, quiet: bool = False) -> dict[str, Any]:
     console = wide_console(stderr=True)
-    result = measure(blocks, txs_per_block, repeats,
+    result = measure(blocks, txs_per_block, repeats, workloads=workloads, profile=profile,
                      progress=None if quiet else (lambda line: console.print(f"[dim]{line}[/dim]")))
     if not quiet:
         print_table(result)
@@ -430,9 +647,12 @@ def main(blocks: int = 3, txs_per_block: int = 1000, *, repeats: int = 3,
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--txs-per-block", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args()
-    main(args.blocks, args.txs_per_block, repeats=args.repeats, out=args.out)
+    main(args.blocks, args.txs_per_block, repeats=args.repeats, workloads=tuple(args.workloads.split(",")),
+         profile=args.profile, out=args.out)

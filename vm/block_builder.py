@@ -26,6 +26,8 @@ from eth.abc import (
 )
 from eth_utils import ValidationError
 
+from vm.fast_path import DeferredHeader, persist_executed_block
+
 
 @dataclass(frozen=True, slots=True)
 class ExcludedTransaction:
@@ -75,7 +77,7 @@ def build_block(
     vm = chain.get_vm(template)
     vm.block_preprocessing(vm.get_block())
 
-    header = vm.get_header().copy(gas_used=0)
+    header = DeferredHeader(vm.get_header().copy(gas_used=0))
     included: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []
@@ -91,8 +93,18 @@ def build_block(
         # Validation happens before any state change; py-evm cannot roll a
         # transaction back once apply_transaction has locked the journal.
         try:
+            # py-evm's validation misses an access list's intrinsic gas; it would
+            # then fail half-way through the state changes (no rollback).
+            if transaction.gas < transaction.intrinsic_gas:
+                raise ValidationError(
+                    f"intrinsic gas too low: gas {transaction.gas}, needs {transaction.intrinsic_gas}"
+                )
             vm.validate_transaction_against_header(header, transaction)
-            vm.state.validate_transaction(transaction)
+            transaction.validate()
+            validate_against_state = getattr(
+                vm.state, "validate_transaction_before_apply", vm.state.validate_transaction
+            )
+            validate_against_state(transaction)
         except ValidationError as exc:
             excluded.append(ExcludedTransaction(transaction, str(exc)))
             continue
@@ -104,11 +116,11 @@ def build_block(
         computations.append(computation)
 
     filled = vm.set_block_transactions_and_withdrawals(
-        vm.get_block(), header, included, receipts
+        vm.get_block(), header.resolve(), included, receipts
     )
     processed = vm.block_postprocessing(filled)
     sealed = vm.mine_block(processed).block
-    chain.persist_block(sealed)
+    persist_executed_block(chain, sealed)
     return BuiltBlock(
         block=sealed,
         receipts=tuple(receipts),

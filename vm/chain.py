@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from genesis.model import Genesis
-from vm.fork import SettleVM, ZERO_HASH
+from vm.fork import SettleReferenceVM, SettleVM, ZERO_HASH
 
 
 class SettleChain(Chain):
@@ -27,8 +27,19 @@ class SettleChain(Chain):
     chain_id = 1337
 
 
+class SettleReferenceChain(Chain):
+    """The same chain on :class:`SettleReferenceVM`: py-evm's own block processing, for cross-checks."""
+
+    vm_configuration = ((0, SettleReferenceVM),)
+    chain_id = 1337
+
+
 def chain_class_for(chain_id: int) -> Type[SettleChain]:
     return SettleChain.configure(__name__=f"SettleChain{chain_id}", chain_id=chain_id)
+
+
+def reference_chain_class_for(chain_id: int) -> Type[SettleReferenceChain]:
+    return SettleReferenceChain.configure(__name__=f"SettleReferenceChain{chain_id}", chain_id=chain_id)
 
 
 def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
@@ -62,9 +73,15 @@ def genesis_params(genesis: Genesis) -> dict[str, Any]:
     }
 
 
-def build_genesis(db: AtomicDatabaseAPI, genesis: Genesis) -> SettleChain:
-    """Write genesis state and header into ``db`` and return the chain on it."""
-    chain_class = chain_class_for(genesis.chain_id)
+def build_genesis(
+    db: AtomicDatabaseAPI, genesis: Genesis, chain_class: Type[Chain] | None = None
+) -> SettleChain:
+    """Write genesis state and header into ``db`` and return the chain on it.
+
+    ``chain_class`` defaults to the network's :func:`chain_class_for`; tests and
+    benchmarks pass :func:`reference_chain_class_for` to get py-evm's own path.
+    """
+    chain_class = chain_class or chain_class_for(genesis.chain_id)
     return chain_class.from_genesis(db, genesis_params(genesis), genesis_state(genesis))  # type: ignore[return-value]
 
 

@@ -35,6 +35,13 @@ from eth_utils import ValidationError
 
 from eth.validation import validate_gas_limit
 
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.state import CancunState
+from eth.vm.forks.prague.state import PragueState
+
+from vm.fast_path import FastBlockRules, ValidatedOnce
+from vm.interpreter import SettleCancunComputation, SettlePragueComputation
+
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
 EVM_VERSION = "prague"
 
@@ -67,8 +74,12 @@ def create_settle_header_from_parent(
     return header.copy(base_fee_per_gas=0)
 
 
-class SettleVM(PragueVM):
-    """PragueVM with the consortium header rules described in this module."""
+class SettleReferenceVM(PragueVM):
+    """PragueVM with the consortium header rules described in this module, and nothing else.
+
+    Every block is processed by py-evm's own code: this is the reference that
+    :class:`SettleVM`'s faster path is checked against, root for root.
+    """
 
     fork = "settle-prague"
 
@@ -103,3 +114,31 @@ class SettleVM(PragueVM):
             raise ValidationError(
                 f"base fee must be 0 on a Settle chain, header has {header.base_fee_per_gas}"
             )
+
+
+class SettlePragueState(ValidatedOnce, PragueState):
+    """Prague state whose computations run on :mod:`vm.interpreter`'s loop."""
+
+    computation_class = SettlePragueComputation
+
+
+class SettleCancunState(CancunState):
+    """Cancun state whose computations run on :mod:`vm.interpreter`'s loop."""
+
+    computation_class = SettleCancunComputation
+
+
+class SettleVM(FastBlockRules, SettleReferenceVM):
+    """Settle's fork as the node runs it: the reference rules on the fast path.
+
+    Block processing from :mod:`vm.fast_path`, the interpreter loop from :mod:`vm.interpreter`.
+    """
+
+    _state_class = SettlePragueState
+
+
+class SettleCancunVM(FastBlockRules, CancunVM):
+    """Cancun rules on Settle's fast path: runs the official state tests, whose post-states are Cancun's."""
+
+    fork = "settle-cancun"
+    _state_class = SettleCancunState

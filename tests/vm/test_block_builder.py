@@ -45,6 +45,45 @@ def test_base_fee_stays_zero_after_full_blocks_and_gas_limit_defers():
     assert len(child.block.transactions) == 3
 
 
+def test_access_list_below_intrinsic_gas_is_excluded_not_a_crash():
+    """py-evm validates such a transaction, then fails half-way through applying it."""
+    from eth_account import Account
+
+    from tests.helpers import SIGNER
+
+    chain = build_genesis(AtomicDB(), GENESIS)
+    raw = bytes(Account.sign_transaction({
+        "type": 2, "chainId": 1337, "nonce": 0, "to": SIGNER.accounts[1].address, "value": 1, "gas": 21000,
+        "maxFeePerGas": 0, "maxPriorityFeePerGas": 0,
+        "accessList": [{"address": SIGNER.accounts[2].address, "storageKeys": []}],
+    }, SIGNER.accounts[0].key).raw_transaction)
+    good = _decode(chain, transfer(0, 0))
+    built = build_block(chain, chain.get_canonical_head(), [_decode(chain, raw), good], timestamp=1,
+                        coinbase=b"\x01" * 20)
+    assert [tx.hash for tx in built.block.transactions] == [good.hash]
+    assert "intrinsic gas too low" in built.excluded[0].reason
+
+
+def test_a_validated_transaction_is_validated_again_after_anything_else():
+    """ValidatedOnce skips only the executor's immediate repeat for the same object."""
+    import pytest
+    from eth_utils import ValidationError
+
+    from tests.helpers import SIGNER
+
+    chain = build_genesis(AtomicDB(), GENESIS)
+    state = chain.get_vm().state
+    first, gapped = _decode(chain, transfer(0, 0)), _decode(chain, transfer(0, 5))
+    state.validate_transaction_before_apply(first)
+    state.validate_transaction(first)  # the skipped repeat
+    state.validate_transaction_before_apply(first)
+    with pytest.raises(ValidationError, match="nonce"):
+        state.validate_transaction(gapped)  # anything else cancels the skip...
+    state.set_nonce(bytes.fromhex(SIGNER.accounts[0].address[2:]), 1)
+    with pytest.raises(ValidationError, match="nonce"):
+        state.validate_transaction(first)  # ...so the same object is checked in full again
+
+
 def test_past_the_deadline_the_remaining_candidates_are_deferred():
     chain = build_genesis(AtomicDB(), GENESIS)
     txs = [_decode(chain, transfer(0, n)) for n in range(5)]

@@ -1,0 +1,71 @@
+"""Settle's interpreter loop and stack opcodes against py-evm's, on the edge cases.
+
+The official state tests (``test_ethereum_fixtures.py``) cover ordinary code;
+these pin the error paths: stack limits, running off the end of the code,
+jumps into PUSH data, running out of gas.
+"""
+import pytest
+from eth.chains.base import ChainContext
+from eth.consensus.context import ConsensusContext
+from eth.db.atomic import AtomicDB
+from eth.db.chain import ChainDB
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.headers import CancunBlockHeader
+
+from vm.fork import SettleCancunVM
+
+ADDRESS = b"\x0c" * 20
+CASES = {
+    "return 42": "602a60005260206000f3",
+    "push runs off the end": "600161ff",
+    "push32 runs off the end": "7f01",
+    "dup underflow": "600181",
+    "swap underflow": "600190",
+    "swap16 with 17 items": "5f" * 17 + "9f" + "00",
+    "dup16 underflow": "5f" * 15 + "8f",
+    "pop on empty stack": "50",
+    "stack overflow by push": "5f" * 1025,
+    "stack overflow by dup": "5f" * 1024 + "80",
+    "1024 items is fine": "5f" * 1024 + "00",
+    "jump into push data": "600456615b0000",
+    "jump to a real jumpdest": "6004565b5b6001600055",
+    "jumpi taken and not taken": "6001600657005b6000600a575b00",
+    "invalid opcode": "fe",
+    "undefined opcode": "0c",
+    "out of gas in a loop": "5b600056",
+    "revert with data": "6020600060003960206000fd",
+}
+
+
+def _vm(vm_class):
+    header = CancunBlockHeader(difficulty=0, block_number=1, gas_limit=30_000_000, timestamp=1,
+                               coinbase=b"\x01" * 20, base_fee_per_gas=0, excess_blob_gas=0, blob_gas_used=0,
+                               parent_beacon_block_root=b"\x00" * 32)
+    db = AtomicDB()
+    return vm_class(header=header, chaindb=ChainDB(db), chain_context=ChainContext(1),
+                    consensus_context=ConsensusContext(db))
+
+
+def _run(vm_class, code: bytes, gas: int):
+    vm = _vm(vm_class)
+    computation = vm.execute_bytecode(origin=b"\x02" * 20, gas_price=0, gas=gas, to=ADDRESS,
+                                      sender=b"\x02" * 20, value=0, data=b"", code=code)
+    return (computation.is_error, type(computation.error).__name__ if computation.is_error else None,
+            computation.get_gas_remaining(), computation.output, list(computation._stack.values),
+            computation.code.program_counter, vm.state.get_storage(ADDRESS, 0))
+
+
+@pytest.mark.parametrize("gas", [100_000, 60])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_outcome_as_py_evm(name: str, gas: int) -> None:
+    code = bytes.fromhex(CASES[name])
+    assert _run(SettleCancunVM, code, gas) == _run(CancunVM, code, gas)
+
+
+def test_shared_jump_analysis_gives_the_same_answers_on_rerun() -> None:
+    """The second run of the same code reads the positions the first one found."""
+    code = bytes.fromhex(CASES["jump into push data"])
+    first = _run(SettleCancunVM, code, 100_000)
+    again = _run(SettleCancunVM, code, 100_000)
+    assert first == again == _run(CancunVM, code, 100_000)
+    assert first[0] and first[1] == "InvalidInstruction"  # a JUMPDEST byte inside PUSH data

@@ -1,0 +1,32 @@
+import rlp
+from eth.db.trie import _make_trie_root_and_nodes
+from hypothesis import given, settings, strategies as st
+from trie import HexaryTrie
+
+from vm.ordered_trie import BLANK_ROOT, ordered_trie_root_and_nodes, trie_root_and_nodes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=80), max_size=300))
+def test_ordered_root_and_nodes_match_py_evm(items):
+    root, nodes = ordered_trie_root_and_nodes(items)
+    stock_root, stock_nodes = _make_trie_root_and_nodes(tuple(items))
+    assert root == stock_root
+    assert set(nodes) <= set(stock_nodes)
+    readable = HexaryTrie(nodes, root)  # what ChainDB reads transactions and receipts back with
+    assert [readable[rlp.encode(i)] for i in range(len(items))] == items
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.binary(max_size=4), st.binary(max_size=40), max_size=40))
+def test_arbitrary_keys_match_hexary_trie(pairs):
+    """Keys that are prefixes of others, empty keys and empty (absent) values."""
+    trie = HexaryTrie({})
+    for key, value in pairs.items():
+        trie[key] = value
+    assert trie_root_and_nodes(pairs)[0] == trie.root_hash
+
+
+def test_empty_trie():
+    assert ordered_trie_root_and_nodes([]) == (BLANK_ROOT, {})
+    assert BLANK_ROOT == HexaryTrie({}).root_hash

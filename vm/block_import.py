@@ -1,0 +1,137 @@
+"""Re-executing a proposed block and checking every root.
+
+A validator does not trust the proposer's header: it runs the block's
+transactions on its own copy of the parent state, on the same fast path the
+proposer used (:class:`vm.fork.SettleVM`), and accepts the block only if every
+field it can recompute matches. This is what py-evm's ``Chain.import_block``
+does; here each mismatch is reported by name, with both values, so consensus
+can say why it refused to vote.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ChainAPI,
+    ComputationAPI,
+    ReceiptAPI,
+)
+from eth_utils import ValidationError
+
+from vm.fast_path import DeferredHeader, persist_executed_block
+
+#: Header fields recomputed by execution, checked one by one before the hash.
+CHECKED_FIELDS = (
+    "state_root",
+    "transaction_root",
+    "receipt_root",
+    "bloom",
+    "gas_used",
+    "blob_gas_used",
+    "withdrawals_root",
+    "requests_hash",
+)
+
+
+class BlockRejected(Exception):
+    """A proposed block that does not re-execute to itself."""
+
+    def __init__(self, reason: str, *, field: str = "", expected: object = None, actual: object = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        """The header field that differs, when one does."""
+        self.expected = expected
+        """The value execution produced."""
+        self.actual = actual
+        """The value the proposed block carries."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    block: BlockAPI
+    """The block as re-executed: equal to the proposed one, hash included."""
+    receipts: tuple[ReceiptAPI, ...]
+    """One receipt per transaction, in block order."""
+    computations: tuple[ComputationAPI, ...]
+    """The EVM computations, for revert data and traces."""
+
+
+def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAPI) -> ExecutedBlock:
+    """Re-execute ``block`` on top of ``parent_header``, check it, and persist it.
+
+    Raises :class:`BlockRejected` if the block does not extend ``parent_header``,
+    has an invalid transaction or header field, or any recomputed root, bloom
+    or gas figure differs from its header. Writes go to ``chain``'s database;
+    give it a write overlay and drop the overlay on rejection.
+    """
+    header = block.header
+    if header.parent_hash != parent_header.hash or header.block_number != parent_header.block_number + 1:
+        raise BlockRejected(
+            f"block #{header.block_number} (parent {header.parent_hash.hex()}) does not extend "
+            f"#{parent_header.block_number} ({parent_header.hash.hex()})",
+            field="parent_hash", expected=parent_header.hash, actual=header.parent_hash,
+        )
+    if block.uncles:
+        raise BlockRejected(f"block carries {len(block.uncles)} ommers; post-merge blocks have none",
+                            field="uncles", expected=(), actual=block.uncles)
+    template = chain.create_header_from_parent(
+        parent_header,
+        timestamp=header.timestamp,
+        coinbase=header.coinbase,
+        extra_data=header.extra_data,
+        gas_limit=header.gas_limit,
+        mix_hash=header.mix_hash,
+        parent_beacon_block_root=header.parent_beacon_block_root,
+    )
+    vm = chain.get_vm(template)
+    vm.block_preprocessing(vm.get_block())
+
+    running = DeferredHeader(vm.get_header().copy(gas_used=0))
+    receipts: list[ReceiptAPI] = []
+    computations: list[ComputationAPI] = []
+    for index, transaction in enumerate(block.transactions):
+        try:
+            receipt, computation = vm.apply_transaction(running, transaction)
+        except ValidationError as exc:
+            raise BlockRejected(f"transaction {index} ({transaction.hash.hex()}) is invalid: {exc}") from exc
+        running = vm.add_receipt_to_header(running, receipt)
+        running = vm.increment_blob_gas_used(running, transaction)
+        receipts.append(receipt)
+        computations.append(computation)
+
+    withdrawals = getattr(block, "withdrawals", None) or None
+    if withdrawals:
+        vm.apply_all_withdrawals(withdrawals)
+    filled = vm.set_block_transactions_and_withdrawals(
+        vm.get_block(), running.resolve(), block.transactions, receipts, withdrawals=withdrawals
+    )
+    try:
+        processed = vm.block_postprocessing(filled)
+        executed = vm.mine_block(processed).block
+    except ValidationError as exc:
+        raise BlockRejected(f"block #{header.block_number} is invalid: {exc}") from exc
+
+    for field in CHECKED_FIELDS:
+        expected = getattr(executed.header, field, None)
+        actual = getattr(header, field, None)
+        if expected != actual:
+            raise BlockRejected(
+                f"block #{header.block_number} {field} differs from its re-execution: "
+                f"{_shown(actual)} in the block, {_shown(expected)} executed",
+                field=field, expected=expected, actual=actual,
+            )
+    if executed.hash != block.hash:
+        raise BlockRejected(
+            f"block #{header.block_number} hash differs from its re-execution: "
+            f"0x{block.hash.hex()} in the block, 0x{executed.hash.hex()} executed",
+            field="hash", expected=executed.hash, actual=block.hash,
+        )
+    persist_executed_block(chain, executed)
+    return ExecutedBlock(block=executed, receipts=tuple(receipts), computations=tuple(computations))
+
+
+def _shown(value: object) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,232 @@
+"""Settle's faster block processing, as a mixin over py-evm's VM classes.
+
+Each override computes exactly what the py-evm method it replaces computes (the
+equivalence tests in ``tests/vm`` hold it to that, root for root, against the
+unmodified VM), only with less work:
+
+* **Transaction, receipt and withdrawal roots** come from
+  :mod:`vm.ordered_trie` (one pass, each node hashed once) instead of inserting
+  into a ``HexaryTrie`` key by key. py-evm builds the transaction trie twice per
+  block (filling and validating); here it is built once and remembered.
+* **EIP-6110 deposit requests** are read from the receipts the VM has just
+  produced, not decoded back out of the receipt trie in the database.
+* **Blob gas** accounting does not copy the header for transactions that
+  carry no blobs (all of Settle's).
+* **Header accounting** while transactions are applied goes through a
+  :class:`DeferredHeader`: py-evm's own ``add_receipt_to_header`` runs for
+  every transaction, but its ``header.copy`` (a deep copy and full re-validation
+  of a 20-field rlp object) is recorded and applied once, at the end.
+* **Validation once.** The builder validates each candidate against the state
+  before applying it (to leave invalid ones out without touching the state),
+  and py-evm's executor then validates it again against the same, unchanged
+  state. :class:`ValidatedOnce` lets the executor skip the repeat for that one
+  transaction object, when nothing happened in between.
+* **Persisting** a block (:func:`persist_executed_block`) writes what
+  ``Chain.persist_block`` writes, without reading the block back and
+  recovering every sender again to build a result nobody uses.
+
+The mixin goes first in the bases, e.g. ``class SettleVM(FastBlockRules,
+SettleReferenceVM)``; it works on any post-Cancun py-evm VM.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import rlp
+from eth._utils.db import get_parent_header
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ChainAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    TransactionFieldsAPI,
+    WithdrawalAPI,
+)
+from eth.constants import MAX_UNCLES
+from eth.validation import validate_length_lte
+from eth.vm.forks.cancun import get_total_blob_gas
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
+
+from vm.ordered_trie import ordered_trie_root_and_nodes
+
+
+def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
+    """``Chain.persist_block``: the chain-level checks, then the writes; no read-back."""
+    chain.validate_block(block)
+    chain.chaindb.persist_block(block)
+
+
+class ValidatedOnce:
+    """State mixin: :meth:`validate_transaction_before_apply` spares the executor a second validation.
+
+    The skip applies only to the very transaction object validated last, and
+    only once; any other validation in between cancels it. The caller applies
+    the transaction right away (``VM.apply_transaction`` touches no state before
+    its executor validates).
+    """
+
+    _validated_transaction: SignedTransactionAPI | None = None
+
+    def validate_transaction_before_apply(self, transaction: SignedTransactionAPI) -> None:
+        self.validate_transaction(transaction)
+        self._validated_transaction = transaction
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        if transaction is self._validated_transaction:
+            self._validated_transaction = None
+            return
+        self._validated_transaction = None
+        super().validate_transaction(transaction)  # type: ignore[misc]
+
+
+class DeferredHeader:
+    """A block header whose ``copy(**fields)`` is cheap: changes pile up until :meth:`resolve`.
+
+    It stands in for the header py-evm passes from transaction to transaction
+    (``apply_transaction``, ``add_receipt_to_header``, ``increment_blob_gas_used``),
+    which only read fields and copy with changes. Reading a field gives the
+    latest value, so every rule sees what it would see on a real copy.
+    """
+
+    __slots__ = ("_header", "_changes")
+
+    def __init__(self, header: BlockHeaderAPI, changes: dict[str, Any] | None = None) -> None:
+        self._header = header
+        self._changes = changes or {}
+
+    def __getattr__(self, name: str) -> Any:
+        changes = self._changes
+        if name in changes:
+            return changes[name]
+        return getattr(self._header, name)
+
+    def copy(self, **fields: Any) -> "DeferredHeader":
+        return DeferredHeader(self._header, {**self._changes, **fields})
+
+    def resolve(self) -> BlockHeaderAPI:
+        """The real header, copied once with every change."""
+        return self._header.copy(**self._changes) if self._changes else self._header
+
+
+def _root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, bytes]]:
+    return ordered_trie_root_and_nodes([item.encode() for item in items])
+
+
+@dataclass(frozen=True)
+class _ReceiptsInHand:
+    """What Prague's deposit scan reads from a block: its requests list and its receipts."""
+
+    block_requests: list[bytes]
+    """The block's own list, appended to in place."""
+    receipts: tuple[ReceiptAPI, ...]
+
+    def get_receipts(self, _chaindb: Any) -> tuple[ReceiptAPI, ...]:
+        return self.receipts
+
+
+class FastBlockRules:
+    """Overrides for py-evm's ``VM``; see the module docstring."""
+
+    # Set by set_block_transactions_and_withdrawals for the block being filled.
+    _settle_transaction_root: tuple[tuple[bytes, ...], bytes] | None = None
+    _settle_receipts: tuple[bytes, tuple[ReceiptAPI, ...]] | None = None
+
+    def set_block_transactions_and_withdrawals(
+        self,
+        base_block: BlockAPI,
+        new_header: BlockHeaderAPI,
+        transactions: Sequence[SignedTransactionAPI],
+        receipts: Sequence[ReceiptAPI],
+        withdrawals: Sequence[WithdrawalAPI] | None = None,
+    ) -> BlockAPI:
+        """``VM.set_block_transactions_and_withdrawals`` with one-pass tries."""
+        transaction_root, transaction_nodes = _root_and_nodes(transactions)
+        self.chaindb.persist_trie_data_dict(transaction_nodes)  # type: ignore[attr-defined]
+        receipt_root, receipt_nodes = _root_and_nodes(receipts)
+        self.chaindb.persist_trie_data_dict(receipt_nodes)  # type: ignore[attr-defined]
+        self._settle_transaction_root = (tuple(tx.hash for tx in transactions), transaction_root)
+        self._settle_receipts = (receipt_root, tuple(receipts))
+
+        block_fields: dict[str, Any] = {"transactions": transactions}
+        header_fields: dict[str, Any] = {
+            "transaction_root": transaction_root,
+            "receipt_root": receipt_root,
+        }
+        if withdrawals:
+            withdrawals_root, withdrawal_nodes = _root_and_nodes(withdrawals)
+            self.chaindb.persist_trie_data_dict(withdrawal_nodes)  # type: ignore[attr-defined]
+            block_fields["withdrawals"] = withdrawals
+            header_fields["withdrawals_root"] = withdrawals_root
+        block_fields["header"] = new_header.copy(**header_fields)
+        return base_block.copy(**block_fields)
+
+    def increment_blob_gas_used(
+        self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI
+    ) -> BlockHeaderAPI:
+        """Cancun's rule, without a header copy when the transaction has no blobs."""
+        blob_gas = get_total_blob_gas(transaction)
+        if blob_gas == 0:
+            return old_header
+        return old_header.copy(blob_gas_used=old_header.blob_gas_used + blob_gas)
+
+    def process_deposit_request_data(self, block: BlockAPI) -> None:
+        """Prague's deposit scan over the receipts in hand, when they are this block's."""
+        if self._settle_receipts is None or self._settle_receipts[0] != block.header.receipt_root:
+            super().process_deposit_request_data(block)  # type: ignore[misc]
+            return
+        super().process_deposit_request_data(  # type: ignore[misc]
+            _ReceiptsInHand(block.block_requests, self._settle_receipts[1])
+        )
+
+    def _transaction_root(self, transactions: Sequence[SignedTransactionAPI]) -> bytes:
+        if self._settle_transaction_root is not None:
+            hashes, root = self._settle_transaction_root
+            if hashes == tuple(tx.hash for tx in transactions):
+                return root
+        return _root_and_nodes(transactions)[0]
+
+    def validate_block(self, block: BlockAPI) -> None:
+        """``VM.validate_block`` (and Cancun's blob checks), with the one-pass transaction root.
+
+        Mirrors py-evm 0.12.1b1's ``VM.validate_block`` check for check.
+        """
+        if not isinstance(block, self.get_block_class()):  # type: ignore[attr-defined]
+            raise ValidationError(
+                f"This vm ({self!r}) is not equipped to validate a block of type {block!r}"
+            )
+        if block.is_genesis:
+            validate_length_lte(
+                block.header.extra_data,
+                self.extra_data_max_bytes,  # type: ignore[attr-defined]
+                title="BlockHeader.extra_data",
+            )
+        else:
+            parent_header = get_parent_header(block.header, self.chaindb)  # type: ignore[attr-defined]
+            self.validate_header(block.header, parent_header)  # type: ignore[attr-defined]
+
+        transaction_root = self._transaction_root(block.transactions)
+        if transaction_root != block.header.transaction_root:
+            raise ValidationError(
+                f"Block's transaction_root ({block.header.transaction_root!r}) "
+                f"does not match expected value: {transaction_root!r}"
+            )
+        if len(block.uncles) > MAX_UNCLES:
+            raise ValidationError(
+                f"Blocks may have a maximum of {MAX_UNCLES} uncles.  Found {len(block.uncles)}."
+            )
+        if not self.chaindb.exists(block.header.state_root):  # type: ignore[attr-defined]
+            if not self.state.make_state_root() == block.header.state_root:  # type: ignore[attr-defined]
+                raise ValidationError(
+                    f"`state_root` does not match or was not found in the db.\n"
+                    f"- state_root: {block.header.state_root!r}"
+                )
+        uncles_hash = keccak(rlp.encode(block.uncles))
+        if uncles_hash != block.header.uncles_hash:
+            raise ValidationError(
+                f"`uncles_hash` and block `uncles` do not match: {uncles_hash!r} "
+                f"!= {block.header.uncles_hash!r}"
+            )
+        self.validate_block_blobs(block)  # type: ignore[attr-defined]

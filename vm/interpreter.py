@@ -1,0 +1,210 @@
+"""py-evm's interpreter loop, with the per-opcode overhead taken out.
+
+py-evm runs each opcode through a generator (``CodeStream.__iter__``), an
+``Opcode.__call__`` frame, ``Computation.consume_gas`` and
+``GasMeter.consume_gas``: four Python calls before the opcode's own logic, for
+every one of the ~300 opcodes of an ERC-20 transfer. :class:`FastInterpreter`
+overrides ``apply_computation`` on the computation class (py-evm's extension
+point) with a loop that reads the program counter directly and, for the plain
+fixed-cost opcodes (py-evm's ``_FastOpcode``), charges the gas inline before
+calling the same logic function. Opcodes with their own ``__call__`` (calls,
+creates, wrapped static-call guards) run exactly as py-evm runs them.
+
+Two more savings, both exact by construction:
+
+* **Jump-destination analysis is shared per code.** py-evm works out whether a
+  JUMPDEST position is code or PUSH data once per ``CodeStream``, i.e. once per
+  call: an ERC-20 token re-analyses its own code on every transfer. The answer
+  depends only on the code bytes, so the sets of known-valid and known-invalid
+  positions are shared between every run of the same code (bounded cache).
+* **PUSH, DUP, SWAP and POP** (a third of the opcodes a token transfer runs)
+  get logic functions that work on the stack's list directly, with py-evm's
+  checks (stack limit 1024, underflow) and its exceptions, keeping py-evm's
+  mnemonics and gas costs. Every other opcode's logic is py-evm's own.
+
+The remaining machinery -- stack, memory, gas schedule, error handling -- is
+py-evm's own. With debug2 logging on, py-evm's loop runs instead, so opcode
+traces still work. The official state tests run through this loop
+(``SettleCancunVM``) and must give stock py-evm's results.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
+from eth.exceptions import FullStack, Halt, InsufficientStack, OutOfGas
+from eth.vm.computation import NO_RESULT
+from eth.vm.forks.cancun.computation import CancunComputation
+from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.gas_meter import GasMeter
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.opcode import _FastOpcode
+from eth.vm.opcode_values import DUP1, POP, PUSH0, STOP, SWAP1
+
+
+class FastInterpreter:
+    """Mixin for a py-evm computation class; goes first in the bases."""
+
+    @classmethod
+    def apply_computation(
+        cls,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        """``BaseComputation.apply_computation`` (py-evm 0.12.1b1), step for step, with :func:`_run` as the loop."""
+        if cls.logger.show_debug2 or GasMeter.logger.show_debug2:  # type: ignore[attr-defined]
+            return super().apply_computation(  # type: ignore[misc]
+                state, message, transaction_context, parent_computation
+            )
+        with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg]
+            if computation.is_origin_computation:
+                computation.contracts_created = []
+                if message.is_create:
+                    cls.consume_initcode_gas_cost(computation)  # type: ignore[attr-defined]
+            if parent_computation is not None:
+                computation.contracts_created = parent_computation.contracts_created
+            if message.is_create:
+                computation.contracts_created.append(message.storage_address)
+            precompile = computation.precompiles.get(message.code_address, NO_RESULT)
+            if precompile is not NO_RESULT:
+                if not message.is_delegation:
+                    precompile(computation)
+                return computation
+            _share_jump_analysis(computation.code)
+            _run(computation)
+        return computation
+
+
+def _run(computation: Any) -> None:
+    """Execute ``computation.code`` from its program counter until a halt or an error."""
+    code = computation.code
+    raw = code._raw_code_bytes
+    length = len(raw)
+    lookup = computation.opcodes
+    meter = computation._gas_meter
+    fast = _FastOpcode
+    try:
+        while True:
+            pc = code.program_counter
+            if pc < length:
+                opcode = raw[pc]
+                code.program_counter = pc + 1
+            else:
+                opcode = STOP  # CodeStream yields STOP past the end, pc unchanged
+            opcode_fn = lookup.get(opcode)
+            if opcode_fn is None:
+                opcode_fn = InvalidOpcode(opcode)
+            if type(opcode_fn) is fast:
+                cost = opcode_fn.gas_cost
+                remaining = meter.gas_remaining
+                if cost > remaining:
+                    raise OutOfGas(
+                        f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                    )
+                meter.gas_remaining = remaining - cost
+                opcode_fn.logic_fn(computation)
+            else:
+                opcode_fn(computation=computation)
+    except Halt:
+        pass
+
+
+#: Code bytes -> (valid, invalid) JUMPDEST positions found so far; oldest dropped past the limit.
+_JUMP_ANALYSIS: dict[bytes, tuple[set[int], set[int]]] = {}
+JUMP_ANALYSIS_LIMIT = 1024
+
+
+def _share_jump_analysis(code: Any) -> None:
+    """Point ``code``'s position caches at the ones shared by all runs of the same bytes."""
+    raw = code._raw_code_bytes
+    shared = _JUMP_ANALYSIS.get(raw)
+    if shared is None:
+        if len(_JUMP_ANALYSIS) >= JUMP_ANALYSIS_LIMIT:
+            del _JUMP_ANALYSIS[next(iter(_JUMP_ANALYSIS))]
+        _JUMP_ANALYSIS[raw] = (code.valid_positions, code.invalid_positions)
+    else:
+        code.valid_positions, code.invalid_positions = shared
+
+
+# -- stack opcodes -----------------------------------------------------------------
+# Each mirrors py-evm 0.12.1b1's eth.vm.logic.stack / duplication / swap with
+# eth.vm.stack.Stack inlined: same stack representation (pushed bytes stay
+# bytes), same limit checks in the same order, same exceptions.
+def _push(size: int) -> Any:
+    def push(computation: Any) -> None:
+        code = computation.code
+        start = code.program_counter
+        value = code._raw_code_bytes[start:start + size]
+        code.program_counter = start + size
+        if len(value) != size:
+            value = value.ljust(size, b"\x00")
+        values = computation._stack.values
+        if len(values) > 1023:
+            raise FullStack("Stack limit reached")
+        values.append(value)
+
+    return push
+
+
+def _dup(position: int) -> Any:
+    def dup(computation: Any) -> None:
+        values = computation._stack.values
+        if len(values) > 1023:
+            raise FullStack("Stack limit reached")
+        try:
+            values.append(values[-position])
+        except IndexError:
+            raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
+
+    return dup
+
+
+def _swap(position: int) -> Any:
+    index = -position - 1
+
+    def swap(computation: Any) -> None:
+        values = computation._stack.values
+        try:
+            values[-1], values[index] = values[index], values[-1]
+        except IndexError:
+            raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
+
+    return swap
+
+
+def _pop(computation: Any) -> None:
+    try:
+        computation._stack.values.pop()
+    except IndexError:
+        raise InsufficientStack("Wanted 1 stack item, had none") from None
+
+
+def with_fast_stack_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
+    """``opcodes`` with PUSH0-32, DUP1-16, SWAP1-16 and POP on the functions above.
+
+    Only plain fixed-cost entries are replaced; mnemonic and gas cost are kept.
+    """
+    logic = {POP: _pop}
+    logic.update({PUSH0 + size: _push(size) for size in range(33)})
+    logic.update({DUP1 + n: _dup(n + 1) for n in range(16)})
+    logic.update({SWAP1 + n: _swap(n + 1) for n in range(16)})
+    table = dict(opcodes)
+    for value, logic_fn in logic.items():
+        original = opcodes.get(value)
+        if type(original) is _FastOpcode:
+            table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
+    return table
+
+
+class SettlePragueComputation(FastInterpreter, PragueComputation):
+    """Prague's computation on the fast loop."""
+
+    opcodes = with_fast_stack_opcodes(PragueComputation.opcodes)
+
+
+class SettleCancunComputation(FastInterpreter, CancunComputation):
+    """Cancun's computation on the fast loop (for the official state tests)."""
+
+    opcodes = with_fast_stack_opcodes(CancunComputation.opcodes)

@@ -1,0 +1,104 @@
+"""Merkle-Patricia trie roots built in one pass from a complete key set.
+
+A block's transaction, receipt and withdrawal tries are written once and never
+updated: their keys are ``rlp(index)`` and all of them are known up front.
+py-evm builds them by inserting into a ``HexaryTrie`` one key at a time, which
+decodes and re-encodes the nodes on the path of every insert (18% of an ERC-20
+block's time). Here the sorted keys are split into branch, extension and leaf
+nodes top-down, and each node is encoded and hashed exactly once.
+
+The result is the same root (the Yellow Paper's TRIE function, checked against
+``HexaryTrie`` and the official TrieTests) and the nodes a ``HexaryTrie`` needs
+to read the trie back: every node whose encoding is 32 bytes or longer, keyed
+by its hash, plus the root node. Nodes shorter than 32 bytes are embedded in
+their parent, as the Yellow Paper requires.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import rlp
+from eth_hash.auto import keccak
+from rlp.codec import encode_raw
+
+#: Root of the empty trie: ``keccak(rlp(b""))``.
+BLANK_ROOT = keccak(b"\x80")
+
+_Node = list  # a raw node: 2 items (leaf/extension) or 17 (branch), of bytes or embedded nodes
+
+
+def ordered_trie_root_and_nodes(items: Sequence[bytes]) -> tuple[bytes, dict[bytes, bytes]]:
+    """Root and nodes of the trie mapping ``rlp(i)`` to ``items[i]`` (encoded items)."""
+    return trie_root_and_nodes({rlp.encode(index): item for index, item in enumerate(items)})
+
+
+def trie_root_and_nodes(pairs: Mapping[bytes, bytes]) -> tuple[bytes, dict[bytes, bytes]]:
+    """Root and hash-keyed nodes of the trie holding ``pairs``.
+
+    An empty value means "absent", as in the Merkle-Patricia trie itself.
+    """
+    entries = sorted((_nibbles(key), value) for key, value in pairs.items() if value)
+    if not entries:
+        return BLANK_ROOT, {}
+    keys = [key for key, _ in entries]
+    values = [value for _, value in entries]
+    nodes: dict[bytes, bytes] = {}
+    encoded_root = encode_raw(_node(keys, values, 0, len(keys), 0, nodes))
+    root = keccak(encoded_root)
+    nodes[root] = encoded_root
+    return root, nodes
+
+
+def _nibbles(key: bytes) -> tuple[int, ...]:
+    return tuple(nibble for byte in key for nibble in (byte >> 4, byte & 0x0F))
+
+
+def _hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:
+    """The Yellow Paper's HP encoding of a key fragment (appendix C)."""
+    flag = 0x20 if is_leaf else 0x00
+    if len(nibbles) % 2:
+        head = [flag | 0x10 | nibbles[0]]
+        rest = nibbles[1:]
+    else:
+        head = [flag]
+        rest = nibbles
+    return bytes(head + [rest[i] << 4 | rest[i + 1] for i in range(0, len(rest), 2)])
+
+
+def _node(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int,
+          depth: int, nodes: dict[bytes, bytes]) -> _Node:
+    """The node for ``keys[low:high]`` (sorted, sharing their first ``depth`` nibbles)."""
+    first = keys[low]
+    if high - low == 1:
+        return [_hex_prefix(first[depth:], True), values[low]]
+    last = keys[high - 1]
+    shared = depth
+    limit = min(len(first), len(last))
+    while shared < limit and first[shared] == last[shared]:
+        shared += 1
+    if shared > depth:
+        child = _node(keys, values, low, high, shared, nodes)
+        return [_hex_prefix(first[depth:shared], False), _reference(child, nodes)]
+    branch: list = [b""] * 17
+    index = low
+    if len(first) == depth:  # a key ends here: its value sits in the branch
+        branch[16] = values[low]
+        index += 1
+    while index < high:
+        nibble = keys[index][depth]
+        end = index + 1
+        while end < high and keys[end][depth] == nibble:
+            end += 1
+        branch[nibble] = _reference(_node(keys, values, index, end, depth + 1, nodes), nodes)
+        index = end
+    return branch
+
+
+def _reference(node: _Node, nodes: dict[bytes, bytes]) -> _Node | bytes:
+    """How a parent refers to ``node``: embedded when short, else by hash (stored)."""
+    encoded = encode_raw(node)
+    if len(encoded) < 32:
+        return node
+    node_hash = keccak(encoded)
+    nodes[node_hash] = encoded
+    return node_hash
