@@ -33,12 +33,13 @@ ROOT = fixtures.fixtures_root()
 FULL = os.environ.get("SETTLE_FULL_FIXTURES") == "1"
 SAMPLE_PER_FOLDER = 6
 #: Too slow for the CI sample (seconds per case); the full run includes them.
-SLOW_DIRECTORIES = ("stTimeConsuming/", "stQuadraticComplexityTest/", "stMemoryStressTest/",
+SLOW_DIRECTORIES = ("stTimeConsuming/", "stQuadraticComplexityTest/", "stMemoryStressTest/", "VMTests/vmPerformance/",
                     "stStaticCall/static_Call50000", "stCallCreateCallCodeTest/Call1024")
 
 #: Folders whose cases take seconds each on py-evm (pure-Python pairings, long loops).
 SLOW_LAST = ("stTimeConsuming/", "stZeroKnowledge", "stQuadraticComplexityTest/", "stMemoryStressTest/",
-             "stPreCompiledContracts")
+             "stPreCompiledContracts", "VMTests/vmPerformance/", "stStaticCall/static_Call50000",
+             "stCallCreateCallCodeTest/Call1024")
 
 if not ROOT.is_dir():
     raise RuntimeError(f"ethereum/tests fixtures not found at {ROOT}; set SETTLE_ETHEREUM_TESTS")
