@@ -173,7 +173,7 @@ def _first_leaf(group: BaseException) -> BaseException:
 # -- testnet ------------------------------------------------------------------
 @main.group()
 def testnet() -> None:
-    """Generate local test networks."""
+    """Create and run local validator networks."""
 
 
 @testnet.command("init")
