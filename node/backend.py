@@ -282,9 +282,8 @@ class Backend:
         started = time.perf_counter()
         try:
             executed = execute_block(chain, head, block)
-        except BlockRejected as exc:
-            raise InvalidBlock(" ".join(str(exc).split())[:600]) from exc
-        except (ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+        except (BlockRejected, ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+            # py-evm lists mismatching fields on the lines after the first.
             raise InvalidBlock(" ".join(str(exc).split())[:600]) from exc
         return PendingBlock(executed.block, executed.receipts, overlay, (), (time.perf_counter() - started) * 1000)
 

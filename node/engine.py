@@ -86,7 +86,6 @@ class ConsensusEngine:
         validator must re-execute it well within the round timeout."""
         self.state = initial_state(config, backend.head.block_number + 1, backend.store.safety_record())
         self.last_commit_time: float | None = None
-        self.on_synced: Callable[[int], None] | None = None
         self.request_sync: Callable[[int], None] = lambda target: None
         """Set by the block-sync service: called when consensus sees the network ahead."""
         self._events: deque[Any] = deque()
@@ -148,13 +147,10 @@ class ConsensusEngine:
 
     def mine_now(self) -> None:
         """Dev chains (``evm_mine``): propose a block at once, empty if need be."""
-        height, round_ = self.state.height, self.state.round
+        if self._waiting_build is None:
+            self.feed(TimeoutFired(self.state.height, self.state.round, "propose"))
         if self._waiting_build is not None:
             self._build(*self._waiting_build, allow_empty=True)
-        else:
-            self.feed(TimeoutFired(height, round_, "propose"))
-            if self._waiting_build is not None:
-                self._build(*self._waiting_build, allow_empty=True)
 
     def feed(self, event: Any) -> None:
         """Apply ``event`` and everything it leads to, one event at a time, in order."""

@@ -109,7 +109,7 @@ def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine 
         EthAPI(backend, filters, subscriptions, settings.signer),
         NetAPI(backend, peer_count),
         Web3API(),
-        *([BftAPI(backend, engine, validator_set(settings.genesis))] if engine is not None else []),
+        *([BftAPI(backend, engine)] if engine is not None else []),
         *([DevAPI(backend, engine)] if settings.dev_methods else []),
     ):
         methods.update(namespace.methods())
@@ -189,13 +189,6 @@ async def _start_network(
         except InvalidTransaction as exc:  # already known, or invalid: gossip is best effort
             log.debug("gossiped transaction not admitted", peer=peer, reason=str(exc))
 
-    async def on_peer_status(peer: str, status: Any) -> None:
-        await sync.on_peer_status(peer, status.network_id, status.height, status.head_hash)
-
-    def status() -> Any:
-        network_id, height, head_hash = sync.status()
-        return Status(network_id=network_id, height=height, head_hash=head_hash)
-
     network = P2PNetwork(
         key_pair=settings.keys.libp2p_key_pair(),
         listen=settings.p2p_listen,
@@ -204,9 +197,9 @@ async def _start_network(
         network_id=backend.store.genesis_id,
         on_transaction=on_transaction,
         on_consensus=engine.on_network_message,
-        status_provider=status,
+        status_provider=lambda: Status(*sync.status()),
         blocks_provider=sync.blocks,
-        on_peer_status=on_peer_status,
+        on_peer_status=sync.on_peer_status,
     )
     engine.network = network
     sync.network = network

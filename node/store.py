@@ -73,6 +73,8 @@ class ChainStore:
             raise GenesisMismatch(self.data_dir, stored, expected)
         self.genesis_id = expected
         self.chain = self.chain_class(self.db)
+        self._head: BlockHeaderAPI | None = None
+        """Only :meth:`commit` moves the head: it is read once per commit, not once per query."""
 
     # -- writing ---------------------------------------------------------------
     def overlay_chain(self) -> tuple[WriteOverlay, SettleChain]:
@@ -93,6 +95,7 @@ class ChainStore:
         if certificate is not None:
             overlay[CERTIFICATE_PREFIX + block.hash] = certificate
         self.db.write_many(overlay.pending())
+        self._head = None
 
     def save_safety_record(self, record: bytes) -> None:
         """Persist (synced) what this validator must never contradict, before it votes."""
@@ -108,7 +111,9 @@ class ChainStore:
     # -- reading ---------------------------------------------------------------
     @property
     def head(self) -> BlockHeaderAPI:
-        return self.chain.get_canonical_head()
+        if self._head is None:
+            self._head = self.chain.get_canonical_head()
+        return self._head
 
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         try:

@@ -92,7 +92,9 @@ class BlockSync:
         return items
 
     # -- learning about peers ----------------------------------------------------
-    async def on_peer_status(self, peer: str, network_id: bytes, height: int, head_hash: bytes) -> None:
+    async def on_peer_status(self, peer: str, status: Any) -> None:
+        """A peer's ``node.p2p.Status``: its genesis id and head."""
+        network_id, height = status.network_id, status.height
         if network_id != self.network_id:
             self._foreign_peers.add(peer)
             log.error(
@@ -109,12 +111,9 @@ class BlockSync:
                 self._wake()
             return
         self._foreign_peers.discard(peer)
-        self.peer_heads[peer] = PeerHead(height, head_hash)
+        self.peer_heads[peer] = PeerHead(height, status.head_hash)
         if height > self.backend.head.block_number:
             self._wake()
-
-    def forget_peer(self, peer: str) -> None:
-        self.peer_heads.pop(peer, None)
 
     def _wake(self) -> None:
         self._wake_send.send_nowait(None)

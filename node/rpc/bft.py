@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from consensus.certificate import CommitCertificate
-from consensus.validators import ValidatorSet
 from node.backend import Backend
 from node.engine import ConsensusEngine
 from node.rpc.api import _Namespace, header_param
@@ -26,10 +25,10 @@ def _header(backend: Backend, value: Any):  # type: ignore[no-untyped-def]
 class BftAPI(_Namespace):
     prefix = "bft"
 
-    def __init__(self, backend: Backend, engine: ConsensusEngine, validators: ValidatorSet) -> None:
+    def __init__(self, backend: Backend, engine: ConsensusEngine) -> None:
         self.backend = backend
         self.engine = engine
-        self.validators = validators
+        self.validators = engine.config.validator_set
 
     def getValidatorsByBlockNumber(self, block: Any = "latest") -> list[str]:
         """Addresses of the validators that seal the given block, in proposer order.

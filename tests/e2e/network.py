@@ -1,11 +1,9 @@
 """A local validator network of real `settle node run` processes, for end-to-end tests."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +11,8 @@ from pathlib import Path
 from eth_account import Account
 
 from genesis.testnet import TestnetLayout, TestnetNode, init_testnet
-from tests.e2e.node_process import rpc, wait_for_rpc
+from tests.e2e.node_process import read_log, rpc, spawn_settle, terminate, wait_for_rpc
 from tests.helpers import SIGNER
-
-SETTLE = [sys.executable, "-m", "node.cli"]
 
 
 def free_port_range(count: int) -> int:
@@ -56,33 +52,24 @@ class ValidatorProcess:
         return self.node.directory / "node.log"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return read_log(self.log_path)
 
     def start(self, wait: bool = True) -> "ValidatorProcess":
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            SETTLE + ["node", "run", "--config", str(self.node.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        self.process = spawn_settle(["node", "run", "--config", str(self.node.config_path)], self.log_path)
         if wait:
             wait_for_rpc(self.url, self.process, 60, self.log)
         return self
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        terminate(self.process, signal.SIGKILL, 10)
 
     def stop(self) -> int:
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        try:
+            return terminate(self.process)
+        except subprocess.TimeoutExpired:  # killed instead; the caller only wants it gone
+            return self.process.returncode
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

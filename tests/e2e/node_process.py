@@ -44,6 +44,30 @@ def wait_for_rpc(url: str, process: subprocess.Popen, timeout: float, log: Calla
     raise TimeoutError(f"node not ready after {timeout}s:\n{log()}")
 
 
+def spawn_settle(args: list[str], log_path: Path) -> subprocess.Popen:
+    """Start ``settle ARGS`` as its own process, its output appended to ``log_path``."""
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(SETTLE + args, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def read_log(log_path: Path | None) -> str:
+    return log_path.read_text(errors="replace") if log_path and log_path.exists() else ""
+
+
+def terminate(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    """Signal a running process and wait; kill it and re-raise if it outlives ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+    return process.returncode
+
+
 @dataclass
 class DevNode:
     data_dir: Path
@@ -62,29 +86,20 @@ class DevNode:
 
     def start(self, timeout: float = 30.0) -> "DevNode":
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            SETTLE + ["node", "dev", "--datadir", str(self.data_dir), "--rpc-port", str(self.port),
-                      "--block-period", str(self.block_period)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        self.process = spawn_settle(
+            ["node", "dev", "--datadir", str(self.data_dir), "--rpc-port", str(self.port),
+             "--block-period", str(self.block_period)],
+            self.log_path,
         )
         wait_for_rpc(self.url, self.process, timeout, self.log)
         return self
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return read_log(self.log_path)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise
-        return self.process.returncode
+        return terminate(self.process, sig, timeout)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
