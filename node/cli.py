@@ -142,12 +142,13 @@ def run(config_path: Path) -> None:
 
 def _run(settings: NodeSettings) -> None:
     from node.engine import ConsensusHalted
+    from node.p2p import ListenFailed
     from node.service import run_node
     from node.store import StoreError
     from node.sync import GenesisConflict
     from vm.leveldb import StorageError
 
-    fatal = (StoreError, StorageError, GenesisConflict, ConsensusHalted)
+    fatal = (StoreError, StorageError, GenesisConflict, ConsensusHalted, ListenFailed)
     try:
         trio.run(run_node, settings)
     except BaseExceptionGroup as group:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -65,4 +66,18 @@ def test_validator_with_another_validators_bls_key_is_refused(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "does not match the genesis entry of validator" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_p2p_port_in_use_is_a_clear_error(tmp_path):
+    out, _ = _init(tmp_path, 4)
+    listen = [line for line in (out / "node0" / "config.toml").read_text().splitlines() if line.startswith("listen")]
+    port = int(listen[0].split("/tcp/")[1].strip('"'))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = subprocess.run(SETTLE + ["node", "run", "--config", str(out / "node0" / "config.toml")],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on /ip4/127.0.0.1/tcp/{port}" in result.stderr
     assert "Traceback" not in result.stderr
