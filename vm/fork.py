@@ -39,6 +39,7 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague.state import PragueState
 
+from vm.copies import SettleAccountDB, SettleCancunBlock, SettlePragueBlock
 from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
 
@@ -117,24 +118,28 @@ class SettleReferenceVM(PragueVM):
 
 
 class SettlePragueState(ValidatedOnce, PragueState):
-    """Prague state whose computations run on :mod:`vm.interpreter`'s loop."""
+    """Prague state whose computations run on :mod:`vm.interpreter`'s loop, with :mod:`vm.copies`' account updates."""
 
     computation_class = SettlePragueComputation
+    account_db_class = SettleAccountDB
 
 
 class SettleCancunState(CancunState):
-    """Cancun state whose computations run on :mod:`vm.interpreter`'s loop."""
+    """Cancun state whose computations run on :mod:`vm.interpreter`'s loop, with :mod:`vm.copies`' account updates."""
 
     computation_class = SettleCancunComputation
+    account_db_class = SettleAccountDB
 
 
 class SettleVM(FastBlockRules, SettleReferenceVM):
     """Settle's fork as the node runs it: the reference rules on the fast path.
 
-    Block processing from :mod:`vm.fast_path`, the interpreter loop from :mod:`vm.interpreter`.
+    Block processing from :mod:`vm.fast_path`, the interpreter loop from
+    :mod:`vm.interpreter`, cheap block and account copies from :mod:`vm.copies`.
     """
 
     _state_class = SettlePragueState
+    block_class = SettlePragueBlock
 
 
 class SettleCancunVM(FastBlockRules, CancunVM):
@@ -142,3 +147,4 @@ class SettleCancunVM(FastBlockRules, CancunVM):
 
     fork = "settle-cancun"
     _state_class = SettleCancunState
+    block_class = SettleCancunBlock

@@ -17,10 +17,13 @@ Two more savings, both exact by construction:
   call: an ERC-20 token re-analyses its own code on every transfer. The answer
   depends only on the code bytes, so the sets of known-valid and known-invalid
   positions are shared between every run of the same code (bounded cache).
-* **PUSH, DUP, SWAP and POP** (a third of the opcodes a token transfer runs)
-  get logic functions that work on the stack's list directly, with py-evm's
-  checks (stack limit 1024, underflow) and its exceptions, keeping py-evm's
-  mnemonics and gas costs. Every other opcode's logic is py-evm's own.
+* **PUSH, DUP, SWAP and POP** (60% of the opcodes a token transfer runs) and
+  the common arithmetic, comparison, bitwise and jump opcodes (ADD, SUB, MUL,
+  DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI, JUMPDEST:
+  another third) get logic functions that work on the stack's list directly,
+  with py-evm's checks (stack limit 1024, underflow) and its exceptions,
+  keeping py-evm's mnemonics and gas costs. Every other opcode's logic is
+  py-evm's own.
 
 The remaining machinery -- stack, memory, gas schedule, error handling -- is
 py-evm's own. With debug2 logging on, py-evm's loop runs instead, so opcode
@@ -32,14 +35,18 @@ from __future__ import annotations
 from typing import Any
 
 from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
-from eth.exceptions import FullStack, Halt, InsufficientStack, OutOfGas
+from eth import constants
+from eth.exceptions import FullStack, Halt, InsufficientStack, InvalidInstruction, InvalidJumpDestination, OutOfGas
+from eth.vm import opcode_values as op
 from eth.vm.computation import NO_RESULT
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.gas_meter import GasMeter
+from eth.vm.logic import arithmetic, comparison, flow
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.opcode import _FastOpcode
-from eth.vm.opcode_values import DUP1, POP, PUSH0, STOP, SWAP1
+from eth.vm.opcode_values import DUP1, JUMPDEST, POP, PUSH0, STOP, SWAP1
+from eth.vm.stack import to_int
 
 
 class FastInterpreter:
@@ -181,10 +188,100 @@ def _pop(computation: Any) -> None:
         raise InsufficientStack("Wanted 1 stack item, had none") from None
 
 
-def with_fast_stack_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
-    """``opcodes`` with PUSH0-32, DUP1-16, SWAP1-16 and POP on the functions above.
+# -- arithmetic, comparison, bitwise and jump opcodes ---------------------------------
+# The same results as py-evm's eth.vm.logic functions they replace (checked by
+# identity in with_fast_stack_opcodes), computed on the stack's list: operands
+# are converted with py-evm's own to_int, a binary operator pops two and pushes
+# one (so the stack can never overflow), and an underflow raises py-evm's
+# InsufficientStack before anything is popped.
+UINT_256_MAX = constants.UINT_256_MAX
 
-    Only plain fixed-cost entries are replaced; mnemonic and gas cost are kept.
+
+def _binary(operator: Any) -> Any:
+    """``operator(top, second)`` replaces the top two items (py-evm's ``stack_pop_ints(2)`` order)."""
+    def binary(computation: Any) -> None:
+        values = computation._stack.values
+        if len(values) < 2:
+            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+        top = values.pop()
+        second = values[-1]
+        values[-1] = operator(top if top.__class__ is int else to_int(top),
+                              second if second.__class__ is int else to_int(second))
+
+    return binary
+
+
+def _unary(operator: Any) -> Any:
+    def unary(computation: Any) -> None:
+        values = computation._stack.values
+        if not values:
+            raise InsufficientStack("Wanted 1 stack item, had none")
+        top = values[-1]
+        values[-1] = operator(top if top.__class__ is int else to_int(top))
+
+    return unary
+
+
+def _jump_to(code: Any, destination: int) -> None:
+    """py-evm's jump: move the program counter, then require a JUMPDEST that is not PUSH data."""
+    code.program_counter = destination
+    if code.peek() != JUMPDEST:
+        raise InvalidJumpDestination("Invalid Jump Destination")
+    if not code.is_valid_opcode(destination):
+        raise InvalidInstruction("Jump resulted in invalid instruction")
+
+
+def _jump(computation: Any) -> None:
+    values = computation._stack.values
+    if not values:
+        raise InsufficientStack("Wanted 1 stack item, had none")
+    destination = values.pop()
+    _jump_to(computation.code, destination if destination.__class__ is int else to_int(destination))
+
+
+def _jumpi(computation: Any) -> None:
+    values = computation._stack.values
+    if len(values) < 2:
+        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+    destination = values.pop()
+    condition = values.pop()
+    if condition if condition.__class__ is int else to_int(condition):
+        _jump_to(computation.code, destination if destination.__class__ is int else to_int(destination))
+
+
+def _jumpdest(computation: Any) -> None:
+    pass
+
+
+#: opcode -> (the py-evm logic function it stands in for, the replacement).
+_ARITHMETIC_AND_FLOW = {
+    op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX)),
+    op.SUB: (arithmetic.sub, _binary(lambda a, b: (a - b) & UINT_256_MAX)),
+    op.MUL: (arithmetic.mul, _binary(lambda a, b: (a * b) & UINT_256_MAX)),
+    op.DIV: (arithmetic.div, _binary(lambda a, b: 0 if b == 0 else (a // b) & UINT_256_MAX)),
+    op.SHL: (arithmetic.shl, _binary(lambda shift, v: 0 if shift >= 256 else (v << shift) & UINT_256_MAX)),
+    op.SHR: (arithmetic.shr, _binary(lambda shift, v: 0 if shift >= 256 else (v >> shift) & UINT_256_MAX)),
+    op.LT: (comparison.lt, _binary(lambda a, b: 1 if a < b else 0)),
+    op.GT: (comparison.gt, _binary(lambda a, b: 1 if a > b else 0)),
+    op.EQ: (comparison.eq, _binary(lambda a, b: 1 if a == b else 0)),
+    op.AND: (comparison.and_op, _binary(lambda a, b: a & b)),
+    op.OR: (comparison.or_op, _binary(lambda a, b: a | b)),
+    op.XOR: (comparison.xor, _binary(lambda a, b: a ^ b)),
+    op.ISZERO: (comparison.iszero, _unary(lambda a: 1 if a == 0 else 0)),
+    op.NOT: (comparison.not_op, _unary(lambda a: UINT_256_MAX - a)),
+    op.JUMP: (flow.jump, _jump),
+    op.JUMPI: (flow.jumpi, _jumpi),
+    op.JUMPDEST: (flow.jumpdest, _jumpdest),
+}
+
+
+def with_fast_stack_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
+    """``opcodes`` with PUSH0-32, DUP1-16, SWAP1-16, POP and the common arithmetic and jumps on the functions above.
+
+    Only plain fixed-cost entries are replaced, mnemonic and gas cost kept; an
+    arithmetic or jump opcode only where py-evm's table has the very function
+    the replacement was written against (a py-evm upgrade that changes one
+    leaves it on py-evm's logic).
     """
     logic = {POP: _pop}
     logic.update({PUSH0 + size: _push(size) for size in range(33)})
@@ -194,6 +291,10 @@ def with_fast_stack_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
     for value, logic_fn in logic.items():
         original = opcodes.get(value)
         if type(original) is _FastOpcode:
+            table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
+    for value, (expected, logic_fn) in _ARITHMETIC_AND_FLOW.items():
+        original = opcodes.get(value)
+        if type(original) is _FastOpcode and original.logic_fn is expected:
             table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
     return table
 
