@@ -19,8 +19,8 @@ Two more savings, both exact by construction:
   positions are shared between every run of the same code (bounded cache).
 * **PUSH, DUP, SWAP and POP** (60% of the opcodes a token transfer runs) and
   the common arithmetic, comparison, bitwise and jump opcodes (ADD, SUB, MUL,
-  DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI, JUMPDEST:
-  another third) get logic functions that work on the stack's list directly,
+  DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI, JUMPDEST,
+  MLOAD, MSTORE: another third) get logic functions that work on the stack's list directly,
   with py-evm's checks (stack limit 1024, underflow) and its exceptions,
   keeping py-evm's mnemonics and gas costs. Every other opcode's logic is
   py-evm's own.
@@ -43,10 +43,11 @@ from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, flow
+from eth.vm.logic import memory as memory_logic
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.opcode import _FastOpcode
 from eth.vm.opcode_values import DUP1, JUMPDEST, POP, PUSH0, STOP, SWAP1
-from eth.vm.stack import to_int
+from eth.vm.stack import to_bytes, to_int
 
 
 class FastInterpreter:
@@ -188,7 +189,7 @@ def _pop(computation: Any) -> None:
         raise InsufficientStack("Wanted 1 stack item, had none") from None
 
 
-# -- arithmetic, comparison, bitwise and jump opcodes ---------------------------------
+# -- arithmetic, comparison, bitwise, jump and memory opcodes -------------------------
 # The same results as py-evm's eth.vm.logic functions they replace (checked by
 # identity in with_fast_stack_opcodes), computed on the stack's list: operands
 # are converted with py-evm's own to_int, a binary operator pops two and pushes
@@ -253,6 +254,39 @@ def _jumpdest(computation: Any) -> None:
     pass
 
 
+def _mstore(computation: Any) -> None:
+    """py-evm's ``mstore``; a write inside memory already paid for skips ``extend_memory``, which would do nothing."""
+    values = computation._stack.values
+    if not values:
+        raise InsufficientStack("Wanted 1 stack item, had none")
+    start = values.pop()
+    if not values:
+        raise InsufficientStack("Wanted 1 stack item, had none")
+    value = values.pop()
+    start = start if start.__class__ is int else to_int(start)
+    word = value.to_bytes(32, "big") if value.__class__ is int else to_bytes(value).rjust(32, b"\x00")[-32:]
+    memory = computation._memory._bytes
+    if start + 32 <= len(memory):
+        memory[start:start + 32] = word
+    else:
+        computation.extend_memory(start, 32)
+        computation.memory_write(start, 32, word)
+
+
+def _mload(computation: Any) -> None:
+    """py-evm's ``mload``, with the same shortcut as :func:`_mstore`."""
+    values = computation._stack.values
+    if not values:
+        raise InsufficientStack("Wanted 1 stack item, had none")
+    start = values.pop()
+    start = start if start.__class__ is int else to_int(start)
+    memory = computation._memory._bytes
+    if start + 32 > len(memory):
+        computation.extend_memory(start, 32)
+        memory = computation._memory._bytes
+    values.append(bytes(memory[start:start + 32]))
+
+
 #: opcode -> (the py-evm logic function it stands in for, the replacement).
 _ARITHMETIC_AND_FLOW = {
     op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX)),
@@ -272,6 +306,8 @@ _ARITHMETIC_AND_FLOW = {
     op.JUMP: (flow.jump, _jump),
     op.JUMPI: (flow.jumpi, _jumpi),
     op.JUMPDEST: (flow.jumpdest, _jumpdest),
+    op.MSTORE: (memory_logic.mstore, _mstore),
+    op.MLOAD: (memory_logic.mload, _mload),
 }
 
 

@@ -3,7 +3,7 @@
 The official state tests (``test_ethereum_fixtures.py``) cover ordinary code;
 these pin the error paths: stack limits, running off the end of the code,
 jumps into PUSH data, running out of gas. Random straight-line programs over
-the opcodes with their own logic here (arithmetic, comparison, bitwise, jumps)
+the opcodes with their own logic here (arithmetic, comparison, bitwise, jumps, MLOAD and MSTORE)
 must leave the same stack, gas and error as py-evm's.
 """
 import pytest
@@ -51,6 +51,13 @@ CASES = {
     "jumpi with one item": "600157",
     "jumpi to a non-jumpdest when not taken": "6000600357" + "00",
     "jump past the end of the code": "61ffff56",
+    "mstore then mload inside and past paid memory": "602a600052" + "6000516020510160405200",
+    "mstore of a short pushed value": "61abcd6003526000516020511700",
+    "mstore straddling the end of paid memory": "602a600052" + "602a600152" + "5900",
+    "mload straddling the end of paid memory": "602a600052" + "600151" + "5900",
+    "mstore with one item": "600052",
+    "mload on empty stack": "51",
+    "memory expansion out of gas": "602a63ffffffff52",
 }
 
 
@@ -90,7 +97,7 @@ def test_shared_jump_analysis_gives_the_same_answers_on_rerun() -> None:
 
 #: Opcodes whose logic :mod:`vm.interpreter` replaces, beyond PUSH/DUP/SWAP/POP.
 FAST_OPCODES = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C,
-                0x56, 0x57, 0x5B, 0x80, 0x81, 0x90, 0x50]
+                0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50]
 _push = st.binary(min_size=1, max_size=32).map(lambda data: bytes([0x5F + len(data)]) + data)
 _small_push = st.integers(0, 300).map(lambda n: bytes([0x61]) + n.to_bytes(2, "big"))
 _step = st.one_of(_push, _small_push, st.sampled_from(FAST_OPCODES).map(lambda value: bytes([value])))
