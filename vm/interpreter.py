@@ -91,8 +91,8 @@ def _run(computation: Any) -> None:
     raw = code._raw_code_bytes
     length = len(raw)
     lookup = computation.opcodes
+    costs, logic = _fixed_cost_table(lookup)
     meter = computation._gas_meter
-    fast = _FastOpcode
     try:
         while True:
             pc = code.program_counter
@@ -101,22 +101,44 @@ def _run(computation: Any) -> None:
                 code.program_counter = pc + 1
             else:
                 opcode = STOP  # CodeStream yields STOP past the end, pc unchanged
-            opcode_fn = lookup.get(opcode)
-            if opcode_fn is None:
-                opcode_fn = InvalidOpcode(opcode)
-            if type(opcode_fn) is fast:
-                cost = opcode_fn.gas_cost
+            logic_fn = logic[opcode]
+            if logic_fn is not None:
+                cost = costs[opcode]
                 remaining = meter.gas_remaining
                 if cost > remaining:
                     raise OutOfGas(
-                        f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {opcode_fn.mnemonic}"
+                        f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {lookup[opcode].mnemonic}"
                     )
                 meter.gas_remaining = remaining - cost
-                opcode_fn.logic_fn(computation)
+                logic_fn(computation)
             else:
+                opcode_fn = lookup.get(opcode)
+                if opcode_fn is None:
+                    opcode_fn = InvalidOpcode(opcode)
                 opcode_fn(computation=computation)
     except Halt:
         pass
+
+
+#: id of an opcode table -> (the table, gas costs by opcode byte, logic functions by opcode byte).
+_FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any]]] = {}
+
+
+def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any]]:
+    """Gas cost and logic function of every plain fixed-cost opcode (py-evm's ``_FastOpcode``), by byte.
+
+    A list indexed by the opcode byte instead of a dict lookup, a type check and
+    two attribute reads per opcode. Other entries are ``None``: the loop calls
+    py-evm's opcode object for them. Built once per opcode table.
+    """
+    entry = _FIXED_COST_TABLES.get(id(opcodes))
+    if entry is None or entry[0] is not opcodes:
+        costs, logic = [0] * 256, [None] * 256
+        for value, opcode_fn in opcodes.items():
+            if type(opcode_fn) is _FastOpcode:
+                costs[value], logic[value] = opcode_fn.gas_cost, opcode_fn.logic_fn
+        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic)
+    return entry[1], entry[2]
 
 
 #: Code bytes -> (valid, invalid) JUMPDEST positions found so far; oldest dropped past the limit.
@@ -196,6 +218,7 @@ def _pop(computation: Any) -> None:
 # one (so the stack can never overflow), and an underflow raises py-evm's
 # InsufficientStack before anything is popped.
 UINT_256_MAX = constants.UINT_256_MAX
+from_bytes = int.from_bytes
 
 
 def _binary(operator: Any) -> Any:
@@ -206,8 +229,12 @@ def _binary(operator: Any) -> Any:
             raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
         top = values.pop()
         second = values[-1]
-        values[-1] = operator(top if top.__class__ is int else to_int(top),
-                              second if second.__class__ is int else to_int(second))
+        # to_int inlined for the two common types (PUSH leaves bytes, results are ints).
+        values[-1] = operator(
+            top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top),
+            second if second.__class__ is int else from_bytes(second, "big") if second.__class__ is bytes
+            else to_int(second),
+        )
 
     return binary
 
@@ -218,7 +245,9 @@ def _unary(operator: Any) -> Any:
         if not values:
             raise InsufficientStack("Wanted 1 stack item, had none")
         top = values[-1]
-        values[-1] = operator(top if top.__class__ is int else to_int(top))
+        values[-1] = operator(
+            top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
+        )
 
     return unary
 
