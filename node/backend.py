@@ -22,7 +22,7 @@ from eth_utils import ValidationError
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
 from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
-from vm.block_import import BlockRejected, execute_block
+from vm.block_import import BlockRejected, execute_block, reuse_known_senders
 from vm.leveldb import WriteOverlay
 
 log = structlog.get_logger("settle.chain")
@@ -280,6 +280,7 @@ class Backend:
             )
         overlay, chain = self.store.overlay_chain()
         started = time.perf_counter()
+        reuse_known_senders(block.transactions, self.mempool.get)
         try:
             executed = execute_block(chain, head, block)
         except (BlockRejected, ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:

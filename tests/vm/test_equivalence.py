@@ -23,7 +23,7 @@ from contracts.compiler import load_artifact
 from genesis.model import GenesisAccount
 from tests.helpers import GENESIS, SIGNER
 from vm.block_builder import build_block
-from vm.block_import import BlockRejected, execute_block
+from vm.block_import import BlockRejected, execute_block, reuse_known_senders
 from vm.chain import build_genesis, chain_class_for, reference_chain_class_for
 
 CHAIN_ID = GENESIS.chain_id
@@ -210,6 +210,21 @@ def test_execute_block_rejects_invalid_transaction_and_wrong_parent(deployed: Ch
     with pytest.raises(BlockRejected) as rejected:
         execute_block(chains.importer, genesis_header, good.block)
     assert rejected.value.field == "parent_hash"
+
+
+def test_senders_known_from_the_mempool_are_reused_and_change_nothing(deployed: Chains) -> None:
+    chains = deployed.fork()
+    head = chains.builder.get_canonical_head()
+    raws = [_sign(OPERATOR, 2 + i, RECIPIENTS[i], value=1, gas=21_000) for i in range(3)]
+    built = build_block(chains.builder, head, chains.decode(raws), timestamp=head.timestamp + 1, coinbase=b"\x0c" * 20)
+    mempool = {tx.hash: tx for tx in chains.decode(raws)}
+    recovered = [tx.sender for tx in list(mempool.values())[:2]]  # admission saw two of the three
+    fresh = chains._fresh(built.block)
+    assert reuse_known_senders(fresh.transactions, mempool.get) == 2
+    assert [vars(tx).get("sender") for tx in fresh.transactions] == recovered + [None]
+    assert recovered == [bytes.fromhex(OPERATOR.address[2:])] * 2
+    executed = execute_block(chains.importer, chains.importer.get_canonical_head(), fresh)
+    assert executed.block.hash == built.block.hash and executed.receipts == built.receipts
 
 
 def test_reference_chain_is_stock_py_evm() -> None:
