@@ -160,6 +160,10 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
     )
 
 
+#: How long an idle HTTP keep-alive connection stays open (geth's IdleTimeout).
+KEEP_ALIVE_SECONDS = 120.0
+
+
 async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until cancelled; signals readiness with the bound addresses."""
     config = HypercornConfig()
@@ -168,5 +172,10 @@ async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = 
     config.errorlog = None
     config.websocket_ping_interval = 20
     config.graceful_timeout = 1.0
+    # Keep idle HTTP connections for as long as geth does (IdleTimeout 120 s).
+    # Hypercorn's 5 s default closes a pooled connection just as a client,
+    # idle for about 5 s, sends on it: the client sees "Remote end closed
+    # connection without response" (requests/web3 do not retry a POST).
+    config.keep_alive_timeout = KEEP_ALIVE_SECONDS
     await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
 

@@ -145,3 +145,24 @@ def test_send_transaction_and_signing_with_dev_accounts(dev_node):
     fee_history = w3.eth.fee_history(2, "latest", [50])
     assert all(fee == 0 for fee in fee_history["baseFeePerGas"])
     assert w3.eth.estimate_gas({"from": alice, "to": carol, "value": 1}) == 21000
+
+
+def test_an_idle_keep_alive_connection_is_still_served(dev_node):
+    """A pooled HTTP connection left idle past Hypercorn's 5 s default still answers (geth keeps 120 s)."""
+    import http.client
+    import json
+    import time
+    from urllib.parse import urlparse
+
+    url = urlparse(dev_node.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    headers = {"Content-Type": "application/json"}
+    try:
+        for pause in (6.5, 0):  # 6.5 s: longer than the 5 s default that dropped clients mid-request
+            connection.request("POST", "/", body, headers)
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(response.read())["result"] == "0x539"
+            time.sleep(pause)
+    finally:
+        connection.close()
