@@ -399,7 +399,8 @@ def run_settle_import(work: Workload, blocks: list[Any], profiler: Any = None,
     for index, block in enumerate(fresh):
         if index >= len(work.setup):
             with clock:
-                reuse_known_senders(block.transactions, mempool.get)
+                if senders_known:
+                    reuse_known_senders(block.transactions, mempool.get)
                 executed = execute_block(chain, head, block)
             transactions += len(executed.receipts)
             gas_used += executed.block.header.gas_used

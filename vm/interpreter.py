@@ -18,12 +18,12 @@ Two more savings, both exact by construction:
   depends only on the code bytes, so the sets of known-valid and known-invalid
   positions are shared between every run of the same code (bounded cache).
 * **PUSH, DUP, SWAP and POP** (60% of the opcodes a token transfer runs) and
-  the common arithmetic, comparison, bitwise and jump opcodes (ADD, SUB, MUL,
-  DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI, JUMPDEST,
-  MLOAD, MSTORE: another third) get logic functions that work on the stack's list directly,
-  with py-evm's checks (stack limit 1024, underflow) and its exceptions,
-  keeping py-evm's mnemonics and gas costs. Every other opcode's logic is
-  py-evm's own.
+  the common arithmetic, comparison, bitwise, jump and memory opcodes (ADD,
+  SUB, MUL, DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI,
+  MLOAD, MSTORE: another quarter) get logic functions that work on the
+  stack's list directly, with py-evm's checks (stack limit 1024, underflow)
+  and its exceptions, keeping py-evm's mnemonics and gas costs. Every other
+  opcode's logic is py-evm's own.
 
 The remaining machinery -- stack, memory, gas schedule, error handling -- is
 py-evm's own. With debug2 logging on, py-evm's loop runs instead, so opcode
@@ -213,7 +213,7 @@ def _pop(computation: Any) -> None:
 
 # -- arithmetic, comparison, bitwise, jump and memory opcodes -------------------------
 # The same results as py-evm's eth.vm.logic functions they replace (checked by
-# identity in with_fast_stack_opcodes), computed on the stack's list: operands
+# identity in with_fast_opcodes), computed on the stack's list: operands
 # are converted with py-evm's own to_int, a binary operator pops two and pushes
 # one (so the stack can never overflow), and an underflow raises py-evm's
 # InsufficientStack before anything is popped.
@@ -279,10 +279,6 @@ def _jumpi(computation: Any) -> None:
         _jump_to(computation.code, destination if destination.__class__ is int else to_int(destination))
 
 
-def _jumpdest(computation: Any) -> None:
-    pass
-
-
 def _mstore(computation: Any) -> None:
     """py-evm's ``mstore``; a write inside memory already paid for skips ``extend_memory``, which would do nothing."""
     values = computation._stack.values
@@ -334,13 +330,12 @@ _ARITHMETIC_AND_FLOW = {
     op.NOT: (comparison.not_op, _unary(lambda a: UINT_256_MAX - a)),
     op.JUMP: (flow.jump, _jump),
     op.JUMPI: (flow.jumpi, _jumpi),
-    op.JUMPDEST: (flow.jumpdest, _jumpdest),
     op.MSTORE: (memory_logic.mstore, _mstore),
     op.MLOAD: (memory_logic.mload, _mload),
 }
 
 
-def with_fast_stack_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
+def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
     """``opcodes`` with PUSH0-32, DUP1-16, SWAP1-16, POP and the common arithmetic and jumps on the functions above.
 
     Only plain fixed-cost entries are replaced, mnemonic and gas cost kept; an
@@ -367,10 +362,10 @@ def with_fast_stack_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
 class SettlePragueComputation(FastInterpreter, PragueComputation):
     """Prague's computation on the fast loop."""
 
-    opcodes = with_fast_stack_opcodes(PragueComputation.opcodes)
+    opcodes = with_fast_opcodes(PragueComputation.opcodes)
 
 
 class SettleCancunComputation(FastInterpreter, CancunComputation):
     """Cancun's computation on the fast loop (for the official state tests)."""
 
-    opcodes = with_fast_stack_opcodes(CancunComputation.opcodes)
+    opcodes = with_fast_opcodes(CancunComputation.opcodes)

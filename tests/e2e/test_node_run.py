@@ -46,27 +46,28 @@ def test_single_validator_testnet_runs_from_its_config(tmp_path):
         assert process.wait(20) == 0
 
 
+def _refused_stderr(config) -> str:
+    """Run ``settle node run`` on ``config``; it must exit 1 with a message, not a traceback."""
+    result = subprocess.run(SETTLE + ["node", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
 def test_foreign_key_is_refused(tmp_path):
     out, _ = _init(tmp_path, 4)
     stranger = generate_validator_keys(b"not a validator")
     key_path = out / "node1" / "keys" / "account.key"
     key_path.unlink()
     write_key_file(key_path, stranger.account_key)
-    result = subprocess.run(SETTLE + ["node", "run", "--config", str(out / "node1" / "config.toml")],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "is not a validator in the genesis" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "is not a validator in the genesis" in _refused_stderr(out / "node1" / "config.toml")
 
 
 def test_validator_with_another_validators_bls_key_is_refused(tmp_path):
     out, _ = _init(tmp_path, 4)
     (out / "node1" / "keys" / "bls.key").write_bytes((out / "node2" / "keys" / "bls.key").read_bytes())
-    result = subprocess.run(SETTLE + ["node", "run", "--config", str(out / "node1" / "config.toml")],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "does not match the genesis entry of validator" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "does not match the genesis entry of validator" in _refused_stderr(out / "node1" / "config.toml")
 
 
 def test_p2p_port_in_use_is_a_clear_error(tmp_path):
@@ -76,8 +77,5 @@ def test_p2p_port_in_use_is_a_clear_error(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        result = subprocess.run(SETTLE + ["node", "run", "--config", str(out / "node0" / "config.toml")],
-                                capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert f"cannot listen on /ip4/127.0.0.1/tcp/{port}" in result.stderr
-    assert "Traceback" not in result.stderr
+        stderr = _refused_stderr(out / "node0" / "config.toml")
+    assert f"cannot listen on /ip4/127.0.0.1/tcp/{port}" in stderr

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import threading
+import time
+from urllib.parse import urlparse
 
 import pytest
 from web3 import AsyncWeb3, Web3
@@ -149,11 +153,6 @@ def test_send_transaction_and_signing_with_dev_accounts(dev_node):
 
 def test_an_idle_keep_alive_connection_is_still_served(dev_node):
     """A pooled HTTP connection left idle past Hypercorn's 5 s default still answers (geth keeps 120 s)."""
-    import http.client
-    import json
-    import time
-    from urllib.parse import urlparse
-
     url = urlparse(dev_node.url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})

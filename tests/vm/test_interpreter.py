@@ -95,7 +95,7 @@ def test_shared_jump_analysis_gives_the_same_answers_on_rerun() -> None:
     assert first[0] and first[1] == "InvalidInstruction"  # a JUMPDEST byte inside PUSH data
 
 
-#: Opcodes whose logic :mod:`vm.interpreter` replaces, beyond PUSH/DUP/SWAP/POP.
+#: Opcodes whose logic :mod:`vm.interpreter` replaces, some DUP/SWAP/POP, and JUMPDEST for jumps to land on.
 FAST_OPCODES = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C,
                 0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50]
 _push = st.binary(min_size=1, max_size=32).map(lambda data: bytes([0x5F + len(data)]) + data)
