@@ -31,7 +31,7 @@ SettleReferenceVM)``; it works on any post-Cancun py-evm VM.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import rlp
 from eth._utils.db import get_parent_header
@@ -50,6 +50,7 @@ from eth.vm.forks.cancun import get_total_blob_gas
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
+from vm.encoding import encode_receipt
 from vm.ordered_trie import ordered_trie_root_and_nodes
 
 
@@ -111,8 +112,9 @@ class DeferredHeader:
         return self._header.copy(**self._changes) if self._changes else self._header
 
 
-def _root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, bytes]]:
-    return ordered_trie_root_and_nodes([item.encode() for item in items])
+def _root_and_nodes(items: Sequence[Any], encode: Callable[[Any], bytes] = lambda item: item.encode()
+                    ) -> tuple[bytes, dict[bytes, bytes]]:
+    return ordered_trie_root_and_nodes([encode(item) for item in items])
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class FastBlockRules:
         """``VM.set_block_transactions_and_withdrawals`` with one-pass tries."""
         transaction_root, transaction_nodes = _root_and_nodes(transactions)
         self.chaindb.persist_trie_data_dict(transaction_nodes)  # type: ignore[attr-defined]
-        receipt_root, receipt_nodes = _root_and_nodes(receipts)
+        receipt_root, receipt_nodes = _root_and_nodes(receipts, encode_receipt)
         self.chaindb.persist_trie_data_dict(receipt_nodes)  # type: ignore[attr-defined]
         self._settle_transaction_root = (tuple(tx.hash for tx in transactions), transaction_root)
         self._settle_receipts = (receipt_root, tuple(receipts))

@@ -39,7 +39,9 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague.state import PragueState
 
-from vm.copies import SettleAccountDB, SettleCancunBlock, SettlePragueBlock
+from vm.account_db import SettleAccountDB
+from vm.copies import SettleCancunBlock, SettlePragueBlock
+from vm.executor import CachedStateLogger, SettleCancunTransactionExecutor, SettlePragueTransactionExecutor
 from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
 
@@ -117,25 +119,28 @@ class SettleReferenceVM(PragueVM):
             )
 
 
-class SettlePragueState(ValidatedOnce, PragueState):
-    """Prague state whose computations run on :mod:`vm.interpreter`'s loop, with :mod:`vm.copies`' account updates."""
+class SettlePragueState(CachedStateLogger, ValidatedOnce, PragueState):
+    """Prague state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettlePragueComputation
     account_db_class = SettleAccountDB
+    transaction_executor_class = SettlePragueTransactionExecutor
 
 
-class SettleCancunState(CancunState):
-    """Cancun state whose computations run on :mod:`vm.interpreter`'s loop, with :mod:`vm.copies`' account updates."""
+class SettleCancunState(CachedStateLogger, CancunState):
+    """Cancun state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettleCancunComputation
     account_db_class = SettleAccountDB
+    transaction_executor_class = SettleCancunTransactionExecutor
 
 
 class SettleVM(FastBlockRules, SettleReferenceVM):
     """Settle's fork as the node runs it: the reference rules on the fast path.
 
     Block processing from :mod:`vm.fast_path`, the interpreter loop from
-    :mod:`vm.interpreter`, cheap block and account copies from :mod:`vm.copies`.
+    :mod:`vm.interpreter`, cheap block copies from :mod:`vm.copies`, the
+    account layer of :mod:`vm.account_db` and the executor of :mod:`vm.executor`.
     """
 
     _state_class = SettlePragueState

@@ -1,0 +1,70 @@
+"""``vm.encoding``'s account and receipt encodings are ``rlp``'s, byte for byte."""
+from __future__ import annotations
+
+import rlp
+from eth.rlp.accounts import Account
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
+from eth.vm.forks.prague.receipts import PragueTypedReceipt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vm.encoding import encode_account, encode_bytes, encode_receipt, encode_uint
+
+uint256 = st.integers(0, 2**256 - 1)
+small_or_large = st.one_of(st.integers(0, 300), uint256)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300))
+def test_bytes(value: bytes) -> None:
+    assert encode_bytes(value) == rlp.encode(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.integers(0, 70_000), uint256, st.integers(0, 2**2048 - 1)))
+def test_uint(value: int) -> None:
+    assert encode_uint(value) == rlp.encode(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(small_or_large, small_or_large, st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32))
+def test_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> None:
+    account = Account(nonce, balance, storage_root, code_hash)
+    assert encode_account(account) == rlp.encode(account)
+
+
+def test_account_outside_the_fixed_shape_goes_to_rlp() -> None:
+    """An empty storage root is allowed by the sedes; a short code hash is refused by it."""
+    odd = Account(1, 2, b"", b"\x11" * 32)
+    assert encode_account(odd) == rlp.encode(odd)
+    bad = Account(1, 2, b"\x00" * 32, b"\x11" * 31)
+    try:
+        rlp.encode(bad)
+    except rlp.exceptions.SerializationError as reference_error:
+        try:
+            encode_account(bad)
+        except rlp.exceptions.SerializationError as error:
+            assert type(error) is type(reference_error)
+        else:
+            raise AssertionError("encode_account accepted what rlp refuses")
+
+
+logs = st.lists(
+    st.builds(
+        Log,
+        st.one_of(st.just(b""), st.binary(min_size=20, max_size=20)),
+        st.lists(uint256, max_size=4).map(tuple),
+        st.binary(max_size=200),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"", b"\x01", b"\x00" * 32]), st.integers(0, 2**64), logs, st.sampled_from([None, 1, 2, 3, 4]))
+def test_receipt(status: bytes, gas_used: int, receipt_logs: list, type_id: int | None) -> None:
+    receipt = Receipt(status, gas_used, receipt_logs)
+    if type_id is not None:
+        receipt = PragueTypedReceipt(type_id, receipt)
+    assert encode_receipt(receipt) == receipt.encode()

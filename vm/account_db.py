@@ -1,0 +1,145 @@
+"""py-evm's ``AccountDB`` with its per-transaction bookkeeping made cheap.
+
+Every transaction changes a few balances and nonces, marks a handful of
+addresses and slots warm (EIP-2929), and, on a chain whose fees are 0,
+touches and then deletes the empty coinbase account (EIP-161). py-evm does
+each of these through general machinery: a deep ``Account.copy``, a
+``JournalDB`` write per warm mark, and a fresh storage trie per deletion.
+:class:`SettleAccountDB` keeps py-evm's state layout, journals and roots, and
+does only these steps more directly, and encodes accounts with
+:func:`vm.encoding.encode_account`. The results are the same by
+construction; the official state tests and the equivalence tests check them.
+**Re-check every override here when py-evm is upgraded** (written against
+0.12.1b1).
+"""
+from __future__ import annotations
+
+from typing import Hashable
+
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.account import AccountDB
+from eth.typing import JournalDBCheckpoint
+from eth.rlp.accounts import Account
+from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
+from eth_typing import Address
+from eth_utils import ValidationError
+
+from vm.encoding import encode_account
+
+
+class AccessedState:
+    """The warm set of one transaction, with ``JournalDB``'s checkpoint rules.
+
+    py-evm keeps the set in a ``JournalDB`` over a ``MemoryDB``, so every
+    membership test walks three layers of Python. Here it is a set plus an
+    append-only log of the keys added; a checkpoint is a position in the log.
+
+    * ``discard(cp)`` forgets every key added since ``cp`` was recorded, even
+      under checkpoints committed since (as the journal's kept changesets do);
+    * ``commit(cp)`` only drops ``cp`` and the later checkpoints from the
+      active stack, so an older checkpoint can still discard their keys;
+    * a checkpoint not on the active stack is a ``ValidationError``, as in
+      ``Journal``.
+    """
+
+    __slots__ = ("_present", "_added", "_stack", "_positions")
+
+    def __init__(self) -> None:
+        self._present: set[Hashable] = set()
+        self._added: list[Hashable] = []
+        self._stack: list[JournalDBCheckpoint] = []
+        self._positions: dict[JournalDBCheckpoint, int] = {}
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._present
+
+    def add(self, key: Hashable) -> None:
+        if key not in self._present:
+            self._present.add(key)
+            self._added.append(key)
+
+    def record(self, checkpoint: JournalDBCheckpoint) -> None:
+        if checkpoint in self._positions:
+            raise ValidationError(f"Tried to record with an existing checkpoint: {checkpoint!r}")
+        self._positions[checkpoint] = len(self._added)
+        self._stack.append(checkpoint)
+
+    def discard(self, checkpoint: JournalDBCheckpoint) -> None:
+        del self._stack[self._stack_index(checkpoint):]
+        start = self._positions[checkpoint]
+        # Checkpoints recorded after this one, committed or not, go with it, as
+        # ``Journal.discard`` pops their changesets.
+        recorded = list(self._positions)
+        for later in recorded[recorded.index(checkpoint):]:
+            del self._positions[later]
+        for key in self._added[start:]:
+            self._present.discard(key)
+        del self._added[start:]
+
+    def commit(self, checkpoint: JournalDBCheckpoint) -> None:
+        del self._stack[self._stack_index(checkpoint):]
+
+    def _stack_index(self, checkpoint: JournalDBCheckpoint) -> int:
+        for index in range(len(self._stack) - 1, -1, -1):
+            if self._stack[index] == checkpoint:
+                return index
+        raise ValidationError(f"No checkpoint {checkpoint} was found")
+
+
+class SettleAccountDB(AccountDB):
+    """py-evm 0.12.1b1's ``AccountDB`` with cheaper balance, nonce, warm-set and empty-account updates."""
+
+    def set_balance(self, address: Address, balance: int) -> None:
+        """py-evm's checks in py-evm's order; the new ``Account`` is built from the old one's fields, not deep-copied."""
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint256(balance, title="Account Balance")
+        account = self._get_account(address)
+        self._set_account(address, Account(account.nonce, balance, account.storage_root, account.code_hash))
+
+    def set_nonce(self, address: Address, nonce: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint64(nonce, title="Nonce")
+        account = self._get_account(address)
+        self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
+
+    def _set_account(self, address: Address, account: Account) -> None:
+        self._account_cache[address] = account
+        self._journaltrie[address] = encode_account(account)
+
+    # -- EIP-2929 warm set ---------------------------------------------------------
+
+    def _reset_access_counters(self) -> None:
+        self._journal_accessed_state = AccessedState()  # type: ignore[assignment]
+
+    def is_address_warm(self, address: Address) -> bool:
+        return address in self._journal_accessed_state
+
+    def mark_address_warm(self, address: Address) -> None:
+        self._journal_accessed_state.add(address)  # type: ignore[attr-defined]
+
+    def is_storage_warm(self, address: Address, slot: int) -> bool:
+        return self._get_storage_tracker_key(address, slot) in self._journal_accessed_state
+
+    def mark_storage_warm(self, address: Address, slot: int) -> None:
+        self._journal_accessed_state.add(self._get_storage_tracker_key(address, slot))  # type: ignore[attr-defined]
+
+    # -- EIP-161 deletion ------------------------------------------------------------
+
+    def delete_account(self, address: Address) -> None:
+        """Delete ``address``; skip the storage wipe when there is no storage to wipe.
+
+        py-evm wipes storage by opening the account's storage store (if it is
+        not open yet) and starting a new, empty trie in it, journaled so that a
+        revert can return to the old one. When no store is open for the
+        account and its storage root is already the empty trie's, the wipe
+        changes nothing: a store opened later starts from the same empty root,
+        and a revert has nothing to return to. That is the case of the empty
+        coinbase, which EIP-161 deletes after every transaction on a chain
+        whose fees are 0.
+        """
+        validate_canonical_address(address, title="Storage Address")
+        if address in self._account_stores or self._get_storage_root(address) != BLANK_ROOT_HASH:
+            self._wipe_storage(address)
+        if address in self._account_cache:
+            del self._account_cache[address]
+        del self._journaltrie[address]

@@ -1,0 +1,118 @@
+"""RLP encodings of the two objects every transaction produces: accounts and receipts.
+
+``rlp.encode`` serialises through each field's sedes object and then encodes
+the resulting nested lists, a dozen Python calls per field. An account is
+re-encoded on every balance or nonce change (three to five times per
+transaction), and every receipt is encoded for the receipt trie. Their shapes
+are fixed, so they are written out here directly from the RLP rules (Yellow
+Paper, appendix B).
+
+Anything outside the fixed shape (a field of an unexpected type or length, a
+receipt class other than py-evm's ``Receipt`` or a ``TypedReceipt`` that
+encodes as Berlin's does) goes to
+``rlp.encode``, so it is refused or encoded exactly as py-evm would.
+``tests/vm/test_encoding.py`` compares both with ``rlp`` on generated values.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import rlp
+from eth.rlp.accounts import Account
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
+from eth.vm.forks.berlin.receipts import TypedReceipt
+
+_UINT256_LIMIT = 1 << 256
+
+
+def _length_prefix(length: int, offset: int) -> bytes:
+    if length < 56:
+        return bytes((offset + length,))
+    length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(length_bytes),)) + length_bytes
+
+
+def encode_bytes(value: bytes) -> bytes:
+    """An RLP string."""
+    if len(value) == 1 and value[0] < 0x80:
+        return value
+    return _length_prefix(len(value), 0x80) + value
+
+
+def encode_uint(value: int) -> bytes:
+    """A non-negative integer as its minimal big-endian RLP string (0 is the empty string)."""
+    if value < 0x80:
+        return b"\x80" if value == 0 else bytes((value,))
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return _length_prefix(len(raw), 0x80) + raw
+
+
+def encode_list(encoded_items: list[bytes]) -> bytes:
+    """An RLP list of already-encoded items."""
+    payload = b"".join(encoded_items)
+    return _length_prefix(len(payload), 0xC0) + payload
+
+
+def _is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:
+    return type(value) is int and 0 <= value < limit
+
+
+def encode_account(account: Account) -> bytes:
+    """``rlp.encode(account)`` for py-evm's ``Account``."""
+    nonce, balance, storage_root, code_hash = account.nonce, account.balance, account.storage_root, account.code_hash
+    if not (
+        type(account) is Account
+        and _is_uint(nonce) and _is_uint(balance)
+        and type(storage_root) is bytes and len(storage_root) == 32
+        and type(code_hash) is bytes and len(code_hash) == 32
+    ):
+        return rlp.encode(account)
+    payload = encode_uint(nonce) + encode_uint(balance) + b"\xa0" + storage_root + b"\xa0" + code_hash
+    return _length_prefix(len(payload), 0xC0) + payload
+
+
+def _encode_log(log: Log) -> bytes | None:
+    address, topics, data = log.address, log.topics, log.data
+    if type(address) is not bytes or len(address) not in (0, 20) or type(data) is not bytes:
+        return None
+    encoded_topics = []
+    for topic in topics:
+        if not _is_uint(topic):
+            return None
+        encoded_topics.append(b"\xa0" + topic.to_bytes(32, "big"))
+    return encode_list([encode_bytes(address), encode_list(encoded_topics), encode_bytes(data)])
+
+
+def _encode_plain_receipt(receipt: Receipt) -> bytes:
+    state_root, gas_used, bloom = receipt.state_root, receipt.gas_used, receipt.bloom
+    if not (
+        type(receipt) is Receipt and type(state_root) is bytes
+        and _is_uint(gas_used) and _is_uint(bloom, 1 << 2048)
+    ):
+        return rlp.encode(receipt)
+    encoded_logs = []
+    for log in receipt.logs:
+        encoded = _encode_log(log) if type(log) is Log else None
+        if encoded is None:
+            return rlp.encode(receipt)
+        encoded_logs.append(encoded)
+    return encode_list([
+        encode_bytes(state_root),
+        encode_uint(gas_used),
+        b"\xb9\x01\x00" + bloom.to_bytes(256, "big"),
+        encode_list(encoded_logs),
+    ])
+
+
+def encode_receipt(receipt: Any) -> bytes:
+    """``receipt.encode()`` for py-evm's legacy and typed receipts (the bytes the receipt trie holds)."""
+    if type(receipt) is Receipt:
+        return _encode_plain_receipt(receipt)
+    if (
+        isinstance(receipt, TypedReceipt)
+        and type(receipt).encode is TypedReceipt.encode
+        and type(receipt._inner) is Receipt
+    ):
+        return receipt._type_byte + _encode_plain_receipt(receipt._inner)
+    return bytes(receipt.encode())

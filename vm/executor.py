@@ -1,0 +1,159 @@
+"""py-evm's transaction executor without the log messages it builds for nobody.
+
+py-evm 0.12.1b1 writes its DEBUG2 traces as f-strings passed to
+``logger.debug2``. The call is a no-op unless DEBUG2 is on, but the f-string
+is built first: for every transaction ``build_evm_message`` hex-encodes the
+whole contract code, hashes the call data and ``repr``s the transaction, and
+``finalize_computation`` hex-encodes the sender and the coinbase. On an
+ERC-20 transfer that was about a tenth of the executor's time, and
+``VMState.logger`` looked the logger up by name on every use on top.
+
+:class:`QuietTransactionExecutor` carries the same steps in the same order,
+and builds a trace only when DEBUG2 is on. **Re-check it against py-evm's
+``CancunTransactionExecutor.build_evm_message`` and the Frontier and
+SpuriousDragon ``finalize_computation`` when py-evm is upgraded.** The fork
+hooks (``calc_message_refund``, ``get_code_at_address``, ``calc_data_fee``,
+``calculate_gas_refund``, ``calc_data_floor_gas``) stay the fork's own, so
+the mixin serves Cancun and Prague alike.
+"""
+from __future__ import annotations
+
+from typing import Any, cast
+
+from eth._utils.address import generate_contract_address
+from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.state import CancunTransactionExecutor
+from eth.vm.forks.cancun.transactions import BlobTransaction
+from eth.vm.forks.prague.state import PragueTransactionExecutor
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
+from eth.vm.message import Message
+from eth_utils import encode_hex, keccak
+from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
+
+
+class CachedStateLogger:
+    """State mixin: ``logger`` is looked up once per class, not on every use.
+
+    ``logging.getLogger`` returns the same object for the same name, so this is
+    the logger py-evm's property would return.
+    """
+
+    _settle_logger: ExtendedDebugLogger | None = None
+
+    @property
+    def logger(self) -> ExtendedDebugLogger:
+        cls = type(self)
+        if cls.__dict__.get("_settle_logger") is None:
+            cls._settle_logger = get_extended_debug_logger(f"eth.vm.state.{cls.__name__}")
+        return cast(ExtendedDebugLogger, cls.__dict__["_settle_logger"])
+
+
+class QuietTransactionExecutor:
+    """Executor mixin: py-evm's message building and finalisation, tracing only when DEBUG2 is on."""
+
+    vm_state: Any
+
+    def _tracing(self) -> bool:
+        return bool(self.vm_state.logger.isEnabledFor(DEBUG2_LEVEL_NUM))
+
+    def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
+        state = self.vm_state
+        london_gas_fee = transaction.gas * state.get_gas_price(transaction)
+        blob_data_fee = (
+            self.calc_data_fee(cast(BlobTransaction, transaction))  # type: ignore[attr-defined]
+            if transaction.type_id == BLOB_TX_TYPE
+            else 0
+        )
+        state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
+        state.increment_nonce(transaction.sender)
+
+        msg_refund = self.calc_message_refund(transaction)  # type: ignore[attr-defined]
+        message_gas = transaction.gas - transaction.intrinsic_gas
+
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            contract_address = generate_contract_address(
+                transaction.sender, state.get_nonce(transaction.sender) - 1
+            )
+            data = b""
+            code = transaction.data
+            is_delegation = False
+        else:
+            contract_address = None
+            data = transaction.data
+            code, delegation_address = self.get_code_at_address(transaction.to)  # type: ignore[attr-defined]
+            is_delegation = delegation_address is not None
+
+        if self._tracing():
+            state.logger.debug2(
+                f"TRANSACTION: {repr(transaction)}; "
+                f"sender: {encode_hex(transaction.sender)} | "
+                f"to: {encode_hex(transaction.to)} | "
+                f"data-hash: {encode_hex(keccak(transaction.data))} | "
+                f"gas: {transaction.gas} | "
+                f"code: {encode_hex(code)} | "
+            )
+
+        return Message(
+            gas=message_gas,
+            to=transaction.to,
+            sender=transaction.sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=contract_address,
+            refund=msg_refund,
+            is_delegation=is_delegation,
+        )
+
+    def finalize_computation(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
+        state = self.vm_state
+        tracing = self._tracing()
+
+        # FrontierTransactionExecutor.finalize_computation
+        transaction_context = state.get_transaction_context(transaction)
+        gas_remaining = computation.get_gas_remaining()
+        gas_used = transaction.gas - gas_remaining
+        gas_refund = self.calculate_gas_refund(computation, gas_used)  # type: ignore[attr-defined]
+        computation.data_floor_gas = self.calc_data_floor_gas(  # type: ignore[attr-defined]
+            transaction, gas_used, gas_refund
+        )
+        gas_refund_amount = (
+            gas_refund + gas_remaining - computation.data_floor_gas
+        ) * transaction_context.gas_price
+        if gas_refund_amount:
+            if tracing:
+                state.logger.debug2(
+                    f"TRANSACTION REFUND: {gas_refund_amount} -> {encode_hex(computation.msg.sender)}"
+                )
+            state.delta_balance(computation.msg.sender, gas_refund_amount)
+
+        gas_used = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+        transaction_fee = gas_used * state.get_tip(transaction)
+        if tracing:
+            state.logger.debug2(f"TRANSACTION FEE: {transaction_fee} -> {encode_hex(state.coinbase)}")
+        state.delta_balance(state.coinbase, transaction_fee)
+
+        for account in computation.get_accounts_for_deletion():
+            if tracing:
+                state.logger.debug2(f"DELETING ACCOUNT: {encode_hex(account)}")
+            state.delete_account(account)
+
+        # SpuriousDragonTransactionExecutor.finalize_computation: EIP-161 state clearing
+        for account in collect_touched_accounts(computation):
+            if state.account_exists(account) and state.account_is_empty(account):
+                if tracing:
+                    state.logger.debug2(f"CLEARING EMPTY ACCOUNT: {encode_hex(account)}")
+                state.delete_account(account)
+        return computation
+
+
+class SettlePragueTransactionExecutor(QuietTransactionExecutor, PragueTransactionExecutor):
+    """Prague's executor, quiet."""
+
+
+class SettleCancunTransactionExecutor(QuietTransactionExecutor, CancunTransactionExecutor):
+    """Cancun's executor, quiet (for the official state tests)."""
