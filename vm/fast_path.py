@@ -21,6 +21,8 @@ unmodified VM), only with less work:
   and py-evm's executor then validates it again against the same, unchanged
   state. :class:`ValidatedOnce` lets the executor skip the repeat for that one
   transaction object, when nothing happened in between.
+* **Receipts** get their bloom from :mod:`vm.receipts`' cache of per-value
+  bloom masks, and ``validate_receipt`` checks it against the same masks.
 * **Persisting** a block (:func:`persist_executed_block`) writes what
   ``Chain.persist_block`` writes, without reading the block back and
   recovering every sender again to build a result nobody uses.
@@ -39,18 +41,26 @@ from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
     ChainAPI,
+    ComputationAPI,
     ReceiptAPI,
     SignedTransactionAPI,
+    StateAPI,
     TransactionFieldsAPI,
     WithdrawalAPI,
 )
 from eth.constants import MAX_UNCLES
 from eth.validation import validate_length_lte
+from eth.vm.forks.byzantium import EIP658_STATUS_CODES
+from eth.vm.forks.byzantium.constants import (
+    EIP658_TRANSACTION_STATUS_CODE_FAILURE,
+    EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
+)
 from eth.vm.forks.cancun import get_total_blob_gas
 from eth_hash.auto import keccak
-from eth_utils import ValidationError
+from eth_utils import ValidationError, encode_hex
 
 from vm.encoding import encode_receipt
+from vm.receipts import make_receipt, validate_receipt_bloom
 from vm.ordered_trie import ordered_trie_root_and_nodes
 
 
@@ -182,6 +192,26 @@ class FastBlockRules:
         super().process_deposit_request_data(  # type: ignore[misc]
             _ReceiptsInHand(block.block_requests, self._settle_receipts[1])
         )
+
+    @classmethod
+    def make_receipt(cls, base_header: BlockHeaderAPI, transaction: SignedTransactionAPI,
+                     computation: ComputationAPI, state: StateAPI) -> ReceiptAPI:
+        """Byzantium's ``make_receipt``, building the bloom through :mod:`vm.receipts`' cached masks."""
+        gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)  # type: ignore[attr-defined]
+        status = EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        return make_receipt(transaction, status, gas_used, computation.get_log_entries())
+
+    @classmethod
+    def validate_receipt(cls, receipt: ReceiptAPI) -> None:
+        """Byzantium's ``validate_receipt``: the bloom holds every log value, and the status is 0 or 1."""
+        validate_receipt_bloom(receipt)
+        if receipt.state_root not in EIP658_STATUS_CODES:
+            raise ValidationError(
+                "The receipt's `state_root` must be one of "
+                f"[{encode_hex(EIP658_TRANSACTION_STATUS_CODE_SUCCESS)}, "
+                f"{encode_hex(EIP658_TRANSACTION_STATUS_CODE_FAILURE)}].  Got: "
+                f"{encode_hex(receipt.state_root)}"
+            )
 
     def _transaction_root(self, transactions: Sequence[SignedTransactionAPI]) -> bytes:
         if self._settle_transaction_root is not None:
