@@ -8,7 +8,9 @@ each of these through general machinery: a deep ``Account.copy``, a
 :class:`SettleAccountDB` keeps py-evm's state layout, journals and roots, and
 does only these steps more directly, and encodes accounts with
 :func:`vm.encoding.encode_account`. The results are the same by
-construction; the official state tests and the equivalence tests check them.
+construction. ``tests/vm/test_account_db.py`` compares them with py-evm's,
+step by step; the official state tests and the equivalence tests check them
+in use.
 **Re-check every override here when py-evm is upgraded** (written against
 0.12.1b1).
 """
