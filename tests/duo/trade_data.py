@@ -15,6 +15,7 @@ from pathlib import Path
 
 START = 1_529_524_800  # 2018-06-20 20:00 UTC
 HOURS = 48
+JUMP_HOUR = 20  # the hour whose fix is 6% above the previous one
 EXCHANGES = ("bitfinex", "gdax", "kraken", "gemini")
 
 
@@ -24,7 +25,7 @@ def hourly_targets() -> list[Decimal]:
     for hour in range(HOURS):
         if hour < 14:
             price *= Decimal("1.008")
-        elif hour == 20:
+        elif hour == JUMP_HOUR:
             price *= Decimal("1.06")
         else:
             price *= Decimal("0.999")
