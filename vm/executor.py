@@ -18,6 +18,7 @@ the mixin serves Cancun and Prague alike.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from eth._utils.address import generate_contract_address
@@ -33,21 +34,21 @@ from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
 
 
+@functools.cache
+def _state_logger(class_name: str) -> ExtendedDebugLogger:
+    return get_extended_debug_logger(f"eth.vm.state.{class_name}")
+
+
 class CachedStateLogger:
-    """State mixin: ``logger`` is looked up once per class, not on every use.
+    """State mixin: ``logger`` is looked up once per class, not by name on every use.
 
     ``logging.getLogger`` returns the same object for the same name, so this is
     the logger py-evm's property would return.
     """
 
-    _settle_logger: ExtendedDebugLogger | None = None
-
     @property
     def logger(self) -> ExtendedDebugLogger:
-        cls = type(self)
-        if cls.__dict__.get("_settle_logger") is None:
-            cls._settle_logger = get_extended_debug_logger(f"eth.vm.state.{cls.__name__}")
-        return cast(ExtendedDebugLogger, cls.__dict__["_settle_logger"])
+        return _state_logger(type(self).__name__)
 
 
 class QuietTransactionExecutor:

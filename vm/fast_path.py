@@ -60,8 +60,8 @@ from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
 from vm.encoding import encode_receipt
-from vm.receipts import make_receipt, validate_receipt_bloom
 from vm.ordered_trie import ordered_trie_root_and_nodes
+from vm.receipts import make_receipt, validate_receipt_bloom
 
 
 def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
