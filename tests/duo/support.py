@@ -3,7 +3,6 @@ transactions, chain time, deployment with whitepaper defaults."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,6 +17,7 @@ from web3.logs import DISCARD
 from node.dev_accounts import DevSigner
 from node.duo.chain import Revert, TxSender, call_revert
 from node.duo.deploy import DuoDeployment, DuoParams, Role, deploy_duo
+from tests.e2e.node_process import poll_until
 
 WAD = 10**18
 DEV = DevSigner.from_mnemonic()
@@ -58,18 +58,18 @@ def send_raw_many(url: str, raws: Iterable[bytes]) -> list[str]:
 def wait_receipts(url: str, hashes: Sequence[str], timeout: float = 120.0) -> list[dict[str, Any]]:
     """Receipts of all ``hashes`` (raw JSON), polling in batches until every one is mined."""
     receipts: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
-    while len(receipts) < len(hashes):
+
+    def all_mined() -> bool:
         missing = [h for h in hashes if h not in receipts]
         for start in range(0, len(missing), 100):
             chunk = missing[start:start + 100]
             for tx_hash, reply in zip(chunk, rpc_batch(url, [("eth_getTransactionReceipt", [h]) for h in chunk])):
                 if reply.get("result"):
                     receipts[tx_hash] = reply["result"]
-        if len(receipts) < len(hashes):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(hashes) - len(receipts)} transactions not mined after {timeout}s")
-            time.sleep(0.1)  # a real node mining: nothing to await
+        return len(receipts) == len(hashes)
+
+    poll_until(all_mined, timeout,
+               lambda: f"{len(hashes) - len(receipts)} transactions not mined after {timeout}s")
     return [receipts[h] for h in hashes]
 
 

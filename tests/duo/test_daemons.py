@@ -7,10 +7,7 @@ committing, the price consensus and the whole reset are done by the daemons.
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from node.duo.deploy import DuoParams, State
 from node.duo.trades import RecordedTrades, TradeStore
 from tests.duo.support import DEV, Chain, deploy, make_accounts, send_raw_many, wad, wait_receipts
 from tests.duo.trade_data import HOURS, JUMP_HOUR, START, write_recording
+from tests.e2e.node_process import poll_until, read_log, spawn_settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,18 +26,12 @@ HOLDERS = make_accounts(40, "daemon-holder")
 TRIGGER_KEYS = [DEV.accounts[7], DEV.accounts[8]]
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "node.cli", "duo", *args], stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
 def wait_for(condition, timeout: float, what: str, logs: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-1500:] for p in logs)
-            raise TimeoutError(f"{what} not reached after {timeout}s\n{tails}")
-        time.sleep(0.1)  # real processes at work: nothing to await
+    def failure() -> str:
+        tails = "\n".join(f"--- {p.name}\n" + read_log(p)[-1500:] for p in logs)
+        return f"{what} not reached after {timeout}s\n{tails}"
+
+    poll_until(condition, timeout, failure)
 
 
 def test_feeds_and_triggers_run_a_reset_unattended(chain: Chain, duo_node, tmp_path: Path) -> None:
@@ -60,17 +52,18 @@ def test_feeds_and_triggers_run_a_reset_unattended(chain: Chain, duo_node, tmp_p
             key.write_text(duo.feed(number).account.key.hex())
             log = tmp_path / f"feed{number}.log"
             logs.append(log)
-            processes.append(spawn(["feed", "--rpc", duo_node.url, "--beethoven", beethoven.address,
-                                    "--key-file", str(key), "--db", str(tmp_path / f"pf{number}.sqlite"),
-                                    "--replay-offset", str(offset), "--poll", "0.2",
-                                    *[arg for f in files for arg in ("--trades", str(f))]], log))
+            processes.append(spawn_settle(["duo", "feed", "--rpc", duo_node.url, "--beethoven", beethoven.address,
+                                           "--key-file", str(key), "--db", str(tmp_path / f"pf{number}.sqlite"),
+                                           "--replay-offset", str(offset), "--poll", "0.2",
+                                           *[arg for f in files for arg in ("--trades", str(f))]], log))
         for number, account in enumerate(TRIGGER_KEYS, 1):
             key = tmp_path / f"trigger{number}.key"
             key.write_text(account.key.hex())
             log = tmp_path / f"trigger{number}.log"
             logs.append(log)
-            processes.append(spawn(["trigger", "--ws", duo_node.ws_url, "--beethoven", beethoven.address,
-                                    "--key-file", str(key), "--gas", "400000", "--poll", "2"], log))
+            processes.append(spawn_settle(["duo", "trigger", "--ws", duo_node.ws_url, "--beethoven",
+                                           beethoven.address, "--key-file", str(key), "--gas", "400000",
+                                           "--poll", "2"], log))
 
         def settled(boundary: int, reset_time_before: int) -> bool:
             """Trading again, with this hour's price in, or with a reset finished since the hour began.

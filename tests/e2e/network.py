@@ -4,14 +4,13 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from eth_account import Account
 
 from genesis.testnet import TestnetLayout, TestnetNode, init_testnet
-from tests.e2e.node_process import read_log, rpc, spawn_settle, terminate, wait_for_rpc
+from tests.e2e.node_process import poll_until, read_log, rpc, spawn_settle, terminate, wait_for_rpc
 from tests.helpers import SIGNER
 
 
@@ -113,14 +112,13 @@ class Network:
     def wait_for_height(self, height: int, nodes: list[ValidatorProcess] | None = None,
                         timeout: float = 60.0) -> None:
         nodes = nodes if nodes is not None else self.live()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(node.height() >= height for node in nodes):
-                return
-            time.sleep(0.2)  # polling real processes over RPC
-        heights = {node.node.index: node.height() for node in nodes}
-        raise AssertionError(f"not all nodes reached height {height} in {timeout}s: {heights}\n"
-                             + "\n".join(f"--- node{n.node.index}\n{n.log()[-3000:]}" for n in nodes))
+
+        def failure() -> str:
+            heights = {node.node.index: node.height() for node in nodes}
+            return (f"not all nodes reached height {height} in {timeout}s: {heights}\n"
+                    + "\n".join(f"--- node{n.node.index}\n{n.log()[-3000:]}" for n in nodes))
+
+        poll_until(lambda: all(node.height() >= height for node in nodes), timeout, failure)
 
     def transfer(self, node: ValidatorProcess, sender: int, nonce: int, value: int = 1) -> str:
         fields = {"chainId": self.chain_id, "nonce": nonce, "to": SIGNER.accounts[9].address, "value": value,
@@ -129,10 +127,5 @@ class Network:
         return node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
 
     def wait_for_receipt(self, node: ValidatorProcess, tx_hash: str, timeout: float = 60.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            receipt = node.call("eth_getTransactionReceipt", [tx_hash])
-            if receipt is not None:
-                return receipt
-            time.sleep(0.2)
-        raise AssertionError(f"no receipt for {tx_hash} on node{node.node.index} after {timeout}s")
+        return poll_until(lambda: node.call("eth_getTransactionReceipt", [tx_hash]), timeout,
+                          lambda: f"no receipt for {tx_hash} on node{node.node.index} after {timeout}s")

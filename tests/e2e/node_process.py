@@ -11,9 +11,27 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 SETTLE = [sys.executable, "-m", "node.cli"]
+POLL_INTERVAL = 0.1
+T = TypeVar("T")
+
+
+def poll_until(condition: Callable[[], T], timeout: float, failure: Callable[[], str]) -> T:
+    """``condition()``'s first truthy result, asked every ``POLL_INTERVAL`` s; fail with ``failure()`` after ``timeout`` s.
+
+    The one place the end-to-end tests poll: they watch real processes over
+    RPC and through files, which offer nothing to await.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(failure())
+        time.sleep(POLL_INTERVAL)
 
 
 def free_port() -> int:
@@ -32,16 +50,16 @@ def rpc(url: str, method: str, params: list | None = None, timeout: float = 10.0
 
 def wait_for_rpc(url: str, process: subprocess.Popen, timeout: float, log: Callable[[], str]) -> None:
     """Poll ``eth_chainId`` until ``process`` answers; fail at once if it exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"node exited with {process.returncode}:\n{log()}")
         try:
             rpc(url, "eth_chainId", timeout=1)
-            return
         except OSError:
-            time.sleep(0.1)  # a real process starting up: there is nothing to await
-    raise TimeoutError(f"node not ready after {timeout}s:\n{log()}")
+            return False
+        return True
+
+    poll_until(answers, timeout, lambda: f"node not ready after {timeout}s:\n{log()}")
 
 
 def spawn_settle(args: list[str], log_path: Path) -> subprocess.Popen:

@@ -6,7 +6,6 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from consensus.certificate import CommitCertificate, verify_certificate
 from genesis.loader import genesis_to_json
 from node.service import validator_set
 from tests.e2e.network import Network
-from tests.e2e.node_process import SETTLE, wait_for_rpc
+from tests.e2e.node_process import SETTLE, poll_until, wait_for_rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -74,15 +73,11 @@ def test_four_validators_survive_crashes_and_agree(network):
     # 4. Two killed: no quorum, so no commits; one back: commits resume.
     c.kill()
     d.kill()
-    deadline = time.monotonic() + 30
-    while a.height() != b.height():  # a commit in flight when they died reaches both, or neither
-        assert time.monotonic() < deadline, "the two survivors never agreed on their head"
-        time.sleep(0.2)  # polling real processes over RPC
+    # A commit in flight when they died reaches both survivors, or neither.
+    poll_until(lambda: a.height() == b.height(), 30, lambda: "the two survivors never agreed on their head")
     stalled = max(a.height(), b.height())
-    deadline = time.monotonic() + 60
-    while a.call("bft_status")["round"] < 1:  # they keep trying: the round times out and changes
-        assert time.monotonic() < deadline, "no round change without a quorum"
-        time.sleep(0.2)
+    # They keep trying: the round times out and changes.
+    poll_until(lambda: a.call("bft_status")["round"] >= 1, 60, lambda: "no round change without a quorum")
     assert max(a.height(), b.height()) == stalled  # but with 2 of 4 validators nothing commits
     c.start()
     net.wait_for_height(stalled + 2, [a, b, c], timeout=90)

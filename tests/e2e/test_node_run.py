@@ -5,10 +5,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 from genesis.keys import generate_validator_keys, write_key_file
-from tests.e2e.node_process import free_port, rpc, wait_for_rpc
+from tests.e2e.node_process import free_port, poll_until, rpc, wait_for_rpc
 
 SETTLE = [sys.executable, "-m", "node.cli"]
 
@@ -35,9 +34,8 @@ def test_single_validator_testnet_runs_from_its_config(tmp_path):
         assert (out / "node0" / "data" / "chain").is_dir()
         assert rpc(url, "eth_accounts")["result"] == []  # no unlocked keys outside dev mode
         # A validator network makes a block every period (1 s here), empty or not, each with a certificate.
-        deadline = time.monotonic() + 30
-        while int(rpc(url, "eth_blockNumber")["result"], 16) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        poll_until(lambda: int(rpc(url, "eth_blockNumber")["result"], 16) >= 2, 30,
+                   lambda: "the single validator made no 2 blocks in 30 s")
         certificate = rpc(url, "bft_getCertificate", ["0x1"])["result"]
         assert certificate["blockNumber"] == "0x1" and len(certificate["signers"]) == 1
         assert rpc(url, "bft_getCertificate", ["0x0"])["result"] is None
