@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Hashable
 
-from eth.constants import BLANK_ROOT_HASH
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
-from eth.typing import JournalDBCheckpoint
 from eth.rlp.accounts import Account
+from eth.typing import JournalDBCheckpoint
 from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
+from eth.vm.interrupt import MissingBytecode
 from eth_typing import Address
 from eth_utils import ValidationError
 
@@ -88,14 +89,28 @@ class AccessedState:
         raise ValidationError(f"No checkpoint {checkpoint} was found")
 
 
+def _exists(account: Account) -> bool:
+    """Whether a cached account must be in the trie: py-evm caches a missing one as the blank ``Account()``."""
+    return bool(
+        account.nonce or account.balance or account.code_hash != EMPTY_SHA3 or account.storage_root != BLANK_ROOT_HASH
+    )
+
+
 class SettleAccountDB(AccountDB):
     """py-evm 0.12.1b1's ``AccountDB`` with cheaper balance, nonce, warm-set and empty-account updates."""
 
     def set_balance(self, address: Address, balance: int) -> None:
-        """py-evm's checks in py-evm's order; the new ``Account`` is built from the old one's fields, not deep-copied."""
+        """py-evm's checks in py-evm's order; the new ``Account`` is built from the old one's fields, not deep-copied.
+
+        Writing an existing account's own balance back is skipped: the journal
+        would hold the bytes it already holds. With zero gas prices that is
+        the up-front gas charge and the refund of every transaction.
+        """
         validate_canonical_address(address, title="Storage Address")
         validate_uint256(balance, title="Account Balance")
         account = self._get_account(address)
+        if balance == account.balance and _exists(account):
+            return
         self._set_account(address, Account(account.nonce, balance, account.storage_root, account.code_hash))
 
     def set_nonce(self, address: Address, nonce: int) -> None:
@@ -103,6 +118,26 @@ class SettleAccountDB(AccountDB):
         validate_uint64(nonce, title="Nonce")
         account = self._get_account(address)
         self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
+
+    def get_code(self, address: Address) -> bytes:
+        """py-evm's ``get_code`` without copying every key read this block into a frozenset on each call.
+
+        py-evm notes the address as a bytecode access for its witness when the
+        code hash is among the keys read from the database; it asks through
+        ``keys_read``, which copies the whole set each time, so the cost grew
+        with the block. The membership test here is against the same set.
+        """
+        validate_canonical_address(address, title="Storage Address")
+        code_hash = self.get_code_hash(address)
+        if code_hash == EMPTY_SHA3:
+            return b""
+        try:
+            return self._journaldb[code_hash]
+        except KeyError:
+            raise MissingBytecode(code_hash) from KeyError
+        finally:
+            if code_hash in self._raw_store_db._keys_read:
+                self._accessed_bytecodes.add(address)
 
     def _set_account(self, address: Address, account: Account) -> None:
         self._account_cache[address] = account

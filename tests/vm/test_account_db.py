@@ -93,6 +93,7 @@ account_ops = st.lists(
     st.one_of(
         st.tuples(st.just("balance"), st.sampled_from(ADDRESSES), st.integers(0, 2**256 - 1)),
         st.tuples(st.just("nonce"), st.sampled_from(ADDRESSES), st.integers(0, 2**64 - 1)),
+        st.tuples(st.just("same balance"), st.sampled_from(ADDRESSES)),
         st.tuples(st.just("code"), st.sampled_from(ADDRESSES), st.binary(max_size=40)),
         st.tuples(st.just("storage"), st.sampled_from(ADDRESSES), st.integers(0, 3), st.integers(0, 2**256 - 1)),
         st.tuples(st.just("delete"), st.sampled_from(ADDRESSES)),
@@ -114,6 +115,8 @@ def _apply(db: AccountDB, op: tuple, checkpoint: int | None = None) -> object:
         db.set_balance(op[1], op[2])
     elif kind == "nonce":
         db.set_nonce(op[1], op[2])
+    elif kind == "same balance":  # a zero-price gas charge or refund; creates a missing account
+        db.set_balance(op[1], db.get_balance(op[1]))
     elif kind == "code":
         db.set_code(op[1], op[2])
     elif kind == "storage":
