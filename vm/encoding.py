@@ -15,6 +15,7 @@ encodes as Berlin's does) goes to
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import rlp
@@ -22,6 +23,7 @@ from eth.rlp.accounts import Account
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
 from eth.vm.forks.berlin.receipts import TypedReceipt
+from eth_utils import to_bytes
 
 _UINT256_LIMIT = 1 << 256
 
@@ -114,5 +116,11 @@ def encode_receipt(receipt: Any) -> bytes:
         and type(receipt).encode is TypedReceipt.encode
         and type(receipt._inner) is Receipt
     ):
-        return receipt._type_byte + _encode_plain_receipt(receipt._inner)
+        return _type_byte(receipt.type_id) + _encode_plain_receipt(receipt._inner)
     return bytes(receipt.encode())
+
+
+@functools.cache
+def _type_byte(type_id: int) -> bytes:
+    """``TypedReceipt._type_byte``, a per-object cached property, computed once per type instead of per receipt."""
+    return to_bytes(type_id)

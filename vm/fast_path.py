@@ -56,6 +56,7 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
 from eth.vm.forks.cancun import get_total_blob_gas
+from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
@@ -139,6 +140,19 @@ class _ReceiptsInHand:
         return self.receipts
 
 
+def _with_deposit_contract_logs(receipts: Sequence[ReceiptAPI]) -> tuple[ReceiptAPI, ...]:
+    """The receipts with a log from the deposit contract: the only ones Prague's scan takes anything from.
+
+    py-evm's scan converts every log's first topic to bytes before it looks at
+    the log's address; leaving out receipts it would take nothing from gives
+    the same request data for a fraction of the work.
+    """
+    return tuple(
+        receipt for receipt in receipts
+        if any(log.address == DEPOSIT_CONTRACT_ADDRESS for log in receipt.logs)
+    )
+
+
 class FastBlockRules:
     """Overrides for py-evm's ``VM``; see the module docstring."""
 
@@ -190,7 +204,7 @@ class FastBlockRules:
             super().process_deposit_request_data(block)  # type: ignore[misc]
             return
         super().process_deposit_request_data(  # type: ignore[misc]
-            _ReceiptsInHand(block.block_requests, self._settle_receipts[1])
+            _ReceiptsInHand(block.block_requests, _with_deposit_contract_logs(self._settle_receipts[1]))
         )
 
     @classmethod

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import rlp
 from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
@@ -76,11 +77,29 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
     builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)
-    logs = [Log(address, topics, data) for address, topics, data in log_entries]
-    receipt = Receipt(state_root=status, gas_used=gas_used, logs=logs, bloom=logs_bloom(logs))
+    logs = tuple([Log(address, topics, data) for address, topics, data in log_entries])
+    receipt = _plain_receipt(status, gas_used, logs_bloom(logs), logs)
     if typed:
         return transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]
     return receipt
+
+
+def _plain_receipt(state_root: bytes, gas_used: int, bloom: int, logs: tuple[Log, ...]) -> Receipt:
+    """``Receipt(state_root, gas_used, logs, bloom)`` with the bloom given: the same object, fewer steps.
+
+    py-evm's ``Receipt.__init__`` only fills in a missing bloom and passes the
+    fields on by keyword, which ``rlp.Serializable`` then matches to field
+    names. Here they go to ``Serializable.__init__`` in field order, the logs
+    already a tuple (the immutable form ``Serializable`` would make of a list).
+    """
+    receipt = Receipt.__new__(Receipt)
+    _serializable_init(receipt, state_root, gas_used, bloom, logs)
+    return receipt
+
+
+_serializable_init = rlp.Serializable.__init__
+if tuple(Receipt._meta.field_names) != ("state_root", "gas_used", "bloom", "logs"):
+    raise ImportError("py-evm's Receipt fields changed: re-check vm.receipts._plain_receipt")
 
 
 def validate_receipt_bloom(receipt: ReceiptAPI) -> None:

@@ -17,6 +17,7 @@ from eth_utils import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vm.encoding import encode_receipt
 from vm.receipts import bloom_mask, logs_bloom, make_receipt, validate_receipt_bloom
 
 KEY = keys.PrivateKey(b"\x01" * 32)
@@ -64,6 +65,9 @@ def test_receipt_is_the_transactions_own(kind: str, entries: tuple, status: byte
     assert ours.encode() == theirs.encode()
     assert ours.bloom == theirs.bloom == logs_bloom(theirs.logs)
     assert getattr(ours, "type_id", None) == getattr(theirs, "type_id", None)
+    plain_ours, plain_theirs = getattr(ours, "_inner", ours), getattr(theirs, "_inner", theirs)
+    assert vars(plain_ours) == vars(plain_theirs)  # the same field values, logs a tuple in both
+    assert encode_receipt(ours) == theirs.encode()
 
 
 def test_unknown_transaction_class_goes_to_its_own_make_receipt() -> None:
