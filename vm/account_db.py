@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import Hashable
 
+from eth.abc import AtomicDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
 from eth.typing import JournalDBCheckpoint
 from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
 from eth.vm.interrupt import MissingBytecode
-from eth_typing import Address
+from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from vm.encoding import encode_account
@@ -97,7 +98,73 @@ def _exists(account: Account) -> bool:
 
 
 class SettleAccountDB(AccountDB):
-    """py-evm 0.12.1b1's ``AccountDB`` with cheaper balance, nonce, warm-set and empty-account updates."""
+    """py-evm 0.12.1b1's ``AccountDB`` with cheaper storage reads and balance, nonce, warm-set and empty-account updates.
+
+    **Storage reads are memoised.** A token transfer reads each of its slots
+    three times (SLOAD, then SSTORE's current and original values), and each
+    read walks the account store's two journals, a cache and an RLP decode.
+    ``_current`` and ``_original`` remember what ``get_storage`` returned,
+    keyed by (address, slot), for ``from_journal`` true and false. They are
+    filled only by reads (so py-evm's per-store record of accessed slots sees
+    every slot it would see), kept up to date by ``set_storage``, and
+    dropped whenever py-evm could change an answer another way:
+    ``_original`` when changes are locked (the transaction's writes become
+    the originals); both on a discard (a revert can even restore a wiped
+    trie), a storage wipe, a new state root, ``make_state_root`` and
+    ``persist`` (which also replaces the account stores).
+    """
+
+    def __init__(self, db: AtomicDatabaseAPI, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
+        self._current: dict[tuple[Address, int], int] = {}
+        self._original: dict[tuple[Address, int], int] = {}
+        super().__init__(db, state_root)
+
+    def _forget_storage_reads(self) -> None:
+        self._current.clear()
+        self._original.clear()
+
+    @property  # type: ignore[override]
+    def state_root(self) -> Hash32:
+        return self._trie.root_hash
+
+    @state_root.setter
+    def state_root(self, value: Hash32) -> None:
+        self._forget_storage_reads()
+        AccountDB.state_root.fset(self, value)  # type: ignore[attr-defined]
+
+    def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
+        memo = self._current if from_journal else self._original
+        key = (address, slot)
+        value = memo.get(key)
+        if value is None:
+            value = memo[key] = super().get_storage(address, slot, from_journal)
+        return value
+
+    def set_storage(self, address: Address, slot: int, value: int) -> None:
+        super().set_storage(address, slot, value)
+        key = (address, slot)
+        if key in self._current:
+            self._current[key] = value
+
+    def _wipe_storage(self, address: Address) -> None:
+        self._forget_storage_reads()
+        super()._wipe_storage(address)
+
+    def discard(self, checkpoint: JournalDBCheckpoint) -> None:
+        self._forget_storage_reads()
+        super().discard(checkpoint)
+
+    def lock_changes(self) -> None:
+        self._original.clear()
+        super().lock_changes()
+
+    def make_state_root(self) -> Hash32:
+        self._forget_storage_reads()
+        return super().make_state_root()
+
+    def persist(self) -> MetaWitnessAPI:
+        self._forget_storage_reads()
+        return super().persist()
 
     def set_balance(self, address: Address, balance: int) -> None:
         """py-evm's checks in py-evm's order; the new ``Account`` is built from the old one's fields, not deep-copied.

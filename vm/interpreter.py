@@ -36,18 +36,33 @@ from typing import Any
 
 from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
 from eth import constants
-from eth.exceptions import FullStack, Halt, InsufficientStack, InvalidInstruction, InvalidJumpDestination, OutOfGas
+from eth.exceptions import (
+    FullStack,
+    Halt,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+    WriteProtection,
+)
 from eth.vm import opcode_values as op
 from eth.vm.computation import NO_RESULT
+from eth.vm.forks.berlin import constants as berlin_constants
+from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.forks.cancun.computation import CancunComputation
+from eth.vm.forks.london import storage as london_storage
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, flow
+from eth.vm.logic import logging as logging_logic
 from eth.vm.logic import memory as memory_logic
+from eth.vm.logic import sha3 as sha3_logic
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.opcode import _FastOpcode
 from eth.vm.opcode_values import DUP1, JUMPDEST, POP, PUSH0, STOP, SWAP1
 from eth.vm.stack import to_bytes, to_int
+from eth_hash.auto import keccak
+from eth_utils import encode_hex
 
 
 class FastInterpreter:
@@ -91,8 +106,9 @@ def _run(computation: Any) -> None:
     raw = code._raw_code_bytes
     length = len(raw)
     lookup = computation.opcodes
-    costs, logic = _fixed_cost_table(lookup)
+    costs, logic, push_sizes = _fixed_cost_table(lookup)
     meter = computation._gas_meter
+    values = computation._stack.values
     try:
         while True:
             pc = code.program_counter
@@ -110,7 +126,18 @@ def _run(computation: Any) -> None:
                         f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {lookup[opcode].mnemonic}"
                     )
                 meter.gas_remaining = remaining - cost
-                logic_fn(computation)
+                size = push_sizes[opcode]
+                if size:  # PUSH1-32, a third of all opcodes run: _push's body, without the call
+                    pc += 1
+                    value = raw[pc:pc + size]
+                    code.program_counter = pc + size
+                    if len(value) != size:
+                        value = value.ljust(size, b"\x00")
+                    if len(values) > 1023:
+                        raise FullStack("Stack limit reached")
+                    values.append(value)
+                else:
+                    logic_fn(computation)
             else:
                 opcode_fn = lookup.get(opcode)
                 if opcode_fn is None:
@@ -120,25 +147,28 @@ def _run(computation: Any) -> None:
         pass
 
 
-#: id of an opcode table -> (the table, gas costs by opcode byte, logic functions by opcode byte).
-_FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any]]] = {}
+#: id of an opcode table -> (the table, gas costs, logic functions and inline PUSH sizes by opcode byte).
+_FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any], list[int]]] = {}
 
 
-def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any]]:
+def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], list[int]]:
     """Gas cost and logic function of every plain fixed-cost opcode (py-evm's ``_FastOpcode``), by byte.
 
     A list indexed by the opcode byte instead of a dict lookup, a type check and
     two attribute reads per opcode. Other entries are ``None``: the loop calls
-    py-evm's opcode object for them. Built once per opcode table.
+    py-evm's opcode object for them. The third list holds N for an opcode
+    whose logic is this module's PUSHN (N > 0), which the loop runs inline.
+    Built once per opcode table.
     """
     entry = _FIXED_COST_TABLES.get(id(opcodes))
     if entry is None or entry[0] is not opcodes:
-        costs, logic = [0] * 256, [None] * 256
+        costs, logic, push_sizes = [0] * 256, [None] * 256, [0] * 256
         for value, opcode_fn in opcodes.items():
             if type(opcode_fn) is _FastOpcode:
                 costs[value], logic[value] = opcode_fn.gas_cost, opcode_fn.logic_fn
-        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic)
-    return entry[1], entry[2]
+                push_sizes[value] = _PUSH_SIZES.get(opcode_fn.logic_fn, 0)
+        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, push_sizes)
+    return entry[1], entry[2], entry[3]
 
 
 #: Code bytes -> (valid, invalid) JUMPDEST positions found so far; oldest dropped past the limit.
@@ -163,6 +193,7 @@ def _share_jump_analysis(code: Any) -> None:
 # eth.vm.stack.Stack inlined: same stack representation (pushed bytes stay
 # bytes), same limit checks in the same order, same exceptions.
 def _push(size: int) -> Any:
+    """PUSH``size``; :func:`_run` runs the same steps inline for the sizes 1-32."""
     def push(computation: Any) -> None:
         code = computation.code
         start = code.program_counter
@@ -202,6 +233,11 @@ def _swap(position: int) -> Any:
             raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
 
     return swap
+
+
+_PUSHES = [_push(size) for size in range(33)]
+#: This module's PUSH1-32 logic functions -> the number of bytes each pushes.
+_PUSH_SIZES = {_PUSHES[size]: size for size in range(1, 33)}
 
 
 def _pop(computation: Any) -> None:
@@ -253,8 +289,14 @@ def _unary(operator: Any) -> Any:
 
 
 def _jump_to(code: Any, destination: int) -> None:
-    """py-evm's jump: move the program counter, then require a JUMPDEST that is not PUSH data."""
+    """py-evm's jump: move the program counter, then require a JUMPDEST that is not PUSH data.
+
+    A destination already known to start an instruction (py-evm's own record,
+    shared per code) that holds a JUMPDEST is taken without asking again.
+    """
     code.program_counter = destination
+    if destination in code.valid_positions and code._raw_code_bytes[destination] == JUMPDEST:
+        return
     if code.peek() != JUMPDEST:
         raise InvalidJumpDestination("Invalid Jump Destination")
     if not code.is_valid_opcode(destination):
@@ -312,6 +354,163 @@ def _mload(computation: Any) -> None:
     values.append(bytes(memory[start:start + 32]))
 
 
+def _sha3(computation: Any) -> None:
+    """py-evm's ``sha3``; hashing memory already paid for skips ``extend_memory``, which would do nothing."""
+    values = computation._stack.values
+    if len(values) < 2:
+        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+    start = values.pop()
+    size = values.pop()
+    start = start if start.__class__ is int else to_int(start)
+    size = size if size.__class__ is int else to_int(size)
+    memory = computation._memory._bytes
+    if not (size and start + size <= len(memory)):
+        computation.extend_memory(start, size)
+        memory = computation._memory._bytes
+    data = bytes(memory[start:start + size])
+    cost = GAS_SHA3WORD * ((size + 31) // 32)
+    meter = computation._gas_meter
+    if cost > meter.gas_remaining:
+        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: SHA3: word gas cost")
+    meter.gas_remaining -= cost
+    values.append(keccak(data))
+
+
+# -- storage ---------------------------------------------------------------------------
+# py-evm's SLOAD (Berlin, EIP-2929) and SSTORE (London, EIP-2200/2929/3529) in
+# one function each, in py-evm's order of effects: the static-call guard, the
+# 2300-gas floor, the gas and refund of net metering, the write, then the
+# cold-slot surcharge. py-evm builds the gas meter's reason string for every
+# SSTORE (hex address and three 256-bit values in decimal); here it is built
+# only for the OutOfGas message that carries it.
+def _sload(computation: Any) -> None:
+    values = computation._stack.values
+    if not values:
+        raise InsufficientStack("Wanted 1 stack item, had none")
+    slot = values.pop()
+    slot = slot if slot.__class__ is int else to_int(slot)
+    state = computation.state
+    address = computation.msg.storage_address
+    if state.is_storage_warm(address, slot):
+        cost = WARM_STORAGE_READ_COST
+    else:
+        state.mark_storage_warm(address, slot)
+        cost = COLD_SLOAD_COST
+    meter = computation._gas_meter
+    if cost > meter.gas_remaining:
+        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: SLOAD")
+    meter.gas_remaining -= cost
+    values.append(state.get_storage(address, slot))
+
+
+def _sstore_eip3529(computation: Any) -> None:
+    """``ensure_no_static(sstore_eip3529)``: EIP-2200 net metering with the EIP-2929 and EIP-3529 schedule."""
+    if computation.msg.is_static:
+        raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
+    meter = computation._gas_meter
+    if meter.gas_remaining <= 2300:
+        raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", meter.gas_remaining)
+    values = computation._stack.values
+    if len(values) < 2:
+        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+    slot = values.pop()
+    value = values.pop()
+    slot = slot if slot.__class__ is int else to_int(slot)
+    value = value if value.__class__ is int else to_int(value)
+    state = computation.state
+    address = computation.msg.storage_address
+    current = state.get_storage(address, slot)
+    original = state.get_storage(address, slot, from_journal=False)
+    schedule = _SSTORE_SCHEDULE
+    refund = 0
+    if current == value:
+        cost = schedule.sload_gas
+    elif original == current:
+        if original == 0:
+            cost = schedule.sstore_set_gas
+        else:
+            cost = schedule.sstore_reset_gas
+            if value == 0:
+                refund += schedule.sstore_clears_schedule
+    else:
+        cost = schedule.sload_gas
+        if original != 0:
+            if current == 0:
+                refund -= schedule.sstore_clears_schedule
+            if value == 0:
+                refund += schedule.sstore_clears_schedule
+        if original == value:
+            if original == 0:
+                refund += schedule.sstore_set_gas - schedule.sload_gas
+            else:
+                refund += schedule.sstore_reset_gas - schedule.sload_gas
+    if cost > meter.gas_remaining:
+        raise OutOfGas(
+            f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: "
+            f"SSTORE: {encode_hex(address)}[{slot}] -> {value} (current: {current} / original: {original})"
+        )
+    meter.gas_remaining -= cost
+    if refund:
+        computation.refund_gas(refund)
+    state.set_storage(address, slot, value)
+    if not state.is_storage_warm(address, slot):
+        state.mark_storage_warm(address, slot)
+        if COLD_SLOAD_COST > meter.gas_remaining:
+            raise OutOfGas(
+                f"Out of gas: Needed {COLD_SLOAD_COST} - Remaining {meter.gas_remaining} - "
+                "Reason: Implicit SLOAD during SSTORE"
+            )
+        meter.gas_remaining -= COLD_SLOAD_COST
+
+
+def _log(topic_count: int) -> Any:
+    """``ensure_no_static(logN)`` (Byzantium on): py-evm's ``log_XX`` with the paid-memory shortcut of :func:`_sha3`."""
+    def log(computation: Any) -> None:
+        if computation.msg.is_static:
+            raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
+        values = computation._stack.values
+        if len(values) < 2:
+            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+        start = values.pop()
+        size = values.pop()
+        start = start if start.__class__ is int else to_int(start)
+        size = size if size.__class__ is int else to_int(size)
+        if topic_count == 1:
+            if not values:
+                raise InsufficientStack("Wanted 1 stack item, had none")
+            topics: tuple[int, ...] = (to_int(values.pop()),)
+        elif topic_count:
+            if len(values) < topic_count:
+                raise InsufficientStack(f"Wanted {topic_count} stack items, only had {len(values)}")
+            topics = tuple(to_int(values.pop()) for _ in range(topic_count))
+        else:
+            topics = ()
+        cost = GAS_LOGDATA * size + GAS_LOGTOPIC * topic_count
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            raise OutOfGas(
+                f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: Log topic and data gas cost"
+            )
+        meter.gas_remaining -= cost
+        memory = computation._memory._bytes
+        if not (size and start + size <= len(memory)):
+            computation.extend_memory(start, size)
+            memory = computation._memory._bytes
+        computation.add_log_entry(computation.msg.storage_address, topics, bytes(memory[start:start + size]))
+
+    return log
+
+
+_SSTORE_SCHEDULE = london_storage.GAS_SCHEDULE_EIP3529
+COLD_SLOAD_COST = berlin_constants.COLD_SLOAD_COST
+WARM_STORAGE_READ_COST = berlin_constants.WARM_STORAGE_READ_COST
+GAS_SHA3WORD = constants.GAS_SHA3WORD
+GAS_LOGDATA = constants.GAS_LOGDATA
+GAS_LOGTOPIC = constants.GAS_LOGTOPIC
+#: LOG0-4 -> (py-evm's logic function inside its static guard, the replacement).
+_LOGS = {op.LOG0 + n: (getattr(logging_logic, f"log{n}"), _log(n)) for n in range(5)}
+
+
 #: opcode -> (the py-evm logic function it stands in for, the replacement).
 _ARITHMETIC_AND_FLOW = {
     op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX)),
@@ -332,6 +531,8 @@ _ARITHMETIC_AND_FLOW = {
     op.JUMPI: (flow.jumpi, _jumpi),
     op.MSTORE: (memory_logic.mstore, _mstore),
     op.MLOAD: (memory_logic.mload, _mload),
+    op.SHA3: (sha3_logic.sha3, _sha3),
+    op.SLOAD: (berlin_logic.sload_eip2929, _sload),
 }
 
 
@@ -344,7 +545,7 @@ def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
     leaves it on py-evm's logic).
     """
     logic = {POP: _pop}
-    logic.update({PUSH0 + size: _push(size) for size in range(33)})
+    logic.update({PUSH0 + size: _PUSHES[size] for size in range(33)})
     logic.update({DUP1 + n: _dup(n + 1) for n in range(16)})
     logic.update({SWAP1 + n: _swap(n + 1) for n in range(16)})
     table = dict(opcodes)
@@ -356,6 +557,14 @@ def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
         original = opcodes.get(value)
         if type(original) is _FastOpcode and original.logic_fn is expected:
             table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
+    for value, (expected, logic_fn) in _LOGS.items():
+        original = opcodes.get(value)
+        if type(original) is _FastOpcode and getattr(original.logic_fn, "__wrapped__", None) is expected:
+            table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
+    original = opcodes.get(op.SSTORE)
+    # London's entry is ensure_no_static(sstore_eip3529); functools.wraps leaves the wrapped function visible.
+    if type(original) is _FastOpcode and getattr(original.logic_fn, "__wrapped__", None) is london_storage.sstore_eip3529:
+        table[op.SSTORE] = _FastOpcode(_sstore_eip3529, original.mnemonic, original.gas_cost)
     return table
 
 

@@ -135,9 +135,15 @@ def _apply(db: AccountDB, op: tuple, checkpoint: int | None = None) -> object:
     elif kind == "root":
         return db.make_state_root()
     elif kind == "persist":
-        db.persist()
-        return db.state_root
+        witness = db.persist()
+        return db.state_root, _witness(witness)
     return None
+
+
+def _witness(witness: object) -> tuple:
+    """What py-evm's ``persist`` reports as read: trie nodes, accounts, bytecodes and slots per account."""
+    return (witness.hashes, witness.accounts_queried, witness.account_bytecodes_queried,  # type: ignore[attr-defined]
+            [witness.get_slots_queried(address) for address in ADDRESSES])  # type: ignore[attr-defined]
 
 
 def _observe(db: AccountDB) -> list:
@@ -146,6 +152,7 @@ def _observe(db: AccountDB) -> list:
         seen.append((
             db.account_exists(address), db.get_balance(address), db.get_nonce(address),
             db.get_code(address), [db.get_storage(address, slot) for slot in range(4)],
+            [db.get_storage(address, slot, from_journal=False) for slot in range(4)],
             db.is_address_warm(address), [db.is_storage_warm(address, slot) for slot in range(4)],
         ))
     return seen
@@ -190,8 +197,7 @@ def test_account_db_matches_py_evm(ops: list[tuple]) -> None:
                 assert got_ours == got_reference
         assert _observe(ours) == _observe(reference)
     assert ours.make_state_root() == reference.make_state_root()
-    ours.persist()
-    reference.persist()
+    assert _witness(ours.persist()) == _witness(reference.persist())
     assert ours.state_root == reference.state_root
 
 
@@ -207,3 +213,24 @@ def test_deleting_the_empty_coinbase_opens_no_storage_trie() -> None:
     ours.delete_account(ADDRESSES[0])
     assert ADDRESSES[0] in ours._account_stores
     assert ours.get_storage(ADDRESSES[0], 1) == 0
+
+
+def test_storage_reads_follow_a_revert() -> None:
+    """A remembered read must not outlive the write a discard takes back (nor a wipe's revert)."""
+    reference, ours = _seeded(AccountDB), _seeded(SettleAccountDB)
+    address = ADDRESSES[0]
+    for db in (reference, ours):
+        checkpoint = db.record()
+        assert db.get_storage(address, 1) == 99
+        db.set_storage(address, 1, 5)
+        assert db.get_storage(address, 1) == 5
+        db.discard(checkpoint)
+    assert ours.get_storage(address, 1) == reference.get_storage(address, 1) == 99
+    for db in (reference, ours):
+        db.lock_changes()
+        checkpoint = db.record()
+        db.set_storage(address, 1, 6)
+        assert db.get_storage(address, 1) == 6
+        assert db.get_storage(address, 1, from_journal=False) == 99
+        db.discard(checkpoint)
+    assert _observe(ours) == _observe(reference)

@@ -2,9 +2,11 @@
 
 The official state tests (``test_ethereum_fixtures.py``) cover ordinary code;
 these pin the error paths: stack limits, running off the end of the code,
-jumps into PUSH data, running out of gas. Random straight-line programs over
-the opcodes with their own logic here (arithmetic, comparison, bitwise, jumps, MLOAD and MSTORE)
-must leave the same stack, gas and error as py-evm's.
+jumps into PUSH data, running out of gas, SSTORE below 2300 gas and inside a
+STATICCALL, every branch of SSTORE's net metering and refunds. Random
+straight-line programs over the opcodes with their own logic here
+(arithmetic, comparison, bitwise, jumps, MLOAD, MSTORE, SHA3, SLOAD and SSTORE)
+must leave the same stack, gas, refund, storage and error as py-evm's.
 """
 import pytest
 from hypothesis import given, settings
@@ -19,6 +21,10 @@ from eth.vm.forks.cancun.headers import CancunBlockHeader
 from vm.fork import SettleCancunVM
 
 ADDRESS = b"\x0c" * 20
+CALLEE = b"\x0d" * 20
+#: Storage the contract has before the run (committed, so these are SSTORE's "original" values).
+SEEDED = {1: 5, 2: 7}
+CALLEE_CODE = bytes.fromhex("6001600055" + "60006000a0")  # SSTORE(0, 1), LOG0
 CASES = {
     "return 42": "602a60005260206000f3",
     "push runs off the end": "600161ff",
@@ -58,6 +64,29 @@ CASES = {
     "mstore with one item": "600052",
     "mload on empty stack": "51",
     "memory expansion out of gas": "602a63ffffffff52",
+    "sha3 of paid memory": "602a600052" + "60206000" + "20" + "00",
+    "sha3 past paid memory and of nothing": "60406010" + "20" + "6000610100" + "20" + "5900",
+    "sha3 on one item": "600020",
+    "sload cold then warm": "600154" + "600154" + "00",
+    "sstore new slot": "6001600055",
+    "sstore same value": "6005600155",
+    "sstore clear a seeded slot": "6000600155",
+    "sstore change then restore a seeded slot": "6009600155" + "6005600155",
+    "sstore clear then reset a seeded slot": "6000600255" + "6003600255",
+    "sstore set then clear a new slot": "6004600355" + "6000600355",
+    "sstore change twice": "6009600155" + "6000600155" + "6004600155",
+    "sstore with one item": "600155",
+    "staticcall into sstore fails": "6000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "fa"
+                                    + "600052" + "60206000f3",
+    "log0 to log4 of paid memory": "602a600052" + "60206000a0" + "600160206000a1" + "6002600160206000a2"
+                                   + "60036002600160206000a3" + "600460036002600160206000a4" + "00",
+    "log past paid memory and of nothing": "60ff60406010a1" + "6000610100a0" + "5900",
+    "log3 short of topics": "6001600260206000a3",
+    "log with one item": "6000a0",
+    "staticcall into log fails": "6000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "fa"
+                                 + "600052" + "60206000f3",
+    "call into sstore succeeds": "60006000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "f1"
+                                 + "600052" + "60206000f3",
 }
 
 
@@ -72,14 +101,21 @@ def _vm(vm_class):
 
 def _run(vm_class, code: bytes, gas: int):
     vm = _vm(vm_class)
+    for slot, value in SEEDED.items():
+        vm.state.set_storage(ADDRESS, slot, value)
+    vm.state.set_code(CALLEE, CALLEE_CODE)
+    vm.state.lock_changes()
     computation = vm.execute_bytecode(origin=b"\x02" * 20, gas_price=0, gas=gas, to=ADDRESS,
                                       sender=b"\x02" * 20, value=0, data=b"", code=code)
-    return (computation.is_error, type(computation.error).__name__ if computation.is_error else None,
-            computation.get_gas_remaining(), computation.output, list(computation._stack.values),
-            computation.code.program_counter, vm.state.get_storage(ADDRESS, 0))
+    return (computation.is_error, str(computation.error) if computation.is_error else None,
+            type(computation.error).__name__ if computation.is_error else None,
+            computation.get_gas_remaining(), computation.get_gas_refund(), computation.output,
+            list(computation._stack.values), computation.code.program_counter,
+            [vm.state.get_storage(ADDRESS, slot) for slot in range(4)], vm.state.get_storage(CALLEE, 0),
+            computation.get_log_entries())
 
 
-@pytest.mark.parametrize("gas", [100_000, 60])
+@pytest.mark.parametrize("gas", [100_000, 22_000, 2_400, 2_306, 60])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_outcome_as_py_evm(name: str, gas: int) -> None:
     code = bytes.fromhex(CASES[name])
@@ -92,19 +128,36 @@ def test_shared_jump_analysis_gives_the_same_answers_on_rerun() -> None:
     first = _run(SettleCancunVM, code, 100_000)
     again = _run(SettleCancunVM, code, 100_000)
     assert first == again == _run(CancunVM, code, 100_000)
-    assert first[0] and first[1] == "InvalidInstruction"  # a JUMPDEST byte inside PUSH data
+    assert first[0] and first[2] == "InvalidInstruction"  # a JUMPDEST byte inside PUSH data
+
+
+def test_the_storage_cases_reach_their_branches() -> None:
+    """The SSTORE cases above do what their names say under py-evm (so the comparison means something)."""
+    static = _run(SettleCancunVM, bytes.fromhex(CASES["staticcall into sstore fails"]), 100_000)
+    assert static[5] == b"\x00" * 32 and static[9] == 0  # the inner frame's write was refused
+    logs = _run(SettleCancunVM, bytes.fromhex(CASES["log0 to log4 of paid memory"]), 100_000)[10]
+    assert [len(topics) for _, topics, _ in logs] == [0, 1, 2, 3, 4] and logs[4][1] == (1, 2, 3, 4)
+    plain = _run(SettleCancunVM, bytes.fromhex(CASES["call into sstore succeeds"]), 100_000)
+    assert plain[5] == b"\x00" * 31 + b"\x01" and plain[9] == 1
+    cleared = _run(SettleCancunVM, bytes.fromhex(CASES["sstore clear a seeded slot"]), 100_000)
+    assert cleared[4] > 0 and cleared[8][1] == 0  # a refund for clearing
+    restored = _run(SettleCancunVM, bytes.fromhex(CASES["sstore change then restore a seeded slot"]), 100_000)
+    assert restored[4] > 0 and restored[8][1] == 5
+    floor = _run(SettleCancunVM, bytes.fromhex(CASES["sstore new slot"]), 2_306)  # 2,300 left at the SSTORE
+    assert floor[0] and "2300" in floor[1]
 
 
 #: Opcodes whose logic :mod:`vm.interpreter` replaces, some DUP/SWAP/POP, and JUMPDEST for jumps to land on.
 FAST_OPCODES = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C,
-                0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50]
+                0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50, 0x20, 0x54, 0x55, 0xA0, 0xA1, 0xA3]
 _push = st.binary(min_size=1, max_size=32).map(lambda data: bytes([0x5F + len(data)]) + data)
 _small_push = st.integers(0, 300).map(lambda n: bytes([0x61]) + n.to_bytes(2, "big"))
-_step = st.one_of(_push, _small_push, st.sampled_from(FAST_OPCODES).map(lambda value: bytes([value])))
+_slot_push = st.integers(0, 3).map(lambda n: bytes([0x60, n]))
+_step = st.one_of(_push, _small_push, _slot_push, st.sampled_from(FAST_OPCODES).map(lambda value: bytes([value])))
 
 
 @settings(max_examples=300, deadline=None)
-@given(steps=st.lists(_step, max_size=40), gas=st.sampled_from([100_000, 40]))
+@given(steps=st.lists(_step, max_size=40), gas=st.sampled_from([1_000_000, 100_000, 40]))
 def test_random_programs_same_outcome_as_py_evm(steps: list[bytes], gas: int) -> None:
     code = b"".join(steps)
     assert _run(SettleCancunVM, code, gas) == _run(CancunVM, code, gas)
