@@ -106,7 +106,7 @@ def _run(computation: Any) -> None:
     raw = code._raw_code_bytes
     length = len(raw)
     lookup = computation.opcodes
-    costs, logic, push_sizes = _fixed_cost_table(lookup)
+    costs, logic, inline = _fixed_cost_table(lookup)
     meter = computation._gas_meter
     values = computation._stack.values
     try:
@@ -126,8 +126,13 @@ def _run(computation: Any) -> None:
                         f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {lookup[opcode].mnemonic}"
                     )
                 meter.gas_remaining = remaining - cost
-                size = push_sizes[opcode]
-                if size:  # PUSH1-32, a third of all opcodes run: _push's body, without the call
+                # PUSH, DUP, SWAP and POP (over half of all opcodes run): the bodies
+                # of _push, _dup, _swap and _pop below, without the call.
+                kind = inline[opcode]
+                if not kind:
+                    logic_fn(computation)
+                elif kind <= _INLINE_PUSH32:
+                    size = kind - _INLINE_PUSH0
                     pc += 1
                     value = raw[pc:pc + size]
                     code.program_counter = pc + size
@@ -136,8 +141,25 @@ def _run(computation: Any) -> None:
                     if len(values) > 1023:
                         raise FullStack("Stack limit reached")
                     values.append(value)
+                elif kind <= _INLINE_DUP16:
+                    if len(values) > 1023:
+                        raise FullStack("Stack limit reached")
+                    position = kind - _INLINE_DUP1 + 1
+                    try:
+                        values.append(values[-position])
+                    except IndexError:
+                        raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
+                elif kind <= _INLINE_SWAP16:
+                    position = kind - _INLINE_SWAP1 + 1
+                    try:
+                        values[-1], values[-position - 1] = values[-position - 1], values[-1]
+                    except IndexError:
+                        raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
                 else:
-                    logic_fn(computation)
+                    try:
+                        values.pop()
+                    except IndexError:
+                        raise InsufficientStack("Wanted 1 stack item, had none") from None
             else:
                 opcode_fn = lookup.get(opcode)
                 if opcode_fn is None:
@@ -147,8 +169,16 @@ def _run(computation: Any) -> None:
         pass
 
 
-#: id of an opcode table -> (the table, gas costs, logic functions and inline PUSH sizes by opcode byte).
+#: id of an opcode table -> (the table, gas costs, logic functions and inline kinds by opcode byte).
 _FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any], list[int]]] = {}
+# Inline kinds: 0 = call the logic function; PUSH0-32, DUP1-16, SWAP1-16, POP in this order.
+_INLINE_PUSH0 = 1
+_INLINE_PUSH32 = _INLINE_PUSH0 + 32
+_INLINE_DUP1 = _INLINE_PUSH32 + 1
+_INLINE_DUP16 = _INLINE_DUP1 + 15
+_INLINE_SWAP1 = _INLINE_DUP16 + 1
+_INLINE_SWAP16 = _INLINE_SWAP1 + 15
+_INLINE_POP = _INLINE_SWAP16 + 1
 
 
 def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], list[int]]:
@@ -156,18 +186,18 @@ def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], li
 
     A list indexed by the opcode byte instead of a dict lookup, a type check and
     two attribute reads per opcode. Other entries are ``None``: the loop calls
-    py-evm's opcode object for them. The third list holds N for an opcode
-    whose logic is this module's PUSHN (N > 0), which the loop runs inline.
-    Built once per opcode table.
+    py-evm's opcode object for them. The third list holds the inline kind of
+    an opcode whose logic is this module's PUSH, DUP, SWAP or POP function,
+    which the loop runs inline, else 0. Built once per opcode table.
     """
     entry = _FIXED_COST_TABLES.get(id(opcodes))
     if entry is None or entry[0] is not opcodes:
-        costs, logic, push_sizes = [0] * 256, [None] * 256, [0] * 256
+        costs, logic, inline = [0] * 256, [None] * 256, [0] * 256
         for value, opcode_fn in opcodes.items():
             if type(opcode_fn) is _FastOpcode:
                 costs[value], logic[value] = opcode_fn.gas_cost, opcode_fn.logic_fn
-                push_sizes[value] = _PUSH_SIZES.get(opcode_fn.logic_fn, 0)
-        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, push_sizes)
+                inline[value] = _INLINE_KINDS.get(opcode_fn.logic_fn, 0)
+        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, inline)
     return entry[1], entry[2], entry[3]
 
 
@@ -193,7 +223,7 @@ def _share_jump_analysis(code: Any) -> None:
 # eth.vm.stack.Stack inlined: same stack representation (pushed bytes stay
 # bytes), same limit checks in the same order, same exceptions.
 def _push(size: int) -> Any:
-    """PUSH``size``; :func:`_run` runs the same steps inline for the sizes 1-32."""
+    """PUSH``size``; :func:`_run` runs the same steps inline."""
     def push(computation: Any) -> None:
         code = computation.code
         start = code.program_counter
@@ -235,9 +265,6 @@ def _swap(position: int) -> Any:
     return swap
 
 
-_PUSHES = [_push(size) for size in range(33)]
-#: This module's PUSH1-32 logic functions -> the number of bytes each pushes.
-_PUSH_SIZES = {_PUSHES[size]: size for size in range(1, 33)}
 
 
 def _pop(computation: Any) -> None:
@@ -511,6 +538,18 @@ GAS_LOGTOPIC = constants.GAS_LOGTOPIC
 _LOGS = {op.LOG0 + n: (getattr(logging_logic, f"log{n}"), _log(n)) for n in range(5)}
 
 
+_PUSHES = [_push(size) for size in range(33)]
+_DUPS = [_dup(position) for position in range(1, 17)]
+_SWAPS = [_swap(position) for position in range(1, 17)]
+#: This module's PUSH, DUP, SWAP and POP logic functions -> the kind :func:`_run` runs inline.
+_INLINE_KINDS = {
+    **{_PUSHES[size]: _INLINE_PUSH0 + size for size in range(33)},
+    **{_DUPS[n]: _INLINE_DUP1 + n for n in range(16)},
+    **{_SWAPS[n]: _INLINE_SWAP1 + n for n in range(16)},
+    _pop: _INLINE_POP,
+}
+
+
 #: opcode -> (the py-evm logic function it stands in for, the replacement).
 _ARITHMETIC_AND_FLOW = {
     op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX)),
@@ -546,8 +585,8 @@ def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
     """
     logic = {POP: _pop}
     logic.update({PUSH0 + size: _PUSHES[size] for size in range(33)})
-    logic.update({DUP1 + n: _dup(n + 1) for n in range(16)})
-    logic.update({SWAP1 + n: _swap(n + 1) for n in range(16)})
+    logic.update({DUP1 + n: _DUPS[n] for n in range(16)})
+    logic.update({SWAP1 + n: _SWAPS[n] for n in range(16)})
     table = dict(opcodes)
     for value, logic_fn in logic.items():
         original = opcodes.get(value)
