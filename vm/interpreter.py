@@ -122,9 +122,7 @@ def _run(computation: Any) -> None:
                 cost = costs[opcode]
                 remaining = meter.gas_remaining
                 if cost > remaining:
-                    raise OutOfGas(
-                        f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {lookup[opcode].mnemonic}"
-                    )
+                    raise _out_of_gas(cost, remaining, lookup[opcode].mnemonic)
                 meter.gas_remaining = remaining - cost
                 # PUSH, DUP, SWAP and POP (over half of all opcodes run): the bodies
                 # of _push, _dup, _swap and _pop below, without the call.
@@ -330,22 +328,48 @@ def _jump_to(code: Any, destination: int) -> None:
         raise InvalidInstruction("Jump resulted in invalid instruction")
 
 
-def _jump(computation: Any) -> None:
-    values = computation._stack.values
+def _pop_int(values: list[Any]) -> int:
+    """py-evm's ``stack_pop1_int`` on the stack's list."""
     if not values:
         raise InsufficientStack("Wanted 1 stack item, had none")
-    destination = values.pop()
-    _jump_to(computation.code, destination if destination.__class__ is int else to_int(destination))
+    top = values.pop()
+    return top if top.__class__ is int else to_int(top)
+
+
+def _pop_two_ints(values: list[Any]) -> tuple[int, int]:
+    """py-evm's ``stack_pop_ints(2)`` on the stack's list: the top item first."""
+    if len(values) < 2:
+        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+    top = values.pop()
+    second = values.pop()
+    return (
+        top if top.__class__ is int else to_int(top),
+        second if second.__class__ is int else to_int(second),
+    )
+
+
+def _out_of_gas(cost: int, remaining: int, reason: str) -> OutOfGas:
+    """The error ``GasMeter.consume_gas`` raises, with its message."""
+    return OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {reason}")
+
+
+def _read_memory(computation: Any, start: int, size: int) -> bytes:
+    """``extend_memory`` then ``memory_read_bytes``; inside memory already paid for, the extension would do nothing."""
+    memory = computation._memory._bytes
+    if not (size and start + size <= len(memory)):
+        computation.extend_memory(start, size)
+        memory = computation._memory._bytes
+    return bytes(memory[start:start + size])
+
+
+def _jump(computation: Any) -> None:
+    _jump_to(computation.code, _pop_int(computation._stack.values))
 
 
 def _jumpi(computation: Any) -> None:
-    values = computation._stack.values
-    if len(values) < 2:
-        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-    destination = values.pop()
-    condition = values.pop()
-    if condition if condition.__class__ is int else to_int(condition):
-        _jump_to(computation.code, destination if destination.__class__ is int else to_int(destination))
+    destination, condition = _pop_two_ints(computation._stack.values)
+    if condition:
+        _jump_to(computation.code, destination)
 
 
 def _mstore(computation: Any) -> None:
@@ -370,10 +394,7 @@ def _mstore(computation: Any) -> None:
 def _mload(computation: Any) -> None:
     """py-evm's ``mload``, with the same shortcut as :func:`_mstore`."""
     values = computation._stack.values
-    if not values:
-        raise InsufficientStack("Wanted 1 stack item, had none")
-    start = values.pop()
-    start = start if start.__class__ is int else to_int(start)
+    start = _pop_int(values)
     memory = computation._memory._bytes
     if start + 32 > len(memory):
         computation.extend_memory(start, 32)
@@ -384,21 +405,12 @@ def _mload(computation: Any) -> None:
 def _sha3(computation: Any) -> None:
     """py-evm's ``sha3``; hashing memory already paid for skips ``extend_memory``, which would do nothing."""
     values = computation._stack.values
-    if len(values) < 2:
-        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-    start = values.pop()
-    size = values.pop()
-    start = start if start.__class__ is int else to_int(start)
-    size = size if size.__class__ is int else to_int(size)
-    memory = computation._memory._bytes
-    if not (size and start + size <= len(memory)):
-        computation.extend_memory(start, size)
-        memory = computation._memory._bytes
-    data = bytes(memory[start:start + size])
+    start, size = _pop_two_ints(values)
+    data = _read_memory(computation, start, size)
     cost = GAS_SHA3WORD * ((size + 31) // 32)
     meter = computation._gas_meter
     if cost > meter.gas_remaining:
-        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: SHA3: word gas cost")
+        raise _out_of_gas(cost, meter.gas_remaining, "SHA3: word gas cost")
     meter.gas_remaining -= cost
     values.append(keccak(data))
 
@@ -412,10 +424,7 @@ def _sha3(computation: Any) -> None:
 # only for the OutOfGas message that carries it.
 def _sload(computation: Any) -> None:
     values = computation._stack.values
-    if not values:
-        raise InsufficientStack("Wanted 1 stack item, had none")
-    slot = values.pop()
-    slot = slot if slot.__class__ is int else to_int(slot)
+    slot = _pop_int(values)
     state = computation.state
     address = computation.msg.storage_address
     if state.is_storage_warm(address, slot):
@@ -425,7 +434,7 @@ def _sload(computation: Any) -> None:
         cost = COLD_SLOAD_COST
     meter = computation._gas_meter
     if cost > meter.gas_remaining:
-        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: SLOAD")
+        raise _out_of_gas(cost, meter.gas_remaining, "SLOAD")
     meter.gas_remaining -= cost
     values.append(state.get_storage(address, slot))
 
@@ -437,13 +446,7 @@ def _sstore_eip3529(computation: Any) -> None:
     meter = computation._gas_meter
     if meter.gas_remaining <= 2300:
         raise OutOfGas("Net-metered SSTORE always fails below 2300 gas, per EIP-2200", meter.gas_remaining)
-    values = computation._stack.values
-    if len(values) < 2:
-        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-    slot = values.pop()
-    value = values.pop()
-    slot = slot if slot.__class__ is int else to_int(slot)
-    value = value if value.__class__ is int else to_int(value)
+    slot, value = _pop_two_ints(computation._stack.values)
     state = computation.state
     address = computation.msg.storage_address
     current = state.get_storage(address, slot)
@@ -472,9 +475,9 @@ def _sstore_eip3529(computation: Any) -> None:
             else:
                 refund += schedule.sstore_reset_gas - schedule.sload_gas
     if cost > meter.gas_remaining:
-        raise OutOfGas(
-            f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: "
-            f"SSTORE: {encode_hex(address)}[{slot}] -> {value} (current: {current} / original: {original})"
+        raise _out_of_gas(
+            cost, meter.gas_remaining,
+            f"SSTORE: {encode_hex(address)}[{slot}] -> {value} (current: {current} / original: {original})",
         )
     meter.gas_remaining -= cost
     if refund:
@@ -483,10 +486,7 @@ def _sstore_eip3529(computation: Any) -> None:
     if not state.is_storage_warm(address, slot):
         state.mark_storage_warm(address, slot)
         if COLD_SLOAD_COST > meter.gas_remaining:
-            raise OutOfGas(
-                f"Out of gas: Needed {COLD_SLOAD_COST} - Remaining {meter.gas_remaining} - "
-                "Reason: Implicit SLOAD during SSTORE"
-            )
+            raise _out_of_gas(COLD_SLOAD_COST, meter.gas_remaining, "Implicit SLOAD during SSTORE")
         meter.gas_remaining -= COLD_SLOAD_COST
 
 
@@ -496,12 +496,7 @@ def _log(topic_count: int) -> Any:
         if computation.msg.is_static:
             raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
         values = computation._stack.values
-        if len(values) < 2:
-            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-        start = values.pop()
-        size = values.pop()
-        start = start if start.__class__ is int else to_int(start)
-        size = size if size.__class__ is int else to_int(size)
+        start, size = _pop_two_ints(values)
         if topic_count == 1:
             if not values:
                 raise InsufficientStack("Wanted 1 stack item, had none")
@@ -515,15 +510,9 @@ def _log(topic_count: int) -> Any:
         cost = GAS_LOGDATA * size + GAS_LOGTOPIC * topic_count
         meter = computation._gas_meter
         if cost > meter.gas_remaining:
-            raise OutOfGas(
-                f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} - Reason: Log topic and data gas cost"
-            )
+            raise _out_of_gas(cost, meter.gas_remaining, "Log topic and data gas cost")
         meter.gas_remaining -= cost
-        memory = computation._memory._bytes
-        if not (size and start + size <= len(memory)):
-            computation.extend_memory(start, size)
-            memory = computation._memory._bytes
-        computation.add_log_entry(computation.msg.storage_address, topics, bytes(memory[start:start + size]))
+        computation.add_log_entry(computation.msg.storage_address, topics, _read_memory(computation, start, size))
 
     return log
 
