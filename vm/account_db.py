@@ -1,10 +1,13 @@
 """py-evm's ``AccountDB`` with its per-transaction bookkeeping made cheap.
 
-Every transaction changes a few balances and nonces, marks a handful of
+Every transaction reads and writes a few storage slots, changes a few
+balances and nonces, reads the called contract's code, marks a handful of
 addresses and slots warm (EIP-2929), and, on a chain whose fees are 0,
 touches and then deletes the empty coinbase account (EIP-161). py-evm does
-each of these through general machinery: a deep ``Account.copy``, a
-``JournalDB`` write per warm mark, and a fresh storage trie per deletion.
+each of these through general machinery: journal walks for every storage
+read, a deep ``Account.copy``, a copy of every key read so far for each code
+read, a ``JournalDB`` write per warm mark, and a fresh storage trie per
+deletion.
 :class:`SettleAccountDB` keeps py-evm's state layout, journals and roots, and
 does only these steps more directly, and encodes accounts with
 :func:`vm.encoding.encode_account`. The results are the same by
@@ -123,14 +126,11 @@ class SettleAccountDB(AccountDB):
         self._current.clear()
         self._original.clear()
 
-    @property  # type: ignore[override]
-    def state_root(self) -> Hash32:
-        return self._trie.root_hash
-
-    @state_root.setter
-    def state_root(self, value: Hash32) -> None:
+    def _set_state_root(self, value: Hash32) -> None:
         self._forget_storage_reads()
         AccountDB.state_root.fset(self, value)  # type: ignore[attr-defined]
+
+    state_root = property(AccountDB.state_root.fget, _set_state_root)  # type: ignore[assignment]
 
     def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
         memo = self._current if from_journal else self._original

@@ -10,7 +10,7 @@ fixed-cost opcodes (py-evm's ``_FastOpcode``), charges the gas inline before
 calling the same logic function. Opcodes with their own ``__call__`` (calls,
 creates, wrapped static-call guards) run exactly as py-evm runs them.
 
-Two more savings, both exact by construction:
+Further savings, all exact by construction:
 
 * **Jump-destination analysis is shared per code.** py-evm works out whether a
   JUMPDEST position is code or PUSH data once per ``CodeStream``, i.e. once per
@@ -22,8 +22,15 @@ Two more savings, both exact by construction:
   SUB, MUL, DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI,
   MLOAD, MSTORE: another quarter) get logic functions that work on the
   stack's list directly, with py-evm's checks (stack limit 1024, underflow)
-  and its exceptions, keeping py-evm's mnemonics and gas costs. Every other
-  opcode's logic is py-evm's own.
+  and its exceptions, keeping py-evm's mnemonics and gas costs. The loop
+  runs PUSH, DUP, SWAP and POP inline, without a call.
+* **SHA3, SLOAD, SSTORE and LOG0-4** are one function each, in py-evm's order
+  of effects and with its messages (see the storage section below). Every
+  other opcode's logic is py-evm's own.
+* Each replacement is installed only where the fork's table holds the very
+  py-evm function it was written against (for SSTORE and LOG, the function
+  inside py-evm's static-call guard), so a py-evm upgrade that changes one
+  falls back to py-evm's.
 
 The remaining machinery -- stack, memory, gas schedule, error handling -- is
 py-evm's own. With debug2 logging on, py-evm's loop runs instead, so opcode
@@ -263,8 +270,6 @@ def _swap(position: int) -> Any:
     return swap
 
 
-
-
 def _pop(computation: Any) -> None:
     try:
         computation._stack.values.pop()
@@ -279,6 +284,9 @@ def _pop(computation: Any) -> None:
 # one (so the stack can never overflow), and an underflow raises py-evm's
 # InsufficientStack before anything is popped.
 UINT_256_MAX = constants.UINT_256_MAX
+GAS_SHA3WORD = constants.GAS_SHA3WORD
+GAS_LOGDATA = constants.GAS_LOGDATA
+GAS_LOGTOPIC = constants.GAS_LOGTOPIC
 from_bytes = int.from_bytes
 
 
@@ -375,13 +383,10 @@ def _jumpi(computation: Any) -> None:
 def _mstore(computation: Any) -> None:
     """py-evm's ``mstore``; a write inside memory already paid for skips ``extend_memory``, which would do nothing."""
     values = computation._stack.values
-    if not values:
-        raise InsufficientStack("Wanted 1 stack item, had none")
-    start = values.pop()
+    start = _pop_int(values)
     if not values:
         raise InsufficientStack("Wanted 1 stack item, had none")
     value = values.pop()
-    start = start if start.__class__ is int else to_int(start)
     word = value.to_bytes(32, "big") if value.__class__ is int else to_bytes(value).rjust(32, b"\x00")[-32:]
     memory = computation._memory._bytes
     if start + 32 <= len(memory):
@@ -422,6 +427,11 @@ def _sha3(computation: Any) -> None:
 # cold-slot surcharge. py-evm builds the gas meter's reason string for every
 # SSTORE (hex address and three 256-bit values in decimal); here it is built
 # only for the OutOfGas message that carries it.
+_SSTORE_SCHEDULE = london_storage.GAS_SCHEDULE_EIP3529
+COLD_SLOAD_COST = berlin_constants.COLD_SLOAD_COST
+WARM_STORAGE_READ_COST = berlin_constants.WARM_STORAGE_READ_COST
+
+
 def _sload(computation: Any) -> None:
     values = computation._stack.values
     slot = _pop_int(values)
@@ -498,9 +508,7 @@ def _log(topic_count: int) -> Any:
         values = computation._stack.values
         start, size = _pop_two_ints(values)
         if topic_count == 1:
-            if not values:
-                raise InsufficientStack("Wanted 1 stack item, had none")
-            topics: tuple[int, ...] = (to_int(values.pop()),)
+            topics: tuple[int, ...] = (_pop_int(values),)
         elif topic_count:
             if len(values) < topic_count:
                 raise InsufficientStack(f"Wanted {topic_count} stack items, only had {len(values)}")
@@ -517,14 +525,11 @@ def _log(topic_count: int) -> Any:
     return log
 
 
-_SSTORE_SCHEDULE = london_storage.GAS_SCHEDULE_EIP3529
-COLD_SLOAD_COST = berlin_constants.COLD_SLOAD_COST
-WARM_STORAGE_READ_COST = berlin_constants.WARM_STORAGE_READ_COST
-GAS_SHA3WORD = constants.GAS_SHA3WORD
-GAS_LOGDATA = constants.GAS_LOGDATA
-GAS_LOGTOPIC = constants.GAS_LOGTOPIC
-#: LOG0-4 -> (py-evm's logic function inside its static guard, the replacement).
-_LOGS = {op.LOG0 + n: (getattr(logging_logic, f"log{n}"), _log(n)) for n in range(5)}
+#: Opcodes behind py-evm's ``ensure_no_static`` guard -> (the function inside it, the replacement).
+_STATIC_GUARDED = {
+    op.SSTORE: (london_storage.sstore_eip3529, _sstore_eip3529),
+    **{op.LOG0 + n: (getattr(logging_logic, f"log{n}"), _log(n)) for n in range(5)},
+}
 
 
 _PUSHES = [_push(size) for size in range(33)]
@@ -565,12 +570,12 @@ _ARITHMETIC_AND_FLOW = {
 
 
 def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
-    """``opcodes`` with PUSH0-32, DUP1-16, SWAP1-16, POP and the common arithmetic and jumps on the functions above.
+    """``opcodes`` with the stack, arithmetic, flow, memory, hashing, storage and log opcodes on the functions above.
 
-    Only plain fixed-cost entries are replaced, mnemonic and gas cost kept; an
-    arithmetic or jump opcode only where py-evm's table has the very function
-    the replacement was written against (a py-evm upgrade that changes one
-    leaves it on py-evm's logic).
+    Only plain fixed-cost entries are replaced, mnemonic and gas cost kept;
+    anything but PUSH, DUP, SWAP and POP only where py-evm's table has the
+    very function the replacement was written against (a py-evm upgrade that
+    changes one leaves it on py-evm's logic).
     """
     logic = {POP: _pop}
     logic.update({PUSH0 + size: _PUSHES[size] for size in range(33)})
@@ -585,14 +590,11 @@ def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
         original = opcodes.get(value)
         if type(original) is _FastOpcode and original.logic_fn is expected:
             table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
-    for value, (expected, logic_fn) in _LOGS.items():
+    for value, (expected, logic_fn) in _STATIC_GUARDED.items():
         original = opcodes.get(value)
+        # ensure_no_static wraps with functools.wraps, which leaves the guarded function visible.
         if type(original) is _FastOpcode and getattr(original.logic_fn, "__wrapped__", None) is expected:
             table[value] = _FastOpcode(logic_fn, original.mnemonic, original.gas_cost)
-    original = opcodes.get(op.SSTORE)
-    # London's entry is ensure_no_static(sstore_eip3529); functools.wraps leaves the wrapped function visible.
-    if type(original) is _FastOpcode and getattr(original.logic_fn, "__wrapped__", None) is london_storage.sstore_eip3529:
-        table[op.SSTORE] = _FastOpcode(_sstore_eip3529, original.mnemonic, original.gas_cost)
     return table
 
 

@@ -216,7 +216,7 @@ def test_deleting_the_empty_coinbase_opens_no_storage_trie() -> None:
 
 
 def test_storage_reads_follow_a_revert() -> None:
-    """A remembered read must not outlive the write a discard takes back (nor a wipe's revert)."""
+    """A remembered read, current or original, must not outlive the write a discard takes back."""
     reference, ours = _seeded(AccountDB), _seeded(SettleAccountDB)
     address = ADDRESSES[0]
     for db in (reference, ours):
