@@ -24,6 +24,7 @@ from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
 from vm.block_import import BlockRejected, execute_block, reuse_known_senders
 from vm.leveldb import WriteOverlay
+from vm.senders import prefill_sender
 
 log = structlog.get_logger("settle.chain")
 
@@ -214,11 +215,13 @@ class Backend:
         if not raw:
             raise InvalidTransaction("empty transaction data")
         try:
-            return self._vm_class.get_transaction_builder().decode(raw)
+            transaction = self._vm_class.get_transaction_builder().decode(raw)
         except (rlp.DecodingError, rlp.DeserializationError) as exc:
             raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
         except (ValidationError, ValueError, TypeError, IndexError) as exc:
             raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
+        prefill_sender(transaction)
+        return transaction
 
     def send_raw_transaction(self, raw: bytes, *, local: bool = True) -> bytes:
         """Admit a transaction to the mempool; ``local`` is false for gossip from peers."""

@@ -27,6 +27,7 @@ from eth.abc import (
 from eth_utils import ValidationError
 
 from vm.fast_path import DeferredHeader, persist_executed_block
+from vm.senders import prefill_sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ def build_block(
         ):
             deferred.append(transaction)
             continue
+        prefill_sender(transaction)
         # Validation happens before any state change; py-evm cannot roll a
         # transaction back once apply_transaction has locked the journal.
         try:

@@ -23,6 +23,7 @@ from eth.abc import (
 from eth_utils import ValidationError
 
 from vm.fast_path import DeferredHeader, persist_executed_block
+from vm.senders import prefill_senders
 
 #: Header fields recomputed by execution, checked one by one before the hash.
 CHECKED_FIELDS = (
@@ -119,6 +120,7 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
     running = DeferredHeader(vm.get_header().copy(gas_used=0))
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []
+    prefill_senders(block.transactions)
     for index, transaction in enumerate(block.transactions):
         try:
             receipt, computation = vm.apply_transaction(running, transaction)

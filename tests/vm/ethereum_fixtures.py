@@ -29,6 +29,7 @@ from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 
 from vm.fork import SettleCancunVM
 from vm.ordered_trie import trie_root_and_nodes
+from vm.senders import prefill_sender
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -260,6 +261,10 @@ def run_transaction_case(root: Path, relative: str, name: str) -> None:
         raise AssertionError(f"{relative} {name}: accepted, expected {expected['exception']}")
     assert transaction.hash == decode_hex(expected["hash"]), f"{relative} {name}: hash differs"
     assert sender == decode_hex(expected["sender"]), f"{relative} {name}: sender differs"
+    # The node recovers senders on vm.senders' fast path, not through py-evm's.
+    fast = SettleCancunVM.get_transaction_builder().decode(raw)
+    prefill_sender(fast)
+    assert vars(fast).get("sender") == sender, f"{relative} {name}: fast-path sender differs or is missing"
     if not transaction.to:
         # py-evm charges EIP-3860's initcode word cost when the computation
         # starts, not in intrinsic_gas; the fixtures count it in.

@@ -1,0 +1,115 @@
+"""Transaction senders recovered without eth_keys' object layers.
+
+py-evm recovers a sender through ``extract_transaction_sender``: it builds an
+eth_keys ``Signature`` (validating v, r and s), encodes the unsigned
+transaction through an rlp object, hashes it, asks the eth_keys backend
+(coincurve here) to recover the public key, wraps the key in an eth_keys
+``PublicKey`` and hashes it into an address. For an ERC-20 transfer that was a
+fifth of building a block, and the ECDSA recovery itself under half of it.
+
+:func:`prefill_sender` does the same recovery directly with coincurve, for
+the transaction classes whose ``get_sender`` is py-evm's
+``extract_transaction_sender`` (checked by function identity), and stores the
+result where py-evm caches it (the ``sender`` cached property). A type-2
+transaction without an access list, the common shape, has its signing message
+written out from the RLP rules (:mod:`vm.encoding`); every other shape uses the
+transaction's own ``get_message_for_signing``.
+
+It only ever fills in a sender it recovered: a signature outside the ranges
+eth_keys accepts, a recovery that fails, or any other surprise leaves the
+sender unset, so py-evm recovers it later, at the same point as before, and
+raises its own error. The address is the same by construction (the same
+message hash and signature through the same libsecp256k1 recovery);
+``tests/vm/test_senders.py`` compares it with py-evm's on generated
+transactions of every type.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from coincurve import PublicKey
+from eth.vm.forks.berlin.transactions import AccessListTransaction, TypedTransaction
+from eth.vm.forks.cancun.transactions import BlobTransaction
+from eth.vm.forks.frontier.transactions import FrontierTransaction
+from eth.vm.forks.london.transactions import DynamicFeeTransaction
+from eth.vm.forks.prague.transactions import SetCodeTransaction
+from eth_hash.auto import keccak
+
+from vm.encoding import encode_bytes, encode_list, encode_uint
+
+#: The order of secp256k1's group; eth_keys accepts r and s below it.
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+#: py-evm 0.12.1b1's ``get_sender`` functions that are ``extract_transaction_sender(self)``.
+#: Legacy transactions of every fork inherit Frontier's.
+RECOVERED_BY_SIGNATURE = frozenset({
+    FrontierTransaction.get_sender,
+    AccessListTransaction.get_sender,
+    DynamicFeeTransaction.get_sender,
+    BlobTransaction.get_sender,
+    SetCodeTransaction.get_sender,
+})
+
+_EMPTY_LIST = b"\xc0"
+_TYPE_2 = b"\x02"
+
+
+def prefill_sender(transaction: Any) -> None:
+    """Recover ``transaction``'s sender into py-evm's cache, if it is recoverable here.
+
+    Never raises: whatever it cannot recover is left to py-evm's own path.
+    """
+    if "sender" in vars(transaction):
+        return
+    try:
+        sender = _recover(transaction)
+    except Exception:  # anything odd: py-evm's path will say what is wrong
+        return
+    if sender is not None:
+        vars(transaction)["sender"] = sender  # py-evm's cached_property slot
+
+
+def prefill_senders(transactions: Any) -> None:
+    """:func:`prefill_sender` for each transaction."""
+    for transaction in transactions:
+        prefill_sender(transaction)
+
+
+def _recover(transaction: Any) -> bytes | None:
+    signed = transaction._inner if type(transaction).get_sender is TypedTransaction.get_sender else transaction
+    if type(signed).get_sender not in RECOVERED_BY_SIGNATURE:
+        return None
+    y_parity, r, s = signed.y_parity, signed.r, signed.s
+    if not (type(y_parity) is int and 0 <= y_parity <= 1
+            and type(r) is int and 0 < r < SECP256K1_N
+            and type(s) is int and 0 < s < SECP256K1_N):
+        return None
+    message_hash = keccak(_message_for_signing(signed))
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
+    public_key = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
+    return keccak(public_key.format(compressed=False)[1:])[12:]
+
+
+def _message_for_signing(signed: Any) -> bytes:
+    """What the sender signed: written out for a type-2 transaction without an access list."""
+    if type(signed) is DynamicFeeTransaction and signed.access_list == ():
+        fields = (signed.chain_id, signed.nonce, signed.max_priority_fee_per_gas, signed.max_fee_per_gas,
+                  signed.gas, signed.to, signed.value, signed.data)
+        if _plain_fields(fields):
+            chain_id, nonce, tip, max_fee, gas, to, value, data = fields
+            return _TYPE_2 + encode_list([
+                encode_uint(chain_id), encode_uint(nonce), encode_uint(tip), encode_uint(max_fee),
+                encode_uint(gas), encode_bytes(to), encode_uint(value), encode_bytes(data), _EMPTY_LIST,
+            ])
+    return signed.get_message_for_signing()
+
+
+def _plain_fields(fields: tuple[Any, ...]) -> bool:
+    """The values are as rlp's sedes would serialize them: non-negative ints, a 0- or 20-byte ``to``, bytes data."""
+    *ints_before, to, value, data = fields
+    return (
+        all(type(v) is int and v >= 0 for v in ints_before)
+        and type(value) is int and value >= 0
+        and type(to) is bytes and len(to) in (0, 20)
+        and type(data) is bytes
+    )
