@@ -23,7 +23,9 @@ Further savings, all exact by construction:
   MLOAD, MSTORE: another quarter) get logic functions that work on the
   stack's list directly, with py-evm's checks (stack limit 1024, underflow)
   and its exceptions, keeping py-evm's mnemonics and gas costs. The loop
-  runs PUSH, DUP, SWAP and POP inline, without a call.
+  runs PUSH, DUP, SWAP, POP, JUMP, JUMPI, JUMPDEST and the arithmetic,
+  comparison and bitwise operators inline, without a call, and keeps the
+  program counter and the gas left in locals between calls out.
 * **SHA3, SLOAD, SSTORE and LOG0-4** are one function each, in py-evm's order
   of effects and with its messages (see the storage section below). Every
   other opcode's logic is py-evm's own.
@@ -108,102 +110,179 @@ class FastInterpreter:
 
 
 def _run(computation: Any) -> None:
-    """Execute ``computation.code`` from its program counter until a halt or an error."""
+    """Execute ``computation.code`` from its program counter until a halt or an error.
+
+    The program counter and the gas left live in locals. They are written back
+    to ``code.program_counter`` and ``meter.gas_remaining`` before every call
+    out (the opcode functions read and move them) and before every error
+    raised here, and read back after every call, so py-evm's objects hold
+    what py-evm's own loop would at every point anything can look at them.
+    """
     code = computation.code
     raw = code._raw_code_bytes
     length = len(raw)
     lookup = computation.opcodes
-    costs, logic, inline = _fixed_cost_table(lookup)
+    costs, logic, inline, operators = _fixed_cost_table(lookup)
     meter = computation._gas_meter
     values = computation._stack.values
+    valid_positions = code.valid_positions
+    pc = code.program_counter
+    gas = meter.gas_remaining
     try:
         while True:
-            pc = code.program_counter
             if pc < length:
                 opcode = raw[pc]
-                code.program_counter = pc + 1
+                pc += 1
             else:
                 opcode = STOP  # CodeStream yields STOP past the end, pc unchanged
             logic_fn = logic[opcode]
-            if logic_fn is not None:
-                cost = costs[opcode]
-                remaining = meter.gas_remaining
-                if cost > remaining:
-                    raise _out_of_gas(cost, remaining, lookup[opcode].mnemonic)
-                meter.gas_remaining = remaining - cost
-                # PUSH, DUP, SWAP and POP (over half of all opcodes run): the bodies
-                # of _push, _dup, _swap and _pop below, without the call.
-                kind = inline[opcode]
-                if not kind:
-                    logic_fn(computation)
-                elif kind <= _INLINE_PUSH32:
-                    size = kind - _INLINE_PUSH0
-                    pc += 1
-                    value = raw[pc:pc + size]
-                    code.program_counter = pc + size
-                    if len(value) != size:
-                        value = value.ljust(size, b"\x00")
-                    if len(values) > 1023:
-                        raise FullStack("Stack limit reached")
-                    values.append(value)
-                elif kind <= _INLINE_DUP16:
-                    if len(values) > 1023:
-                        raise FullStack("Stack limit reached")
-                    position = kind - _INLINE_DUP1 + 1
-                    try:
-                        values.append(values[-position])
-                    except IndexError:
-                        raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
-                elif kind <= _INLINE_SWAP16:
-                    position = kind - _INLINE_SWAP1 + 1
-                    try:
-                        values[-1], values[-position - 1] = values[-position - 1], values[-1]
-                    except IndexError:
-                        raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
-                else:
-                    try:
-                        values.pop()
-                    except IndexError:
-                        raise InsufficientStack("Wanted 1 stack item, had none") from None
-            else:
+            if logic_fn is None:
+                code.program_counter, meter.gas_remaining = pc, gas
                 opcode_fn = lookup.get(opcode)
                 if opcode_fn is None:
                     opcode_fn = InvalidOpcode(opcode)
                 opcode_fn(computation=computation)
+                pc, gas = code.program_counter, meter.gas_remaining
+                continue
+            cost = costs[opcode]
+            if cost > gas:
+                code.program_counter, meter.gas_remaining = pc, gas
+                raise _out_of_gas(cost, gas, lookup[opcode].mnemonic)
+            gas -= cost
+            # The bodies of this module's PUSH, DUP, SWAP, POP, JUMP, JUMPI,
+            # binary and unary functions (below), without the call; JUMPDEST
+            # does nothing.
+            kind = inline[opcode]
+            if kind <= _INLINE_PUSH32:
+                value = raw[pc:pc + kind]
+                pc += kind
+                if len(value) != kind:
+                    value = value.ljust(kind, b"\x00")
+                if len(values) > 1023:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise FullStack("Stack limit reached")
+                values.append(value)
+            elif kind <= _INLINE_DUP16:
+                position = kind - _INLINE_DUP1 + 1
+                if len(values) > 1023 or len(values) < position:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    if len(values) > 1023:
+                        raise FullStack("Stack limit reached")
+                    raise InsufficientStack(f"Insufficient stack items for DUP{position}")
+                values.append(values[-position])
+            elif kind <= _INLINE_SWAP16:
+                position = kind - _INLINE_SWAP1 + 1
+                if len(values) <= position:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise InsufficientStack(f"Insufficient stack items for SWAP{position}")
+                values[-1], values[-position - 1] = values[-position - 1], values[-1]
+            elif kind == _INLINE_JUMPDEST:
+                pass
+            elif kind == _INLINE_BINARY:
+                if len(values) < 2:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                top = values.pop()
+                second = values[-1]
+                values[-1] = operators[opcode](
+                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes
+                    else to_int(top),
+                    second if second.__class__ is int else from_bytes(second, "big") if second.__class__ is bytes
+                    else to_int(second),
+                )
+            elif kind == _INLINE_CALL:
+                code.program_counter, meter.gas_remaining = pc, gas
+                logic_fn(computation)
+                pc, gas = code.program_counter, meter.gas_remaining
+            elif kind == _INLINE_POP:
+                if not values:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                values.pop()
+            elif kind == _INLINE_JUMPI:
+                if len(values) < 2:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                destination = values.pop()
+                condition = values.pop()
+                if condition.__class__ is not int:
+                    condition = to_int(condition)
+                if condition:
+                    if destination.__class__ is not int:
+                        destination = to_int(destination)
+                    if destination in valid_positions and raw[destination] == JUMPDEST:
+                        pc = destination
+                    else:
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        _jump_to(code, destination)
+                        pc = code.program_counter
+            elif kind == _INLINE_JUMP:
+                if not values:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                destination = values.pop()
+                if destination.__class__ is not int:
+                    destination = to_int(destination)
+                if destination in valid_positions and raw[destination] == JUMPDEST:
+                    pc = destination
+                else:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    _jump_to(code, destination)
+                    pc = code.program_counter
+            else:  # _INLINE_UNARY
+                if not values:
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    raise InsufficientStack("Wanted 1 stack item, had none")
+                top = values[-1]
+                values[-1] = operators[opcode](
+                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes
+                    else to_int(top)
+                )
     except Halt:
         pass
 
 
-#: id of an opcode table -> (the table, gas costs, logic functions and inline kinds by opcode byte).
-_FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any], list[int]]] = {}
-# Inline kinds: 0 = call the logic function; PUSH0-32, DUP1-16, SWAP1-16, POP in this order.
-_INLINE_PUSH0 = 1
-_INLINE_PUSH32 = _INLINE_PUSH0 + 32
+#: id of an opcode table -> (the table, gas costs, logic functions, inline kinds and operators by opcode byte).
+_FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any], list[int], list[Any]]] = {}
+# Inline kinds, in the order _run tests for them (roughly by how often a token
+# transfer runs each): PUSH0-32 (the kind is the size), DUP1-16, SWAP1-16,
+# JUMPDEST, binary operators, a call to the logic function, POP, JUMPI, JUMP,
+# unary operators.
+_INLINE_PUSH32 = 32
 _INLINE_DUP1 = _INLINE_PUSH32 + 1
 _INLINE_DUP16 = _INLINE_DUP1 + 15
 _INLINE_SWAP1 = _INLINE_DUP16 + 1
 _INLINE_SWAP16 = _INLINE_SWAP1 + 15
-_INLINE_POP = _INLINE_SWAP16 + 1
+_INLINE_JUMPDEST = _INLINE_SWAP16 + 1
+_INLINE_BINARY = _INLINE_JUMPDEST + 1
+_INLINE_CALL = _INLINE_BINARY + 1
+_INLINE_POP = _INLINE_CALL + 1
+_INLINE_JUMPI = _INLINE_POP + 1
+_INLINE_JUMP = _INLINE_JUMPI + 1
+_INLINE_UNARY = _INLINE_JUMP + 1
 
 
-def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], list[int]]:
-    """Gas cost and logic function of every plain fixed-cost opcode (py-evm's ``_FastOpcode``), by byte.
+def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], list[int], list[Any]]:
+    """Gas cost, logic function, inline kind and operator of every plain fixed-cost opcode, by byte.
 
-    A list indexed by the opcode byte instead of a dict lookup, a type check and
-    two attribute reads per opcode. Other entries are ``None``: the loop calls
-    py-evm's opcode object for them. The third list holds the inline kind of
-    an opcode whose logic is this module's PUSH, DUP, SWAP or POP function,
-    which the loop runs inline, else 0. Built once per opcode table.
+    Lists indexed by the opcode byte instead of a dict lookup, a type check and
+    two attribute reads per opcode. The logic entry is ``None`` for opcodes that
+    are not py-evm's ``_FastOpcode``: the loop calls py-evm's opcode object for
+    them. The inline kind says which of this module's functions (or py-evm's
+    JUMPDEST, which does nothing) the loop runs inline instead of calling it;
+    for the binary and unary ones, the operator is beside it. Built once per
+    opcode table.
     """
     entry = _FIXED_COST_TABLES.get(id(opcodes))
     if entry is None or entry[0] is not opcodes:
-        costs, logic, inline = [0] * 256, [None] * 256, [0] * 256
+        costs, logic, inline, operators = [0] * 256, [None] * 256, [_INLINE_CALL] * 256, [None] * 256
         for value, opcode_fn in opcodes.items():
             if type(opcode_fn) is _FastOpcode:
                 costs[value], logic[value] = opcode_fn.gas_cost, opcode_fn.logic_fn
-                inline[value] = _INLINE_KINDS.get(opcode_fn.logic_fn, 0)
-        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, inline)
-    return entry[1], entry[2], entry[3]
+                inline[value] = _INLINE_KINDS.get(opcode_fn.logic_fn, _INLINE_CALL)
+                operators[value] = _OPERATORS.get(opcode_fn.logic_fn)
+        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, inline, operators)
+    return entry[1], entry[2], entry[3], entry[4]
 
 
 #: Code bytes -> (valid, invalid) JUMPDEST positions found so far; oldest dropped past the limit.
@@ -288,6 +367,10 @@ GAS_SHA3WORD = constants.GAS_SHA3WORD
 GAS_LOGDATA = constants.GAS_LOGDATA
 GAS_LOGTOPIC = constants.GAS_LOGTOPIC
 from_bytes = int.from_bytes
+#: Logic function -> the kind :func:`_run` runs inline (filled as the functions are made, below).
+_INLINE_KINDS: dict[Any, int] = {}
+#: Binary and unary logic functions -> their operator on ints.
+_OPERATORS: dict[Any, Any] = {}
 
 
 def _binary(operator: Any) -> Any:
@@ -305,6 +388,8 @@ def _binary(operator: Any) -> Any:
             else to_int(second),
         )
 
+    _OPERATORS[binary] = operator
+    _INLINE_KINDS[binary] = _INLINE_BINARY
     return binary
 
 
@@ -318,6 +403,8 @@ def _unary(operator: Any) -> Any:
             top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
         )
 
+    _OPERATORS[unary] = operator
+    _INLINE_KINDS[unary] = _INLINE_UNARY
     return unary
 
 
@@ -535,13 +622,10 @@ _STATIC_GUARDED = {
 _PUSHES = [_push(size) for size in range(33)]
 _DUPS = [_dup(position) for position in range(1, 17)]
 _SWAPS = [_swap(position) for position in range(1, 17)]
-#: This module's PUSH, DUP, SWAP and POP logic functions -> the kind :func:`_run` runs inline.
-_INLINE_KINDS = {
-    **{_PUSHES[size]: _INLINE_PUSH0 + size for size in range(33)},
-    **{_DUPS[n]: _INLINE_DUP1 + n for n in range(16)},
-    **{_SWAPS[n]: _INLINE_SWAP1 + n for n in range(16)},
-    _pop: _INLINE_POP,
-}
+_INLINE_KINDS.update({_PUSHES[size]: size for size in range(33)})
+_INLINE_KINDS.update({_DUPS[n]: _INLINE_DUP1 + n for n in range(16)})
+_INLINE_KINDS.update({_SWAPS[n]: _INLINE_SWAP1 + n for n in range(16)})
+_INLINE_KINDS.update({_pop: _INLINE_POP, _jump: _INLINE_JUMP, _jumpi: _INLINE_JUMPI, flow.jumpdest: _INLINE_JUMPDEST})
 
 
 #: opcode -> (the py-evm logic function it stands in for, the replacement).

@@ -85,6 +85,11 @@ CASES = {
     "log with one item": "6000a0",
     "staticcall into log fails": "6000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "fa"
                                  + "600052" + "60206000f3",
+    "pc and gas read after inline opcodes": "6001" + "80" + "90" + "50" + "5b" + "01" + "58" + "5a" + "6004" + "56"
+                                            + "00" + "5b" + "58" + "5a" + "00",
+    "out of gas on an inline push": "5b" * 4 + "6001" * 20,
+    "jumpi to a jumpdest in push data": "6001600657" + "60" + "5b" + "00",
+    "jump to a jumpdest reached before": "5b" + "6000" + "56",
     "call into sstore succeeds": "60006000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "f1"
                                  + "600052" + "60206000f3",
 }
@@ -147,9 +152,10 @@ def test_the_storage_cases_reach_their_branches() -> None:
     assert floor[0] and "2300" in floor[1]
 
 
-#: Opcodes whose logic :mod:`vm.interpreter` replaces, some DUP/SWAP/POP, and JUMPDEST for jumps to land on.
+#: Opcodes whose logic :mod:`vm.interpreter` replaces or runs inline, some DUP/SWAP/POP, and JUMPDEST for jumps to land on.
 FAST_OPCODES = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C,
-                0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50, 0x20, 0x54, 0x55, 0xA0, 0xA1, 0xA3]
+                0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50, 0x20, 0x54, 0x55, 0xA0, 0xA1, 0xA3,
+                0x58, 0x5A, 0x5F]  # PC and GAS read what the loop keeps in locals; PUSH0
 _push = st.binary(min_size=1, max_size=32).map(lambda data: bytes([0x5F + len(data)]) + data)
 _small_push = st.integers(0, 300).map(lambda n: bytes([0x61]) + n.to_bytes(2, "big"))
 _slot_push = st.integers(0, 3).map(lambda n: bytes([0x60, n]))
