@@ -199,15 +199,22 @@ def _run(computation: Any) -> None:
                     code.program_counter, meter.gas_remaining = pc, gas
                     raise InsufficientStack("Wanted 1 stack item, had none")
                 values.pop()
-            elif kind == _INLINE_JUMPI:
-                if len(values) < 2:
-                    code.program_counter, meter.gas_remaining = pc, gas
-                    raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
-                destination = values.pop()
-                condition = values.pop()
-                if condition.__class__ is not int:
-                    condition = to_int(condition)
-                if condition:
+            elif kind == _INLINE_JUMPI or kind == _INLINE_JUMP:
+                if kind == _INLINE_JUMP:
+                    if not values:
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        raise InsufficientStack("Wanted 1 stack item, had none")
+                    destination = values.pop()
+                    taken = 1
+                else:
+                    if len(values) < 2:
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+                    destination = values.pop()
+                    taken = values.pop()
+                    if taken.__class__ is not int:
+                        taken = to_int(taken)
+                if taken:
                     if destination.__class__ is not int:
                         destination = to_int(destination)
                     if destination in valid_positions and raw[destination] == JUMPDEST:
@@ -216,19 +223,6 @@ def _run(computation: Any) -> None:
                         code.program_counter, meter.gas_remaining = pc, gas
                         _jump_to(code, destination)
                         pc = code.program_counter
-            elif kind == _INLINE_JUMP:
-                if not values:
-                    code.program_counter, meter.gas_remaining = pc, gas
-                    raise InsufficientStack("Wanted 1 stack item, had none")
-                destination = values.pop()
-                if destination.__class__ is not int:
-                    destination = to_int(destination)
-                if destination in valid_positions and raw[destination] == JUMPDEST:
-                    pc = destination
-                else:
-                    code.program_counter, meter.gas_remaining = pc, gas
-                    _jump_to(code, destination)
-                    pc = code.program_counter
             else:  # _INLINE_UNARY
                 if not values:
                     code.program_counter, meter.gas_remaining = pc, gas
