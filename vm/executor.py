@@ -9,7 +9,9 @@ ERC-20 transfer that was about a tenth of the executor's time, and
 ``VMState.logger`` looked the logger up by name on every use on top.
 
 :class:`QuietTransactionExecutor` carries the same steps in the same order,
-and builds a trace only when DEBUG2 is on. **Re-check it against py-evm's
+and builds a trace only when DEBUG2 is on. ``finalize_computation`` also takes
+the gas price from the transaction context ``build_computation`` made (kept on
+the computation) instead of building a second one. **Re-check it against py-evm's
 ``CancunTransactionExecutor.build_evm_message`` and the Frontier and
 SpuriousDragon ``finalize_computation`` when py-evm is upgraded.** The fork
 hooks (``calc_message_refund``, ``get_code_at_address``, ``calc_data_fee``,
@@ -114,8 +116,11 @@ class QuietTransactionExecutor:
         state = self.vm_state
         tracing = self._tracing()
 
-        # FrontierTransactionExecutor.finalize_computation
-        transaction_context = state.get_transaction_context(transaction)
+        # FrontierTransactionExecutor.finalize_computation. py-evm builds the
+        # transaction context again here, only for its gas price; the one
+        # build_computation made from the same transaction and state is on the
+        # computation (an override_transaction_context covers both).
+        gas_price = computation.transaction_context.gas_price
         gas_remaining = computation.get_gas_remaining()
         gas_used = transaction.gas - gas_remaining
         gas_refund = self.calculate_gas_refund(computation, gas_used)  # type: ignore[attr-defined]
@@ -124,7 +129,7 @@ class QuietTransactionExecutor:
         )
         gas_refund_amount = (
             gas_refund + gas_remaining - computation.data_floor_gas
-        ) * transaction_context.gas_price
+        ) * gas_price
         if gas_refund_amount:
             if tracing:
                 state.logger.debug2(

@@ -20,7 +20,7 @@ Further savings, all exact by construction:
 * **PUSH, DUP, SWAP and POP** (60% of the opcodes a token transfer runs) and
   the common arithmetic, comparison, bitwise, jump and memory opcodes (ADD,
   SUB, MUL, DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI,
-  MLOAD, MSTORE: another quarter) get logic functions that work on the
+  MLOAD, MSTORE, CALLDATALOAD: another quarter) get logic functions that work on the
   stack's list directly, with py-evm's checks (stack limit 1024, underflow)
   and its exceptions, keeping py-evm's mnemonics and gas costs. The loop
   runs PUSH, DUP, SWAP, POP, JUMP, JUMPI, JUMPDEST and the arithmetic,
@@ -55,7 +55,8 @@ from eth.exceptions import (
     WriteProtection,
 )
 from eth.vm import opcode_values as op
-from eth.vm.computation import NO_RESULT
+from eth._utils.numeric import ceil32
+from eth.vm.computation import NO_RESULT, memory_gas_cost
 from eth.vm.forks.berlin import constants as berlin_constants
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.forks.cancun.computation import CancunComputation
@@ -63,6 +64,7 @@ from eth.vm.forks.london import storage as london_storage
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, flow
+from eth.vm.logic import context as context_logic
 from eth.vm.logic import logging as logging_logic
 from eth.vm.logic import memory as memory_logic
 from eth.vm.logic import sha3 as sha3_logic
@@ -213,10 +215,11 @@ def _run(computation: Any) -> None:
                     destination = values.pop()
                     taken = values.pop()
                     if taken.__class__ is not int:
-                        taken = to_int(taken)
+                        taken = from_bytes(taken, "big") if taken.__class__ is bytes else to_int(taken)
                 if taken:
                     if destination.__class__ is not int:
-                        destination = to_int(destination)
+                        destination = (from_bytes(destination, "big") if destination.__class__ is bytes
+                                       else to_int(destination))
                     if destination in valid_positions and raw[destination] == JUMPDEST:
                         pc = destination
                     else:
@@ -422,7 +425,7 @@ def _pop_int(values: list[Any]) -> int:
     if not values:
         raise InsufficientStack("Wanted 1 stack item, had none")
     top = values.pop()
-    return top if top.__class__ is int else to_int(top)
+    return top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
 
 
 def _pop_two_ints(values: list[Any]) -> tuple[int, int]:
@@ -432,8 +435,9 @@ def _pop_two_ints(values: list[Any]) -> tuple[int, int]:
     top = values.pop()
     second = values.pop()
     return (
-        top if top.__class__ is int else to_int(top),
-        second if second.__class__ is int else to_int(second),
+        top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top),
+        second if second.__class__ is int else from_bytes(second, "big") if second.__class__ is bytes
+        else to_int(second),
     )
 
 
@@ -442,11 +446,38 @@ def _out_of_gas(cost: int, remaining: int, reason: str) -> OutOfGas:
     return OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {reason}")
 
 
+def _extend_memory(computation: Any, start: int, size: int) -> None:
+    """py-evm's ``extend_memory(start, size)`` for ``size`` > 0 and operands from the stack.
+
+    The same fee (``memory_gas_cost`` of the new size less that of the old),
+    charged with ``GasMeter.consume_gas``'s check and message, then the same
+    ``Memory.extend``; the reason string is built only for the error. Stack
+    operands are already uint256, which is all py-evm's validation checks.
+    With DEBUG2 on, py-evm's own runs, for its trace line.
+    """
+    if computation.logger.show_debug2:
+        computation.extend_memory(start, size)
+        return
+    memory = computation._memory
+    before_size = ceil32(len(memory._bytes))
+    after_size = ceil32(start + size)
+    fee = memory_gas_cost(after_size) - memory_gas_cost(before_size)
+    if fee > 0:
+        meter = computation._gas_meter
+        if fee > meter.gas_remaining:
+            raise _out_of_gas(fee, meter.gas_remaining, f"Expanding memory {before_size} -> {after_size}")
+        meter.gas_remaining -= fee
+    memory.extend(start, size)
+
+
 def _read_memory(computation: Any, start: int, size: int) -> bytes:
     """``extend_memory`` then ``memory_read_bytes``; inside memory already paid for, the extension would do nothing."""
     memory = computation._memory._bytes
     if not (size and start + size <= len(memory)):
-        computation.extend_memory(start, size)
+        if size:
+            _extend_memory(computation, start, size)
+        else:
+            computation.extend_memory(start, size)
         memory = computation._memory._bytes
     return bytes(memory[start:start + size])
 
@@ -473,7 +504,7 @@ def _mstore(computation: Any) -> None:
     if start + 32 <= len(memory):
         memory[start:start + 32] = word
     else:
-        computation.extend_memory(start, 32)
+        _extend_memory(computation, start, 32)
         computation.memory_write(start, 32, word)
 
 
@@ -483,9 +514,17 @@ def _mload(computation: Any) -> None:
     start = _pop_int(values)
     memory = computation._memory._bytes
     if start + 32 > len(memory):
-        computation.extend_memory(start, 32)
+        _extend_memory(computation, start, 32)
         memory = computation._memory._bytes
     values.append(bytes(memory[start:start + 32]))
+
+
+def _calldataload(computation: Any) -> None:
+    """py-evm's ``calldataload``, slicing the 32 bytes out of the call data instead of copying all of it first."""
+    values = computation._stack.values
+    start = _pop_int(values)
+    # One item was just popped, so the push cannot overflow; the value is at most 32 bytes.
+    values.append(bytes(computation.msg.data[start:start + 32]).ljust(32, b"\x00").lstrip(b"\x00"))
 
 
 def _sha3(computation: Any) -> None:
@@ -643,6 +682,7 @@ _ARITHMETIC_AND_FLOW = {
     op.MSTORE: (memory_logic.mstore, _mstore),
     op.MLOAD: (memory_logic.mload, _mload),
     op.SHA3: (sha3_logic.sha3, _sha3),
+    op.CALLDATALOAD: (context_logic.calldataload, _calldataload),
     op.SLOAD: (berlin_logic.sload_eip2929, _sload),
 }
 

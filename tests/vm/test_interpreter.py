@@ -5,7 +5,8 @@ these pin the error paths: stack limits, running off the end of the code,
 jumps into PUSH data, running out of gas, SSTORE below 2300 gas and inside a
 STATICCALL, every branch of SSTORE's net metering and refunds. Random
 straight-line programs over the opcodes with their own logic here
-(arithmetic, comparison, bitwise, jumps, MLOAD, MSTORE, SHA3, SLOAD and SSTORE)
+(arithmetic, comparison, bitwise, jumps, MLOAD, MSTORE, SHA3, SLOAD, SSTORE,
+CALLDATALOAD, and PC and GAS after them)
 must leave the same stack, gas, refund, storage and error as py-evm's.
 """
 import pytest
@@ -24,6 +25,8 @@ ADDRESS = b"\x0c" * 20
 CALLEE = b"\x0d" * 20
 #: Storage the contract has before the run (committed, so these are SSTORE's "original" values).
 SEEDED = {1: 5, 2: 7}
+#: Call data of every run: 40 bytes, so CALLDATALOAD reads whole words, partial words and past the end.
+CALLDATA = bytes(range(1, 41))
 CALLEE_CODE = bytes.fromhex("6001600055" + "60006000a0")  # SSTORE(0, 1), LOG0
 CASES = {
     "return 42": "602a60005260206000f3",
@@ -90,6 +93,9 @@ CASES = {
     "out of gas on an inline push": "5b" * 4 + "6001" * 20,
     "jumpi to a jumpdest in push data": "6001600657" + "60" + "5b" + "00",
     "jump to a jumpdest reached before": "5b" + "6000" + "56",
+    "calldataload inside, across and past the end of the call data": "600035" + "601035" + "602835"
+                                                                    + "61ffff35" + "7f" + "ff" * 32 + "35" + "00",
+    "calldataload on empty stack": "35",
     "call into sstore succeeds": "60006000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "f1"
                                  + "600052" + "60206000f3",
 }
@@ -111,7 +117,7 @@ def _run(vm_class, code: bytes, gas: int):
     vm.state.set_code(CALLEE, CALLEE_CODE)
     vm.state.lock_changes()
     computation = vm.execute_bytecode(origin=b"\x02" * 20, gas_price=0, gas=gas, to=ADDRESS,
-                                      sender=b"\x02" * 20, value=0, data=b"", code=code)
+                                      sender=b"\x02" * 20, value=0, data=CALLDATA, code=code)
     return (computation.is_error, str(computation.error) if computation.is_error else None,
             type(computation.error).__name__ if computation.is_error else None,
             computation.get_gas_remaining(), computation.get_gas_refund(), computation.output,
@@ -155,7 +161,7 @@ def test_the_storage_cases_reach_their_branches() -> None:
 #: Opcodes whose logic :mod:`vm.interpreter` replaces or runs inline, some DUP/SWAP/POP, and JUMPDEST for jumps to land on.
 FAST_OPCODES = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C,
                 0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50, 0x20, 0x54, 0x55, 0xA0, 0xA1, 0xA3,
-                0x58, 0x5A, 0x5F]  # PC and GAS read what the loop keeps in locals; PUSH0
+                0x58, 0x5A, 0x5F, 0x35]  # PC and GAS read what the loop keeps in locals; PUSH0; CALLDATALOAD
 _push = st.binary(min_size=1, max_size=32).map(lambda data: bytes([0x5F + len(data)]) + data)
 _small_push = st.integers(0, 300).map(lambda n: bytes([0x61]) + n.to_bytes(2, "big"))
 _slot_push = st.integers(0, 3).map(lambda n: bytes([0x60, n]))
