@@ -11,7 +11,10 @@ ERC-20 transfer that was about a tenth of the executor's time, and
 :class:`QuietTransactionExecutor` carries the same steps in the same order,
 and builds a trace only when DEBUG2 is on. ``finalize_computation`` also takes
 the gas price from the transaction context ``build_computation`` made (kept on
-the computation) instead of building a second one. **Re-check it against py-evm's
+the computation) instead of building a second one, and it skips paying a
+zero fee to the coinbase, which would only create an empty coinbase for
+EIP-161 to delete in the same transaction.
+**Re-check it against py-evm's
 ``CancunTransactionExecutor.build_evm_message`` and the Frontier and
 SpuriousDragon ``finalize_computation`` when py-evm is upgraded.** The fork
 hooks (``calc_message_refund``, ``get_code_at_address``, ``calc_data_fee``,
@@ -141,7 +144,12 @@ class QuietTransactionExecutor:
         transaction_fee = gas_used * state.get_tip(transaction)
         if tracing:
             state.logger.debug2(f"TRANSACTION FEE: {transaction_fee} -> {encode_hex(state.coinbase)}")
-        state.delta_balance(state.coinbase, transaction_fee)
+        # A zero fee (every Settle transaction) changes nothing: an existing
+        # coinbase keeps its balance, and a missing one would be created empty
+        # only for the EIP-161 clearing below (the coinbase is always touched)
+        # to delete it again in the same transaction.
+        if transaction_fee:
+            state.delta_balance(state.coinbase, transaction_fee)
 
         for account in computation.get_accounts_for_deletion():
             if tracing:

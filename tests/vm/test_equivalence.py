@@ -50,7 +50,10 @@ def _sign(account, nonce: int, to: bytes | None, data: bytes = b"", value: int =
 
 
 OPERATOR = ACCOUNTS[0]
+OPERATOR_ADDRESS = bytes.fromhex(OPERATOR.address[2:])
 TOKEN = _contract_address(OPERATOR.address, 0)
+#: The coinbase of every block built here.
+COINBASE = b"\x0c" * 20
 HEAVY = _contract_address(OPERATOR.address, 1)
 
 
@@ -72,7 +75,7 @@ class Chains:
         """Build a block from ``raws``, import it both ways, and check all three agree."""
         head = self.builder.get_canonical_head()
         built = build_block(self.builder, head, self.decode(raws), timestamp=head.timestamp + 1,
-                            coinbase=b"\x0c" * 20)
+                            coinbase=COINBASE)
         fresh = self._fresh(built.block)
         executed = execute_block(self.importer, self.importer.get_canonical_head(), fresh)
         imported = self.reference.import_block(self._fresh(built.block)).imported_block
@@ -133,6 +136,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("storage"), st.integers(0, 4), st.integers(0, 12), st.sampled_from([22_000, 60_000, 300_000])),
     st.tuples(st.just("revert"), st.integers(0, 4), st.integers(0, 3), st.sampled_from([30_000, 100_000])),
     st.tuples(st.just("gap"), st.integers(0, 4), st.just(0), st.just(0)),
+    st.tuples(st.just("coinbase"), st.integers(0, 4), st.just(0), st.sampled_from([0, 1])),
 )
 
 
@@ -147,6 +151,8 @@ def test_random_blocks_match_stock(deployed: Chains, actions: list) -> None:
         account, nonce = ACCOUNTS[sender], nonces[sender]
         if kind == "eth":
             raws.append(_sign(account, nonce, RECIPIENTS[arg], value=amount, gas=21_000))
+        elif kind == "coinbase":  # touches the block's coinbase; a value makes it exist for later transactions
+            raws.append(_sign(account, nonce, COINBASE, value=amount, gas=21_000))
         elif kind == "erc20":
             data = _selector(b"transfer(address,uint256)") + encode(["address", "uint256"], [RECIPIENTS[arg], amount])
             raws.append(_sign(account, nonce, TOKEN, data, gas=80_000))
@@ -176,7 +182,7 @@ def test_deposit_requests_match_stock() -> None:
                           _sign(OPERATOR, 1, RECIPIENTS[0], value=1, gas=21_000)])
     assert built.receipts[0].logs[0].address == DEPOSIT_CONTRACT_ADDRESS
     empty = build_genesis(AtomicDB(), GENESIS)
-    plain = build_block(empty, empty.get_canonical_head(), [], timestamp=1, coinbase=b"\x0c" * 20)
+    plain = build_block(empty, empty.get_canonical_head(), [], timestamp=1, coinbase=COINBASE)
     assert built.block.header.requests_hash != plain.block.header.requests_hash
 
 
@@ -189,7 +195,7 @@ def test_execute_block_rejects_a_wrong_root(deployed: Chains, field: str) -> Non
     chains = deployed.fork()
     head = chains.builder.get_canonical_head()
     txs = chains.decode([_sign(OPERATOR, 2, RECIPIENTS[0], value=5, gas=21_000)])
-    built = build_block(chains.builder, head, txs, timestamp=head.timestamp + 1, coinbase=b"\x0c" * 20)
+    built = build_block(chains.builder, head, txs, timestamp=head.timestamp + 1, coinbase=COINBASE)
     wrong = {"gas_used": built.block.header.gas_used + 1, "bloom": 1}.get(field, b"\x11" * 32)
     with pytest.raises(BlockRejected) as rejected:
         execute_block(chains.importer, chains.importer.get_canonical_head(), _tampered(built.block, **{field: wrong}))
@@ -202,7 +208,7 @@ def test_execute_block_rejects_invalid_transaction_and_wrong_parent(deployed: Ch
     chains = deployed.fork()
     head = chains.builder.get_canonical_head()
     good = build_block(chains.builder, head, chains.decode([_sign(OPERATOR, 2, RECIPIENTS[0], value=1, gas=21_000)]),
-                       timestamp=head.timestamp + 1, coinbase=b"\x0c" * 20)
+                       timestamp=head.timestamp + 1, coinbase=COINBASE)
     bad_tx = chains.decode([_sign(OPERATOR, 9, RECIPIENTS[0], value=1, gas=21_000)])[0]
     with pytest.raises(BlockRejected, match="transaction 0"):
         execute_block(chains.importer, chains.importer.get_canonical_head(), good.block.copy(transactions=[bad_tx]))
@@ -216,7 +222,7 @@ def test_senders_known_from_the_mempool_are_reused_and_change_nothing(deployed: 
     chains = deployed.fork()
     head = chains.builder.get_canonical_head()
     raws = [_sign(OPERATOR, 2 + i, RECIPIENTS[i], value=1, gas=21_000) for i in range(3)]
-    built = build_block(chains.builder, head, chains.decode(raws), timestamp=head.timestamp + 1, coinbase=b"\x0c" * 20)
+    built = build_block(chains.builder, head, chains.decode(raws), timestamp=head.timestamp + 1, coinbase=COINBASE)
     mempool = {tx.hash: tx for tx in chains.decode(raws)}
     recovered = [tx.sender for tx in list(mempool.values())[:2]]  # admission saw two of the three
     fresh = chains._fresh(built.block)
@@ -225,6 +231,24 @@ def test_senders_known_from_the_mempool_are_reused_and_change_nothing(deployed: 
     assert recovered == [bytes.fromhex(OPERATOR.address[2:])] * 2
     executed = execute_block(chains.importer, chains.importer.get_canonical_head(), fresh)
     assert executed.block.hash == built.block.hash and executed.receipts == built.receipts
+
+
+def test_a_coinbase_touched_empty_then_given_value_matches_stock(deployed: Chains) -> None:
+    """Zero fees: the coinbase is cleared while empty (even when a transfer of 0 touches it), kept once it holds value."""
+    chains = deployed.fork()
+    nonce = chains.builder.get_vm().state.get_nonce(OPERATOR_ADDRESS)
+    transfer = _selector(b"transfer(address,uint256)") + encode(["address", "uint256"], [RECIPIENTS[0], 5])
+    raws = [
+        _sign(OPERATOR, nonce, TOKEN, transfer),
+        _sign(OPERATOR, nonce + 1, COINBASE, value=0, gas=21_000),
+        _sign(OPERATOR, nonce + 2, TOKEN, transfer),
+        _sign(OPERATOR, nonce + 3, COINBASE, value=1, gas=21_000),
+        _sign(OPERATOR, nonce + 4, TOKEN, transfer),
+    ]
+    built = chains.apply(raws)
+    assert all(r.state_root == b"\x01" for r in built.receipts)
+    state = chains.builder.get_vm(built.block.header).state
+    assert state.account_exists(COINBASE) and state.get_balance(COINBASE) == 1
 
 
 def test_reference_chain_is_stock_py_evm() -> None:
