@@ -18,9 +18,10 @@ Further savings, all exact by construction:
   depends only on the code bytes, so the sets of known-valid and known-invalid
   positions are shared between every run of the same code (bounded cache).
 * **PUSH, DUP, SWAP and POP** (60% of the opcodes a token transfer runs) and
-  the common arithmetic, comparison, bitwise, jump and memory opcodes (ADD,
-  SUB, MUL, DIV, SHL, SHR, LT, GT, EQ, AND, OR, XOR, ISZERO, NOT, JUMP, JUMPI,
-  MLOAD, MSTORE, CALLDATALOAD: another quarter) get logic functions that work on the
+  the common arithmetic, comparison, bitwise, jump, memory and call-data
+  opcodes (ADD, SUB, MUL, DIV, SHL, SHR, LT, GT, SLT, SGT, EQ, AND, OR, XOR,
+  ISZERO, NOT, JUMP, JUMPI, MLOAD, MSTORE, CALLDATALOAD, CALLDATASIZE,
+  CALLVALUE, CALLER: another quarter) get logic functions that work on the
   stack's list directly, with py-evm's checks (stack limit 1024, underflow)
   and its exceptions, keeping py-evm's mnemonics and gas costs. The loop
   runs PUSH, DUP, SWAP, POP, JUMP, JUMPI, JUMPDEST and the arithmetic,
@@ -55,7 +56,7 @@ from eth.exceptions import (
     WriteProtection,
 )
 from eth.vm import opcode_values as op
-from eth._utils.numeric import ceil32
+from eth._utils.numeric import ceil32, unsigned_to_signed
 from eth.vm.computation import NO_RESULT, memory_gas_cost
 from eth.vm.forks.berlin import constants as berlin_constants
 from eth.vm.forks.berlin import logic as berlin_logic
@@ -527,6 +528,22 @@ def _calldataload(computation: Any) -> None:
     values.append(bytes(computation.msg.data[start:start + 32]).ljust(32, b"\x00").lstrip(b"\x00"))
 
 
+def _message_value(read: Any) -> Any:
+    """py-evm's CALLER, CALLVALUE and CALLDATASIZE: push what ``read`` takes from the message.
+
+    py-evm validates the value as a stack item on the push; the message
+    already validated it (a canonical address, a uint256), and a length is
+    one too.
+    """
+    def push_from_message(computation: Any) -> None:
+        values = computation._stack.values
+        if len(values) > 1023:
+            raise FullStack("Stack limit reached")
+        values.append(read(computation.msg))
+
+    return push_from_message
+
+
 def _sha3(computation: Any) -> None:
     """py-evm's ``sha3``; hashing memory already paid for skips ``extend_memory``, which would do nothing."""
     values = computation._stack.values
@@ -672,6 +689,8 @@ _ARITHMETIC_AND_FLOW = {
     op.LT: (comparison.lt, _binary(lambda a, b: 1 if a < b else 0)),
     op.GT: (comparison.gt, _binary(lambda a, b: 1 if a > b else 0)),
     op.EQ: (comparison.eq, _binary(lambda a, b: 1 if a == b else 0)),
+    op.SLT: (comparison.slt, _binary(lambda a, b: 1 if unsigned_to_signed(a) < unsigned_to_signed(b) else 0)),
+    op.SGT: (comparison.sgt, _binary(lambda a, b: 1 if unsigned_to_signed(a) > unsigned_to_signed(b) else 0)),
     op.AND: (comparison.and_op, _binary(lambda a, b: a & b)),
     op.OR: (comparison.or_op, _binary(lambda a, b: a | b)),
     op.XOR: (comparison.xor, _binary(lambda a, b: a ^ b)),
@@ -683,6 +702,9 @@ _ARITHMETIC_AND_FLOW = {
     op.MLOAD: (memory_logic.mload, _mload),
     op.SHA3: (sha3_logic.sha3, _sha3),
     op.CALLDATALOAD: (context_logic.calldataload, _calldataload),
+    op.CALLDATASIZE: (context_logic.calldatasize, _message_value(lambda msg: len(msg.data))),
+    op.CALLVALUE: (context_logic.callvalue, _message_value(lambda msg: msg.value)),
+    op.CALLER: (context_logic.caller, _message_value(lambda msg: msg.sender)),
     op.SLOAD: (berlin_logic.sload_eip2929, _sload),
 }
 

@@ -57,9 +57,17 @@ _TYPE_2 = b"\x02"
 def prefill_sender(transaction: Any) -> None:
     """Recover ``transaction``'s sender into py-evm's cache, if it is recoverable here.
 
-    Never raises: whatever it cannot recover is left to py-evm's own path.
+    A typed transaction's type byte (a cached property too, which py-evm
+    computes through ``eth_utils.to_bytes``' hex round trip on first use) is
+    filled in as well. Never raises: whatever it cannot recover is left to
+    py-evm's own path.
     """
-    if "sender" in vars(transaction):
+    cached = vars(transaction)
+    if "_type_byte" not in cached and isinstance(transaction, TypedTransaction):
+        type_id = transaction.type_id
+        if type(type_id) is int and 0 < type_id < 0x80:  # EIP-2718's range, one byte
+            cached["_type_byte"] = bytes((type_id,))
+    if "sender" in cached:
         return
     try:
         sender = _recover(transaction)

@@ -265,6 +265,7 @@ def run_transaction_case(root: Path, relative: str, name: str) -> None:
     fast = SettleCancunVM.get_transaction_builder().decode(raw)
     prefill_sender(fast)
     assert vars(fast).get("sender") == sender, f"{relative} {name}: fast-path sender differs or is missing"
+    assert fast.hash == transaction.hash, f"{relative} {name}: hash differs after the fast path's type byte"
     if not transaction.to:
         # py-evm charges EIP-3860's initcode word cost when the computation
         # starts, not in intrinsic_gas; the fixtures count it in.

@@ -96,6 +96,11 @@ CASES = {
     "calldataload inside, across and past the end of the call data": "600035" + "601035" + "602835"
                                                                     + "61ffff35" + "7f" + "ff" * 32 + "35" + "00",
     "calldataload on empty stack": "35",
+    "slt and sgt across the sign bit": "7f" + "ff" * 32 + "6001" + "12" + "7f" + "ff" * 32 + "6001" + "13"
+                                       + "6001" + "7f" + "80" + "00" * 31 + "12" + "00",
+    "caller, callvalue and calldatasize": "33" + "34" + "36" + "00",
+    "caller on a full stack": "5f" * 1024 + "33",
+    "sgt with one item": "600113",
     "call into sstore succeeds": "60006000600060006000" + "73" + CALLEE.hex() + "62" + "00ffff" + "f1"
                                  + "600052" + "60206000f3",
 }
@@ -161,7 +166,8 @@ def test_the_storage_cases_reach_their_branches() -> None:
 #: Opcodes whose logic :mod:`vm.interpreter` replaces or runs inline, some DUP/SWAP/POP, and JUMPDEST for jumps to land on.
 FAST_OPCODES = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C,
                 0x56, 0x57, 0x5B, 0x51, 0x52, 0x80, 0x81, 0x90, 0x50, 0x20, 0x54, 0x55, 0xA0, 0xA1, 0xA3,
-                0x58, 0x5A, 0x5F, 0x35]  # PC and GAS read what the loop keeps in locals; PUSH0; CALLDATALOAD
+                0x58, 0x5A, 0x5F, 0x35, 0x12, 0x13, 0x33, 0x34, 0x36]  # PC, GAS, PUSH0, CALLDATALOAD, SLT, SGT,
+                                                                      # CALLER, CALLVALUE, CALLDATASIZE
 _push = st.binary(min_size=1, max_size=32).map(lambda data: bytes([0x5F + len(data)]) + data)
 _small_push = st.integers(0, 300).map(lambda n: bytes([0x61]) + n.to_bytes(2, "big"))
 _slot_push = st.integers(0, 3).map(lambda n: bytes([0x60, n]))

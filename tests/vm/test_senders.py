@@ -74,6 +74,10 @@ def test_every_type_recovers_py_evms_sender(encoded: bytes) -> None:
     prefill_sender(transaction)
     assert "sender" in vars(transaction), "a well-signed transaction is recovered on the fast path"
     assert vars(transaction)["sender"] == _py_evm_sender(encoded)
+    reference = BUILDER.decode(encoded)
+    if isinstance(reference, TypedTransaction):
+        assert vars(transaction)["_type_byte"] == reference._type_byte  # py-evm computes it on this access
+    assert transaction.encode() == reference.encode() == encoded
 
 
 def _with_signature(encoded: bytes, y_parity: int, r: int, s: int) -> Any:
