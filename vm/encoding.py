@@ -56,7 +56,7 @@ def encode_list(encoded_items: list[bytes]) -> bytes:
     return _length_prefix(len(payload), 0xC0) + payload
 
 
-def _is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:
+def is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:
     return type(value) is int and 0 <= value < limit
 
 
@@ -65,7 +65,7 @@ def encode_account(account: Account) -> bytes:
     nonce, balance, storage_root, code_hash = account.nonce, account.balance, account.storage_root, account.code_hash
     if not (
         type(account) is Account
-        and _is_uint(nonce) and _is_uint(balance)
+        and is_uint(nonce) and is_uint(balance)
         and type(storage_root) is bytes and len(storage_root) == 32
         and type(code_hash) is bytes and len(code_hash) == 32
     ):
@@ -80,7 +80,7 @@ def _encode_log(log: Log) -> bytes | None:
         return None
     encoded_topics = []
     for topic in topics:
-        if not _is_uint(topic):
+        if not is_uint(topic):
             return None
         encoded_topics.append(b"\xa0" + topic.to_bytes(32, "big"))
     return encode_list([encode_bytes(address), encode_list(encoded_topics), encode_bytes(data)])
@@ -90,7 +90,7 @@ def _encode_plain_receipt(receipt: Receipt) -> bytes:
     state_root, gas_used, bloom = receipt.state_root, receipt.gas_used, receipt.bloom
     if not (
         type(receipt) is Receipt and type(state_root) is bytes
-        and _is_uint(gas_used) and _is_uint(bloom, 1 << 2048)
+        and is_uint(gas_used) and is_uint(bloom, 1 << 2048)
     ):
         return rlp.encode(receipt)
     encoded_logs = []
@@ -116,11 +116,11 @@ def encode_receipt(receipt: Any) -> bytes:
         and type(receipt).encode is TypedReceipt.encode
         and type(receipt._inner) is Receipt
     ):
-        return _type_byte(receipt.type_id) + _encode_plain_receipt(receipt._inner)
+        return type_byte(receipt.type_id) + _encode_plain_receipt(receipt._inner)
     return bytes(receipt.encode())
 
 
 @functools.cache
-def _type_byte(type_id: int) -> bytes:
-    """``TypedReceipt._type_byte``, a per-object cached property, computed once per type instead of per receipt."""
+def type_byte(type_id: int) -> bytes:
+    """A typed receipt's or transaction's ``_type_byte`` (a per-object cached property), computed once per type."""
     return to_bytes(type_id)

@@ -167,10 +167,11 @@ def _run(computation: Any) -> None:
                 values.append(value)
             elif kind <= _INLINE_DUP16:
                 position = kind - _INLINE_DUP1 + 1
-                if len(values) > 1023 or len(values) < position:
+                if len(values) > 1023:
                     code.program_counter, meter.gas_remaining = pc, gas
-                    if len(values) > 1023:
-                        raise FullStack("Stack limit reached")
+                    raise FullStack("Stack limit reached")
+                if len(values) < position:
+                    code.program_counter, meter.gas_remaining = pc, gas
                     raise InsufficientStack(f"Insufficient stack items for DUP{position}")
                 values.append(values[-position])
             elif kind <= _INLINE_SWAP16:
@@ -447,16 +448,25 @@ def _out_of_gas(cost: int, remaining: int, reason: str) -> OutOfGas:
     return OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {reason}")
 
 
+def _charge(computation: Any, cost: int, reason: str) -> None:
+    """``GasMeter.consume_gas`` for a cost that is never negative: the same check and ``OutOfGas`` message."""
+    meter = computation._gas_meter
+    if cost > meter.gas_remaining:
+        raise _out_of_gas(cost, meter.gas_remaining, reason)
+    meter.gas_remaining -= cost
+
+
 def _extend_memory(computation: Any, start: int, size: int) -> None:
-    """py-evm's ``extend_memory(start, size)`` for ``size`` > 0 and operands from the stack.
+    """py-evm's ``extend_memory(start, size)`` for operands from the stack.
 
     The same fee (``memory_gas_cost`` of the new size less that of the old),
     charged with ``GasMeter.consume_gas``'s check and message, then the same
     ``Memory.extend``; the reason string is built only for the error. Stack
     operands are already uint256, which is all py-evm's validation checks.
-    With DEBUG2 on, py-evm's own runs, for its trace line.
+    A size of 0 (which charges and extends nothing) and DEBUG2 (for its trace
+    line) go to py-evm's own.
     """
-    if computation.logger.show_debug2:
+    if not size or computation.logger.show_debug2:
         computation.extend_memory(start, size)
         return
     memory = computation._memory
@@ -473,14 +483,9 @@ def _extend_memory(computation: Any, start: int, size: int) -> None:
 
 def _read_memory(computation: Any, start: int, size: int) -> bytes:
     """``extend_memory`` then ``memory_read_bytes``; inside memory already paid for, the extension would do nothing."""
-    memory = computation._memory._bytes
-    if not (size and start + size <= len(memory)):
-        if size:
-            _extend_memory(computation, start, size)
-        else:
-            computation.extend_memory(start, size)
-        memory = computation._memory._bytes
-    return bytes(memory[start:start + size])
+    if not (size and start + size <= len(computation._memory._bytes)):
+        _extend_memory(computation, start, size)
+    return bytes(computation._memory._bytes[start:start + size])
 
 
 def _jump(computation: Any) -> None:
@@ -549,11 +554,7 @@ def _sha3(computation: Any) -> None:
     values = computation._stack.values
     start, size = _pop_two_ints(values)
     data = _read_memory(computation, start, size)
-    cost = GAS_SHA3WORD * ((size + 31) // 32)
-    meter = computation._gas_meter
-    if cost > meter.gas_remaining:
-        raise _out_of_gas(cost, meter.gas_remaining, "SHA3: word gas cost")
-    meter.gas_remaining -= cost
+    _charge(computation, GAS_SHA3WORD * ((size + 31) // 32), "SHA3: word gas cost")
     values.append(keccak(data))
 
 
@@ -579,10 +580,7 @@ def _sload(computation: Any) -> None:
     else:
         state.mark_storage_warm(address, slot)
         cost = COLD_SLOAD_COST
-    meter = computation._gas_meter
-    if cost > meter.gas_remaining:
-        raise _out_of_gas(cost, meter.gas_remaining, "SLOAD")
-    meter.gas_remaining -= cost
+    _charge(computation, cost, "SLOAD")
     values.append(state.get_storage(address, slot))
 
 
@@ -632,9 +630,7 @@ def _sstore_eip3529(computation: Any) -> None:
     state.set_storage(address, slot, value)
     if not state.is_storage_warm(address, slot):
         state.mark_storage_warm(address, slot)
-        if COLD_SLOAD_COST > meter.gas_remaining:
-            raise _out_of_gas(COLD_SLOAD_COST, meter.gas_remaining, "Implicit SLOAD during SSTORE")
-        meter.gas_remaining -= COLD_SLOAD_COST
+        _charge(computation, COLD_SLOAD_COST, "Implicit SLOAD during SSTORE")
 
 
 def _log(topic_count: int) -> Any:
@@ -652,11 +648,7 @@ def _log(topic_count: int) -> Any:
             topics = tuple(to_int(values.pop()) for _ in range(topic_count))
         else:
             topics = ()
-        cost = GAS_LOGDATA * size + GAS_LOGTOPIC * topic_count
-        meter = computation._gas_meter
-        if cost > meter.gas_remaining:
-            raise _out_of_gas(cost, meter.gas_remaining, "Log topic and data gas cost")
-        meter.gas_remaining -= cost
+        _charge(computation, GAS_LOGDATA * size + GAS_LOGTOPIC * topic_count, "Log topic and data gas cost")
         computation.add_log_entry(computation.msg.storage_address, topics, _read_memory(computation, start, size))
 
     return log

@@ -35,7 +35,7 @@ from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.transactions import SetCodeTransaction
 from eth_hash.auto import keccak
 
-from vm.encoding import encode_bytes, encode_list, encode_uint
+from vm.encoding import encode_bytes, encode_list, encode_uint, is_uint, type_byte
 
 #: The order of secp256k1's group; eth_keys accepts r and s below it.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -51,7 +51,7 @@ RECOVERED_BY_SIGNATURE = frozenset({
 })
 
 _EMPTY_LIST = b"\xc0"
-_TYPE_2 = b"\x02"
+_TYPE_2 = type_byte(DynamicFeeTransaction._type_id)
 
 
 def prefill_sender(transaction: Any) -> None:
@@ -59,14 +59,12 @@ def prefill_sender(transaction: Any) -> None:
 
     A typed transaction's type byte (a cached property too, which py-evm
     computes through ``eth_utils.to_bytes``' hex round trip on first use) is
-    filled in as well. Never raises: whatever it cannot recover is left to
-    py-evm's own path.
+    filled in as well, by the same ``to_bytes`` once per type. Never raises:
+    whatever it cannot recover is left to py-evm's own path.
     """
-    cached = vars(transaction)
+    cached = vars(transaction)  # py-evm's cached_property slots
     if "_type_byte" not in cached and isinstance(transaction, TypedTransaction):
-        type_id = transaction.type_id
-        if type(type_id) is int and 0 < type_id < 0x80:  # EIP-2718's range, one byte
-            cached["_type_byte"] = bytes((type_id,))
+        cached["_type_byte"] = type_byte(transaction.type_id)
     if "sender" in cached:
         return
     try:
@@ -74,7 +72,7 @@ def prefill_sender(transaction: Any) -> None:
     except Exception:  # anything odd: py-evm's path will say what is wrong
         return
     if sender is not None:
-        vars(transaction)["sender"] = sender  # py-evm's cached_property slot
+        cached["sender"] = sender
 
 
 def prefill_senders(transactions: Any) -> None:
@@ -99,25 +97,20 @@ def _recover(transaction: Any) -> bytes | None:
 
 
 def _message_for_signing(signed: Any) -> bytes:
-    """What the sender signed: written out for a type-2 transaction without an access list."""
+    """What the sender signed: written out for a type-2 transaction without an access list.
+
+    Only for field values as rlp's sedes would serialize them (ints that are
+    uint256, a 0- or 20-byte ``to``, bytes data); anything else goes through
+    py-evm's own encoder.
+    """
     if type(signed) is DynamicFeeTransaction and signed.access_list == ():
-        fields = (signed.chain_id, signed.nonce, signed.max_priority_fee_per_gas, signed.max_fee_per_gas,
-                  signed.gas, signed.to, signed.value, signed.data)
-        if _plain_fields(fields):
-            chain_id, nonce, tip, max_fee, gas, to, value, data = fields
+        ints = (signed.chain_id, signed.nonce, signed.max_priority_fee_per_gas, signed.max_fee_per_gas,
+                signed.gas, signed.value)
+        to, data = signed.to, signed.data
+        if all(is_uint(value) for value in ints) and type(to) is bytes and len(to) in (0, 20) and type(data) is bytes:
+            chain_id, nonce, tip, max_fee, gas, value = ints
             return _TYPE_2 + encode_list([
                 encode_uint(chain_id), encode_uint(nonce), encode_uint(tip), encode_uint(max_fee),
                 encode_uint(gas), encode_bytes(to), encode_uint(value), encode_bytes(data), _EMPTY_LIST,
             ])
     return signed.get_message_for_signing()
-
-
-def _plain_fields(fields: tuple[Any, ...]) -> bool:
-    """The values are as rlp's sedes would serialize them: non-negative ints, a 0- or 20-byte ``to``, bytes data."""
-    *ints_before, to, value, data = fields
-    return (
-        all(type(v) is int and v >= 0 for v in ints_before)
-        and type(value) is int and value >= 0
-        and type(to) is bytes and len(to) in (0, 20)
-        and type(data) is bytes
-    )
