@@ -142,13 +142,16 @@ def run(config_path: Path) -> None:
 
 def _run(settings: NodeSettings) -> None:
     from node.engine import ConsensusHalted
+    from node.metrics import MetricsListenFailed
     from node.p2p import ListenFailed
+    from node.rpc.server import RpcListenFailed
     from node.service import run_node
     from node.store import StoreError
     from node.sync import GenesisConflict
     from vm.leveldb import StorageError
 
-    fatal = (StoreError, StorageError, GenesisConflict, ConsensusHalted, ListenFailed)
+    fatal = (StoreError, StorageError, GenesisConflict, ConsensusHalted, ListenFailed, RpcListenFailed,
+             MetricsListenFailed)
     try:
         trio.run(run_node, settings)
     except BaseExceptionGroup as group:
@@ -159,8 +162,6 @@ def _run(settings: NodeSettings) -> None:
         raise SettleError(str(_first_leaf(known))) from None
     except fatal as exc:
         raise SettleError(str(exc)) from None
-    except OSError as exc:
-        raise SettleError(f"cannot serve JSON-RPC on {settings.rpc_host}:{settings.rpc_port}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         pass
 

@@ -27,6 +27,13 @@ PEERS = Gauge("settle_p2p_peers", "Connected validator peers")
 SYNCED_BLOCKS = Counter("settle_sync_blocks_total", "Blocks imported by block sync")
 
 
+class MetricsListenFailed(Exception):
+    """The metrics server could not listen on its configured address (port in use, address not local)."""
+
+
 def start_metrics_server(host: str, port: int) -> None:
-    """Serve /metrics from a daemon thread owned by prometheus_client."""
-    start_http_server(port, addr=host)
+    """Serve /metrics from a daemon thread owned by prometheus_client; :class:`MetricsListenFailed` if it cannot bind."""
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise MetricsListenFailed(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None

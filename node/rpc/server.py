@@ -164,8 +164,20 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
 KEEP_ALIVE_SECONDS = 120.0
 
 
+class RpcListenFailed(Exception):
+    """The JSON-RPC server could not listen on its configured address (port in use, address not local)."""
+
+    def __init__(self, address: str, problem: str) -> None:
+        self.address = address
+        self.problem = problem
+        super().__init__(f"cannot serve JSON-RPC on {address}: {problem}")
+
+
 async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve until cancelled; signals readiness with the bound addresses."""
+    """Serve until cancelled; signals readiness with the bound addresses.
+
+    Raises :class:`RpcListenFailed` when the address cannot be bound.
+    """
     config = HypercornConfig()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
@@ -177,5 +189,20 @@ async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = 
     # idle for about 5 s, sends on it: the client sees "Remote end closed
     # connection without response" (requests/web3 do not retry a POST).
     config.keep_alive_timeout = KEEP_ALIVE_SECONDS
-    await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
+    # Binding is the only socket work outside hypercorn's per-connection
+    # handling; hypercorn raises its failure from a nursery, in a group.
+    try:
+        await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
+    except (OSError, BaseExceptionGroup) as exc:
+        failed = _only_os_error(exc)
+        if failed is None:
+            raise
+        raise RpcListenFailed(f"{host}:{port}", failed.strerror or str(failed)) from None
+
+
+def _only_os_error(exc: BaseException) -> OSError | None:
+    """``exc`` itself, or the one error inside nested exception groups, if that is an ``OSError``."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, OSError) else None
 

@@ -177,3 +177,21 @@ def test_bad_config_file_names_the_field(tmp_path):
     assert result.returncode == 1
     assert "[rpc] port" in result.stderr and "abc" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("server", ["rpc", "metrics"])
+def test_a_port_in_use_is_a_one_line_error(tmp_path, server):
+    """The dev node refuses to start, naming the address, when its JSON-RPC or metrics port is taken."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = (["--rpc-port", str(port)] if server == "rpc"
+                 else ["--rpc-port", "0", "--metrics-port", str(port)])
+        result = _settle("node", "dev", "--datadir", str(tmp_path / "dev"), *ports)
+    assert result.returncode == 1
+    name = "JSON-RPC" if server == "rpc" else "metrics"
+    assert f"cannot serve {name} on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
