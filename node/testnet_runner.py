@@ -1,8 +1,11 @@
 """`settle testnet up DIR`: every validator of a local testnet as its own process.
 
-Each node runs `settle node run --config DIR/node<i>/config.toml`, logging to
-``DIR/node<i>/node.log``. Ctrl-C (or SIGTERM) stops them all with SIGTERM and
-waits; a node that exits on its own is reported with the tail of its log.
+Each node runs `settle node run --config DIR/node<i>/config.toml`. Its output
+is copied to ``DIR/node<i>/node.log`` through a pipe, so the supervisor sees
+each node say it is ready and reports it. Ctrl-C (or SIGTERM) stops them all
+with SIGTERM and waits; a node that exits on its own is reported with the tail
+of its log. If the supervisor itself is killed, the nodes lose their output
+pipe and stop at their next log line, rather than running on unsupervised.
 """
 from __future__ import annotations
 
@@ -11,12 +14,16 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from node.config import load_config
+from node.process_output import copy_output
+
+READY_LINE = "node ready"  # what `settle node run` logs once it serves JSON-RPC
 
 
 class TestnetError(Exception):
@@ -30,6 +37,9 @@ class NodeProcess:
     rpc_url: str
     log_path: Path
     process: subprocess.Popen | None = None
+    copier: threading.Thread | None = None
+    ready: bool = False
+    exit_code: int | None = None
 
 
 def discover_nodes(directory: Path) -> list[NodeProcess]:
@@ -52,13 +62,26 @@ def discover_nodes(directory: Path) -> list[NodeProcess]:
     return nodes
 
 
-def start(node: NodeProcess) -> None:
-    log = open(node.log_path, "ab")
+def start(node: NodeProcess, changed: threading.Condition) -> None:
+    """Start ``node``; its output goes to its log, and readiness and exit are noted under ``changed``."""
     node.process = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "node", "run", "--config", str(node.config_path)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,  # Ctrl-C reaches only this supervisor, which stops nodes in order
     )
+
+    def on_line(text: str) -> None:
+        if READY_LINE in text:
+            with changed:
+                node.ready = True
+                changed.notify_all()
+
+    def on_exit(code: int) -> None:
+        with changed:
+            node.exit_code = code
+            changed.notify_all()
+
+    node.copier = copy_output(node.process, node.log_path, on_line, on_exit)
 
 
 def stop_all(nodes: list[NodeProcess], timeout: float = 20.0) -> None:
@@ -74,6 +97,9 @@ def stop_all(nodes: list[NodeProcess], timeout: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             node.process.kill()
             node.process.wait()
+    for node in nodes:  # the nodes' last lines ("chain store closed") reach their logs
+        if node.copier is not None:
+            node.copier.join(max(0.1, deadline - time.monotonic()))
 
 
 def log_tail(node: NodeProcess, lines: int = 5) -> str:
@@ -83,34 +109,46 @@ def log_tail(node: NodeProcess, lines: int = 5) -> str:
         return ""
 
 
+class _StopRequested(Exception):
+    """Raised by the SIGINT/SIGTERM handler to end the supervisor's wait."""
+
+
 def run_testnet(directory: Path, echo: Callable[[str], None]) -> int:
-    """Start every node, print where to reach it, and supervise until a signal."""
+    """Start every node, say where to reach it and when it is ready, and supervise until a signal."""
     nodes = discover_nodes(directory)
-    stopping = False
+    changed = threading.Condition()
 
     def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        raise _StopRequested
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for node in nodes:
-            start(node)
+            start(node, changed)
             echo(f"{node.name}  pid {node.process.pid}  rpc {node.rpc_url}  log {node.log_path}")
         echo(f"{len(nodes)} validators running; Ctrl-C stops them all")
-        exited: set[str] = set()
-        while not stopping:
-            for node in nodes:
-                code = node.process.poll() if node.process is not None else None
-                if code is not None and node.name not in exited:
-                    exited.add(node.name)
-                    echo(f"{node.name} exited with status {code}:\n{log_tail(node)}")
-            if len(exited) == len(nodes):
-                return 1
-            time.sleep(0.2)
+        reported_ready: set[str] = set()
+        reported_exit: set[str] = set()
+        with changed:
+            while True:
+                for node in nodes:
+                    if node.ready and node.name not in reported_ready:
+                        reported_ready.add(node.name)
+                        echo(f"{node.name} ready")
+                        if len(reported_ready) == len(nodes):
+                            echo(f"all {len(nodes)} validators ready")
+                    if node.exit_code is not None and node.name not in reported_exit:
+                        reported_exit.add(node.name)
+                        echo(f"{node.name} exited with status {node.exit_code}:\n{log_tail(node)}")
+                if len(reported_exit) == len(nodes):
+                    return 1
+                changed.wait()
+    except _StopRequested:
         echo("stopping validators")
         return 0
     finally:
+        for sig in previous:  # a second Ctrl-C must not cut the shutdown short
+            signal.signal(sig, lambda *_: None)
         stop_all(nodes)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
