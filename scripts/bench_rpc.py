@@ -151,17 +151,17 @@ class HardhatNode:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> "HardhatNode":
-        from tests.e2e.node_process import wait_for_rpc
+        from tests.e2e.node_process import WatchedProcess, wait_for_output
 
         binary = HARDHAT_DIR / "node_modules" / ".bin" / "hardhat"
-        self.process = subprocess.Popen(
+        self.process = WatchedProcess(
             [_which("node"), str(binary.resolve()), "node", "--hostname", "127.0.0.1", "--port", str(self.port)],
-            cwd=HARDHAT_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            Path(self._log.name), cwd=HARDHAT_DIR, start_new_session=True,
             env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"},
         )
         try:
-            wait_for_rpc(self.url, self.process, timeout, self.log)
-        except (RuntimeError, TimeoutError) as exc:
+            wait_for_output(self.process, "Started HTTP and WebSocket JSON-RPC server", timeout)
+        except (RuntimeError, AssertionError) as exc:
             self.stop()
             raise BenchError(f"hardhat {exc}") from None
         return self

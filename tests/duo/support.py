@@ -17,7 +17,7 @@ from web3.logs import DISCARD
 from node.dev_accounts import DevSigner
 from node.duo.chain import Revert, TxSender, call_revert
 from node.duo.deploy import DuoDeployment, DuoParams, Role, deploy_duo
-from tests.e2e.node_process import poll_until
+from tests.e2e.node_process import wait_until
 
 WAD = 10**18
 DEV = DevSigner.from_mnemonic()
@@ -68,7 +68,7 @@ def wait_receipts(url: str, hashes: Sequence[str], timeout: float = 120.0) -> li
                     receipts[tx_hash] = reply["result"]
         return len(receipts) == len(hashes)
 
-    poll_until(all_mined, timeout,
+    wait_until(all_mined, timeout,
                lambda: f"{len(hashes) - len(receipts)} transactions not mined after {timeout}s")
     return [receipts[h] for h in hashes]
 

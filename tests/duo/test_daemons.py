@@ -18,7 +18,7 @@ from node.duo.deploy import DuoParams, State
 from node.duo.trades import RecordedTrades, TradeStore
 from tests.duo.support import DEV, Chain, deploy, make_accounts, send_raw_many, wad, wait_receipts
 from tests.duo.trade_data import HOURS, JUMP_HOUR, START, write_recording
-from tests.e2e.node_process import poll_until, read_log, spawn_settle
+from tests.e2e.node_process import wait_until, read_log, spawn_settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,7 +31,7 @@ def wait_for(condition, timeout: float, what: str, logs: list[Path]) -> None:  #
         tails = "\n".join(f"--- {p.name}\n" + read_log(p)[-1500:] for p in logs)
         return f"{what} not reached after {timeout}s\n{tails}"
 
-    poll_until(condition, timeout, failure)
+    wait_until(condition, timeout, failure)
 
 
 def test_feeds_and_triggers_run_a_reset_unattended(chain: Chain, duo_node, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,37 +9,16 @@ from pathlib import Path
 from eth_account import Account
 
 from genesis.testnet import TestnetLayout, TestnetNode, init_testnet
-from tests.e2e.node_process import poll_until, read_log, rpc, spawn_settle, terminate, wait_for_rpc
+from tests.e2e.node_process import (
+    WatchedProcess, free_port_range, read_log, rpc, spawn_settle, terminate, wait_for_ready, wait_until,
+)
 from tests.helpers import SIGNER
-
-
-def free_port_range(count: int) -> int:
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1 right now."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port range")
 
 
 @dataclass
 class ValidatorProcess:
     node: TestnetNode
-    process: subprocess.Popen | None = None
+    process: WatchedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -56,7 +34,7 @@ class ValidatorProcess:
     def start(self, wait: bool = True) -> "ValidatorProcess":
         self.process = spawn_settle(["node", "run", "--config", str(self.node.config_path)], self.log_path)
         if wait:
-            wait_for_rpc(self.url, self.process, 60, self.log)
+            wait_for_ready(self.process, self.url, 60)
         return self
 
     def kill(self) -> None:
@@ -99,7 +77,7 @@ class Network:
         for node in self.nodes:
             node.start(wait=False)
         for node in self.nodes:
-            wait_for_rpc(node.url, node.process, 60, node.log)
+            wait_for_ready(node.process, node.url, 60)
 
     def stop_all(self) -> None:
         for node in self.nodes:
@@ -118,7 +96,7 @@ class Network:
             return (f"not all nodes reached height {height} in {timeout}s: {heights}\n"
                     + "\n".join(f"--- node{n.node.index}\n{n.log()[-3000:]}" for n in nodes))
 
-        poll_until(lambda: all(node.height() >= height for node in nodes), timeout, failure)
+        wait_until(lambda: all(node.height() >= height for node in nodes), timeout, failure)
 
     def transfer(self, node: ValidatorProcess, sender: int, nonce: int, value: int = 1) -> str:
         fields = {"chainId": self.chain_id, "nonce": nonce, "to": SIGNER.accounts[9].address, "value": value,
@@ -127,5 +105,5 @@ class Network:
         return node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
 
     def wait_for_receipt(self, node: ValidatorProcess, tx_hash: str, timeout: float = 60.0) -> dict:
-        return poll_until(lambda: node.call("eth_getTransactionReceipt", [tx_hash]), timeout,
+        return wait_until(lambda: node.call("eth_getTransactionReceipt", [tx_hash]), timeout,
                           lambda: f"no receipt for {tx_hash} on node{node.node.index} after {timeout}s")

@@ -13,7 +13,7 @@ from consensus.certificate import CommitCertificate, verify_certificate
 from genesis.loader import genesis_to_json
 from node.service import validator_set
 from tests.e2e.network import Network
-from tests.e2e.node_process import SETTLE, poll_until, wait_for_rpc
+from tests.e2e.node_process import SETTLE, WatchedProcess, head_feeds, wait_for_output, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -74,10 +74,10 @@ def test_four_validators_survive_crashes_and_agree(network):
     c.kill()
     d.kill()
     # A commit in flight when they died reaches both survivors, or neither.
-    poll_until(lambda: a.height() == b.height(), 30, lambda: "the two survivors never agreed on their head")
+    wait_until(lambda: a.height() == b.height(), 30, lambda: "the two survivors never agreed on their head")
     stalled = max(a.height(), b.height())
     # They keep trying: the round times out and changes.
-    poll_until(lambda: a.call("bft_status")["round"] >= 1, 60, lambda: "no round change without a quorum")
+    wait_until(lambda: a.call("bft_status")["round"] >= 1, 60, lambda: "no round change without a quorum")
     assert max(a.height(), b.height()) == stalled  # but with 2 of 4 validators nothing commits
     c.start()
     net.wait_for_height(stalled + 2, [a, b, c], timeout=90)
@@ -119,20 +119,24 @@ def test_node_with_another_genesis_is_refused(network, tmp_path):
 
 def test_testnet_up_starts_every_validator_and_ctrl_c_stops_them(tmp_path):
     net = Network(tmp_path / "up", validators=4, block_period_ms=250)
-    process = subprocess.Popen(SETTLE + ["testnet", "up", str(net.layout.out_dir)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = WatchedProcess(SETTLE + ["testnet", "up", str(net.layout.out_dir)], tmp_path / "up.log")
     try:
-        for node in net.nodes:  # `testnet up` owns the processes; the test only talks RPC
+        # `testnet up` owns the validators and reads their output; it says when all of them are ready.
+        wait_for_output(process, "all 4 validators ready", 90)
+        for node in net.nodes:
+            assert f"{node.node.directory.name} ready" in process.output()
             node.process = process
-            wait_for_rpc(node.url, process, 60, node.log)
-        net.wait_for_height(2, timeout=90)
+        with head_feeds(node.url.replace("http://", "ws://") for node in net.nodes):
+            net.wait_for_height(2, timeout=90)
         assert len({node.call("eth_getBlockByNumber", ["0x2", False])["hash"] for node in net.nodes}) == 1
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        process.wait(60)
+    output = process.output()
     assert process.returncode == 0, output
     for node in net.nodes:
         assert f"rpc {node.url}" in output
+        assert "node ready" in node.log()  # the supervisor copied each validator's output to its log
     assert "4 validators running" in output and "stopping validators" in output
     for node in net.nodes:  # every validator shut down cleanly, closing its store
         assert "chain store closed" in node.log()

@@ -1,13 +1,12 @@
 """`settle testnet init` + `settle node run --config` as separate processes."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 
 from genesis.keys import generate_validator_keys, write_key_file
-from tests.e2e.node_process import free_port, poll_until, rpc, wait_for_rpc
+from tests.e2e.node_process import free_port, rpc, spawn_settle, wait_for_ready, wait_until
 
 SETTLE = [sys.executable, "-m", "node.cli"]
 
@@ -24,17 +23,16 @@ def _init(tmp_path, validators: int):
 
 def test_single_validator_testnet_runs_from_its_config(tmp_path):
     out, port = _init(tmp_path, 1)
-    process = subprocess.Popen(SETTLE + ["node", "run", "--config", str(out / "node0" / "config.toml")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = spawn_settle(["node", "run", "--config", str(out / "node0" / "config.toml")], tmp_path / "node0.log")
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for_rpc(url, process, 30, lambda: "")
+        wait_for_ready(process, url, 30)
         assert rpc(url, "eth_chainId")["result"] == "0x539"
         # The data dir from the config holds the chain.
         assert (out / "node0" / "data" / "chain").is_dir()
         assert rpc(url, "eth_accounts")["result"] == []  # no unlocked keys outside dev mode
         # A validator network makes a block every period (1 s here), empty or not, each with a certificate.
-        poll_until(lambda: int(rpc(url, "eth_blockNumber")["result"], 16) >= 2, 30,
+        wait_until(lambda: int(rpc(url, "eth_blockNumber")["result"], 16) >= 2, 30,
                    lambda: "the single validator made no 2 blocks in 30 s")
         certificate = rpc(url, "bft_getCertificate", ["0x1"])["result"]
         assert certificate["blockNumber"] == "0x1" and len(certificate["signers"]) == 1

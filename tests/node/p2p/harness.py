@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ from eth_hash.auto import keccak
 
 from genesis.keys import ValidatorKeys, generate_validator_keys
 from node.p2p import P2PNetwork, P2PSettings, Status
+from tests.e2e.node_process import free_port  # noqa: F401  (re-exported for the p2p tests)
 
 NETWORK_ID = keccak(b"settle p2p tests")
 OTHER_NETWORK_ID = keccak(b"another settle network")
@@ -27,12 +27,6 @@ FAST = P2PSettings(
     redial_max_delay=0.5,
 )
 """Short timeouts so failure paths finish quickly."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RecordingLog:
