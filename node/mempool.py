@@ -6,7 +6,12 @@ geth's wording so that client libraries recognise it):
 1. size at most ``max_transaction_bytes``;
 2. replay protection: the chain id must be this chain's (legacy transactions
    need EIP-155);
-3. a valid signature (sender recovered with coincurve through py-evm);
+3. a valid signature (sender recovered with coincurve) with a low s. EIP-2
+   refuses s above secp256k1n/2 for every transaction in geth; py-evm 0.12
+   refuses it only for legacy transactions, at execution. Without the rule,
+   anyone who saw a pending transaction could submit its high-s twin (same
+   sender, nonce and fees, another hash), which replaces it at zero fees, so
+   the client's hash would never be mined;
 4. gas at least the intrinsic gas and at most the block gas limit;
 5. nonce: not below the sender's next nonce; no gaps (Settle does not queue
    future transactions, so a gap is answered at once instead of waiting forever);
@@ -24,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from eth.abc import SignedTransactionAPI
+
+from vm.senders import SECP256K1_N, checked_sender
 
 
 class Rejected(Exception):
@@ -94,10 +101,11 @@ class Mempool:
         if tx_chain_id != self.chain_id:
             raise Rejected(f"invalid chain id for signer: have {tx_chain_id} want {self.chain_id}")
         try:
-            transaction.check_signature_validity()
-            sender = transaction.sender
+            sender = checked_sender(transaction)
         except Exception as exc:  # py-evm raises ValidationError, coincurve plain Exceptions
             raise Rejected(f"invalid sender: {exc or 'bad signature'}") from exc
+        if transaction.s > SECP256K1_N // 2:
+            raise Rejected("invalid transaction v, r, s values: s above secp256k1n/2 (EIP-2)")
         tx_hash = transaction.hash
         if tx_hash in self._by_hash:
             raise Rejected("already known")

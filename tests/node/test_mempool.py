@@ -3,6 +3,7 @@ import pytest
 from eth.db.atomic import AtomicDB
 
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
+from vm.senders import SECP256K1_N
 from tests.helpers import GENESIS, SIGNER, transfer
 from vm.chain import build_genesis
 
@@ -81,3 +82,23 @@ def test_candidates_keep_nonce_order_and_arrival_order():
     stale = mempool.prune(lambda address: AccountView(nonce=1 if address == SIGNER.addresses[0] else 0, balance=0))
     assert [(SIGNER.addresses.index(t.sender), t.nonce) for t in stale] == [(0, 0)]
     assert len(mempool) == 4
+
+
+def _high_s_twin(transaction):
+    """The same key's other valid signature of the same transaction: (r, n - s), the other parity."""
+    twin = type(transaction)(transaction.type_id, transaction._inner.copy(
+        y_parity=1 - transaction.y_parity, s=SECP256K1_N - transaction.s))
+    return BUILDER.decode(twin.encode())
+
+
+def test_a_high_s_twin_is_refused_and_cannot_replace_the_original():
+    mempool = pool()
+    original, size = tx(0, 0)
+    twin = _high_s_twin(original)
+    assert twin.sender == original.sender and twin.hash != original.hash  # py-evm accepts its signature
+    with pytest.raises(Rejected, match=re.escape("invalid transaction v, r, s values: s above secp256k1n/2")):
+        pool().add(twin, size, accounts())
+    mempool.add(original, size, accounts())
+    with pytest.raises(Rejected, match="invalid transaction v, r, s values"):
+        mempool.add(twin, size, accounts())  # at zero fees it would otherwise replace the original
+    assert mempool.get(original.hash) is not None and len(mempool) == 1

@@ -16,7 +16,7 @@ from eth_keys import keys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vm.senders import RECOVERED_BY_SIGNATURE, SECP256K1_N, prefill_sender, prefill_senders
+from vm.senders import RECOVERED_BY_SIGNATURE, SECP256K1_N, checked_sender, prefill_sender, prefill_senders
 
 BUILDER = PragueTransactionBuilder
 private_keys = st.integers(1, SECP256K1_N - 1).map(lambda n: keys.PrivateKey(n.to_bytes(32, "big")))
@@ -107,6 +107,43 @@ def test_other_signatures_give_py_evms_sender_or_are_left_to_py_evm(
     )
     with pytest.raises(type(reference) if isinstance(reference, Exception) else ()):
         transaction.sender
+
+
+def _py_evm_checked_sender(encoded: bytes) -> bytes | None:
+    """What admission learned before: py-evm's signature check, then its sender; None if either refuses."""
+    try:
+        transaction = BUILDER.decode(encoded)
+        transaction.check_signature_validity()
+        return transaction.sender
+    except Exception:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(signed_transactions(), st.sampled_from(["as signed", "high-s twin", "other"]), st.integers(0, 3),
+       st.one_of(st.integers(0, 3), uint256, st.integers(SECP256K1_N - 2, SECP256K1_N + 2)),
+       st.one_of(st.integers(0, 3), uint256, st.integers(SECP256K1_N - 2, SECP256K1_N + 2)), st.booleans())
+def test_checked_sender_accepts_and_refuses_as_py_evms_signature_check(
+    encoded: bytes, change: str, y_parity: int, r: int, s: int, prefilled: bool
+) -> None:
+    """One recovery decides as py-evm's recovery plus verification did, high-s twins included."""
+    signed = BUILDER.decode(encoded)
+    if change == "high-s twin":  # the same key signs (r, n - s) with the other parity
+        transaction = _with_signature(encoded, 1 - signed.y_parity, signed.r, SECP256K1_N - signed.s)
+    elif change == "other":
+        transaction = _with_signature(encoded, y_parity, r, s)
+    else:
+        transaction = signed
+    expected = _py_evm_checked_sender(transaction.encode())
+    if prefilled:
+        prefill_sender(transaction)
+    if expected is None:
+        with pytest.raises(Exception):
+            checked_sender(transaction)
+    else:
+        assert checked_sender(transaction) == expected
+    if change != "other":
+        assert expected == signed.sender, "a valid signature and its high-s twin are both accepted"
 
 
 def test_type_2_message_is_written_out_without_py_evms_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
