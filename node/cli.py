@@ -427,6 +427,15 @@ def bench_exec(blocks: int, txs_per_block: int) -> None:
     _load_script("bench_exec").main(blocks=blocks, txs_per_block=txs_per_block)
 
 
+@bench.command("admission")
+@click.option("--count", type=click.IntRange(10, 100_000), default=2000, show_default=True,
+              help="Signed ERC-20 transfers to admit.")
+@click.option("--repeats", type=click.IntRange(1, 50), default=5, show_default=True)
+def bench_admission(count: int, repeats: int) -> None:
+    """Transaction decoding and signature checks: Settle vs stock py-evm (bench-results/admission.json)."""
+    _load_script("bench_admission").main(count=count, repeats=repeats)
+
+
 @bench.command("network")
 @click.option("--seconds", type=click.FloatRange(1, 600), default=6.0, show_default=True,
               help="Seconds of offered load per level.")
