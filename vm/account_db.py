@@ -115,11 +115,23 @@ class SettleAccountDB(AccountDB):
     the originals); both on a discard (a revert can even restore a wiped
     trie), a storage wipe, a new state root, ``make_state_root`` and
     ``persist`` (which also replaces the account stores).
+
+    **An original read is answered from the current one when they must be
+    equal.** A slot's current value differs from its original (its value when
+    changes were last locked) only through a write to it or a storage wipe
+    since then: those are the only changes a store's journal takes. So until
+    the next ``lock_changes``, ``_written`` collects every slot written and
+    ``_wiped`` whether any storage was wiped; they are not reset by a discard,
+    because a revert may keep writes made before its checkpoint. A slot in
+    neither, whose current value is remembered, has that value as its
+    original. That saves SSTORE's second trie read of a slot SLOAD just read.
     """
 
     def __init__(self, db: AtomicDatabaseAPI, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
         self._current: dict[tuple[Address, int], int] = {}
         self._original: dict[tuple[Address, int], int] = {}
+        self._written: set[tuple[Address, int]] = set()
+        self._wiped = False
         super().__init__(db, state_root)
 
     def _forget_storage_reads(self) -> None:
@@ -133,21 +145,30 @@ class SettleAccountDB(AccountDB):
     state_root = property(AccountDB.state_root.fget, _set_state_root)  # type: ignore[assignment]
 
     def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
-        memo = self._current if from_journal else self._original
         key = (address, slot)
-        value = memo.get(key)
+        if from_journal:
+            value = self._current.get(key)
+            if value is None:
+                value = self._current[key] = super().get_storage(address, slot, True)
+            return value
+        value = self._original.get(key)
         if value is None:
-            value = memo[key] = super().get_storage(address, slot, from_journal)
+            value = None if self._wiped or key in self._written else self._current.get(key)
+            if value is None:
+                value = super().get_storage(address, slot, False)
+            self._original[key] = value
         return value
 
     def set_storage(self, address: Address, slot: int, value: int) -> None:
         super().set_storage(address, slot, value)
         key = (address, slot)
+        self._written.add(key)
         if key in self._current:
             self._current[key] = value
 
     def _wipe_storage(self, address: Address) -> None:
         self._forget_storage_reads()
+        self._wiped = True
         super()._wipe_storage(address)
 
     def discard(self, checkpoint: JournalDBCheckpoint) -> None:
@@ -156,6 +177,8 @@ class SettleAccountDB(AccountDB):
 
     def lock_changes(self) -> None:
         self._original.clear()
+        self._written.clear()
+        self._wiped = False
         super().lock_changes()
 
     def make_state_root(self) -> Hash32:
