@@ -396,18 +396,12 @@ def bench() -> None:
 
 
 def _load_script(name: str):  # type: ignore[no-untyped-def]
-    """Benchmarks live in the checkout's scripts/ (they need its npm baselines)."""
-    import importlib.util
+    from node.bench_scripts import ScriptMissing, load_bench_script
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
-    if not path.exists():
-        raise SettleError(f"{path} not found: benchmarks run from a source checkout of Settle")
-    spec = importlib.util.spec_from_file_location(f"settle_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
-    spec.loader.exec_module(module)
-    return module
+    try:
+        return load_bench_script(name)
+    except ScriptMissing as exc:
+        raise SettleError(str(exc)) from None
 
 
 @bench.command("rpc")

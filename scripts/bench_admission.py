@@ -21,7 +21,6 @@ transaction the same sender.
 """
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -31,6 +30,8 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
 
 DEFAULT_OUT = REPO / "bench-results" / "admission.json"
 SENDERS = 20
@@ -145,11 +146,7 @@ def main(count: int = 2000, repeats: int = 5, out: Path | str | None = DEFAULT_O
         table.add_row(name, f"{figure['median']:,.0f}", f"{figure['min']:,.0f} - {figure['max']:,.0f}",
                       f"{ratio:.2f}x")
     console.print(table)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        console.print(f"wrote {out}")
+    write_bench_result(result, out, console)
     return result
 
 

@@ -45,7 +45,6 @@ reported.
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import tempfile
@@ -61,6 +60,8 @@ if str(REPO) not in sys.path:
 from eth_abi import encode  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 from eth_utils import to_canonical_address, to_checksum_address  # noqa: E402
+
+from node.bench_scripts import write_bench_result  # noqa: E402
 
 CHAIN_ID = 1337
 TRANSFER_SELECTOR = keccak(b"transfer(address,uint256)")[:4]
@@ -662,12 +663,7 @@ def main(blocks: int = 2, txs_per_block: int = 1000, *, repeats: int = 3,
                      progress=None if quiet else (lambda line: console.print(f"[dim]{line}[/dim]")))
     if not quiet:
         print_table(result)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        if not quiet:
-            console.print(f"wrote {out}")
+    write_bench_result(result, out, None if quiet else console)
     return result
 
 

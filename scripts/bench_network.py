@@ -28,7 +28,6 @@ are printed and written, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
 
 DEFAULT_OUT = REPO / "bench-results" / "network.json"
 SENDERS = 10
@@ -289,11 +290,7 @@ def main(seconds: float = 6.0, periods: tuple[int, ...] = (1000, 200), validator
         "dev": asdict(dev),
         "ratios_vs_dev": [run.tps / dev.tps if dev.tps else None for run in runs],
     }
-    if out is not None:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        console.print(f"wrote {path}")
+    write_bench_result(result, out, console)
     return 0
 
 

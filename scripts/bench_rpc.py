@@ -35,7 +35,6 @@ reported under ``block_exec``. Figures are printed and written, never asserted.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -52,6 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
+
 HARDHAT_DIR = REPO / "scripts" / "hardhat"
 DEFAULT_OUT = REPO / "bench-results" / "rpc.json"
 DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # the public dev mnemonic's account 0
@@ -61,15 +62,10 @@ SPOT_CHECKS = 10
 
 
 def _bench_exec() -> Any:
-    """scripts/bench_exec.py, loaded by path (this file may itself be loaded by path)."""
-    name = "settle_scripts_bench_exec"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("bench_exec.py"))
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """scripts/bench_exec.py (this file may itself be loaded by path)."""
+    from node.bench_scripts import load_bench_script
+
+    return load_bench_script("bench_exec")
 
 
 class BenchError(Exception):
@@ -418,11 +414,7 @@ def run(transfers: int = 2000, baseline: bool = True, repeats: int = 3,
     if baseline_error:
         result["baseline_error"] = baseline_error
     print_report(result, console)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        console.print(f"wrote {out}")
+    write_bench_result(result, out, console)
     return status
 
 

@@ -1,17 +1,13 @@
 """``settle bench admission`` on a tiny workload: both paths recover the same senders, the report has its fields."""
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_admission.py"
+from node.bench_scripts import load_bench_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_admission_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("bench_admission")
 
 
 def test_every_path_admits_the_same_senders_and_the_report_has_the_ratio(tmp_path: Path) -> None:

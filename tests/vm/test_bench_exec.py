@@ -3,17 +3,11 @@
 The figures are not checked (speed is the benchmark's business); the engines'
 results are: the benchmark raises if any engine's roots, receipts or gas differ.
 """
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_exec.py"
+from node.bench_scripts import load_bench_script
 
 
 def _bench_exec():
-    spec = importlib.util.spec_from_file_location("bench_exec_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("bench_exec")
 
 
 def test_every_engine_runs_the_same_blocks_and_the_report_has_the_ratio() -> None:
