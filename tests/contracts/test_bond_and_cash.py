@@ -5,7 +5,6 @@ Time moves with the chain's own clock: `evm_increaseTime` + `evm_mine`, never sl
 from __future__ import annotations
 
 import pytest
-from web3 import Web3
 
 from contracts.compiler import load_artifact
 from tests.contracts.suite import deploy_market, events
