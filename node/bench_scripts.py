@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -49,3 +50,8 @@ def write_bench_result(result: dict[str, Any], out: Path | str | None, console: 
     path.write_text(json.dumps(result, indent=2) + "\n")
     if console is not None:
         console.print(f"wrote {path}")
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    """A benchmark figure over repeats: median and spread."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}

@@ -6,6 +6,9 @@ import sys
 
 import structlog
 
+#: What `settle node dev|run` logs once it serves JSON-RPC; supervisors and tests wait for it.
+READY_EVENT = "node ready"
+
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)

@@ -28,6 +28,7 @@ from node import metrics
 from node.backend import Backend, InvalidTransaction
 from node.dev_accounts import DevSigner
 from node.engine import ConsensusEngine
+from node.logs import READY_EVENT
 from node.mempool import MempoolLimits
 from node.rpc.api import DevAPI, EthAPI, NetAPI, Web3API
 from node.rpc.bft import BftAPI
@@ -156,7 +157,7 @@ async def run_node(settings: NodeSettings) -> None:
                                     (lambda: len(network.peers())) if network is not None else (lambda: 0))
                     await nursery.start(serve_rpc, app, settings.rpc_host, settings.rpc_port)
                 log.info(
-                    "node ready",
+                    READY_EVENT,
                     rpc=f"http://{settings.rpc_host}:{settings.rpc_port}" if settings.rpc_enabled else None,
                     p2p=settings.p2p_listen if network is not None else None,
                     chain_id=settings.genesis.chain_id,

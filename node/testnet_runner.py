@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from node.config import load_config
+from node.logs import READY_EVENT
 from node.process_output import copy_output
-
-READY_LINE = "node ready"  # what `settle node run` logs once it serves JSON-RPC
 
 
 class TestnetError(Exception):
@@ -71,7 +70,7 @@ def start(node: NodeProcess, changed: threading.Condition) -> None:
     )
 
     def on_line(text: str) -> None:
-        if READY_LINE in text:
+        if READY_EVENT in text:
             with changed:
                 node.ready = True
                 changed.notify_all()

@@ -21,7 +21,6 @@ transaction the same sender.
 """
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
+from node.bench_scripts import summarize, write_bench_result  # noqa: E402  (needs REPO on the path)
 
 DEFAULT_OUT = REPO / "bench-results" / "admission.json"
 SENDERS = 20
@@ -100,10 +99,6 @@ def engines() -> dict[str, Callable[[list[bytes]], list[bytes]]]:
     return {"py-evm": py_evm, "settle": settle, "settle admission": settle_admission}
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def measure(count: int, repeats: int) -> dict[str, Any]:
     raws = sign_transfers(count)
     runs = engines()
@@ -117,7 +112,7 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
             expected = expected or senders
             if senders != expected:
                 raise AssertionError(f"{name} recovered other senders than py-evm")
-    figures = {name: _spread(values) for name, values in per_core.items()}
+    figures = {name: summarize(values) for name, values in per_core.items()}
     return {
         "count": count,
         "repeats": repeats,

@@ -45,7 +45,6 @@ reported.
 
 import argparse
 import gc
-import statistics
 import sys
 import tempfile
 import time
@@ -61,7 +60,7 @@ from eth_abi import encode  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
 from eth_utils import to_canonical_address, to_checksum_address  # noqa: E402
 
-from node.bench_scripts import write_bench_result  # noqa: E402
+from node.bench_scripts import summarize, write_bench_result  # noqa: E402
 
 CHAIN_ID = 1337
 TRANSFER_SELECTOR = keccak(b"transfer(address,uint256)")[:4]
@@ -131,10 +130,6 @@ def sign_deploy(account: Any, bytecode: bytes, *, nonce: int, chain_id: int, max
         "data": deploy_calldata(bytecode),
     })
     return bytes(signed.raw_transaction)
-
-
-def summarize(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 # -- workloads -------------------------------------------------------------------

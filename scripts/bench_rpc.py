@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
+from node.bench_scripts import summarize, write_bench_result  # noqa: E402  (needs REPO on the path)
 
 HARDHAT_DIR = REPO / "scripts" / "hardhat"
 DEFAULT_OUT = REPO / "bench-results" / "rpc.json"
@@ -309,10 +309,6 @@ def measure_node(factory: Callable[[], Any], transfers: int) -> tuple[RunResult,
 
 
 # -- report -------------------------------------------------------------------------
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def print_report(result: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
@@ -327,7 +323,7 @@ def print_report(result: dict[str, Any], console: Any) -> None:
 
     def row(label: str, details: list[dict[str, Any]]) -> None:
         tps = [d["tps"] for d in details]
-        s = _spread(tps)
+        s = summarize(tps)
         table.add_row(label, f"{s['median']:,.1f}", f"{s['min']:,.1f} - {s['max']:,.1f}",
                       f"{statistics.median(d['send_s'] for d in details):.2f}",
                       f"{statistics.median(d['blocks'] for d in details):,.0f}",

@@ -153,7 +153,8 @@ class SettleAccountDB(AccountDB):
             return value
         value = self._original.get(key)
         if value is None:
-            value = None if self._wiped or key in self._written else self._current.get(key)
+            if not self._wiped and key not in self._written:
+                value = self._current.get(key)  # unchanged since the lock: the current value is the original
             if value is None:
                 value = super().get_storage(address, slot, False)
             self._original[key] = value

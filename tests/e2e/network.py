@@ -25,6 +25,10 @@ class ValidatorProcess:
         return f"http://127.0.0.1:{self.node.rpc_port}"
 
     @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.node.rpc_port}"
+
+    @property
     def log_path(self) -> Path:
         return self.node.directory / "node.log"
 

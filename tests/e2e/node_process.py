@@ -8,6 +8,7 @@ readiness are logged, so anything a test waits for comes with a wake-up.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -26,10 +27,10 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from node.logs import READY_EVENT
 from node.process_output import copy_output
 
 SETTLE = [sys.executable, "-m", "node.cli"]
-READY_LINE = "node ready"  # logged by `settle node dev|run` once it serves JSON-RPC
 T = TypeVar("T")
 
 _activity = threading.Condition()
@@ -121,7 +122,7 @@ def wait_for_output(process: WatchedProcess, text: str, timeout: float) -> None:
 
 def wait_for_ready(process: WatchedProcess, url: str, timeout: float) -> None:
     """Wait until a `settle node` process says it is ready, then check that ``url`` answers."""
-    wait_for_output(process, READY_LINE, timeout)
+    wait_for_output(process, READY_EVENT, timeout)
     assert "result" in rpc(url, "eth_chainId"), f"{url} said it was ready but does not answer"
 
 
@@ -148,6 +149,7 @@ def head_feeds(ws_urls: Iterable[str]) -> Iterator[None]:
         yield
 
 
+@functools.cache
 def _listen_ports() -> range:
     """Ports for test servers: just below Linux's ephemeral range.
 

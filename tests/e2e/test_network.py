@@ -126,7 +126,7 @@ def test_testnet_up_starts_every_validator_and_ctrl_c_stops_them(tmp_path):
         for node in net.nodes:
             assert f"{node.node.directory.name} ready" in process.output()
             node.process = process
-        with head_feeds(node.url.replace("http://", "ws://") for node in net.nodes):
+        with head_feeds(node.ws_url for node in net.nodes):
             net.wait_for_height(2, timeout=90)
         assert len({node.call("eth_getBlockByNumber", ["0x2", False])["hash"] for node in net.nodes}) == 1
     finally:
