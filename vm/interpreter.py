@@ -76,6 +76,9 @@ from eth.vm.stack import to_bytes, to_int
 from eth_hash.auto import keccak
 from eth_utils import encode_hex
 
+from vm import segments as segments_module
+from vm.segments import BadJump, SegmentOp, code_segments
+
 
 class FastInterpreter:
     """Mixin for a py-evm computation class; goes first in the bases."""
@@ -125,14 +128,34 @@ def _run(computation: Any) -> None:
     raw = code._raw_code_bytes
     length = len(raw)
     lookup = computation.opcodes
-    costs, logic, inline, operators = _fixed_cost_table(lookup)
+    costs, logic, inline, operators, segment_table, code_cache = _fixed_cost_table(lookup)
     meter = computation._gas_meter
     values = computation._stack.values
     valid_positions = code.valid_positions
     pc = code.program_counter
     gas = meter.gas_remaining
+    # Compiled straight runs (vm.segments), once this code has run often enough.
+    hot_code = code_segments(code_cache, raw)
+    segments_get = hot_code.segments.get
+    hot = hot_code.runs > segments_module.HOT_AFTER_RUNS
+    msg = computation.msg
     try:
         while True:
+            segment = segments_get(pc)
+            if segment is not None or hot:
+                if segment is None:
+                    segment = hot_code.compile_at(pc, segment_table)
+                run, cost, need, room = segment
+                if cost <= gas and need <= len(values) <= room:
+                    gas -= cost
+                    try:
+                        pc = run(values, msg)
+                    except BadJump as bad:
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        _jump_to(code, bad.destination)  # raises py-evm's error for it
+                        pc = code.program_counter
+                    continue
+                # Too little gas or stack for the whole run: step through it.
             if pc < length:
                 opcode = raw[pc]
                 pc += 1
@@ -241,8 +264,9 @@ def _run(computation: Any) -> None:
         pass
 
 
-#: id of an opcode table -> (the table, gas costs, logic functions, inline kinds and operators by opcode byte).
-_FIXED_COST_TABLES: dict[int, tuple[dict[int, Any], list[int], list[Any], list[int], list[Any]]] = {}
+#: id of an opcode table -> (the table, gas costs, logic functions, inline kinds and operators by opcode
+#: byte, what each opcode does in a segment, and the compiled segments of the codes run on it).
+_FIXED_COST_TABLES: dict[int, tuple[Any, ...]] = {}
 # Inline kinds, in the order _run tests for them (roughly by how often a token
 # transfer runs each): PUSH0-32 (the kind is the size), DUP1-16, SWAP1-16,
 # JUMPDEST, binary operators, a call to the logic function, POP, JUMPI, JUMP,
@@ -261,7 +285,7 @@ _INLINE_JUMP = _INLINE_JUMPI + 1
 _INLINE_UNARY = _INLINE_JUMP + 1
 
 
-def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], list[int], list[Any]]:
+def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[Any, ...]:
     """Gas cost, logic function, inline kind and operator of every plain fixed-cost opcode, by byte.
 
     Lists indexed by the opcode byte instead of a dict lookup, a type check and
@@ -269,8 +293,9 @@ def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], li
     are not py-evm's ``_FastOpcode``: the loop calls py-evm's opcode object for
     them. The inline kind says which of this module's functions (or py-evm's
     JUMPDEST, which does nothing) the loop runs inline instead of calling it;
-    for the binary and unary ones, the operator is beside it. Built once per
-    opcode table.
+    for the binary and unary ones, the operator is beside it. The segment
+    table says what each opcode a compiled segment can hold does there
+    (:func:`_segment_table`). Built once per opcode table.
     """
     entry = _FIXED_COST_TABLES.get(id(opcodes))
     if entry is None or entry[0] is not opcodes:
@@ -280,8 +305,47 @@ def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[list[int], list[Any], li
                 costs[value], logic[value] = opcode_fn.gas_cost, opcode_fn.logic_fn
                 inline[value] = _INLINE_KINDS.get(opcode_fn.logic_fn, _INLINE_CALL)
                 operators[value] = _OPERATORS.get(opcode_fn.logic_fn)
-        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, inline, operators)
-    return entry[1], entry[2], entry[3], entry[4]
+        segment_table = _segment_table(costs, logic, inline, operators)
+        entry = _FIXED_COST_TABLES[id(opcodes)] = (opcodes, costs, logic, inline, operators, segment_table, {})
+    return entry[1:]
+
+
+def _segment_table(costs: list[int], logic: list[Any], inline: list[int], operators: list[Any]) -> list[Any]:
+    """By opcode byte, the :class:`SegmentOp` for the opcodes a segment can hold, else ``None``.
+
+    Those are the ones :func:`_run` runs inline (PUSH, DUP, SWAP, POP,
+    JUMPDEST, JUMP, JUMPI and the binary and unary operators) and this
+    module's message reads: fixed gas, no memory, no state.
+    """
+    table: list[Any] = [None] * 256
+    for value in range(256):
+        logic_fn, kind, gas = logic[value], inline[value], costs[value]
+        if logic_fn is None:
+            continue
+        if kind <= _INLINE_PUSH32:
+            table[value] = SegmentOp("push", gas, size=kind)
+        elif kind <= _INLINE_DUP16:
+            table[value] = SegmentOp("dup", gas, size=kind - _INLINE_DUP1 + 1)
+        elif kind <= _INLINE_SWAP16:
+            table[value] = SegmentOp("swap", gas, size=kind - _INLINE_SWAP1 + 1)
+        elif kind == _INLINE_JUMPDEST:
+            table[value] = SegmentOp("nop", gas)
+        elif kind in (_INLINE_BINARY, _INLINE_UNARY):
+            operator = operators[value]
+            table[value] = SegmentOp("binary" if kind == _INLINE_BINARY else "unary", gas,
+                                     operator=operator, expression=_EXPRESSIONS.get(operator))
+        elif kind == _INLINE_POP:
+            table[value] = SegmentOp("pop", gas)
+        elif kind == _INLINE_JUMP:
+            table[value] = SegmentOp("jump", gas)
+        elif kind == _INLINE_JUMPI:
+            table[value] = SegmentOp("jumpi", gas)
+        elif logic_fn is _calldataload:
+            table[value] = SegmentOp("calldataload", gas)
+        elif logic_fn in _MESSAGE_READS:
+            expression, is_int = _MESSAGE_READS[logic_fn]
+            table[value] = SegmentOp("read", gas, expression=expression, is_int=is_int)
+    return table
 
 
 #: Code bytes -> (valid, invalid) JUMPDEST positions found so far; oldest dropped past the limit.
@@ -370,10 +434,18 @@ from_bytes = int.from_bytes
 _INLINE_KINDS: dict[Any, int] = {}
 #: Binary and unary logic functions -> their operator on ints.
 _OPERATORS: dict[Any, Any] = {}
+#: Operators -> the same computation as a source template, for vm.segments.
+_EXPRESSIONS: dict[Any, str] = {}
+#: Message-read logic functions -> (what they push, as source over ``msg``; whether it is an int).
+_MESSAGE_READS: dict[Any, tuple[str, bool]] = {}
 
 
-def _binary(operator: Any) -> Any:
-    """``operator(top, second)`` replaces the top two items (py-evm's ``stack_pop_ints(2)`` order)."""
+def _binary(operator: Any, expression: str | None = None) -> Any:
+    """``operator(top, second)`` replaces the top two items (py-evm's ``stack_pop_ints(2)`` order).
+
+    ``expression`` is the same computation as Python source over ``{a}`` (the
+    top) and ``{b}``, for compiled segments; ``M`` is 2**256 - 1 there.
+    """
     def binary(computation: Any) -> None:
         values = computation._stack.values
         if len(values) < 2:
@@ -389,10 +461,12 @@ def _binary(operator: Any) -> Any:
 
     _OPERATORS[binary] = operator
     _INLINE_KINDS[binary] = _INLINE_BINARY
+    if expression is not None:
+        _EXPRESSIONS[operator] = expression
     return binary
 
 
-def _unary(operator: Any) -> Any:
+def _unary(operator: Any, expression: str | None = None) -> Any:
     def unary(computation: Any) -> None:
         values = computation._stack.values
         if not values:
@@ -404,6 +478,8 @@ def _unary(operator: Any) -> Any:
 
     _OPERATORS[unary] = operator
     _INLINE_KINDS[unary] = _INLINE_UNARY
+    if expression is not None:
+        _EXPRESSIONS[operator] = expression
     return unary
 
 
@@ -533,7 +609,7 @@ def _calldataload(computation: Any) -> None:
     values.append(bytes(computation.msg.data[start:start + 32]).ljust(32, b"\x00").lstrip(b"\x00"))
 
 
-def _message_value(read: Any) -> Any:
+def _message_value(read: Any, expression: str, is_int: bool) -> Any:
     """py-evm's CALLER, CALLVALUE and CALLDATASIZE: push what ``read`` takes from the message.
 
     py-evm validates the value as a stack item on the push; the message
@@ -546,6 +622,7 @@ def _message_value(read: Any) -> Any:
             raise FullStack("Stack limit reached")
         values.append(read(computation.msg))
 
+    _MESSAGE_READS[push_from_message] = (expression, is_int)
     return push_from_message
 
 
@@ -672,31 +749,34 @@ _INLINE_KINDS.update({_pop: _INLINE_POP, _jump: _INLINE_JUMP, _jumpi: _INLINE_JU
 
 #: opcode -> (the py-evm logic function it stands in for, the replacement).
 _ARITHMETIC_AND_FLOW = {
-    op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX)),
-    op.SUB: (arithmetic.sub, _binary(lambda a, b: (a - b) & UINT_256_MAX)),
-    op.MUL: (arithmetic.mul, _binary(lambda a, b: (a * b) & UINT_256_MAX)),
-    op.DIV: (arithmetic.div, _binary(lambda a, b: 0 if b == 0 else (a // b) & UINT_256_MAX)),
-    op.SHL: (arithmetic.shl, _binary(lambda shift, v: 0 if shift >= 256 else (v << shift) & UINT_256_MAX)),
-    op.SHR: (arithmetic.shr, _binary(lambda shift, v: 0 if shift >= 256 else (v >> shift) & UINT_256_MAX)),
-    op.LT: (comparison.lt, _binary(lambda a, b: 1 if a < b else 0)),
-    op.GT: (comparison.gt, _binary(lambda a, b: 1 if a > b else 0)),
-    op.EQ: (comparison.eq, _binary(lambda a, b: 1 if a == b else 0)),
+    op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX, "({a} + {b}) & M")),
+    op.SUB: (arithmetic.sub, _binary(lambda a, b: (a - b) & UINT_256_MAX, "({a} - {b}) & M")),
+    op.MUL: (arithmetic.mul, _binary(lambda a, b: (a * b) & UINT_256_MAX, "({a} * {b}) & M")),
+    op.DIV: (arithmetic.div, _binary(lambda a, b: 0 if b == 0 else (a // b) & UINT_256_MAX,
+                                     "0 if {b} == 0 else ({a} // {b}) & M")),
+    op.SHL: (arithmetic.shl, _binary(lambda shift, v: 0 if shift >= 256 else (v << shift) & UINT_256_MAX,
+                                     "0 if {a} >= 256 else ({b} << {a}) & M")),
+    op.SHR: (arithmetic.shr, _binary(lambda shift, v: 0 if shift >= 256 else (v >> shift) & UINT_256_MAX,
+                                     "0 if {a} >= 256 else ({b} >> {a}) & M")),
+    op.LT: (comparison.lt, _binary(lambda a, b: 1 if a < b else 0, "1 if {a} < {b} else 0")),
+    op.GT: (comparison.gt, _binary(lambda a, b: 1 if a > b else 0, "1 if {a} > {b} else 0")),
+    op.EQ: (comparison.eq, _binary(lambda a, b: 1 if a == b else 0, "1 if {a} == {b} else 0")),
     op.SLT: (comparison.slt, _binary(lambda a, b: 1 if unsigned_to_signed(a) < unsigned_to_signed(b) else 0)),
     op.SGT: (comparison.sgt, _binary(lambda a, b: 1 if unsigned_to_signed(a) > unsigned_to_signed(b) else 0)),
-    op.AND: (comparison.and_op, _binary(lambda a, b: a & b)),
-    op.OR: (comparison.or_op, _binary(lambda a, b: a | b)),
-    op.XOR: (comparison.xor, _binary(lambda a, b: a ^ b)),
-    op.ISZERO: (comparison.iszero, _unary(lambda a: 1 if a == 0 else 0)),
-    op.NOT: (comparison.not_op, _unary(lambda a: UINT_256_MAX - a)),
+    op.AND: (comparison.and_op, _binary(lambda a, b: a & b, "{a} & {b}")),
+    op.OR: (comparison.or_op, _binary(lambda a, b: a | b, "{a} | {b}")),
+    op.XOR: (comparison.xor, _binary(lambda a, b: a ^ b, "{a} ^ {b}")),
+    op.ISZERO: (comparison.iszero, _unary(lambda a: 1 if a == 0 else 0, "1 if {a} == 0 else 0")),
+    op.NOT: (comparison.not_op, _unary(lambda a: UINT_256_MAX - a, "M - {a}")),
     op.JUMP: (flow.jump, _jump),
     op.JUMPI: (flow.jumpi, _jumpi),
     op.MSTORE: (memory_logic.mstore, _mstore),
     op.MLOAD: (memory_logic.mload, _mload),
     op.SHA3: (sha3_logic.sha3, _sha3),
     op.CALLDATALOAD: (context_logic.calldataload, _calldataload),
-    op.CALLDATASIZE: (context_logic.calldatasize, _message_value(lambda msg: len(msg.data))),
-    op.CALLVALUE: (context_logic.callvalue, _message_value(lambda msg: msg.value)),
-    op.CALLER: (context_logic.caller, _message_value(lambda msg: msg.sender)),
+    op.CALLDATASIZE: (context_logic.calldatasize, _message_value(lambda msg: len(msg.data), "len(msg.data)", True)),
+    op.CALLVALUE: (context_logic.callvalue, _message_value(lambda msg: msg.value, "msg.value", True)),
+    op.CALLER: (context_logic.caller, _message_value(lambda msg: msg.sender, "msg.sender", False)),
     op.SLOAD: (berlin_logic.sload_eip2929, _sload),
 }
 

@@ -5,6 +5,7 @@ transaction cases). The full run is one command:
 
     SETTLE_FULL_FIXTURES=1 pytest tests/vm/test_ethereum_fixtures.py
 
+Contract code runs through compiled segments (``vm.segments``) from its first run here.
 (``SETTLE_FIXTURE_SHARD=k/n`` runs the k-th of n interleaved shards, to use both cores.)
 
 Every state case is held to two standards:
@@ -87,6 +88,16 @@ PY_EVM_TRANSACTION_GAPS = {
     "TransactionWithGasLimitOverflow64": "gas limit >= 2**64 is not a decoding error in py-evm",
     "TransactionWithGasLimitxPriceOverflow": "gas * price above 2**256 is not a decoding error in py-evm",
 }
+
+
+#: Runs of a code before vm.segments compiles it; 0 here, so every fixture's code goes through the
+#: compiler (``SETTLE_SEGMENTS_HOT_AFTER=1`` runs the node's default, mostly the plain loop).
+HOT_AFTER_RUNS = int(os.environ.get("SETTLE_SEGMENTS_HOT_AFTER", "0"))
+
+
+@pytest.fixture(autouse=True)
+def _segments_from_the_first_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vm.segments.HOT_AFTER_RUNS", HOT_AFTER_RUNS)
 
 
 @pytest.mark.parametrize(("relative", "name", "index"), _state_params())

@@ -10,7 +10,7 @@ CALLDATALOAD, and PC and GAS after them)
 must leave the same stack, gas, refund, storage and error as py-evm's.
 """
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from eth.chains.base import ChainContext
 from eth.consensus.context import ConsensusContext
@@ -131,9 +131,16 @@ def _run(vm_class, code: bytes, gas: int):
             computation.get_log_entries())
 
 
+@pytest.fixture(params=["segments", "plain loop"])
+def compiled(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the code through compiled segments from its first run, or never (vm.segments)."""
+    monkeypatch.setattr("vm.segments.HOT_AFTER_RUNS", 0 if request.param == "segments" else 10**9)
+    return request.param
+
+
 @pytest.mark.parametrize("gas", [100_000, 22_000, 2_400, 2_306, 60])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_same_outcome_as_py_evm(name: str, gas: int) -> None:
+def test_same_outcome_as_py_evm(name: str, gas: int, compiled: str) -> None:
     code = bytes.fromhex(CASES[name])
     assert _run(SettleCancunVM, code, gas) == _run(CancunVM, code, gas)
 
@@ -174,8 +181,8 @@ _slot_push = st.integers(0, 3).map(lambda n: bytes([0x60, n]))
 _step = st.one_of(_push, _small_push, _slot_push, st.sampled_from(FAST_OPCODES).map(lambda value: bytes([value])))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(_step, max_size=40), gas=st.sampled_from([1_000_000, 100_000, 40]))
-def test_random_programs_same_outcome_as_py_evm(steps: list[bytes], gas: int) -> None:
+def test_random_programs_same_outcome_as_py_evm(steps: list[bytes], gas: int, compiled: str) -> None:
     code = b"".join(steps)
     assert _run(SettleCancunVM, code, gas) == _run(CancunVM, code, gas)

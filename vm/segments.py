@@ -1,0 +1,315 @@
+"""Straight runs of hot EVM code compiled to one Python function each.
+
+Between two jumps, most of what a Solidity contract runs is PUSH, DUP, SWAP,
+POP and arithmetic: opcodes with a fixed gas cost that only move stack items.
+:func:`vm.interpreter._run` dispatches each of them separately, reading the
+opcode, its cost and its kind, and checking the gas and the stack, about
+ten Python steps before the opcode's own line. A *segment* is such a run,
+from one position up to the first opcode that is not of that kind (or a JUMP
+or JUMPI, which it includes). It is translated once into a Python function
+that keeps the stack items in local variables and writes the result back to
+the stack's list in one step, so the loop pays its checks once per segment:
+
+* **gas:** every opcode in a segment has a fixed cost, so the segment's cost
+  is their sum. With at least that much gas left, no opcode in it can run
+  out; with less, the loop steps through opcode by opcode and fails exactly
+  where py-evm does.
+* **stack:** the deepest item a segment reads and the highest the stack grows
+  are known before it runs. If an opcode in it would underflow or overflow,
+  the loop steps through instead, so the error is py-evm's own.
+* **jumps:** a segment's JUMP or JUMPI checks its destination against the
+  code's JUMPDEST positions (not inside PUSH data). An invalid one raises
+  :class:`BadJump`; the loop then raises py-evm's own error for it.
+
+The stack a segment leaves is item for item what stepping would leave:
+pushed bytes stay the same bytes, results are ints. Only code that has run
+:data:`HOT_AFTER_RUNS` times is compiled (a contract's creation code usually
+runs once), and only the segments reached. What an opcode computes is given
+by :mod:`vm.interpreter` (``SegmentOp``), which maps the opcodes it runs
+inline to the descriptions here.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from eth.vm.stack import to_int
+
+#: Runs of the same code before its segments are compiled (0: from the first run).
+HOT_AFTER_RUNS = 1
+#: Codes whose segments are kept; the oldest is dropped past this.
+CODE_LIMIT = 256
+#: Opcodes in one segment at most (bounds the size of a generated function).
+SEGMENT_LIMIT = 256
+UINT_256_MAX = 2**256 - 1
+#: The EVM's stack limit.
+STACK_LIMIT = 1024
+
+
+class BadJump(Exception):
+    """A segment's JUMP or JUMPI to a position that is not a JUMPDEST; the loop raises py-evm's error for it."""
+
+    def __init__(self, destination: int) -> None:
+        super().__init__(destination)
+        self.destination = destination
+
+
+class SegmentOp(NamedTuple):
+    """What one opcode does inside a segment.
+
+    ``kind`` is one of ``push`` (``size`` bytes of immediate data), ``dup``,
+    ``swap`` (``size`` is the position), ``pop``, ``nop``, ``binary``,
+    ``unary``, ``jump``, ``jumpi``, ``read`` (push ``expression``, read from
+    ``msg``) or ``calldataload``. ``operator`` computes a binary or unary
+    result on ints; ``expression``, if given, is the same computation
+    written over ``{a}`` (the top item) and ``{b}`` (the second), or the
+    message read. ``is_int`` says whether a read gives an int.
+    """
+
+    kind: str
+    gas: int
+    size: int = 0
+    operator: Callable[..., int] | None = None
+    expression: str | None = None
+    is_int: bool = True
+
+
+class Segment(NamedTuple):
+    """A compiled run: ``run(values, msg)`` applies it and returns the next program counter."""
+
+    run: Callable[[list[Any], Any], int] | None
+    gas: int
+    need: int  # stack items it reads below the top at entry
+    room: int  # the most items the stack may hold at entry
+
+
+#: No segment starts here (the first opcode is not one a segment can hold).
+NO_SEGMENT = Segment(None, 1 << 256, 0, 0)
+
+
+def jump_destinations(raw: bytes) -> frozenset[int]:
+    """Positions of JUMPDEST (0x5b) opcodes that are not PUSH data: py-evm's valid jump targets."""
+    found = []
+    position, length = 0, len(raw)
+    while position < length:
+        opcode = raw[position]
+        if opcode == 0x5B:
+            found.append(position)
+        elif 0x60 <= opcode <= 0x7F:
+            position += opcode - 0x5F
+        position += 1
+    return frozenset(found)
+
+
+class _Value:
+    """A stack item during compilation: how to write it back (``raw``) and how to read it as an int."""
+
+    __slots__ = ("raw", "as_int", "entry_depth")
+
+    def __init__(self, raw: str, as_int: str | None, entry_depth: int = 0) -> None:
+        self.raw = raw
+        self.as_int = as_int  # None until converted (an item whose int value needs to_int)
+        self.entry_depth = entry_depth  # n for the item at values[-n] on entry, else 0
+
+
+class _Compiler:
+    """Symbolic execution of one segment into Python source lines."""
+
+    def __init__(self, raw: bytes, start: int, table: list[SegmentOp | None], jumpdests: frozenset[int]) -> None:
+        self.raw, self.start, self.table, self.jumpdests = raw, start, table, jumpdests
+        self.stack: list[_Value] = []
+        self.entries = 0  # items read from below the entry top so far
+        self.height = 0  # stack height relative to entry
+        self.peak = 0
+        self.lines: list[str] = []
+        self.constants: list[Any] = []
+        self.temporaries = 0
+
+    # -- items ---------------------------------------------------------------
+    def _take(self, count: int) -> None:
+        """Make sure the symbolic stack holds ``count`` items, reading deeper entry items as needed."""
+        while len(self.stack) < count:
+            self.entries += 1
+            depth = self.entries
+            self.stack.insert(0, _Value(f"e{depth}", None, depth))
+
+    def _pop(self) -> _Value:
+        self._take(1)
+        self.height -= 1
+        return self.stack.pop()
+
+    def _push(self, value: _Value) -> None:
+        self.height += 1
+        self.peak = max(self.peak, self.height)
+        self.stack.append(value)
+
+    def _int(self, value: _Value) -> str:
+        """An expression for ``value`` as an int, converting it once (py-evm's to_int) if it may be bytes."""
+        if value.as_int is None:
+            name = self._temporary()
+            raw = value.raw
+            self.lines.append(f"{name} = {raw} if {raw}.__class__ is int else "
+                              f"from_bytes({raw}, 'big') if {raw}.__class__ is bytes else to_int({raw})")
+            value.as_int = name
+        return value.as_int
+
+    def _temporary(self) -> str:
+        self.temporaries += 1
+        return f"t{self.temporaries}"
+
+    def _constant(self, value: Any) -> str:
+        self.constants.append(value)
+        return f"c{len(self.constants) - 1}"
+
+    def _result(self, expression: str) -> _Value:
+        name = self._temporary()
+        self.lines.append(f"{name} = {expression}")
+        return _Value(name, name)
+
+    # -- opcodes -------------------------------------------------------------
+    def compile(self) -> Segment:
+        raw, table = self.raw, self.table
+        length = len(raw)
+        position, gas, count = self.start, 0, 0
+        ending: list[str] = []
+        while position < length and count < SEGMENT_LIMIT:
+            spec = table[raw[position]]
+            if spec is None:
+                break
+            count += 1
+            gas += spec.gas
+            position += 1
+            kind = spec.kind
+            if kind == "push":
+                data = raw[position:position + spec.size]
+                position += spec.size
+                if len(data) != spec.size:
+                    data = data.ljust(spec.size, b"\x00")
+                self._push(_Value(self._constant(data), repr(int.from_bytes(data, "big"))))
+            elif kind == "dup":
+                self._take(spec.size)
+                self._push(self.stack[-spec.size])
+            elif kind == "swap":
+                self._take(spec.size + 1)
+                stack = self.stack
+                stack[-1], stack[-spec.size - 1] = stack[-spec.size - 1], stack[-1]
+            elif kind == "pop":
+                self._pop()
+            elif kind == "nop":
+                pass
+            elif kind == "binary":
+                top, second = self._pop(), self._pop()
+                self._push(self._binary(spec, top, second))
+            elif kind == "unary":
+                self._push(self._unary(spec, self._pop()))
+            elif kind == "read":
+                self._push(self._result(spec.expression) if spec.is_int else self._read(spec.expression))
+            elif kind == "calldataload":
+                start = self._int(self._pop())
+                self._push(self._read(f"bytes(msg.data[{start}:{start} + 32]).ljust(32, b'\\x00').lstrip(b'\\x00')"))
+            elif kind == "jump":
+                destination = self._pop()
+                ending = self._jump(destination)
+                break
+            elif kind == "jumpi":
+                destination, condition = self._pop(), self._pop()
+                ending = self._jumpi(destination, condition, position)
+                break
+            else:  # pragma: no cover - the table is built from the kinds above
+                raise ValueError(f"unknown segment kind {kind!r}")
+        if count == 0:
+            return NO_SEGMENT
+        source = self._source(ending or [f"return {position}"])
+        namespace: dict[str, Any] = {
+            "from_bytes": int.from_bytes, "to_int": to_int, "BadJump": BadJump, "M": UINT_256_MAX,
+            "J": self.jumpdests,
+        }
+        namespace.update((f"c{index}", value) for index, value in enumerate(self.constants))
+        exec(compile(source, f"<segment at {self.start}>", "exec"), namespace)  # noqa: S102 - our own template
+        return Segment(namespace["segment"], gas, self.entries, STACK_LIMIT - self.peak)
+
+    def _read(self, expression: str) -> _Value:
+        name = self._temporary()
+        self.lines.append(f"{name} = {expression}")
+        return _Value(name, None)
+
+    def _binary(self, spec: SegmentOp, top: _Value, second: _Value) -> _Value:
+        a, b = self._int(top), self._int(second)
+        if a.isdigit() and b.isdigit():  # both pushed constants: fold
+            value = spec.operator(int(a), int(b))
+            return _Value(repr(value), repr(value))
+        if spec.expression is not None:
+            return self._result(spec.expression.format(a=a, b=b))
+        return self._result(f"{self._constant(spec.operator)}({a}, {b})")
+
+    def _unary(self, spec: SegmentOp, top: _Value) -> _Value:
+        a = self._int(top)
+        if a.isdigit():
+            value = spec.operator(int(a))
+            return _Value(repr(value), repr(value))
+        if spec.expression is not None:
+            return self._result(spec.expression.format(a=a))
+        return self._result(f"{self._constant(spec.operator)}({a})")
+
+    def _jump(self, destination: _Value) -> list[str]:
+        target = self._int(destination)
+        if target.isdigit():
+            if int(target) in self.jumpdests:
+                return [f"return {target}"]
+            return [f"raise BadJump({target})"]
+        return [f"if {target} in J:", f"    return {target}", f"raise BadJump({target})"]
+
+    def _jumpi(self, destination: _Value, condition: _Value, fallthrough: int) -> list[str]:
+        flag = self._int(condition)
+        if flag.isdigit():
+            return self._jump(destination) if int(flag) else [f"return {fallthrough}"]
+        taken = self._jump(destination)
+        return [f"if {flag}:"] + [f"    {line}" for line in taken] + [f"return {fallthrough}"]
+
+    def _source(self, ending: list[str]) -> str:
+        """The function: read the entry items, compute, write the changed part of the stack back, go on."""
+        stack, entries = self.stack, self.entries
+        kept = 0  # entry items still in their own place, from the bottom
+        while kept < entries and kept < len(stack) and stack[kept].entry_depth == entries - kept:
+            kept += 1
+        changed = entries - kept
+        pushed = [value.raw for value in stack[kept:]]
+        reads = [f"e{depth} = values[-{depth}]" for depth in range(1, entries + 1)]
+        if changed:
+            write = [f"values[-{changed}:] = ({', '.join(pushed)},)" if pushed else f"del values[-{changed}:]"]
+        elif len(pushed) == 1:
+            write = [f"values.append({pushed[0]})"]
+        elif pushed:
+            write = [f"values.extend(({', '.join(pushed)},))"]
+        else:
+            write = []
+        body = reads + self.lines + write + ending
+        return "def segment(values, msg):\n" + "".join(f"    {line}\n" for line in body)
+
+
+class CodeSegments:
+    """The segments of one code, compiled as the loop reaches them."""
+
+    __slots__ = ("raw", "runs", "segments", "_jumpdests")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.runs = 0
+        self.segments: dict[int, Segment] = {}
+        self._jumpdests: frozenset[int] | None = None
+
+    def compile_at(self, position: int, table: list[SegmentOp | None]) -> Segment:
+        if self._jumpdests is None:
+            self._jumpdests = jump_destinations(self.raw)
+        segment = self.segments[position] = _Compiler(self.raw, position, table, self._jumpdests).compile()
+        return segment
+
+
+def code_segments(cache: dict[bytes, CodeSegments], raw: bytes) -> CodeSegments:
+    """``raw``'s entry in ``cache`` (one cache per opcode table), counting this run."""
+    entry = cache.get(raw)
+    if entry is None:
+        if len(cache) >= CODE_LIMIT:
+            del cache[next(iter(cache))]
+        entry = cache[raw] = CodeSegments(raw)
+    entry.runs += 1
+    return entry
