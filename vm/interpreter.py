@@ -27,7 +27,7 @@ Further savings, all exact by construction:
   runs PUSH, DUP, SWAP, POP, JUMP, JUMPI, JUMPDEST and the arithmetic,
   comparison and bitwise operators inline, without a call, and keeps the
   program counter and the gas left in locals between calls out.
-* **SHA3, SLOAD, SSTORE and LOG0-4** are one function each, in py-evm's order
+* **SHA3, RETURN, SLOAD, SSTORE and LOG0-4** are one function each, in py-evm's order
   of effects and with its messages (see the storage section below). Every
   other opcode's logic is py-evm's own.
 * Each replacement is installed only where the fork's table holds the very
@@ -69,6 +69,7 @@ from eth.vm.logic import context as context_logic
 from eth.vm.logic import logging as logging_logic
 from eth.vm.logic import memory as memory_logic
 from eth.vm.logic import sha3 as sha3_logic
+from eth.vm.logic import system as system_logic
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.opcode import _FastOpcode
 from eth.vm.opcode_values import DUP1, JUMPDEST, POP, PUSH0, STOP, SWAP1
@@ -139,23 +140,28 @@ def _run(computation: Any) -> None:
     segments_get = hot_code.segments.get
     hot = hot_code.runs > segments_module.HOT_AFTER_RUNS
     msg = computation.msg
+    memory = computation._memory
     try:
         while True:
             segment = segments_get(pc)
             if segment is not None or hot:
                 if segment is None:
                     segment = hot_code.compile_at(pc, segment_table)
-                run, cost, need, room = segment
+                run, cost, need, room, unspent = segment
                 if cost <= gas and need <= len(values) <= room:
                     gas -= cost
                     try:
-                        pc = run(values, msg)
+                        pc = run(values, msg, memory)
                     except BadJump as bad:
                         code.program_counter, meter.gas_remaining = pc, gas
                         _jump_to(code, bad.destination)  # raises py-evm's error for it
                         pc = code.program_counter
-                    continue
-                # Too little gas or stack for the whole run: step through it.
+                    if pc >= 0:
+                        continue
+                    # It stopped before a memory opcode that grows memory: run that one here.
+                    pc = ~pc
+                    gas += unspent[pc]
+                # Else too little gas or stack for the whole run: step through it.
             if pc < length:
                 opcode = raw[pc]
                 pc += 1
@@ -314,8 +320,9 @@ def _segment_table(costs: list[int], logic: list[Any], inline: list[int], operat
     """By opcode byte, the :class:`SegmentOp` for the opcodes a segment can hold, else ``None``.
 
     Those are the ones :func:`_run` runs inline (PUSH, DUP, SWAP, POP,
-    JUMPDEST, JUMP, JUMPI and the binary and unary operators) and this
-    module's message reads: fixed gas, no memory, no state.
+    JUMPDEST, JUMP, JUMPI and the binary and unary operators), this
+    module's message reads, and MLOAD and MSTORE (inside memory already paid
+    for; a segment stops before one that would grow it). No state.
     """
     table: list[Any] = [None] * 256
     for value in range(256):
@@ -342,6 +349,10 @@ def _segment_table(costs: list[int], logic: list[Any], inline: list[int], operat
             table[value] = SegmentOp("jumpi", gas)
         elif logic_fn is _calldataload:
             table[value] = SegmentOp("calldataload", gas)
+        elif logic_fn is _mload:
+            table[value] = SegmentOp("mload", gas)
+        elif logic_fn is _mstore:
+            table[value] = SegmentOp("mstore", gas)
         elif logic_fn in _MESSAGE_READS:
             expression, is_int = _MESSAGE_READS[logic_fn]
             table[value] = SegmentOp("read", gas, expression=expression, is_int=is_int)
@@ -587,7 +598,8 @@ def _mstore(computation: Any) -> None:
         memory[start:start + 32] = word
     else:
         _extend_memory(computation, start, 32)
-        computation.memory_write(start, 32, word)
+        # Memory.write's checks hold: start is a stack item, the word is 32 bytes, memory now reaches it.
+        computation._memory._bytes[start:start + 32] = word
 
 
 def _mload(computation: Any) -> None:
@@ -624,6 +636,13 @@ def _message_value(read: Any, expression: str, is_int: bool) -> Any:
 
     _MESSAGE_READS[push_from_message] = (expression, is_int)
     return push_from_message
+
+
+def _return(computation: Any) -> None:
+    """py-evm's ``return_op``, with the paid-memory shortcut of :func:`_sha3`; the output is bytes, as its setter checks."""
+    start, size = _pop_two_ints(computation._stack.values)
+    computation._output = _read_memory(computation, start, size)
+    raise Halt("RETURN")
 
 
 def _sha3(computation: Any) -> None:
@@ -773,6 +792,7 @@ _ARITHMETIC_AND_FLOW = {
     op.MSTORE: (memory_logic.mstore, _mstore),
     op.MLOAD: (memory_logic.mload, _mload),
     op.SHA3: (sha3_logic.sha3, _sha3),
+    op.RETURN: (system_logic.return_op, _return),
     op.CALLDATALOAD: (context_logic.calldataload, _calldataload),
     op.CALLDATASIZE: (context_logic.calldatasize, _message_value(lambda msg: len(msg.data), "len(msg.data)", True)),
     op.CALLVALUE: (context_logic.callvalue, _message_value(lambda msg: msg.value, "msg.value", True)),

@@ -20,6 +20,12 @@ the stack's list in one step, so the loop pays its checks once per segment:
 * **jumps:** a segment's JUMP or JUMPI checks its destination against the
   code's JUMPDEST positions (not inside PUSH data). An invalid one raises
   :class:`BadJump`; the loop then raises py-evm's own error for it.
+* **memory:** MLOAD and MSTORE run in a segment when the word is inside
+  memory already paid for. Otherwise (the memory must grow, at a cost that
+  depends on its size) the segment stops before the opcode: it writes the
+  stack back as it is there and returns the opcode's position as ``~pc``,
+  and the loop gives back the gas of the opcodes not run
+  (``Segment.unspent``) and runs that one opcode itself.
 
 The stack a segment leaves is item for item what stepping would leave:
 pushed bytes stay the same bytes, results are ints. Only code that has run
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from eth.vm.stack import to_int
+from eth.vm.stack import to_bytes, to_int
 
 #: Runs of the same code before its segments are compiled (0: from the first run).
 HOT_AFTER_RUNS = 1
@@ -59,7 +65,7 @@ class SegmentOp(NamedTuple):
     ``kind`` is one of ``push`` (``size`` bytes of immediate data), ``dup``,
     ``swap`` (``size`` is the position), ``pop``, ``nop``, ``binary``,
     ``unary``, ``jump``, ``jumpi``, ``read`` (push ``expression``, read from
-    ``msg``) or ``calldataload``. ``operator`` computes a binary or unary
+    ``msg``), ``calldataload``, ``mload`` or ``mstore``. ``operator`` computes a binary or unary
     result on ints; ``expression``, if given, is the same computation
     written over ``{a}`` (the top item) and ``{b}`` (the second), or the
     message read. ``is_int`` says whether a read gives an int.
@@ -74,16 +80,22 @@ class SegmentOp(NamedTuple):
 
 
 class Segment(NamedTuple):
-    """A compiled run: ``run(values, msg)`` applies it and returns the next program counter."""
+    """A compiled run.
 
-    run: Callable[[list[Any], Any], int] | None
+    ``run(values, msg, memory)`` applies it and returns the next program
+    counter, or ``~pc`` when it stopped before the memory opcode at ``pc``;
+    ``unspent[pc]`` is then the gas of the opcodes it did not run.
+    """
+
+    run: Callable[[list[Any], Any, Any], int] | None
     gas: int
     need: int  # stack items it reads below the top at entry
     room: int  # the most items the stack may hold at entry
+    unspent: dict[int, int]
 
 
 #: No segment starts here (the first opcode is not one a segment can hold).
-NO_SEGMENT = Segment(None, 1 << 256, 0, 0)
+NO_SEGMENT = Segment(None, 1 << 256, 0, 0, {})
 
 
 def jump_destinations(raw: bytes) -> frozenset[int]:
@@ -123,6 +135,7 @@ class _Compiler:
         self.lines: list[str] = []
         self.constants: list[Any] = []
         self.temporaries = 0
+        self.stops: dict[int, int] = {}  # position of a memory opcode it may stop before -> gas spent before it
 
     # -- items ---------------------------------------------------------------
     def _take(self, count: int) -> None:
@@ -176,9 +189,11 @@ class _Compiler:
             if spec is None:
                 break
             count += 1
+            kind = spec.kind
+            if kind == "mload" or kind == "mstore":
+                self._stop_unless_paid(position, gas)
             gas += spec.gas
             position += 1
-            kind = spec.kind
             if kind == "push":
                 data = raw[position:position + spec.size]
                 position += spec.size
@@ -206,6 +221,19 @@ class _Compiler:
             elif kind == "calldataload":
                 start = self._int(self._pop())
                 self._push(self._read(f"bytes(msg.data[{start}:{start} + 32]).ljust(32, b'\\x00').lstrip(b'\\x00')"))
+            elif kind == "mload":
+                start = self._int(self._pop())
+                self._push(self._read(f"bytes(mem[{start}:{start} + 32])"))
+            elif kind == "mstore":
+                start, value = self._int(self._pop()), self._pop()
+                if value.as_int is not None and value.as_int.isdigit():  # a constant
+                    word = self._constant(int(value.as_int).to_bytes(32, "big"))
+                elif value.as_int == value.raw:
+                    word = f"{value.raw}.to_bytes(32, 'big')"
+                else:
+                    word = (f"{value.raw}.to_bytes(32, 'big') if {value.raw}.__class__ is int "
+                            f"else to_bytes({value.raw}).rjust(32, b'\\x00')[-32:]")
+                self.lines.append(f"mem[{start}:{start} + 32] = {word}")
             elif kind == "jump":
                 destination = self._pop()
                 ending = self._jump(destination)
@@ -220,12 +248,22 @@ class _Compiler:
             return NO_SEGMENT
         source = self._source(ending or [f"return {position}"])
         namespace: dict[str, Any] = {
-            "from_bytes": int.from_bytes, "to_int": to_int, "BadJump": BadJump, "M": UINT_256_MAX,
-            "J": self.jumpdests,
+            "from_bytes": int.from_bytes, "to_int": to_int, "to_bytes": to_bytes, "BadJump": BadJump,
+            "M": UINT_256_MAX, "J": self.jumpdests,
         }
         namespace.update((f"c{index}", value) for index, value in enumerate(self.constants))
         exec(compile(source, f"<segment at {self.start}>", "exec"), namespace)  # noqa: S102 - our own template
-        return Segment(namespace["segment"], gas, self.entries, STACK_LIMIT - self.peak)
+        unspent = {stop: gas - spent for stop, spent in self.stops.items()}
+        return Segment(namespace["segment"], gas, self.entries, STACK_LIMIT - self.peak, unspent)
+
+    def _stop_unless_paid(self, position: int, spent: int) -> None:
+        """Before MLOAD or MSTORE: unless its word is inside memory, write the stack back and stop here."""
+        self._take(1)
+        start = self._int(self.stack[-1])
+        self.lines.append(f"if {start} + 32 > len(mem):")
+        self.lines.extend(f"    {line}" for line in self._write_back())
+        self.lines.append(f"    return ~{position}")
+        self.stops[position] = spent
 
     def _read(self, expression: str) -> _Value:
         name = self._temporary()
@@ -267,23 +305,27 @@ class _Compiler:
 
     def _source(self, ending: list[str]) -> str:
         """The function: read the entry items, compute, write the changed part of the stack back, go on."""
+        reads = [f"e{depth} = values[-{depth}]" for depth in range(1, self.entries + 1)]
+        if self.stops:
+            reads.append("mem = memory._bytes")
+        body = reads + self.lines + self._write_back() + ending
+        return "def segment(values, msg, memory):\n" + "".join(f"    {line}\n" for line in body)
+
+    def _write_back(self) -> list[str]:
+        """Lines that make the stack's list what the symbolic stack says it is now."""
         stack, entries = self.stack, self.entries
         kept = 0  # entry items still in their own place, from the bottom
         while kept < entries and kept < len(stack) and stack[kept].entry_depth == entries - kept:
             kept += 1
         changed = entries - kept
         pushed = [value.raw for value in stack[kept:]]
-        reads = [f"e{depth} = values[-{depth}]" for depth in range(1, entries + 1)]
         if changed:
-            write = [f"values[-{changed}:] = ({', '.join(pushed)},)" if pushed else f"del values[-{changed}:]"]
-        elif len(pushed) == 1:
-            write = [f"values.append({pushed[0]})"]
-        elif pushed:
-            write = [f"values.extend(({', '.join(pushed)},))"]
-        else:
-            write = []
-        body = reads + self.lines + write + ending
-        return "def segment(values, msg):\n" + "".join(f"    {line}\n" for line in body)
+            return [f"values[-{changed}:] = ({', '.join(pushed)},)" if pushed else f"del values[-{changed}:]"]
+        if len(pushed) == 1:
+            return [f"values.append({pushed[0]})"]
+        if pushed:
+            return [f"values.extend(({', '.join(pushed)},))"]
+        return []
 
 
 class CodeSegments:

@@ -5,7 +5,7 @@ these pin the error paths: stack limits, running off the end of the code,
 jumps into PUSH data, running out of gas, SSTORE below 2300 gas and inside a
 STATICCALL, every branch of SSTORE's net metering and refunds. Random
 straight-line programs over the opcodes with their own logic here
-(arithmetic, comparison, bitwise, jumps, MLOAD, MSTORE, SHA3, SLOAD, SSTORE,
+(arithmetic, comparison, bitwise, jumps, MLOAD, MSTORE, SHA3, RETURN, SLOAD, SSTORE,
 CALLDATALOAD, and PC and GAS after them)
 must leave the same stack, gas, refund, storage and error as py-evm's.
 """
@@ -30,6 +30,10 @@ CALLDATA = bytes(range(1, 41))
 CALLEE_CODE = bytes.fromhex("6001600055" + "60006000a0")  # SSTORE(0, 1), LOG0
 CASES = {
     "return 42": "602a60005260206000f3",
+    "return grows memory": "602a600052" + "6020" + "6030" + "f3",  # 32 bytes from 0x30: memory grows to 0x60
+    "return nothing from far away": "6000" + "7f" + "ff" * 32 + "f3",  # size 0: no memory, no charge
+    "return past any gas": "6020" + "7f" + "ff" * 32 + "f3",
+    "return with one item": "6001f3",
     "push runs off the end": "600161ff",
     "push32 runs off the end": "7f01",
     "dup underflow": "600181",

@@ -9,6 +9,7 @@ gas, and when code gets compiled.
 import pytest
 from eth.vm.code_stream import CodeStream
 from eth.vm.forks.cancun import CancunVM
+from eth.vm.memory import Memory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,8 +139,24 @@ def test_a_segment_holds_what_its_table_allows_and_no_more() -> None:
     segment = segments.CodeSegments(code).compile_at(0, table)
     values: list = []
     assert (segment.gas, segment.need, segment.room) == (9, 0, 1022)
-    assert segment.run(values, None) == 5 and values == [3]
+    assert segment.run(values, None, Memory()) == 5 and values == [3]
     assert segments.CodeSegments(code).compile_at(5, table) is segments.NO_SEGMENT
+
+
+def test_a_segment_stops_before_a_memory_opcode_that_grows_memory() -> None:
+    """PUSH1 7 PUSH1 0 MSTORE PUSH1 0 MLOAD: inside paid memory it runs whole; else it stops before MSTORE."""
+    table = _fixed_cost_table(SettleCancunComputation.opcodes)[4]
+    code = bytes.fromhex("6007" + "6000" + "52" + "6000" + "51")
+    segment = segments.CodeSegments(code).compile_at(0, table)
+    assert segment.gas == 15 and segment.unspent == {4: 9, 7: 3}
+    values: list = []
+    assert segment.run(values, None, Memory()) == ~4  # memory is empty: the MSTORE must grow it
+    assert values == [b"\x07", b"\x00"]  # the stack as it is before the MSTORE
+    paid = Memory()
+    paid.extend(0, 32)
+    values = []
+    assert segment.run(values, None, paid) == 8
+    assert values == [(7).to_bytes(32, "big")] and paid.read_bytes(0, 32) == (7).to_bytes(32, "big")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
