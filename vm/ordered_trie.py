@@ -37,23 +37,23 @@ def trie_root_and_nodes(pairs: Mapping[bytes, bytes]) -> tuple[bytes, dict[bytes
 
     An empty value means "absent", as in the Merkle-Patricia trie itself.
     """
-    entries = sorted((_nibbles(key), value) for key, value in pairs.items() if value)
+    entries = sorted((key_nibbles(key), value) for key, value in pairs.items() if value)
     if not entries:
         return BLANK_ROOT, {}
     keys = [key for key, _ in entries]
     values = [value for _, value in entries]
     nodes: dict[bytes, bytes] = {}
-    encoded_root = encode_raw(_node(keys, values, 0, len(keys), 0, nodes))
+    encoded_root = encode_raw(subtrie(keys, values, 0, len(keys), 0, nodes))
     root = keccak(encoded_root)
     nodes[root] = encoded_root
     return root, nodes
 
 
-def _nibbles(key: bytes) -> tuple[int, ...]:
+def key_nibbles(key: bytes) -> tuple[int, ...]:
     return tuple(nibble for byte in key for nibble in (byte >> 4, byte & 0x0F))
 
 
-def _hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:
+def hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:
     """The Yellow Paper's HP encoding of a key fragment (appendix C)."""
     flag = 0x20 if is_leaf else 0x00
     if len(nibbles) % 2:
@@ -65,20 +65,20 @@ def _hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:
     return bytes(head + [rest[i] << 4 | rest[i + 1] for i in range(0, len(rest), 2)])
 
 
-def _node(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int,
+def subtrie(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int,
           depth: int, nodes: dict[bytes, bytes]) -> _Node:
     """The node for ``keys[low:high]`` (sorted, sharing their first ``depth`` nibbles)."""
     first = keys[low]
     if high - low == 1:
-        return [_hex_prefix(first[depth:], True), values[low]]
+        return [hex_prefix(first[depth:], True), values[low]]
     last = keys[high - 1]
     shared = depth
     limit = min(len(first), len(last))
     while shared < limit and first[shared] == last[shared]:
         shared += 1
     if shared > depth:
-        child = _node(keys, values, low, high, shared, nodes)
-        return [_hex_prefix(first[depth:shared], False), _reference(child, nodes)]
+        child = subtrie(keys, values, low, high, shared, nodes)
+        return [hex_prefix(first[depth:shared], False), reference(child, nodes)]
     branch: list = [b""] * 17
     index = low
     if len(first) == depth:  # a key ends here: its value sits in the branch
@@ -89,12 +89,12 @@ def _node(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int,
         end = index + 1
         while end < high and keys[end][depth] == nibble:
             end += 1
-        branch[nibble] = _reference(_node(keys, values, index, end, depth + 1, nodes), nodes)
+        branch[nibble] = reference(subtrie(keys, values, index, end, depth + 1, nodes), nodes)
         index = end
     return branch
 
 
-def _reference(node: _Node, nodes: dict[bytes, bytes]) -> _Node | bytes:
+def reference(node: _Node, nodes: dict[bytes, bytes]) -> _Node | bytes:
     """How a parent refers to ``node``: embedded when short, else by hash (stored)."""
     encoded = encode_raw(node)
     if len(encoded) < 32:
