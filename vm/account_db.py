@@ -32,6 +32,7 @@ from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from vm.encoding import encode_account
+from vm.storage_db import SettleAccountStorageDB
 
 
 class AccessedState:
@@ -133,6 +134,14 @@ class SettleAccountDB(AccountDB):
         self._written: set[tuple[Address, int]] = set()
         self._wiped = False
         super().__init__(db, state_root)
+
+    def _get_address_store(self, address: Address) -> SettleAccountStorageDB:  # type: ignore[override]
+        """py-evm's, opening :class:`SettleAccountStorageDB` (one-walk storage-trie writes) instead."""
+        store = self._account_stores.get(address)
+        if store is None:
+            store = SettleAccountStorageDB(self._raw_store_db, self._get_storage_root(address), address)
+            self._account_stores[address] = store
+        return store  # type: ignore[return-value]
 
     def _forget_storage_reads(self) -> None:
         self._current.clear()

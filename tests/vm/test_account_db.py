@@ -141,9 +141,21 @@ def _apply(db: AccountDB, op: tuple, checkpoint: int | None = None) -> object:
 
 
 def _witness(witness: object) -> tuple:
-    """What py-evm's ``persist`` reports as read: trie nodes, accounts, bytecodes and slots per account."""
-    return (witness.hashes, witness.accounts_queried, witness.account_bytecodes_queried,  # type: ignore[attr-defined]
-            [witness.get_slots_queried(address) for address in ADDRESSES])  # type: ignore[attr-defined]
+    """What py-evm's ``persist`` reports as read: accounts, bytecodes and slots per account, and trie nodes."""
+    return (witness.accounts_queried, witness.account_bytecodes_queried,  # type: ignore[attr-defined]
+            [witness.get_slots_queried(address) for address in ADDRESSES],  # type: ignore[attr-defined]
+            frozenset(witness.hashes))  # type: ignore[attr-defined]
+
+
+def _same_witness(ours: tuple, reference: tuple) -> bool:
+    """The same reads, except that the storage trie's one-walk update may read fewer trie nodes.
+
+    py-evm writes a block's storage changes key by key: deleting a key can fold a
+    branch (reading its other child), and a later key in the same batch can split
+    it again. The one walk (vm.trie_update) never makes that detour. Nothing in
+    Settle reads the witness; the state it describes is the same.
+    """
+    return ours[:3] == reference[:3] and ours[3] <= reference[3]
 
 
 def _observe(db: AccountDB) -> list:
@@ -193,11 +205,13 @@ def test_account_db_matches_py_evm(ops: list[tuple]) -> None:
             got_reference, got_ours = _apply(reference, op), _apply(ours, op)
             if op[0] == "record":
                 active.append((got_reference, got_ours))
+            elif op[0] == "persist":
+                assert got_ours[0] == got_reference[0] and _same_witness(got_ours[1], got_reference[1])
             else:
                 assert got_ours == got_reference
         assert _observe(ours) == _observe(reference)
     assert ours.make_state_root() == reference.make_state_root()
-    assert _witness(ours.persist()) == _witness(reference.persist())
+    assert _same_witness(_witness(ours.persist()), _witness(reference.persist()))
     assert ours.state_root == reference.state_root
 
 

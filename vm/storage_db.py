@@ -1,0 +1,58 @@
+"""py-evm's ``AccountStorageDB`` with the block's writes applied to the storage trie in one walk.
+
+When the state root is made, py-evm moves an account's locked storage
+changes, one key at a time, through a cache into ``StorageLookup``, whose
+``HexaryTrie`` rebuilds the path to the root for each key. Here the same
+changes go through the same cache in the same order, and then into the
+same write trie as one batch (:func:`vm.trie_update.update_trie`): same root,
+same trie nodes written to the same pending batch, so ``persist``, a storage
+wipe's ``new_trie``/``rollback_trie`` and every later read behave as before.
+Written against py-evm 0.12.1b1; ``tests/vm/test_storage_db.py`` compares it
+with py-evm's own after every kind of change.
+"""
+from __future__ import annotations
+
+from eth._utils.padding import pad32
+from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED
+from eth.db.storage import AccountStorageDB
+from eth_hash.auto import keccak
+
+from vm.trie_update import update_trie
+
+
+class SettleAccountStorageDB(AccountStorageDB):
+    """``AccountStorageDB`` whose ``make_storage_root`` writes the trie in one batch."""
+
+    def make_storage_root(self) -> None:
+        """``lock_changes`` then ``_locked_changes.persist()``, with the trie writes batched.
+
+        ``JournalDB.persist`` hands each change to ``CacheDB``, which updates
+        its cache and then writes or deletes the key in ``StorageLookup``
+        (key ``keccak(pad32(slot))``). The cache steps are kept as they are;
+        the trie steps are collected and applied together.
+        """
+        self.lock_changes()
+        changes = self._locked_changes._journal.pop_all()
+        if not changes:
+            return
+        cache = self._storage_cache._cached_values
+        trie_changes: dict[bytes, bytes] = {}
+        for key, value in changes.items():
+            if value is REVERT_TO_WRAPPED:  # JournalDB.persist skips these (the trie never raises KeyError, so
+                continue                   # storage journals do not make them; kept for the same steps)
+            if value is DELETE_WRAPPED:
+                if key in cache:
+                    del cache[key]
+                trie_changes[keccak(pad32(key))] = b""
+            else:
+                cache[key] = value
+                trie_changes[keccak(pad32(key))] = value
+        if not trie_changes:
+            return
+        lookup = self._storage_lookup
+        trie = lookup._get_write_trie()
+        pending = lookup._trie_nodes_batch
+        root, nodes = update_trie(pending.__getitem__, trie.root_hash, trie_changes)
+        for node_hash, encoded in nodes.items():
+            pending[node_hash] = encoded
+        trie.root_hash = root
