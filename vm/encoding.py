@@ -56,6 +56,16 @@ def encode_list(encoded_items: list[bytes]) -> bytes:
     return _length_prefix(len(payload), 0xC0) + payload
 
 
+def encode_node(node: list) -> bytes:
+    """A raw trie node (a list of byte strings and embedded nodes): ``rlp.encode(node)`` without rlp's type dispatch."""
+    payload = b"".join(
+        encode_node(item) if type(item) is list
+        else item if len(item) == 1 and item[0] < 0x80 else _length_prefix(len(item), 0x80) + bytes(item)
+        for item in node
+    )
+    return _length_prefix(len(payload), 0xC0) + payload
+
+
 def is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:
     return type(value) is int and 0 <= value < limit
 

@@ -19,7 +19,8 @@ from typing import Mapping, Sequence
 
 import rlp
 from eth_hash.auto import keccak
-from rlp.codec import encode_raw
+
+from vm.encoding import encode_node
 
 #: Root of the empty trie: ``keccak(rlp(b""))``.
 BLANK_ROOT = keccak(b"\x80")
@@ -43,7 +44,7 @@ def trie_root_and_nodes(pairs: Mapping[bytes, bytes]) -> tuple[bytes, dict[bytes
     keys = [key for key, _ in entries]
     values = [value for _, value in entries]
     nodes: dict[bytes, bytes] = {}
-    encoded_root = encode_raw(subtrie(keys, values, 0, len(keys), 0, nodes))
+    encoded_root = encode_node(subtrie(keys, values, 0, len(keys), 0, nodes))
     root = keccak(encoded_root)
     nodes[root] = encoded_root
     return root, nodes
@@ -96,7 +97,7 @@ def subtrie(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: in
 
 def reference(node: _Node, nodes: dict[bytes, bytes]) -> _Node | bytes:
     """How a parent refers to ``node``: embedded when short, else by hash (stored)."""
-    encoded = encode_raw(node)
+    encoded = encode_node(node)
     if len(encoded) < 32:
         return node
     node_hash = keccak(encoded)

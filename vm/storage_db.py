@@ -16,12 +16,27 @@ from eth._utils.padding import pad32
 from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED
 from eth.db.storage import AccountStorageDB
 from eth_hash.auto import keccak
+from eth_utils import int_to_big_endian
 
+from vm.encoding import encode_uint
 from vm.trie_update import update_trie
 
 
 class SettleAccountStorageDB(AccountStorageDB):
     """``AccountStorageDB`` whose ``make_storage_root`` writes the trie in one batch."""
+
+    def set(self, slot: int, value: int) -> None:
+        """py-evm's, with the value encoded by :func:`vm.encoding.encode_uint` (``rlp.encode``'s bytes, cheaper)."""
+        key = int_to_big_endian(slot)
+        if value:
+            self._journal_storage[key] = encode_uint(value)
+            return
+        try:
+            current = self._journal_storage[key]
+        except KeyError:
+            return  # deleting an empty key has no effect
+        if current != b"":
+            del self._journal_storage[key]
 
     def make_storage_root(self) -> None:
         """``lock_changes`` then ``_locked_changes.persist()``, with the trie writes batched.

@@ -20,9 +20,9 @@ from typing import Callable, Mapping
 
 import rlp
 from eth_hash.auto import keccak
-from rlp.codec import encode_raw
 from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
+from vm.encoding import encode_node
 from vm.ordered_trie import BLANK_ROOT, hex_prefix, key_nibbles, reference, subtrie
 
 BLANK = b""
@@ -50,7 +50,7 @@ def update_trie(read_node: Callable[[bytes], bytes], root_hash: bytes,
     new_root = walk.update(root, 0, len(keys), 0)
     if new_root == BLANK:
         return BLANK_ROOT, nodes
-    encoded = encode_raw(new_root)
+    encoded = encode_node(new_root)
     new_root_hash = keccak(encoded)
     nodes[new_root_hash] = encoded
     return new_root_hash, nodes

@@ -9,7 +9,7 @@ from eth.vm.forks.prague.receipts import PragueTypedReceipt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vm.encoding import encode_account, encode_bytes, encode_receipt, encode_uint
+from vm.encoding import encode_account, encode_bytes, encode_node, encode_receipt, encode_uint
 
 uint256 = st.integers(0, 2**256 - 1)
 small_or_large = st.one_of(st.integers(0, 300), uint256)
@@ -68,3 +68,15 @@ def test_receipt(status: bytes, gas_used: int, receipt_logs: list, type_id: int 
     if type_id is not None:
         receipt = PragueTypedReceipt(type_id, receipt)
     assert encode_receipt(receipt) == receipt.encode()
+
+
+_NODE_ITEM = st.binary(max_size=70)
+_NODES = st.recursive(st.lists(_NODE_ITEM, min_size=2, max_size=17),
+                      lambda children: st.lists(st.one_of(_NODE_ITEM, children), min_size=2, max_size=17),
+                      max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NODES)
+def test_trie_nodes_encode_as_rlp_does(node: list) -> None:
+    assert encode_node(node) == rlp.encode(node)
