@@ -1,5 +1,7 @@
 """py-evm's ``AccountStorageDB`` with the block's writes applied to the storage trie in one walk.
 
+(Reads go through :func:`vm.trie_read.trie_get`, which decodes each inner node once.)
+
 When the state root is made, py-evm moves an account's locked storage
 changes, one key at a time, through a cache into ``StorageLookup``, whose
 ``HexaryTrie`` rebuilds the path to the root for each key. Here the same
@@ -13,17 +15,44 @@ with py-evm's own after every kind of change.
 from __future__ import annotations
 
 from eth._utils.padding import pad32
-from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED
-from eth.db.storage import AccountStorageDB
+from eth.abc import AtomicDatabaseAPI
+from eth.db.cache import CacheDB
+from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED, JournalDB
+from eth.db.storage import AccountStorageDB, StorageLookup
+from eth_typing import Address, Hash32
 from eth_hash.auto import keccak
 from eth_utils import int_to_big_endian
 
 from vm.encoding import encode_uint
+from vm.trie_read import trie_get
 from vm.trie_update import update_trie
 
 
+class SettleStorageLookup(StorageLookup):
+    """py-evm's ``StorageLookup``, reading slots through :func:`vm.trie_read.trie_get` (inner nodes decoded once)."""
+
+    def __getitem__(self, key: bytes) -> bytes:
+        write_trie = self._write_trie
+        if write_trie is None:  # py-evm's _get_read_trie: the write trie once there is one
+            root, read_node = self._starting_root_hash, self._db.__getitem__
+        else:
+            root, read_node = write_trie.root_hash, write_trie.db.__getitem__
+        try:
+            return trie_get(read_node, root, keccak(pad32(key)))
+        except KeyError:  # a missing node: py-evm's own read raises its MissingStorageTrieNode
+            return super().__getitem__(key)
+
+
 class SettleAccountStorageDB(AccountStorageDB):
-    """``AccountStorageDB`` whose ``make_storage_root`` writes the trie in one batch."""
+    """``AccountStorageDB`` whose ``make_storage_root`` writes the trie in one batch, and whose reads decode less."""
+
+    def __init__(self, db: AtomicDatabaseAPI, storage_root: Hash32, address: Address) -> None:
+        super().__init__(db, storage_root, address)
+        # py-evm's pipes (db -> lookup -> cache -> locked changes -> journal), on SettleStorageLookup.
+        self._storage_lookup = SettleStorageLookup(db, storage_root, address)
+        self._storage_cache = CacheDB(self._storage_lookup)
+        self._locked_changes = JournalDB(self._storage_cache)
+        self._journal_storage = JournalDB(self._locked_changes)
 
     def set(self, slot: int, value: int) -> None:
         """py-evm's, with the value encoded by :func:`vm.encoding.encode_uint` (``rlp.encode``'s bytes, cheaper)."""

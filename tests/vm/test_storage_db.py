@@ -7,10 +7,13 @@ reverts, repeated ``make_storage_root`` calls and persists.
 """
 from __future__ import annotations
 
+import pytest
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth.db.storage import AccountStorageDB
+from eth.vm.interrupt import MissingStorageTrieNode
 from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -155,3 +158,30 @@ def test_a_slot_created_and_cleared_in_one_block_leaves_no_trace() -> None:
         results.append((store.get_changed_root(), _values(store)))
     assert results[0] == results[1]
     assert results[0][1][1] == (0, 0) and results[0][1][4] == (9, 9)
+
+
+def test_a_missing_trie_node_raises_py_evms_error() -> None:
+    """A read that reaches a node the database lacks raises MissingStorageTrieNode, as py-evm's read does."""
+    nodes: dict = {}
+    db = AtomicDB(MemoryDB(nodes))
+    seeded = _seeded(SettleAccountStorageDB, db)
+    root = seeded._storage_lookup._starting_root_hash
+    for node_hash in [key for key in nodes if key != root]:  # keep only the root node
+        del nodes[node_hash]
+    errors = []
+    for store_class in (AccountStorageDB, SettleAccountStorageDB):
+        with pytest.raises(MissingStorageTrieNode) as raised:
+            store_class(db, root, ADDRESS).get(3)
+        errors.append(str(raised.value))
+    assert errors[0] == errors[1]
+
+
+def test_the_storage_pipes_are_py_evms() -> None:
+    """SettleAccountStorageDB rebuilds py-evm's chain of stores on its lookup; a py-evm upgrade that changes it fails here."""
+    ours, theirs = SettleAccountStorageDB(AtomicDB(), BLANK_ROOT_HASH, ADDRESS), AccountStorageDB(AtomicDB(), BLANK_ROOT_HASH, ADDRESS)
+    assert sorted(vars(ours)) == sorted(vars(theirs))
+    for name, value in vars(theirs).items():
+        assert isinstance(vars(ours)[name], type(value)), name
+    assert ours._journal_storage._wrapped_db is ours._locked_changes
+    assert ours._locked_changes._wrapped_db is ours._storage_cache
+    assert ours._storage_cache._db is ours._storage_lookup

@@ -1,10 +1,15 @@
-"""vm.trie_update against py-trie's HexaryTrie written key by key (what py-evm does)."""
+"""vm.trie_update and vm.trie_read against py-trie's HexaryTrie, written key by key as py-evm writes it."""
+import pytest
+import rlp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from eth_hash.auto import keccak
 from trie import HexaryTrie
+from trie.utils.nibbles import bytes_to_nibbles
+from trie.utils.nodes import compute_leaf_key
 
 from vm.ordered_trie import BLANK_ROOT
+from vm.trie_read import trie_get
 from vm.trie_update import update_trie
 
 _BYTE = st.sampled_from([0x00, 0x01, 0x10, 0x11, 0xFF])
@@ -75,3 +80,28 @@ def test_keys_of_different_lengths_are_refused() -> None:
         assert "same length" in str(error)
     else:
         raise AssertionError("mixed key lengths were accepted")
+
+
+@settings(max_examples=300, deadline=None)
+@given(contents=st.dictionaries(KEYS, VALUES, max_size=40), probes=st.lists(KEYS, max_size=20))
+def test_reads_give_what_hexary_trie_gives(contents: dict, probes: list) -> None:
+    db: dict = {}
+    trie = HexaryTrie(db)
+    for key, value in contents.items():
+        trie[key] = value
+    for key in list(contents) + probes:
+        assert trie_get(db.__getitem__, trie.root_hash, key) == trie.get(key)
+
+
+def test_a_missing_node_is_a_key_error_even_with_inner_nodes_cached() -> None:
+    db: dict = {}
+    trie = HexaryTrie(db)
+    keys = [keccak(bytes([n])) for n in range(40)]
+    for key in keys:
+        trie[key] = b"\x01" * 40  # leaves too long to embed: each is a node of its own
+    assert trie_get(db.__getitem__, trie.root_hash, keys[0]) == b"\x01" * 40
+    leaf = keccak(rlp.encode([compute_leaf_key(bytes_to_nibbles(keys[0])[2:]), b"\x01" * 40]))
+    partial = {node_hash: node for node_hash, node in db.items() if node_hash != leaf}
+    assert len(partial) == len(db) - 1  # that leaf sits two levels down (both levels are full branches)
+    with pytest.raises(KeyError):
+        trie_get(partial.__getitem__, trie.root_hash, keys[0])
