@@ -6,7 +6,10 @@ POP and arithmetic: opcodes with a fixed gas cost that only move stack items.
 opcode, its cost and its kind, and checking the gas and the stack, about
 ten Python steps before the opcode's own line. A *segment* is such a run,
 from one position up to the first opcode that is not of that kind (or a JUMP
-or JUMPI, which it includes). It is translated once into a Python function
+or JUMPI, which it includes). A jump whose destination is a constant pushed
+in the same run (an internal function call, or its return when the caller
+pushed the return address in the run) does not end it: the run goes on at
+the destination, until it would take an opcode a second time. It is translated once into a Python function
 that keeps the stack items in local variables and writes the result back to
 the stack's list in one step, so the loop pays its checks once per segment:
 
@@ -184,10 +187,12 @@ class _Compiler:
         length = len(raw)
         position, gas, count = self.start, 0, 0
         ending: list[str] = []
-        while position < length and count < SEGMENT_LIMIT:
+        visited: set[int] = set()  # a run never takes an opcode twice (no loops inside one)
+        while position < length and count < SEGMENT_LIMIT and position not in visited:
             spec = table[raw[position]]
             if spec is None:
                 break
+            visited.add(position)
             count += 1
             kind = spec.kind
             if kind == "mload" or kind == "mstore":
@@ -236,10 +241,21 @@ class _Compiler:
                 self.lines.append(f"mem[{start}:{start} + 32] = {word}")
             elif kind == "jump":
                 destination = self._pop()
+                target = self._known_target(destination)
+                if target is not None:  # a jump to a known JUMPDEST: the run goes on there
+                    position = target
+                    continue
                 ending = self._jump(destination)
                 break
             elif kind == "jumpi":
                 destination, condition = self._pop(), self._pop()
+                flag = self._int(condition)
+                if flag.isdigit() and not int(flag):
+                    continue  # never taken: the run goes on after it
+                target = self._known_target(destination) if flag.isdigit() else None
+                if target is not None:
+                    position = target
+                    continue
                 ending = self._jumpi(destination, condition, position)
                 break
             else:  # pragma: no cover - the table is built from the kinds above
@@ -264,6 +280,13 @@ class _Compiler:
         self.lines.extend(f"    {line}" for line in self._write_back())
         self.lines.append(f"    return ~{position}")
         self.stops[position] = spent
+
+    def _known_target(self, destination: _Value) -> int | None:
+        """The destination, if it is a constant that is a valid JUMPDEST."""
+        target = self._int(destination)
+        if target.isdigit() and int(target) in self.jumpdests:
+            return int(target)
+        return None
 
     def _read(self, expression: str) -> _Value:
         name = self._temporary()

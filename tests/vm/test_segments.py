@@ -171,3 +171,24 @@ def test_a_segment_stops_before_a_memory_opcode_that_grows_memory() -> None:
 def test_random_loops_give_py_evms_result(count: int, body: list[bytes], gas: int, hot: None) -> None:
     code = _loop(count, b"".join(body))
     assert _run(SettleCancunVM, code, gas) == _run(CancunVM, code, gas)
+
+
+@pytest.mark.parametrize("gas", [10, 100, 1_000, 30_000])
+def test_a_loop_of_known_jumps_runs_to_py_evms_end(gas: int, hot: None) -> None:
+    """JUMPDEST PUSH1 0 JUMP forever: one run takes each opcode once, so the loop goes round until gas runs out."""
+    code = bytes.fromhex("5b" + "6000" + "56")
+    settle = _run(SettleCancunVM, code, gas)
+    assert settle == _run(CancunVM, code, gas)
+    assert settle[2] == "OutOfGas"
+
+
+def test_constant_jumpi_conditions_go_on_in_one_run(hot: None) -> None:
+    """JUMPI with a pushed 1 goes on at its JUMPDEST; with a pushed 0 after it (its destination not even checked)."""
+    code = bytes.fromhex("6001" + "6006" + "57" + "fe" + "5b" + "6000" + "600e" + "57" + "602a" + "00")
+    table = _fixed_cost_table(SettleCancunComputation.opcodes)[4]
+    segment = segments.CodeSegments(code).compile_at(0, table)
+    values: list = []
+    assert segment.run(values, None, Memory()) == 14 and values == [b"\x2a"]  # stops only at STOP
+    settle = _run(SettleCancunVM, code, 100_000)
+    assert settle == _run(CancunVM, code, 100_000)
+    assert not settle[0] and settle[6] == [b"\x2a"]
