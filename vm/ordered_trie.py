@@ -50,8 +50,13 @@ def trie_root_and_nodes(pairs: Mapping[bytes, bytes]) -> tuple[bytes, dict[bytes
     return root, nodes
 
 
+#: Hex digit (ASCII) -> its value: ``key.hex()`` then this table gives a key's nibbles in C.
+_HEX_DIGIT_VALUES = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
+
+
 def key_nibbles(key: bytes) -> tuple[int, ...]:
-    return tuple(nibble for byte in key for nibble in (byte >> 4, byte & 0x0F))
+    """The key's nibbles, high first."""
+    return tuple(key.hex().encode("ascii").translate(_HEX_DIGIT_VALUES))
 
 
 def hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:

@@ -3,7 +3,7 @@ from eth.db.trie import _make_trie_root_and_nodes
 from hypothesis import given, settings, strategies as st
 from trie import HexaryTrie
 
-from vm.ordered_trie import BLANK_ROOT, ordered_trie_root_and_nodes, trie_root_and_nodes
+from vm.ordered_trie import BLANK_ROOT, key_nibbles, ordered_trie_root_and_nodes, trie_root_and_nodes
 
 
 @settings(max_examples=60, deadline=None)
@@ -30,3 +30,9 @@ def test_arbitrary_keys_match_hexary_trie(pairs):
 def test_empty_trie():
     assert ordered_trie_root_and_nodes([]) == (BLANK_ROOT, {})
     assert BLANK_ROOT == HexaryTrie({}).root_hash
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40))
+def test_key_nibbles_are_the_high_then_low_halves_of_each_byte(key: bytes) -> None:
+    assert key_nibbles(key) == tuple(half for byte in key for half in (byte >> 4, byte & 0x0F))
