@@ -89,6 +89,15 @@ def test_discard_reaches_under_committed_checkpoints() -> None:
 # -- the account database ----------------------------------------------------------
 
 ADDRESSES = KEYS
+#: Snapshot, lock and flush steps (shared with test_storage_db.py); commit and discard pick an open snapshot.
+JOURNAL_STEPS = [
+    st.tuples(st.just("record")),
+    st.tuples(st.just("commit"), st.integers(0, 5)),
+    st.tuples(st.just("discard"), st.integers(0, 5)),
+    st.tuples(st.just("lock")),
+    st.tuples(st.just("root")),
+    st.tuples(st.just("persist")),
+]
 account_ops = st.lists(
     st.one_of(
         st.tuples(st.just("balance"), st.sampled_from(ADDRESSES), st.integers(0, 2**256 - 1)),
@@ -98,12 +107,7 @@ account_ops = st.lists(
         st.tuples(st.just("storage"), st.sampled_from(ADDRESSES), st.integers(0, 3), st.integers(0, 2**256 - 1)),
         st.tuples(st.just("delete"), st.sampled_from(ADDRESSES)),
         st.tuples(st.just("warm"), st.sampled_from(ADDRESSES), st.integers(0, 3)),
-        st.tuples(st.just("record")),
-        st.tuples(st.just("commit"), st.integers(0, 5)),
-        st.tuples(st.just("discard"), st.integers(0, 5)),
-        st.tuples(st.just("lock")),
-        st.tuples(st.just("root")),
-        st.tuples(st.just("persist")),
+        *JOURNAL_STEPS,
     ),
     max_size=50,
 )

@@ -18,6 +18,7 @@ from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vm.test_account_db import JOURNAL_STEPS
 from vm.account_db import SettleAccountDB
 from vm.storage_db import SettleAccountStorageDB
 
@@ -29,12 +30,7 @@ storage_ops = st.lists(
         st.tuples(st.just("set"), st.integers(0, SLOTS - 1), st.one_of(st.just(0), st.integers(1, 2**256 - 1))),
         st.tuples(st.just("set many"), st.lists(st.integers(0, SLOTS - 1), max_size=20), st.integers(0, 3)),
         st.tuples(st.just("wipe")),
-        st.tuples(st.just("record")),
-        st.tuples(st.just("commit"), st.integers(0, 5)),
-        st.tuples(st.just("discard"), st.integers(0, 5)),
-        st.tuples(st.just("lock")),
-        st.tuples(st.just("root")),
-        st.tuples(st.just("persist")),
+        *JOURNAL_STEPS,
     ),
     max_size=40,
 )
