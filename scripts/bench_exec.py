@@ -16,7 +16,11 @@ Every workload's blocks are first built by Settle's ``build_block`` (these are
   zero-base-fee header rule, so that results can be compared exactly);
 * **stock import**: py-evm's ``Chain.import_block`` of the blocks (what a
   validator running stock py-evm does); it verifies every root itself;
-* **settle build**: ``vm.block_builder.build_block`` (the proposer);
+* **settle build**: ``vm.block_builder.build_block`` (the proposer), recovering
+  every sender;
+* **settle build (senders known)**: the same, with the senders recovered before
+  the clock starts, as the node's proposer has them from mempool admission
+  (that cost is ``settle bench admission``'s);
 * **settle import**: ``vm.block_import.execute_block`` (a validator);
 * **settle import (senders known)**: the same, with the senders the validator's
   mempool already recovered at admission reused (``reuse_known_senders``), as
@@ -299,13 +303,19 @@ def build_reference_blocks(work: Workload) -> list[Any]:
     return blocks
 
 
-def run_settle_build(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
+def run_settle_build(work: Workload, blocks: list[Any], profiler: Any = None,
+                     senders_known: bool = False) -> RunResult:
     from eth.db.atomic import AtomicDB
 
     from vm.chain import build_genesis
 
     chain = build_genesis(AtomicDB(), work.genesis)
-    return _settle_build("settle build", work, blocks, chain, lambda: (chain, lambda: None), profiler)
+    engine = "settle build (senders known)" if senders_known else "settle build"
+    return _settle_build(engine, work, blocks, chain, lambda: (chain, lambda: None), profiler, senders_known)
+
+
+def run_settle_build_senders_known(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
+    return run_settle_build(work, blocks, profiler, senders_known=True)
 
 
 def run_settle_leveldb(work: Workload, blocks: list[Any], profiler: Any = None) -> RunResult:
@@ -331,16 +341,22 @@ def run_settle_leveldb(work: Workload, blocks: list[Any], profiler: Any = None) 
 
 
 def _settle_build(engine: str, work: Workload, blocks: list[Any], reader: Any,
-                  open_block: Callable[[], tuple[Any, Callable[[], None]]], profiler: Any) -> RunResult:
+                  open_block: Callable[[], tuple[Any, Callable[[], None]]], profiler: Any,
+                  senders_known: bool = False) -> RunResult:
     """Build every block with ``build_block``; only the workload's own blocks are timed.
 
     ``open_block`` gives the chain one block is built on and the function that
-    commits it; ``reader`` is the chain that sees committed blocks.
+    commits it; ``reader`` is the chain that sees committed blocks. With
+    ``senders_known``, the senders are recovered before the clock starts.
     """
     from vm.block_builder import build_block
+    from vm.senders import prefill_senders
 
     head = reader.get_canonical_head()
     decoded = [_decode(reader, raws) for raws in work.setup + work.blocks]
+    if senders_known:
+        for txs in decoded:
+            prefill_senders(txs)
     clock = _Clock(profiler)
     gas_used = transactions = 0
     gc.collect()
@@ -508,6 +524,7 @@ ENGINES: dict[str, Engine] = {
     "stock build": run_stock_build,
     "stock import": run_stock_import,
     "settle build": run_settle_build,
+    "settle build (senders known)": run_settle_build_senders_known,
     "settle import": run_settle_import,
     "settle import (senders known)": run_settle_import_senders_known,
     "settle build (LevelDB)": run_settle_leveldb,
@@ -601,6 +618,8 @@ def measure(blocks: int = 2, txs_per_block: int = 1000, repeats: int = 3,
         result["settle_import_erc20_per_s"] = engines["settle import"]["per_core_s"]["median"]
         result["settle_import_senders_known_erc20_per_s"] = (
             engines["settle import (senders known)"]["per_core_s"]["median"])
+        result["settle_build_senders_known_erc20_per_s"] = (
+            engines["settle build (senders known)"]["per_core_s"]["median"])
         result["ratio"] = report["erc20"]["ratio_build"]
         result["ratio_import"] = report["erc20"]["ratio_import"]
     return result

@@ -14,6 +14,7 @@ def test_every_engine_runs_the_same_blocks_and_the_report_has_the_ratio() -> Non
     bench = _bench_exec()
     report = bench.measure(blocks=1, txs_per_block=6, repeats=1, workloads=("erc20", "storage"), profile=False)
     assert set(report["workloads"]["erc20"]["engines"]) == set(bench.ENGINES)
-    for key in ("stock_erc20_per_s", "settle_erc20_per_s", "settle_import_senders_known_erc20_per_s", "ratio"):
+    for key in ("stock_erc20_per_s", "settle_erc20_per_s", "settle_import_senders_known_erc20_per_s",
+                "settle_build_senders_known_erc20_per_s", "ratio"):
         assert report[key] > 0
     assert report["workloads"]["storage"]["transactions_per_run"] == 6
