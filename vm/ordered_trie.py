@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 
 import rlp
 from eth_hash.auto import keccak
+from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
 from vm.encoding import encode_node
 
@@ -69,6 +70,14 @@ def hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:
         head = [flag]
         rest = nibbles
     return bytes(head + [rest[i] << 4 | rest[i + 1] for i in range(0, len(rest), 2)])
+
+
+def split_path(encoded: bytes) -> tuple[tuple[int, ...], bool]:
+    """A leaf's or extension's key fragment and whether it is a leaf: :func:`hex_prefix` undone."""
+    nibbles = decode_nibbles(encoded)
+    if is_nibbles_terminated(nibbles):
+        return tuple(remove_nibbles_terminator(nibbles)), True
+    return nibbles, False
 
 
 def subtrie(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int,

@@ -9,9 +9,10 @@ from one position up to the first opcode that is not of that kind (or a JUMP
 or JUMPI, which it includes). A jump whose destination is a constant pushed
 in the same run (an internal function call, or its return when the caller
 pushed the return address in the run) does not end it: the run goes on at
-the destination, until it would take an opcode a second time. It is translated once into a Python function
-that keeps the stack items in local variables and writes the result back to
-the stack's list in one step, so the loop pays its checks once per segment:
+the destination, until it would take an opcode a second time. A segment is
+translated once into a Python function that keeps the stack items in local
+variables and writes the result back to the stack's list in one step, so the
+loop pays its checks once per segment:
 
 * **gas:** every opcode in a segment has a fixed cost, so the segment's cost
   is their sum. With at least that much gas left, no opcode in it can run
@@ -68,8 +69,8 @@ class SegmentOp(NamedTuple):
     ``kind`` is one of ``push`` (``size`` bytes of immediate data), ``dup``,
     ``swap`` (``size`` is the position), ``pop``, ``nop``, ``binary``,
     ``unary``, ``jump``, ``jumpi``, ``read`` (push ``expression``, read from
-    ``msg``), ``calldataload``, ``mload`` or ``mstore``. ``operator`` computes a binary or unary
-    result on ints; ``expression``, if given, is the same computation
+    ``msg``), ``calldataload``, ``mload`` or ``mstore``. ``operator``
+    computes a binary or unary result on ints; ``expression``, if given, is the same computation
     written over ``{a}`` (the top item) and ``{b}`` (the second), or the
     message read. ``is_int`` says whether a read gives an int.
     """
@@ -133,8 +134,7 @@ class _Compiler:
         self.raw, self.start, self.table, self.jumpdests = raw, start, table, jumpdests
         self.stack: list[_Value] = []
         self.entries = 0  # items read from below the entry top so far
-        self.height = 0  # stack height relative to entry
-        self.peak = 0
+        self.peak = 0  # the most the stack grows above its height at entry
         self.lines: list[str] = []
         self.constants: list[Any] = []
         self.temporaries = 0
@@ -150,13 +150,11 @@ class _Compiler:
 
     def _pop(self) -> _Value:
         self._take(1)
-        self.height -= 1
         return self.stack.pop()
 
     def _push(self, value: _Value) -> None:
-        self.height += 1
-        self.peak = max(self.peak, self.height)
         self.stack.append(value)
+        self.peak = max(self.peak, len(self.stack) - self.entries)
 
     def _int(self, value: _Value) -> str:
         """An expression for ``value`` as an int, converting it once (py-evm's to_int) if it may be bytes."""
@@ -176,10 +174,11 @@ class _Compiler:
         self.constants.append(value)
         return f"c{len(self.constants) - 1}"
 
-    def _result(self, expression: str) -> _Value:
+    def _assign(self, expression: str, is_int: bool) -> _Value:
+        """A new local holding ``expression``; ``is_int`` if it is an int already (else converted when used as one)."""
         name = self._temporary()
         self.lines.append(f"{name} = {expression}")
-        return _Value(name, name)
+        return _Value(name, name if is_int else None)
 
     # -- opcodes -------------------------------------------------------------
     def compile(self) -> Segment:
@@ -218,17 +217,18 @@ class _Compiler:
                 pass
             elif kind == "binary":
                 top, second = self._pop(), self._pop()
-                self._push(self._binary(spec, top, second))
+                self._push(self._operate(spec, [top, second]))
             elif kind == "unary":
-                self._push(self._unary(spec, self._pop()))
+                self._push(self._operate(spec, [self._pop()]))
             elif kind == "read":
-                self._push(self._result(spec.expression) if spec.is_int else self._read(spec.expression))
+                self._push(self._assign(spec.expression, spec.is_int))
             elif kind == "calldataload":
                 start = self._int(self._pop())
-                self._push(self._read(f"bytes(msg.data[{start}:{start} + 32]).ljust(32, b'\\x00').lstrip(b'\\x00')"))
+                self._push(self._assign(
+                    f"bytes(msg.data[{start}:{start} + 32]).ljust(32, b'\\x00').lstrip(b'\\x00')", False))
             elif kind == "mload":
                 start = self._int(self._pop())
-                self._push(self._read(f"bytes(mem[{start}:{start} + 32])"))
+                self._push(self._assign(f"bytes(mem[{start}:{start} + 32])", False))
             elif kind == "mstore":
                 start, value = self._int(self._pop()), self._pop()
                 if value.as_int is not None and value.as_int.isdigit():  # a constant
@@ -239,24 +239,20 @@ class _Compiler:
                     word = (f"{value.raw}.to_bytes(32, 'big') if {value.raw}.__class__ is int "
                             f"else to_bytes({value.raw}).rjust(32, b'\\x00')[-32:]")
                 self.lines.append(f"mem[{start}:{start} + 32] = {word}")
-            elif kind == "jump":
+            elif kind == "jump" or kind == "jumpi":
                 destination = self._pop()
+                if kind == "jumpi":
+                    flag = self._int(self._pop())
+                    if not flag.isdigit():
+                        ending = self._jumpi(destination, flag, position)
+                        break
+                    if not int(flag):
+                        continue  # never taken: the run goes on after it
                 target = self._known_target(destination)
                 if target is not None:  # a jump to a known JUMPDEST: the run goes on there
                     position = target
                     continue
                 ending = self._jump(destination)
-                break
-            elif kind == "jumpi":
-                destination, condition = self._pop(), self._pop()
-                flag = self._int(condition)
-                if flag.isdigit() and not int(flag):
-                    continue  # never taken: the run goes on after it
-                target = self._known_target(destination) if flag.isdigit() else None
-                if target is not None:
-                    position = target
-                    continue
-                ending = self._jumpi(destination, condition, position)
                 break
             else:  # pragma: no cover - the table is built from the kinds above
                 raise ValueError(f"unknown segment kind {kind!r}")
@@ -288,28 +284,15 @@ class _Compiler:
             return int(target)
         return None
 
-    def _read(self, expression: str) -> _Value:
-        name = self._temporary()
-        self.lines.append(f"{name} = {expression}")
-        return _Value(name, None)
-
-    def _binary(self, spec: SegmentOp, top: _Value, second: _Value) -> _Value:
-        a, b = self._int(top), self._int(second)
-        if a.isdigit() and b.isdigit():  # both pushed constants: fold
-            value = spec.operator(int(a), int(b))
-            return _Value(repr(value), repr(value))
+    def _operate(self, spec: SegmentOp, operands: list[_Value]) -> _Value:
+        """A binary or unary operator on ``operands`` (the top item first), folded when all are constants."""
+        ints = [self._int(operand) for operand in operands]
+        if all(value.isdigit() for value in ints):
+            folded = repr(spec.operator(*map(int, ints)))
+            return _Value(folded, folded)
         if spec.expression is not None:
-            return self._result(spec.expression.format(a=a, b=b))
-        return self._result(f"{self._constant(spec.operator)}({a}, {b})")
-
-    def _unary(self, spec: SegmentOp, top: _Value) -> _Value:
-        a = self._int(top)
-        if a.isdigit():
-            value = spec.operator(int(a))
-            return _Value(repr(value), repr(value))
-        if spec.expression is not None:
-            return self._result(spec.expression.format(a=a))
-        return self._result(f"{self._constant(spec.operator)}({a})")
+            return self._assign(spec.expression.format(**dict(zip("ab", ints))), True)
+        return self._assign(f"{self._constant(spec.operator)}({', '.join(ints)})", True)
 
     def _jump(self, destination: _Value) -> list[str]:
         target = self._int(destination)
@@ -319,12 +302,9 @@ class _Compiler:
             return [f"raise BadJump({target})"]
         return [f"if {target} in J:", f"    return {target}", f"raise BadJump({target})"]
 
-    def _jumpi(self, destination: _Value, condition: _Value, fallthrough: int) -> list[str]:
-        flag = self._int(condition)
-        if flag.isdigit():
-            return self._jump(destination) if int(flag) else [f"return {fallthrough}"]
-        taken = self._jump(destination)
-        return [f"if {flag}:"] + [f"    {line}" for line in taken] + [f"return {fallthrough}"]
+    def _jumpi(self, destination: _Value, flag: str, fallthrough: int) -> list[str]:
+        """A JUMPI on ``flag`` (an int expression, not a constant)."""
+        return [f"if {flag}:"] + [f"    {line}" for line in self._jump(destination)] + [f"return {fallthrough}"]
 
     def _source(self, ending: list[str]) -> str:
         """The function: read the entry items, compute, write the changed part of the stack back, go on."""

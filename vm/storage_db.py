@@ -28,6 +28,11 @@ from vm.trie_read import trie_get
 from vm.trie_update import update_trie
 
 
+def _trie_key(key: bytes) -> bytes:
+    """Where a slot (its big-endian bytes) sits in the storage trie, as ``StorageLookup._decode_key`` has it."""
+    return keccak(pad32(key))
+
+
 class SettleStorageLookup(StorageLookup):
     """py-evm's ``StorageLookup``, reading slots through :func:`vm.trie_read.trie_get` (inner nodes decoded once)."""
 
@@ -38,7 +43,7 @@ class SettleStorageLookup(StorageLookup):
         else:
             root, read_node = write_trie.root_hash, write_trie.db.__getitem__
         try:
-            return trie_get(read_node, root, keccak(pad32(key)))
+            return trie_get(read_node, root, _trie_key(key))
         except KeyError:  # a missing node: py-evm's own read raises its MissingStorageTrieNode
             return super().__getitem__(key)
 
@@ -82,15 +87,17 @@ class SettleAccountStorageDB(AccountStorageDB):
         cache = self._storage_cache._cached_values
         trie_changes: dict[bytes, bytes] = {}
         for key, value in changes.items():
-            if value is REVERT_TO_WRAPPED:  # JournalDB.persist skips these (the trie never raises KeyError, so
-                continue                   # storage journals do not make them; kept for the same steps)
+            # JournalDB.persist skips REVERT_TO_WRAPPED; storage journals never make it (a trie read
+            # never raises KeyError), but the same steps are kept.
+            if value is REVERT_TO_WRAPPED:
+                continue
             if value is DELETE_WRAPPED:
                 if key in cache:
                     del cache[key]
-                trie_changes[keccak(pad32(key))] = b""
+                trie_changes[_trie_key(key)] = b""
             else:
                 cache[key] = value
-                trie_changes[keccak(pad32(key))] = value
+                trie_changes[_trie_key(key)] = value
         if not trie_changes:
             return
         lookup = self._storage_lookup

@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import rlp
-from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
-from vm.ordered_trie import BLANK_ROOT, key_nibbles
+from vm.ordered_trie import BLANK_ROOT, key_nibbles, split_path
 
 #: Inner nodes kept decoded, by hash; emptied when it reaches this size.
 DECODED_LIMIT = 50_000
@@ -41,9 +40,9 @@ def trie_get(read_node: Callable[[bytes], bytes], root_hash: bytes, key: bytes) 
             reference = node[nibbles[depth]]
             depth += 1
         else:
-            path = decode_nibbles(node[0])
-            if is_nibbles_terminated(path):
-                return node[1] if nibbles[depth:] == tuple(remove_nibbles_terminator(path)) else b""
+            path, is_leaf = split_path(node[0])
+            if is_leaf:
+                return node[1] if nibbles[depth:] == path else b""
             end = depth + len(path)
             if nibbles[depth:end] != path:
                 return b""
@@ -55,7 +54,7 @@ def _node(read_node: Callable[[bytes], bytes], node_hash: bytes) -> Any:
     node = _decoded.get(node_hash)
     if node is None:
         node = rlp.decode(read_node(node_hash))
-        if len(node) == 17 or not is_nibbles_terminated(decode_nibbles(node[0])):  # inner nodes only
+        if len(node) == 17 or not split_path(node[0])[1]:  # inner nodes only
             if len(_decoded) >= DECODED_LIMIT:
                 _decoded.clear()
             _decoded[node_hash] = node

@@ -20,10 +20,9 @@ from typing import Callable, Mapping
 
 import rlp
 from eth_hash.auto import keccak
-from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
 from vm.encoding import encode_node
-from vm.ordered_trie import BLANK_ROOT, hex_prefix, key_nibbles, reference, subtrie
+from vm.ordered_trie import BLANK_ROOT, hex_prefix, key_nibbles, reference, split_path, subtrie
 
 BLANK = b""
 
@@ -75,9 +74,8 @@ class _Walk:
             return self._fresh(low, high, depth, {})
         if len(node) == 17:
             return self._update_branch(node, low, high, depth, {})
-        nibbles = decode_nibbles(node[0])
-        path = tuple(remove_nibbles_terminator(nibbles))
-        if is_nibbles_terminated(nibbles):  # a leaf: one key, merged with the batch
+        path, is_leaf = split_path(node[0])
+        if is_leaf:  # one key, merged with the batch
             return self._fresh(low, high, depth, {self.keys[low][:depth] + path: node[1]})
         end = depth + len(path)
         if all(self.keys[index][depth:end] == path for index in range(low, high)):
@@ -133,6 +131,5 @@ def _extend(path: tuple[int, ...], child: bytes | list, nodes: dict[bytes, bytes
         return BLANK
     if len(child) == 17:
         return [hex_prefix(path, False), reference(child, nodes)]
-    nibbles = decode_nibbles(child[0])
-    is_leaf = is_nibbles_terminated(nibbles)
-    return [hex_prefix(path + tuple(remove_nibbles_terminator(nibbles)), is_leaf), child[1]]
+    child_path, is_leaf = split_path(child[0])
+    return [hex_prefix(path + child_path, is_leaf), child[1]]
