@@ -219,6 +219,33 @@ class SettleAccountDB(AccountDB):
         account = self._get_account(address)
         self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
 
+    def touch_account(self, address: Address) -> None:
+        """py-evm's ``touch_account``, which writes the account back as it is; skipped for an account in the trie.
+
+        Every message call touches its callee. For an account that must be in
+        the trie already (not blank, see :func:`_exists`), writing its own
+        bytes back changes neither the state nor what a revert returns to; a
+        blank account is written, which creates a missing one, as in py-evm.
+        """
+        validate_canonical_address(address, title="Storage Address")
+        account = self._get_account(address)
+        if not _exists(account):
+            self._set_account(address, account)
+
+    def account_is_empty(self, address: Address) -> bool:
+        """py-evm's nonce, code-hash and balance reads, from one account read (EIP-161 asks it of every touched account)."""
+        validate_canonical_address(address, title="Storage Address")
+        account = self._get_account(address)
+        return account.nonce == 0 and account.code_hash == EMPTY_SHA3 and account.balance == 0
+
+    def increment_nonce(self, address: Address) -> None:
+        """py-evm's ``get_nonce`` then ``set_nonce``, with one address check and one account read."""
+        validate_canonical_address(address, title="Storage Address")
+        account = self._get_account(address)
+        nonce = account.nonce + 1
+        validate_uint64(nonce, title="Nonce")
+        self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
+
     def get_code(self, address: Address) -> bytes:
         """py-evm's ``get_code`` without copying every key read this block into a frozenset on each call.
 

@@ -79,6 +79,11 @@ def build_block(
     vm.block_preprocessing(vm.get_block())
 
     header = DeferredHeader(vm.get_header().copy(gas_used=0))
+    validate_before_apply = getattr(vm.state, "validate_transaction_before_apply", None)
+    if validate_before_apply is None:  # py-evm's own state: the executor's two checks, in its order
+        def validate_before_apply(transaction: SignedTransactionAPI) -> None:
+            transaction.validate()
+            vm.state.validate_transaction(transaction)
     included: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []
@@ -102,15 +107,16 @@ def build_block(
                     f"intrinsic gas too low: gas {transaction.gas}, needs {transaction.intrinsic_gas}"
                 )
             vm.validate_transaction_against_header(header, transaction)
-            transaction.validate()
-            validate_against_state = getattr(
-                vm.state, "validate_transaction_before_apply", vm.state.validate_transaction
-            )
-            validate_against_state(transaction)
+            validate_before_apply(transaction)
         except ValidationError as exc:
             excluded.append(ExcludedTransaction(transaction, str(exc)))
             continue
-        receipt, computation = vm.apply_transaction(header, transaction)
+        # VM.apply_transaction (py-evm 0.12.1b1, no fork overrides it), less its
+        # repeat of the header check just made on the same header.
+        vm.state.lock_changes()
+        computation = vm.state.apply_transaction(transaction)
+        receipt = vm.make_receipt(header, transaction, computation, vm.state)
+        vm.validate_receipt(receipt)
         header = vm.add_receipt_to_header(header, receipt)
         header = vm.increment_blob_gas_used(header, transaction)
         included.append(transaction)

@@ -3,17 +3,42 @@ from __future__ import annotations
 
 from typing import Any, Type
 
-from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
+from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, DatabaseAPI
 from eth.chains.base import Chain
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.atomic import AtomicDB
-from eth_typing import Address
+from eth.db.chain import ChainDB
+from eth.db.schema import SchemaV1
+from eth_typing import Address, Hash32
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from genesis.model import Genesis
+from vm.encoding import encode_list, encode_uint, is_uint
 from vm.fork import SettleReferenceVM, SettleVM, ZERO_HASH
+
+
+class SettleChainDB(ChainDB):
+    """py-evm's ``ChainDB``, writing each transaction's lookup entry without rlp's object layers.
+
+    Persisting a block writes, per transaction, its hash → ``BlockDataKey``
+    (block number, index): a list of two integers, encoded here straight from
+    the RLP rules (``tests/vm/test_chain.py`` compares the bytes with rlp's).
+    """
+
+    @staticmethod
+    def _add_transaction_to_canonical_chain(
+        db: DatabaseAPI, transaction_hash: Hash32, block_header: BlockHeaderAPI, index: int
+    ) -> None:
+        block_number = block_header.block_number
+        if not (is_uint(block_number) and is_uint(index)):
+            ChainDB._add_transaction_to_canonical_chain(db, transaction_hash, block_header, index)
+            return
+        db.set(
+            SchemaV1.make_transaction_hash_to_block_lookup_key(transaction_hash),
+            encode_list([encode_uint(block_number), encode_uint(index)]),
+        )
 
 
 class SettleChain(Chain):
@@ -24,6 +49,7 @@ class SettleChain(Chain):
     """
 
     vm_configuration = ((0, SettleVM),)
+    chaindb_class = SettleChainDB
     chain_id = 1337
 
 

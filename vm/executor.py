@@ -64,6 +64,19 @@ class QuietTransactionExecutor:
     def _tracing(self) -> bool:
         return bool(self.vm_state.logger.isEnabledFor(DEBUG2_LEVEL_NUM))
 
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        """Frontier's: ``transaction.validate()``, then the state's checks.
+
+        Both are skipped for a transaction the block builder has just checked
+        the same way (``vm.fast_path.ValidatedOnce``); the state's
+        ``validate_transaction`` then only clears that mark.
+        """
+        state = self.vm_state
+        validated_before_apply = getattr(state, "validated_before_apply", None)
+        if validated_before_apply is None or not validated_before_apply(transaction):
+            transaction.validate()
+        state.validate_transaction(transaction)
+
     def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
         state = self.vm_state
         london_gas_fee = transaction.gas * state.get_gas_price(transaction)

@@ -16,11 +16,12 @@ unmodified VM), only with less work:
   :class:`DeferredHeader`: py-evm's own ``add_receipt_to_header`` runs for
   every transaction, but its ``header.copy`` (a deep copy and full re-validation
   of a 20-field rlp object) is recorded and applied once, at the end.
-* **Validation once.** The builder validates each candidate against the state
-  before applying it (to leave invalid ones out without touching the state),
-  and py-evm's executor then validates it again against the same, unchanged
-  state. :class:`ValidatedOnce` lets the executor skip the repeat for that one
-  transaction object, when nothing happened in between.
+* **Validation once.** The builder validates each candidate (its own fields,
+  then against the state) before applying it, to leave invalid ones out
+  without touching the state, and py-evm's executor then runs both checks
+  again on the same, unchanged transaction and state. :class:`ValidatedOnce`
+  lets the executor skip the repeat for that one transaction object, when
+  nothing happened in between.
 * **Receipts** get their bloom from :mod:`vm.receipts`' cache of per-value
   bloom masks, and ``validate_receipt`` checks it against the same masks.
 * **Persisting** a block (:func:`persist_executed_block`) writes what
@@ -56,13 +57,14 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
 from eth.vm.forks.cancun import get_total_blob_gas
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, encode_hex
 
 from vm.encoding import encode_receipt
 from vm.ordered_trie import ordered_trie_root_and_nodes
-from vm.receipts import make_receipt, validate_receipt_bloom
+from vm.receipts import is_bloom_of_own_logs, make_receipt, validate_receipt_bloom
 
 
 def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
@@ -83,8 +85,14 @@ class ValidatedOnce:
     _validated_transaction: SignedTransactionAPI | None = None
 
     def validate_transaction_before_apply(self, transaction: SignedTransactionAPI) -> None:
+        """The executor's checks, in its order: the transaction's own (``validate``), then against the state."""
+        transaction.validate()
         self.validate_transaction(transaction)
         self._validated_transaction = transaction
+
+    def validated_before_apply(self, transaction: SignedTransactionAPI) -> bool:
+        """Whether :meth:`validate_transaction_before_apply` has just run for this very object."""
+        return transaction is self._validated_transaction
 
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
         if transaction is self._validated_transaction:
@@ -192,7 +200,15 @@ class FastBlockRules:
     def increment_blob_gas_used(
         self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI
     ) -> BlockHeaderAPI:
-        """Cancun's rule, without a header copy when the transaction has no blobs."""
+        """Cancun's rule, without a header copy when the transaction has no blobs.
+
+        Only a blob transaction (EIP-4844's type 3) has blob hashes; for every
+        other type py-evm's ``get_total_blob_gas`` catches an ``AttributeError``
+        or ``NotImplementedError`` to find 0, which costs more than the rest of
+        the rule.
+        """
+        if getattr(transaction, "type_id", None) != BLOB_TX_TYPE:
+            return old_header
         blob_gas = get_total_blob_gas(transaction)
         if blob_gas == 0:
             return old_header
@@ -207,6 +223,10 @@ class FastBlockRules:
             _ReceiptsInHand(block.block_requests, _with_deposit_contract_logs(self._settle_receipts[1]))
         )
 
+    def add_receipt_to_header(self, old_header: BlockHeaderAPI, receipt: ReceiptAPI) -> BlockHeaderAPI:
+        """Byzantium's rule; the blooms OR'd as ints (``eth_bloom.BloomFilter``'s ``|`` is that OR)."""
+        return old_header.copy(bloom=old_header.bloom | receipt.bloom, gas_used=receipt.gas_used)
+
     @classmethod
     def make_receipt(cls, base_header: BlockHeaderAPI, transaction: SignedTransactionAPI,
                      computation: ComputationAPI, state: StateAPI) -> ReceiptAPI:
@@ -217,8 +237,13 @@ class FastBlockRules:
 
     @classmethod
     def validate_receipt(cls, receipt: ReceiptAPI) -> None:
-        """Byzantium's ``validate_receipt``: the bloom holds every log value, and the status is 0 or 1."""
-        validate_receipt_bloom(receipt)
+        """Byzantium's ``validate_receipt``: the bloom holds every log value, and the status is 0 or 1.
+
+        A receipt :func:`vm.receipts.make_receipt` built, its bloom the OR of
+        its own logs' masks, holds them by construction: its check is skipped.
+        """
+        if not is_bloom_of_own_logs(receipt):
+            validate_receipt_bloom(receipt)
         if receipt.state_root not in EIP658_STATUS_CODES:
             raise ValidationError(
                 "The receipt's `state_root` must be one of "

@@ -77,11 +77,27 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
     builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)
+    global _last_made
     logs = tuple([Log(address, topics, data) for address, topics, data in log_entries])
     receipt = _plain_receipt(status, gas_used, logs_bloom(logs), logs)
     if typed:
-        return transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]
+        receipt = transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]
+    _last_made = receipt
     return receipt
+
+
+#: The receipt :func:`make_receipt` built last (py-evm's receipts are immutable rlp objects).
+_last_made: ReceiptAPI | None = None
+
+
+def is_bloom_of_own_logs(receipt: ReceiptAPI) -> bool:
+    """Whether ``receipt`` is the one :func:`make_receipt` built last: its bloom is then its logs' by construction.
+
+    ``VM.apply_transaction`` validates each receipt right after making it, so
+    this spares :func:`validate_receipt_bloom` a check that cannot fail. Any
+    other receipt, or this one once another was made, is checked in full.
+    """
+    return receipt is _last_made
 
 
 def _plain_receipt(state_root: bytes, gas_used: int, bloom: int, logs: tuple[Log, ...]) -> Receipt:

@@ -101,7 +101,10 @@ JOURNAL_STEPS = [
 account_ops = st.lists(
     st.one_of(
         st.tuples(st.just("balance"), st.sampled_from(ADDRESSES), st.integers(0, 2**256 - 1)),
-        st.tuples(st.just("nonce"), st.sampled_from(ADDRESSES), st.integers(0, 2**64 - 1)),
+        st.tuples(st.just("nonce"), st.sampled_from(ADDRESSES),
+                  st.one_of(st.integers(0, 2**64 - 1), st.just(2**64 - 2), st.just(2**64 - 1))),
+        st.tuples(st.just("increment nonce"), st.sampled_from(ADDRESSES)),
+        st.tuples(st.just("touch"), st.sampled_from(ADDRESSES)),
         st.tuples(st.just("same balance"), st.sampled_from(ADDRESSES)),
         st.tuples(st.just("code"), st.sampled_from(ADDRESSES), st.binary(max_size=40)),
         st.tuples(st.just("storage"), st.sampled_from(ADDRESSES), st.integers(0, 3), st.integers(0, 2**256 - 1)),
@@ -119,6 +122,13 @@ def _apply(db: AccountDB, op: tuple, checkpoint: int | None = None) -> object:
         db.set_balance(op[1], op[2])
     elif kind == "nonce":
         db.set_nonce(op[1], op[2])
+    elif kind == "increment nonce":  # refused past 2**64 - 1, with py-evm's error
+        try:
+            db.increment_nonce(op[1])
+        except ValidationError as exc:
+            return str(exc)
+    elif kind == "touch":
+        db.touch_account(op[1])
     elif kind == "same balance":  # a zero-price gas charge or refund; creates a missing account
         db.set_balance(op[1], db.get_balance(op[1]))
     elif kind == "code":
@@ -166,7 +176,7 @@ def _observe(db: AccountDB) -> list:
     seen = []
     for address in ADDRESSES:
         seen.append((
-            db.account_exists(address), db.get_balance(address), db.get_nonce(address),
+            db.account_exists(address), db.account_is_empty(address), db.get_balance(address), db.get_nonce(address),
             db.get_code(address), [db.get_storage(address, slot) for slot in range(4)],
             [db.get_storage(address, slot, from_journal=False) for slot in range(4)],
             db.is_address_warm(address), [db.is_storage_warm(address, slot) for slot in range(4)],

@@ -91,3 +91,21 @@ def test_past_the_deadline_the_remaining_candidates_are_deferred():
                         deadline=time.perf_counter() - 1)
     assert len(built.block.transactions) == 0
     assert [tx.hash for tx in built.deferred] == [tx.hash for tx in txs]
+
+
+def test_each_candidate_is_validated_once_in_a_build_and_once_in_an_import(monkeypatch):
+    """The builder's checks spare the executor its repeat; an import still runs them."""
+    from eth.vm.forks.london.transactions import DynamicFeeTransaction
+
+    checked = []
+    own_validate = DynamicFeeTransaction.validate
+    monkeypatch.setattr(DynamicFeeTransaction, "validate", lambda self: (checked.append(self.nonce), own_validate(self)))
+    producer = build_genesis(AtomicDB(), GENESIS)
+    txs = [_decode(producer, transfer(0, n)) for n in range(3)]
+    built = build_block(producer, producer.get_canonical_head(), txs, timestamp=1, coinbase=b"\x01" * 20)
+    assert len(built.block.transactions) == 3
+    assert checked == [0, 1, 2]
+    checked.clear()
+    validator = build_genesis(AtomicDB(), GENESIS)
+    validator.import_block(built.block)
+    assert checked == [0, 1, 2]

@@ -93,3 +93,37 @@ def test_bloom_check_refuses_what_py_evm_refuses(missing: str) -> None:
     with pytest.raises(ValidationError) as theirs:
         ByzantiumVM.validate_receipt(bad)
     assert str(ours.value) == str(theirs.value)
+
+
+def test_only_the_receipt_just_made_skips_the_bloom_check() -> None:
+    """``SettleVM.validate_receipt`` trusts the bloom of the receipt make_receipt built last, and no other."""
+    from vm.fork import SettleVM
+    from vm.receipts import is_bloom_of_own_logs
+
+    transaction = _transactions()["dynamic fee"]
+    entries = ((b"\x33" * 20, (7, 8), b""),)
+    made = make_receipt(transaction, b"\x01", 21_000, entries)
+    assert is_bloom_of_own_logs(made)
+    SettleVM.validate_receipt(made)
+    forged = PragueTypedReceipt(made.type_id, made._inner.copy(bloom=0))
+    assert not is_bloom_of_own_logs(forged)
+    with pytest.raises(ValidationError, match="not present in the provided bloom"):
+        SettleVM.validate_receipt(forged)
+    later = make_receipt(transaction, b"\x01", 21_000, entries)
+    assert is_bloom_of_own_logs(later) and not is_bloom_of_own_logs(made)
+    with pytest.raises(ValidationError, match="state_root"):
+        SettleVM.validate_receipt(PragueTypedReceipt(made.type_id, made._inner.copy(state_root=b"\x02")))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**2048 - 1), st.integers(0, 2**2048 - 1))
+def test_header_bloom_is_py_evms(header_bloom: int, receipt_bloom: int) -> None:
+    from eth.vm.forks.byzantium import ByzantiumVM
+    from vm.fast_path import FastBlockRules
+
+    transaction = _transactions()["legacy"]
+    receipt = make_receipt(transaction, b"\x01", 5, ()).copy(bloom=receipt_bloom)
+    header = PragueVM.create_header_from_parent(None, gas_limit=10**7, timestamp=1).copy(bloom=header_bloom)
+    ours = FastBlockRules.add_receipt_to_header(None, header, receipt)  # type: ignore[arg-type]
+    theirs = ByzantiumVM.add_receipt_to_header(None, header, receipt)  # type: ignore[arg-type]
+    assert ours == theirs
