@@ -281,11 +281,15 @@ class SettleAccountDB(AccountDB):
     def mark_address_warm(self, address: Address) -> None:
         self._journal_accessed_state.add(address)  # type: ignore[attr-defined]
 
+    # A warm slot is keyed (address, slot): no bytes key to build per SLOAD and
+    # SSTORE, and no clash with the 20-byte address keys. The set is private to
+    # this class (py-evm's key format only ever meets its own warm set).
+
     def is_storage_warm(self, address: Address, slot: int) -> bool:
-        return self._get_storage_tracker_key(address, slot) in self._journal_accessed_state
+        return (address, slot) in self._journal_accessed_state
 
     def mark_storage_warm(self, address: Address, slot: int) -> None:
-        self._journal_accessed_state.add(self._get_storage_tracker_key(address, slot))  # type: ignore[attr-defined]
+        self._journal_accessed_state.add((address, slot))  # type: ignore[attr-defined]
 
     # -- EIP-161 deletion ------------------------------------------------------------
 
