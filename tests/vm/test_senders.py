@@ -176,3 +176,19 @@ def test_the_recognised_get_sender_functions_are_py_evms_signature_recovery() ->
     for function in RECOVERED_BY_SIGNATURE:
         body = inspect.getsource(function).strip().splitlines()[-1].strip()
         assert body == "return extract_transaction_sender(self)", function.__qualname__
+
+
+@settings(max_examples=120, deadline=None)
+@given(signed_transactions())
+def test_blob_gas_accounting_is_cancuns_for_every_type(encoded: bytes) -> None:
+    """``FastBlockRules.increment_blob_gas_used`` looks for blob hashes only in a blob transaction."""
+    from eth.vm.forks.cancun import CancunVM
+    from eth.vm.forks.prague import PragueVM
+
+    from vm.fast_path import FastBlockRules
+
+    transaction = BUILDER.decode(encoded)
+    header = PragueVM.create_header_from_parent(None, gas_limit=10**7, timestamp=1).copy(blob_gas_used=0)
+    ours = FastBlockRules.increment_blob_gas_used(None, header, transaction)  # type: ignore[arg-type]
+    theirs = CancunVM.increment_blob_gas_used(None, header, transaction)  # type: ignore[arg-type]
+    assert ours.blob_gas_used == theirs.blob_gas_used
