@@ -73,11 +73,11 @@ def logs_bloom(logs: Any) -> int:
 def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int,
                  log_entries: Any) -> ReceiptAPI:
     """``transaction.make_receipt(status, gas_used, log_entries)``, with the bloom from :func:`bloom_mask`."""
+    global _last_made
     typed = isinstance(transaction, TypedTransaction) and type(transaction).make_receipt is TypedTransaction.make_receipt
     builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)
-    global _last_made
     logs = tuple([Log(address, topics, data) for address, topics, data in log_entries])
     receipt = _plain_receipt(status, gas_used, logs_bloom(logs), logs)
     if typed:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
+from eth.constants import UINT_256_MAX
 from eth.vm.stack import to_bytes, to_int
 
 #: Runs of the same code before its segments are compiled (0: from the first run).
@@ -50,8 +51,7 @@ HOT_AFTER_RUNS = 1
 CODE_LIMIT = 256
 #: Opcodes in one segment at most (bounds the size of a generated function).
 SEGMENT_LIMIT = 256
-UINT_256_MAX = 2**256 - 1
-#: The EVM's stack limit.
+#: The EVM's stack limit (py-evm's ``Stack`` writes it as ``> 1023``).
 STACK_LIMIT = 1024
 
 
