@@ -56,14 +56,34 @@ def encode_list(encoded_items: list[bytes]) -> bytes:
     return _length_prefix(len(payload), 0xC0) + payload
 
 
+#: The one-byte prefixes of short RLP strings and lists, by length.
+_SHORT_STRING = [bytes((0x80 + length,)) for length in range(56)]
+_SHORT_LIST = [bytes((0xC0 + length,)) for length in range(56)]
+
+
 def encode_node(node: list) -> bytes:
-    """A raw trie node (a list of byte strings and embedded nodes): ``rlp.encode(node)`` without rlp's type dispatch."""
-    payload = b"".join(
-        encode_node(item) if type(item) is list
-        else item if len(item) == 1 and item[0] < 0x80 else _length_prefix(len(item), 0x80) + bytes(item)
-        for item in node
-    )
-    return _length_prefix(len(payload), 0xC0) + payload
+    """A raw trie node (a list of byte strings and embedded nodes): ``rlp.encode(node)`` without rlp's type dispatch.
+
+    A block builds tens of thousands of these (every trie it writes), so the
+    loop is written out: a single byte below 0x80 is its own encoding, and
+    the common short lengths take their prefix from a table.
+    """
+    parts = []
+    append = parts.append
+    for item in node:
+        if type(item) is list:
+            append(encode_node(item))
+            continue
+        length = len(item)
+        if length < 56:
+            if length != 1 or item[0] >= 0x80:
+                append(_SHORT_STRING[length])
+        else:
+            append(_length_prefix(length, 0x80))
+        append(item)
+    payload = b"".join(parts)
+    length = len(payload)
+    return (_SHORT_LIST[length] if length < 56 else _length_prefix(length, 0xC0)) + payload
 
 
 def is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:

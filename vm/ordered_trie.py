@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import rlp
+import functools
+
 from eth_hash.auto import keccak
 from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
-from vm.encoding import encode_node
+from vm.encoding import encode_node, encode_uint
 
 #: Root of the empty trie: ``keccak(rlp(b""))``.
 BLANK_ROOT = keccak(b"\x80")
@@ -31,7 +32,13 @@ _Node = list  # a raw node: 2 items (leaf/extension) or 17 (branch), of bytes or
 
 def ordered_trie_root_and_nodes(items: Sequence[bytes]) -> tuple[bytes, dict[bytes, bytes]]:
     """Root and nodes of the trie mapping ``rlp(i)`` to ``items[i]`` (encoded items)."""
-    return trie_root_and_nodes({rlp.encode(index): item for index, item in enumerate(items)})
+    return trie_root_and_nodes({index_key(index): item for index, item in enumerate(items)})
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def index_key(index: int) -> bytes:
+    """``rlp.encode(index)``, the key of item ``index`` in a block's tries, remembered: every block uses the same few."""
+    return encode_uint(index)
 
 
 def trie_root_and_nodes(pairs: Mapping[bytes, bytes]) -> tuple[bytes, dict[bytes, bytes]]:
@@ -60,16 +67,17 @@ def key_nibbles(key: bytes) -> tuple[int, ...]:
     return tuple(key.hex().encode("ascii").translate(_HEX_DIGIT_VALUES))
 
 
+#: The first hex digits of an HP encoding, by (odd length, leaf): the flag nibble, then a 0 pad for even lengths.
+_HP_HEAD = {(False, False): "00", (False, True): "20", (True, False): "1", (True, True): "3"}
+
+
 def hex_prefix(nibbles: Sequence[int], is_leaf: bool) -> bytes:
-    """The Yellow Paper's HP encoding of a key fragment (appendix C)."""
-    flag = 0x20 if is_leaf else 0x00
-    if len(nibbles) % 2:
-        head = [flag | 0x10 | nibbles[0]]
-        rest = nibbles[1:]
-    else:
-        head = [flag]
-        rest = nibbles
-    return bytes(head + [rest[i] << 4 | rest[i + 1] for i in range(0, len(rest), 2)])
+    """The Yellow Paper's HP encoding of a key fragment (appendix C).
+
+    Written as hex digits and converted in C: ``bytes(nibbles).hex()`` spells
+    each nibble as ``0x``, so its odd characters are the nibbles' own digits.
+    """
+    return bytes.fromhex(_HP_HEAD[len(nibbles) % 2 == 1, is_leaf] + bytes(nibbles).hex()[1::2])
 
 
 def split_path(encoded: bytes) -> tuple[tuple[int, ...], bool]:

@@ -2,8 +2,17 @@ import rlp
 from eth.db.trie import _make_trie_root_and_nodes
 from hypothesis import given, settings, strategies as st
 from trie import HexaryTrie
+from trie.utils.nibbles import add_nibbles_terminator, encode_nibbles
 
-from vm.ordered_trie import BLANK_ROOT, key_nibbles, ordered_trie_root_and_nodes, trie_root_and_nodes
+from vm.ordered_trie import (
+    BLANK_ROOT,
+    hex_prefix,
+    index_key,
+    key_nibbles,
+    ordered_trie_root_and_nodes,
+    split_path,
+    trie_root_and_nodes,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -36,3 +45,17 @@ def test_empty_trie():
 @given(st.binary(max_size=40))
 def test_key_nibbles_are_the_high_then_low_halves_of_each_byte(key: bytes) -> None:
     assert key_nibbles(key) == tuple(half for byte in key for half in (byte >> 4, byte & 0x0F))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 15), max_size=65), st.booleans())
+def test_hex_prefix_is_py_tries_and_split_path_undoes_it(nibbles: list[int], is_leaf: bool) -> None:
+    path = tuple(nibbles)
+    expected = encode_nibbles(add_nibbles_terminator(path) if is_leaf else path)
+    assert hex_prefix(path, is_leaf) == expected
+    assert split_path(expected) == (path, is_leaf)
+
+
+@given(st.integers(0, 2**20))
+def test_index_keys_are_rlp_encoded_indices(index: int) -> None:
+    assert index_key(index) == rlp.encode(index)
