@@ -67,15 +67,20 @@ class QuietTransactionExecutor:
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
         """Frontier's: ``transaction.validate()``, then the state's checks.
 
-        Both are skipped for a transaction the block builder has just checked
-        the same way (``vm.fast_path.ValidatedOnce``); the state's
-        ``validate_transaction`` then only clears that mark.
+        Skipped for a transaction the block builder has just checked the same
+        way (``vm.fast_path.ValidatedOnce``); run in one pass where the state
+        can (``vm.transaction_checks``).
         """
         state = self.vm_state
-        validated_before_apply = getattr(state, "validated_before_apply", None)
-        if validated_before_apply is None or not validated_before_apply(transaction):
+        take_validated = getattr(state, "take_validated", None)
+        if take_validated is not None and take_validated(transaction):
+            return
+        check_transaction = getattr(state, "check_transaction", None)
+        if check_transaction is not None:
+            check_transaction(transaction)
+        else:
             transaction.validate()
-        state.validate_transaction(transaction)
+            state.validate_transaction(transaction)
 
     def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
         state = self.vm_state

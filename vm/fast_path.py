@@ -65,6 +65,7 @@ from eth_utils import ValidationError, encode_hex
 from vm.encoding import encode_receipt
 from vm.ordered_trie import ordered_trie_root_and_nodes
 from vm.receipts import is_bloom_of_own_logs, make_receipt, validate_receipt_bloom
+from vm.transaction_checks import OnePassTransactionChecks
 
 
 def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
@@ -73,33 +74,28 @@ def persist_executed_block(chain: ChainAPI, block: BlockAPI) -> None:
     chain.chaindb.persist_block(block)
 
 
-class ValidatedOnce:
+class ValidatedOnce(OnePassTransactionChecks):
     """State mixin: :meth:`validate_transaction_before_apply` spares the executor a second validation.
 
     The skip applies only to the very transaction object validated last, and
-    only once; any other validation in between cancels it. The caller applies
-    the transaction right away (``VM.apply_transaction`` touches no state before
-    its executor validates).
+    only at the executor's next check, whatever transaction that is for. The
+    caller applies the transaction right away (``VM.apply_transaction``
+    touches no state before its executor validates).
     """
 
     _validated_transaction: SignedTransactionAPI | None = None
 
     def validate_transaction_before_apply(self, transaction: SignedTransactionAPI) -> None:
         """The executor's checks, in its order: the transaction's own (``validate``), then against the state."""
-        transaction.validate()
-        self.validate_transaction(transaction)
+        self._validated_transaction = None
+        self.check_transaction(transaction)
         self._validated_transaction = transaction
 
-    def validated_before_apply(self, transaction: SignedTransactionAPI) -> bool:
-        """Whether :meth:`validate_transaction_before_apply` has just run for this very object."""
-        return transaction is self._validated_transaction
-
-    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
-        if transaction is self._validated_transaction:
-            self._validated_transaction = None
-            return
+    def take_validated(self, transaction: SignedTransactionAPI) -> bool:
+        """Whether :meth:`validate_transaction_before_apply` has just run for this very object; either way the mark is spent."""
+        validated = transaction is self._validated_transaction
         self._validated_transaction = None
-        super().validate_transaction(transaction)  # type: ignore[misc]
+        return validated
 
 
 class DeferredHeader:

@@ -44,6 +44,7 @@ from vm.copies import SettleCancunBlock, SettlePragueBlock
 from vm.executor import CachedStateLogger, SettleCancunTransactionExecutor, SettlePragueTransactionExecutor
 from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
+from vm.transaction_checks import OnePassTransactionChecks
 
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
 EVM_VERSION = "prague"
@@ -127,7 +128,7 @@ class SettlePragueState(CachedStateLogger, ValidatedOnce, PragueState):
     transaction_executor_class = SettlePragueTransactionExecutor
 
 
-class SettleCancunState(CachedStateLogger, CancunState):
+class SettleCancunState(CachedStateLogger, OnePassTransactionChecks, CancunState):
     """Cancun state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettleCancunComputation

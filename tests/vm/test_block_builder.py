@@ -64,8 +64,8 @@ def test_access_list_below_intrinsic_gas_is_excluded_not_a_crash():
     assert "intrinsic gas too low" in built.excluded[0].reason
 
 
-def test_a_validated_transaction_is_validated_again_after_anything_else():
-    """ValidatedOnce skips only the executor's immediate repeat for the same object."""
+def test_a_validated_transaction_skips_only_the_executors_next_check():
+    """ValidatedOnce spares the executor its immediate repeat for the same object, once."""
     import pytest
     from eth_utils import ValidationError
 
@@ -73,15 +73,24 @@ def test_a_validated_transaction_is_validated_again_after_anything_else():
 
     chain = build_genesis(AtomicDB(), GENESIS)
     state = chain.get_vm().state
+    executor = state.get_transaction_executor()
     first, gapped = _decode(chain, transfer(0, 0)), _decode(chain, transfer(0, 5))
     state.validate_transaction_before_apply(first)
-    state.validate_transaction(first)  # the skipped repeat
+    state.set_nonce(bytes.fromhex(SIGNER.accounts[0].address[2:]), 1)  # first is no longer valid...
+    executor.validate_transaction(first)  # ...but its check is the skipped repeat
+    with pytest.raises(ValidationError, match="nonce"):
+        executor.validate_transaction(first)  # only once
+    state.set_nonce(bytes.fromhex(SIGNER.accounts[0].address[2:]), 0)
     state.validate_transaction_before_apply(first)
     with pytest.raises(ValidationError, match="nonce"):
-        state.validate_transaction(gapped)  # anything else cancels the skip...
+        executor.validate_transaction(gapped)  # a check of anything else spends the skip...
     state.set_nonce(bytes.fromhex(SIGNER.accounts[0].address[2:]), 1)
     with pytest.raises(ValidationError, match="nonce"):
-        state.validate_transaction(first)  # ...so the same object is checked in full again
+        executor.validate_transaction(first)  # ...so the same object is checked in full again
+    with pytest.raises(ValidationError, match="nonce"):
+        state.validate_transaction_before_apply(first)  # a failed check leaves no skip behind
+    with pytest.raises(ValidationError, match="nonce"):
+        executor.validate_transaction(first)
 
 
 def test_past_the_deadline_the_remaining_candidates_are_deferred():
@@ -94,18 +103,23 @@ def test_past_the_deadline_the_remaining_candidates_are_deferred():
 
 
 def test_each_candidate_is_validated_once_in_a_build_and_once_in_an_import(monkeypatch):
-    """The builder's checks spare the executor its repeat; an import still runs them."""
+    """The builder's checks spare the executor its repeat; an import still runs them, in one pass each."""
     from eth.vm.forks.london.transactions import DynamicFeeTransaction
 
+    import vm.transaction_checks
+
     checked = []
-    own_validate = DynamicFeeTransaction.validate
-    monkeypatch.setattr(DynamicFeeTransaction, "validate", lambda self: (checked.append(self.nonce), own_validate(self)))
+    own_validate, one_pass = DynamicFeeTransaction.validate, vm.transaction_checks.passes_checks
+    monkeypatch.setattr(DynamicFeeTransaction, "validate",
+                        lambda self: (checked.append(("py-evm", self.nonce)), own_validate(self)))
+    monkeypatch.setattr(vm.transaction_checks, "passes_checks",
+                        lambda state, tx: (checked.append(("one pass", tx.nonce)), one_pass(state, tx))[1])
     producer = build_genesis(AtomicDB(), GENESIS)
     txs = [_decode(producer, transfer(0, n)) for n in range(3)]
     built = build_block(producer, producer.get_canonical_head(), txs, timestamp=1, coinbase=b"\x01" * 20)
     assert len(built.block.transactions) == 3
-    assert checked == [0, 1, 2]
+    assert checked == [("one pass", 0), ("one pass", 1), ("one pass", 2)]
     checked.clear()
     validator = build_genesis(AtomicDB(), GENESIS)
     validator.import_block(built.block)
-    assert checked == [0, 1, 2]
+    assert checked == [("one pass", 0), ("one pass", 1), ("one pass", 2)]
