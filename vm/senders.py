@@ -25,6 +25,7 @@ transactions of every type.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from coincurve import PublicKey
@@ -51,6 +52,11 @@ RECOVERED_BY_SIGNATURE = frozenset({
 })
 
 _EMPTY_LIST = b"\xc0"
+
+#: All twelve fields of a signed type-2 payload, read in one C call instead of
+#: twelve rlp properties: chain_id, nonce, tip, max fee, gas, to, value, data,
+#: access list, y_parity, r, s.
+dynamic_fee_fields = operator.attrgetter(*DynamicFeeTransaction._meta.field_attrs)
 _TYPE_2 = type_byte(DynamicFeeTransaction._type_id)
 
 
@@ -104,34 +110,39 @@ def _signed(transaction: Any) -> Any:
 
 def _recover(transaction: Any) -> bytes | None:
     signed = _signed(transaction)
-    if type(signed).get_sender not in RECOVERED_BY_SIGNATURE:
+    if type(signed) is DynamicFeeTransaction:
+        fields = dynamic_fee_fields(signed)
+        y_parity, r, s = fields[9:]
+        message = _dynamic_fee_message(*fields[:9])
+    elif type(signed).get_sender in RECOVERED_BY_SIGNATURE:
+        y_parity, r, s = signed.y_parity, signed.r, signed.s
+        message = None
+    else:
         return None
-    y_parity, r, s = signed.y_parity, signed.r, signed.s
     if not (type(y_parity) is int and 0 <= y_parity <= 1
             and type(r) is int and 0 < r < SECP256K1_N
             and type(s) is int and 0 < s < SECP256K1_N):
         return None
-    message_hash = keccak(_message_for_signing(signed))
+    message_hash = keccak(message if message is not None else signed.get_message_for_signing())
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
     public_key = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
     return keccak(public_key.format(compressed=False)[1:])[12:]
 
 
-def _message_for_signing(signed: Any) -> bytes:
-    """What the sender signed: written out for a type-2 transaction without an access list.
+def _dynamic_fee_message(chain_id: Any, nonce: Any, tip: Any, max_fee: Any, gas: Any, to: Any, value: Any,
+                         data: Any, access_list: Any) -> bytes | None:
+    """What the sender of a type-2 transaction without an access list signed, written out; None for any other.
 
     Only for field values as rlp's sedes would serialize them (ints that are
-    uint256, a 0- or 20-byte ``to``, bytes data); anything else goes through
+    uint256, a 0- or 20-byte ``to``, bytes data); anything else is left to
     py-evm's own encoder.
     """
-    if type(signed) is DynamicFeeTransaction and signed.access_list == ():
-        ints = (signed.chain_id, signed.nonce, signed.max_priority_fee_per_gas, signed.max_fee_per_gas,
-                signed.gas, signed.value)
-        to, data = signed.to, signed.data
-        if all(is_uint(value) for value in ints) and type(to) is bytes and len(to) in (0, 20) and type(data) is bytes:
-            chain_id, nonce, tip, max_fee, gas, value = ints
-            return _TYPE_2 + encode_list([
-                encode_uint(chain_id), encode_uint(nonce), encode_uint(tip), encode_uint(max_fee),
-                encode_uint(gas), encode_bytes(to), encode_uint(value), encode_bytes(data), _EMPTY_LIST,
-            ])
-    return signed.get_message_for_signing()
+    if not (
+        access_list == () and is_uint(chain_id) and is_uint(nonce) and is_uint(tip) and is_uint(max_fee)
+        and is_uint(gas) and is_uint(value) and type(to) is bytes and len(to) in (0, 20) and type(data) is bytes
+    ):
+        return None
+    return _TYPE_2 + encode_list([
+        encode_uint(chain_id), encode_uint(nonce), encode_uint(tip), encode_uint(max_fee),
+        encode_uint(gas), encode_bytes(to), encode_uint(value), encode_bytes(data), _EMPTY_LIST,
+    ])

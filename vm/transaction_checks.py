@@ -24,7 +24,6 @@ the same.
 """
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from eth.abc import SignedTransactionAPI
@@ -35,12 +34,10 @@ from eth.vm.forks.london.state import LondonState
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 
 from vm.encoding import is_uint
+from vm.senders import dynamic_fee_fields
 
 _HALF_N = SECPK1_N // 2
 
-#: All twelve fields of a signed type-2 payload, read in one C call:
-#: chain_id, nonce, tip, max fee, gas, to, value, data, access list, y_parity, r, s.
-_DYNAMIC_FEE_FIELDS = operator.attrgetter(*DynamicFeeTransaction._meta.field_attrs)
 
 
 def _resolved(mro: tuple[type, ...], name: str) -> Any:
@@ -67,7 +64,7 @@ def passes_checks(state: Any, transaction: SignedTransactionAPI) -> bool:
     sender = vars(transaction).get("sender")
     if type(inner) is not DynamicFeeTransaction or sender is None:
         return False
-    chain_id, nonce, tip, max_fee, gas, to, value, data, access_list, y_parity, r, s = _DYNAMIC_FEE_FIELDS(inner)
+    chain_id, nonce, tip, max_fee, gas, to, value, data, access_list, y_parity, r, s = dynamic_fee_fields(inner)
     # validate_dynamic_fee_tx, then Homestead's signature rule
     if not (
         is_uint(chain_id) and is_uint(nonce, UINT_64_MAX) and is_uint(tip) and is_uint(max_fee)

@@ -139,6 +139,7 @@ def run_state_case(root: Path, relative: str, name: str, index: int,
     setup_state(normalize_account_state(test["pre"]), vm.state)
     try:
         transaction = _state_transaction(vm, test["transaction"], post["indexes"])
+        prefill_sender(transaction)  # as the node's builder and import do, so the checks take Settle's path
         vm.validate_transaction_against_header(vm.get_header(), transaction)
         _, computation = vm.apply_transaction(vm.get_header(), transaction)
     except Exception as exc:  # py-evm refuses some transactions with VMError, not ValidationError
