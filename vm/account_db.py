@@ -133,6 +133,7 @@ class SettleAccountDB(AccountDB):
         self._original: dict[tuple[Address, int], int] = {}
         self._written: set[tuple[Address, int]] = set()
         self._wiped = False
+        self._code_by_hash: dict[Hash32, bytes] = {}
         super().__init__(db, state_root)
 
     def _get_address_store(self, address: Address) -> SettleAccountStorageDB:  # type: ignore[override]
@@ -247,24 +248,38 @@ class SettleAccountDB(AccountDB):
         self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
 
     def get_code(self, address: Address) -> bytes:
-        """py-evm's ``get_code`` without copying every key read this block into a frozenset on each call.
+        """py-evm's ``get_code``, remembering code read from the database.
 
         py-evm notes the address as a bytecode access for its witness when the
-        code hash is among the keys read from the database; it asks through
-        ``keys_read``, which copies the whole set each time, so the cost grew
-        with the block. The membership test here is against the same set.
+        code hash is among the keys read from the database (``keys_read``,
+        which copies the whole set on each call; the membership test here is
+        against the same set). A key is in that set only once it has been
+        read from the database successfully, and code is stored under its own
+        hash and never deleted: so for a hash in the set, every later read
+        returns the same bytes, whether from the journal or the database.
+        Those are answered from ``_code_by_hash`` (a token's code, read once
+        per block instead of once per transfer), with the same witness note.
         """
         validate_canonical_address(address, title="Storage Address")
         code_hash = self.get_code_hash(address)
         if code_hash == EMPTY_SHA3:
             return b""
+        keys_read = self._raw_store_db._keys_read
+        if code_hash in keys_read:
+            code = self._code_by_hash.get(code_hash)
+            if code is not None:
+                self._accessed_bytecodes.add(address)
+                return code
         try:
-            return self._journaldb[code_hash]
+            code = self._journaldb[code_hash]
         except KeyError:
             raise MissingBytecode(code_hash) from KeyError
         finally:
-            if code_hash in self._raw_store_db._keys_read:
+            if code_hash in keys_read:
                 self._accessed_bytecodes.add(address)
+        if code_hash in keys_read:
+            self._code_by_hash[code_hash] = code
+        return code
 
     def _set_account(self, address: Address, account: Account) -> None:
         self._account_cache[address] = account
