@@ -33,7 +33,7 @@ from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunTransactionExecutor
 from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.prague.state import PragueTransactionExecutor
-from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
+from eth.vm.forks.spurious_dragon._utils import THREE as RIPEMD160_ADDRESS, collect_touched_accounts
 from eth.vm.message import Message
 from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
@@ -169,18 +169,46 @@ class QuietTransactionExecutor:
         if transaction_fee:
             state.delta_balance(state.coinbase, transaction_fee)
 
-        for account in computation.get_accounts_for_deletion():
+        for account in _accounts_for_deletion(computation):
             if tracing:
                 state.logger.debug2(f"DELETING ACCOUNT: {encode_hex(account)}")
             state.delete_account(account)
 
         # SpuriousDragonTransactionExecutor.finalize_computation: EIP-161 state clearing
-        for account in collect_touched_accounts(computation):
+        for account in _touched_accounts(computation):
             if state.account_exists(account) and state.account_is_empty(account):
                 if tracing:
                     state.logger.debug2(f"CLEARING EMPTY ACCOUNT: {encode_hex(account)}")
                 state.delete_account(account)
         return computation
+
+
+def _is_single_frame(computation: ComputationAPI) -> bool:
+    """No child calls, no SELFDESTRUCT: the common transaction, whose two walks below have nothing to walk."""
+    return not (computation.children or computation.accounts_to_delete  # type: ignore[attr-defined]
+                or computation.beneficiaries)  # type: ignore[attr-defined]
+
+
+def _accounts_for_deletion(computation: ComputationAPI) -> Any:
+    """``computation.get_accounts_for_deletion()``: nothing, for a single frame."""
+    return () if _is_single_frame(computation) else computation.get_accounts_for_deletion()
+
+
+def _touched_accounts(computation: ComputationAPI) -> Any:
+    """``collect_touched_accounts(computation)``, written out for a single frame.
+
+    That function yields the coinbase, the self-destruct beneficiaries (none
+    here), the callee unless the frame failed (the RIPEMD-160 precompile even
+    then, EIP-716) and then walks the children (none here). The result is a
+    set, as py-evm's.
+    """
+    if not _is_single_frame(computation):
+        return collect_touched_accounts(computation)
+    touched = {computation.state.coinbase}
+    to = computation.msg.to
+    if to != CREATE_CONTRACT_ADDRESS and (not computation.is_error or to == RIPEMD160_ADDRESS):
+        touched.add(to)
+    return touched
 
 
 class SettlePragueTransactionExecutor(QuietTransactionExecutor, PragueTransactionExecutor):

@@ -1,0 +1,47 @@
+"""``vm.executor``'s written-out EIP-161 walks against py-evm's, on call trees of every shape."""
+from types import SimpleNamespace
+
+from eth.exceptions import Revert
+from eth.vm.forks.spurious_dragon._utils import THREE, collect_touched_accounts
+from hypothesis import given, settings, strategies as st
+
+from vm.executor import _accounts_for_deletion, _touched_accounts
+from vm.interpreter import SettlePragueComputation
+
+COINBASE = b"\xcb" * 20
+ADDRESSES = [b"", THREE, COINBASE, b"\x01" * 20, b"\x02" * 20]
+
+
+def _frame(to: bytes, failed: bool, deleted: list, beneficiaries: list, children: list) -> SettlePragueComputation:
+    """A finished call frame with just what the two walks read."""
+    frame = SettlePragueComputation.__new__(SettlePragueComputation)
+    frame.msg = SimpleNamespace(to=to)
+    frame.state = SimpleNamespace(coinbase=COINBASE)
+    frame._error = Revert(b"") if failed else None
+    frame.accounts_to_delete, frame.beneficiaries, frame.children = deleted, beneficiaries, children
+    return frame
+
+
+_address = st.sampled_from(ADDRESSES[1:])
+_frames = st.recursive(
+    st.builds(_frame, st.sampled_from(ADDRESSES), st.booleans(), st.just([]), st.just([]), st.just([])),
+    lambda children: st.builds(_frame, st.sampled_from(ADDRESSES), st.booleans(), st.lists(_address, max_size=2),
+                               st.lists(_address, max_size=2), st.lists(children, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_frames)
+def test_eip161_walks_match_py_evms(frame) -> None:
+    assert set(_touched_accounts(frame)) == collect_touched_accounts(frame)
+    assert sorted(_accounts_for_deletion(frame)) == sorted(frame.get_accounts_for_deletion())
+
+
+def test_a_single_frame_is_written_out() -> None:
+    """The cases the shortcut decides itself: success, failure, RIPEMD-160 on failure, a creation."""
+    assert _touched_accounts(_frame(b"\x01" * 20, False, [], [], [])) == {COINBASE, b"\x01" * 20}
+    assert _touched_accounts(_frame(b"\x01" * 20, True, [], [], [])) == {COINBASE}
+    assert _touched_accounts(_frame(THREE, True, [], [], [])) == {COINBASE, THREE}
+    assert _touched_accounts(_frame(b"", False, [], [], [])) == {COINBASE}
+    assert _accounts_for_deletion(_frame(b"\x01" * 20, False, [], [], [])) == ()
