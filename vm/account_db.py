@@ -32,6 +32,7 @@ from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from vm.encoding import encode_account
+from vm.journal import SettleJournalDB
 from vm.storage_db import SettleAccountStorageDB
 
 
@@ -135,6 +136,9 @@ class SettleAccountDB(AccountDB):
         self._wiped = False
         self._code_by_hash: dict[Hash32, bytes] = {}
         super().__init__(db, state_root)
+        # py-evm's two journals, on vm.journal's JournalDB (nothing holds the ones just made).
+        self._journaldb = SettleJournalDB(self._batchdb)
+        self._journaltrie = SettleJournalDB(self._trie_cache)
 
     def _get_address_store(self, address: Address) -> SettleAccountStorageDB:  # type: ignore[override]
         """py-evm's, opening :class:`SettleAccountStorageDB` (one-walk storage-trie writes) instead."""

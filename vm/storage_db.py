@@ -17,13 +17,14 @@ from __future__ import annotations
 from eth._utils.padding import pad32
 from eth.abc import AtomicDatabaseAPI
 from eth.db.cache import CacheDB
-from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED, JournalDB
+from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth_typing import Address, Hash32
 from eth_hash.auto import keccak
 from eth_utils import int_to_big_endian
 
 from vm.encoding import encode_uint
+from vm.journal import SettleJournalDB
 from vm.trie_read import trie_get
 from vm.trie_update import update_trie
 
@@ -53,11 +54,12 @@ class SettleAccountStorageDB(AccountStorageDB):
 
     def __init__(self, db: AtomicDatabaseAPI, storage_root: Hash32, address: Address) -> None:
         super().__init__(db, storage_root, address)
-        # py-evm's pipes (db -> lookup -> cache -> locked changes -> journal), on SettleStorageLookup.
+        # py-evm's pipes (db -> lookup -> cache -> locked changes -> journal), on SettleStorageLookup
+        # and vm.journal's JournalDB.
         self._storage_lookup = SettleStorageLookup(db, storage_root, address)
         self._storage_cache = CacheDB(self._storage_lookup)
-        self._locked_changes = JournalDB(self._storage_cache)
-        self._journal_storage = JournalDB(self._locked_changes)
+        self._locked_changes = SettleJournalDB(self._storage_cache)
+        self._journal_storage = SettleJournalDB(self._locked_changes)
 
     def set(self, slot: int, value: int) -> None:
         """py-evm's, with the value encoded by :func:`vm.encoding.encode_uint` (``rlp.encode``'s bytes, cheaper)."""
