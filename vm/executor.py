@@ -90,7 +90,11 @@ class QuietTransactionExecutor:
             if transaction.type_id == BLOB_TX_TYPE
             else 0
         )
-        state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
+        # A zero charge (every Settle transaction: gas is free) changes nothing that
+        # increment_nonce does not: it writes the same account next, in the same
+        # checkpoint, creating it if it was missing, as a zero balance write would.
+        if london_gas_fee or blob_data_fee:
+            state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
         state.increment_nonce(transaction.sender)
 
         msg_refund = self.calc_message_refund(transaction)  # type: ignore[attr-defined]

@@ -157,6 +157,19 @@ def _with_deposit_contract_logs(receipts: Sequence[ReceiptAPI]) -> tuple[Receipt
     )
 
 
+def _log_entries(computation: ComputationAPI) -> Any:
+    """``computation.get_log_entries()``; for a frame without children, its own entries in order, without the walk.
+
+    py-evm sorts the (counter, address, topics, data) entries of the frame
+    and its children and drops the counter; a failed frame has none.
+    """
+    if computation.children:  # type: ignore[attr-defined]
+        return computation.get_log_entries()
+    if computation.is_error:
+        return ()
+    return tuple([entry[1:] for entry in sorted(computation._log_entries)])  # type: ignore[attr-defined]
+
+
 class FastBlockRules:
     """Overrides for py-evm's ``VM``; see the module docstring."""
 
@@ -229,7 +242,7 @@ class FastBlockRules:
         """Byzantium's ``make_receipt``, building the bloom through :mod:`vm.receipts`' cached masks."""
         gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)  # type: ignore[attr-defined]
         status = EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
-        return make_receipt(transaction, status, gas_used, computation.get_log_entries())
+        return make_receipt(transaction, status, gas_used, _log_entries(computation))
 
     @classmethod
     def validate_receipt(cls, receipt: ReceiptAPI) -> None:

@@ -1,4 +1,4 @@
-"""``vm.executor``'s written-out EIP-161 walks against py-evm's, on call trees of every shape."""
+"""The call-tree walks written out for a single frame (``vm.executor``, ``vm.fast_path``) against py-evm's."""
 from types import SimpleNamespace
 
 from eth.exceptions import Revert
@@ -6,27 +6,33 @@ from eth.vm.forks.spurious_dragon._utils import THREE, collect_touched_accounts
 from hypothesis import given, settings, strategies as st
 
 from vm.executor import _accounts_for_deletion, _touched_accounts
+from vm.fast_path import _log_entries
 from vm.interpreter import SettlePragueComputation
 
 COINBASE = b"\xcb" * 20
 ADDRESSES = [b"", THREE, COINBASE, b"\x01" * 20, b"\x02" * 20]
 
 
-def _frame(to: bytes, failed: bool, deleted: list, beneficiaries: list, children: list) -> SettlePragueComputation:
-    """A finished call frame with just what the two walks read."""
+def _frame(to: bytes, failed: bool, deleted: list, beneficiaries: list, children: list,
+           logs: list = ()) -> SettlePragueComputation:
+    """A finished call frame with just what the walks read."""
     frame = SettlePragueComputation.__new__(SettlePragueComputation)
     frame.msg = SimpleNamespace(to=to)
     frame.state = SimpleNamespace(coinbase=COINBASE)
     frame._error = Revert(b"") if failed else None
     frame.accounts_to_delete, frame.beneficiaries, frame.children = deleted, beneficiaries, children
+    frame._log_entries = list(logs)
     return frame
 
 
 _address = st.sampled_from(ADDRESSES[1:])
+#: Log entries as py-evm's LOG opcodes add them: a counter shared by the whole transaction, then the log.
+_logs = st.lists(st.tuples(st.integers(0, 20), _address, st.lists(st.integers(0, 3), max_size=2).map(tuple),
+                           st.binary(max_size=3)), max_size=3, unique_by=lambda entry: entry[0])
 _frames = st.recursive(
-    st.builds(_frame, st.sampled_from(ADDRESSES), st.booleans(), st.just([]), st.just([]), st.just([])),
+    st.builds(_frame, st.sampled_from(ADDRESSES), st.booleans(), st.just([]), st.just([]), st.just([]), _logs),
     lambda children: st.builds(_frame, st.sampled_from(ADDRESSES), st.booleans(), st.lists(_address, max_size=2),
-                               st.lists(_address, max_size=2), st.lists(children, max_size=3)),
+                               st.lists(_address, max_size=2), st.lists(children, max_size=3), _logs),
     max_leaves=8,
 )
 
@@ -36,6 +42,7 @@ _frames = st.recursive(
 def test_eip161_walks_match_py_evms(frame) -> None:
     assert set(_touched_accounts(frame)) == collect_touched_accounts(frame)
     assert sorted(_accounts_for_deletion(frame)) == sorted(frame.get_accounts_for_deletion())
+    assert _log_entries(frame) == frame.get_log_entries()
 
 
 def test_a_single_frame_is_written_out() -> None:
