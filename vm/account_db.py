@@ -31,7 +31,7 @@ from eth.vm.interrupt import MissingBytecode
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
-from vm.encoding import encode_account
+from vm.encoding import account_fields, encode_account, new_account
 from vm.journal import SettleJournalDB
 from vm.storage_db import SettleAccountStorageDB
 
@@ -214,15 +214,16 @@ class SettleAccountDB(AccountDB):
         validate_canonical_address(address, title="Storage Address")
         validate_uint256(balance, title="Account Balance")
         account = self._get_account(address)
-        if balance == account.balance and _exists(account):
+        nonce, old_balance, storage_root, code_hash = account_fields(account)
+        if balance == old_balance and _exists(account):
             return
-        self._set_account(address, Account(account.nonce, balance, account.storage_root, account.code_hash))
+        self._set_account(address, new_account(nonce, balance, storage_root, code_hash))
 
     def set_nonce(self, address: Address, nonce: int) -> None:
         validate_canonical_address(address, title="Storage Address")
         validate_uint64(nonce, title="Nonce")
-        account = self._get_account(address)
-        self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
+        _, balance, storage_root, code_hash = account_fields(self._get_account(address))
+        self._set_account(address, new_account(nonce, balance, storage_root, code_hash))
 
     def touch_account(self, address: Address) -> None:
         """py-evm's ``touch_account``, which writes the account back as it is; skipped for an account in the trie.
@@ -246,10 +247,10 @@ class SettleAccountDB(AccountDB):
     def increment_nonce(self, address: Address) -> None:
         """py-evm's ``get_nonce`` then ``set_nonce``, with one address check and one account read."""
         validate_canonical_address(address, title="Storage Address")
-        account = self._get_account(address)
-        nonce = account.nonce + 1
+        nonce, balance, storage_root, code_hash = account_fields(self._get_account(address))
+        nonce += 1
         validate_uint64(nonce, title="Nonce")
-        self._set_account(address, Account(nonce, account.balance, account.storage_root, account.code_hash))
+        self._set_account(address, new_account(nonce, balance, storage_root, code_hash))
 
     def get_code(self, address: Address) -> bytes:
         """py-evm's ``get_code``, remembering code read from the database.

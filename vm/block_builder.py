@@ -28,6 +28,7 @@ from eth_utils import ValidationError
 
 from vm.fast_path import DeferredHeader, persist_executed_block
 from vm.senders import prefill_sender
+from vm.transaction_checks import intrinsic_gas
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +103,9 @@ def build_block(
         try:
             # py-evm's validation misses an access list's intrinsic gas; it would
             # then fail half-way through the state changes (no rollback).
-            if transaction.gas < transaction.intrinsic_gas:
+            if transaction.gas < intrinsic_gas(transaction):
                 raise ValidationError(
-                    f"intrinsic gas too low: gas {transaction.gas}, needs {transaction.intrinsic_gas}"
+                    f"intrinsic gas too low: gas {transaction.gas}, needs {intrinsic_gas(transaction)}"
                 )
             vm.validate_transaction_against_header(header, transaction)
             validate_before_apply(transaction)

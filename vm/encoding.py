@@ -16,6 +16,7 @@ encodes as Berlin's does) goes to
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any
 
 import rlp
@@ -90,18 +91,40 @@ def is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:
     return type(value) is int and 0 <= value < limit
 
 
+#: An ``Account``'s four fields in one C call (nonce, balance, storage root, code hash), not four rlp properties.
+account_fields = operator.attrgetter(*Account._meta.field_attrs)
+
+
+def new_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> Account:
+    """``Account(nonce, balance, storage_root, code_hash)``: the same object, without the keyword handling.
+
+    py-evm's ``Account.__init__`` only passes its four arguments on to
+    ``rlp.Serializable.__init__``, which takes them here in field order.
+    """
+    account = _new_object(Account)
+    _serializable_init(account, nonce, balance, storage_root, code_hash)
+    return account
+
+
 def encode_account(account: Account) -> bytes:
     """``rlp.encode(account)`` for py-evm's ``Account``."""
-    nonce, balance, storage_root, code_hash = account.nonce, account.balance, account.storage_root, account.code_hash
+    if type(account) is not Account:
+        return rlp.encode(account)
+    nonce, balance, storage_root, code_hash = account_fields(account)
     if not (
-        type(account) is Account
-        and is_uint(nonce) and is_uint(balance)
+        is_uint(nonce) and is_uint(balance)
         and type(storage_root) is bytes and len(storage_root) == 32
         and type(code_hash) is bytes and len(code_hash) == 32
     ):
         return rlp.encode(account)
     payload = encode_uint(nonce) + encode_uint(balance) + b"\xa0" + storage_root + b"\xa0" + code_hash
     return _length_prefix(len(payload), 0xC0) + payload
+
+
+_new_object = object.__new__
+_serializable_init = rlp.Serializable.__init__
+if tuple(Account._meta.field_names) != ("nonce", "balance", "storage_root", "code_hash"):
+    raise ImportError("py-evm's Account fields changed: re-check vm.encoding.new_account and account_fields")
 
 
 def _encode_log(log: Log) -> bytes | None:

@@ -38,6 +38,8 @@ from eth.vm.message import Message
 from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
 
+from vm.transaction_checks import intrinsic_gas
+
 
 @functools.cache
 def _state_logger(class_name: str) -> ExtendedDebugLogger:
@@ -98,7 +100,7 @@ class QuietTransactionExecutor:
         state.increment_nonce(transaction.sender)
 
         msg_refund = self.calc_message_refund(transaction)  # type: ignore[attr-defined]
-        message_gas = transaction.gas - transaction.intrinsic_gas
+        message_gas = transaction.gas - intrinsic_gas(transaction)
 
         if transaction.to == CREATE_CONTRACT_ADDRESS:
             contract_address = generate_contract_address(

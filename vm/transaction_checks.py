@@ -85,6 +85,26 @@ def passes_checks(state: Any, transaction: SignedTransactionAPI) -> bool:
     )
 
 
+#: The transaction :func:`intrinsic_gas` answered for last, and its answer.
+_last_intrinsic_gas: tuple[Any, int] = (None, 0)
+
+
+def intrinsic_gas(transaction: SignedTransactionAPI) -> int:
+    """``transaction.intrinsic_gas``, computed once when asked twice in a row for the same object.
+
+    The block builder checks it before applying a transaction, and the
+    executor asks again to size the message; py-evm computes it from the
+    data and access list each time. A transaction is immutable, so its
+    intrinsic gas is fixed; the memo is by identity and holds one entry.
+    """
+    global _last_intrinsic_gas
+    last, gas = _last_intrinsic_gas
+    if last is not transaction:
+        gas = transaction.intrinsic_gas
+        _last_intrinsic_gas = (transaction, gas)
+    return gas
+
+
 class OnePassTransactionChecks:
     """State mixin: :meth:`check_transaction` runs the executor's checks, in one pass when :func:`passes_checks` can."""
 

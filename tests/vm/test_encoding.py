@@ -9,7 +9,15 @@ from eth.vm.forks.prague.receipts import PragueTypedReceipt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vm.encoding import encode_account, encode_bytes, encode_node, encode_receipt, encode_uint
+from vm.encoding import (
+    account_fields,
+    encode_account,
+    encode_bytes,
+    encode_node,
+    encode_receipt,
+    encode_uint,
+    new_account,
+)
 
 uint256 = st.integers(0, 2**256 - 1)
 small_or_large = st.one_of(st.integers(0, 300), uint256)
@@ -32,6 +40,10 @@ def test_uint(value: int) -> None:
 def test_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> None:
     account = Account(nonce, balance, storage_root, code_hash)
     assert encode_account(account) == rlp.encode(account)
+    assert account_fields(account) == (nonce, balance, storage_root, code_hash)
+    built = new_account(nonce, balance, storage_root, code_hash)
+    assert type(built) is Account and built == account and encode_account(built) == rlp.encode(account)
+    assert rlp.decode(rlp.encode(built), sedes=Account) == account
 
 
 def test_account_outside_the_fixed_shape_goes_to_rlp() -> None:

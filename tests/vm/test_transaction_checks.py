@@ -11,7 +11,7 @@ from eth_utils import ValidationError
 from hypothesis import given, settings, strategies as st
 
 from vm.fork import SettleCancunState, SettlePragueState
-from vm.transaction_checks import has_cancun_checks, passes_checks
+from vm.transaction_checks import has_cancun_checks, intrinsic_gas, passes_checks
 
 SENDER = b"\x5e" * 20
 
@@ -138,3 +138,15 @@ def test_the_one_pass_is_used_only_on_states_with_cancuns_checks() -> None:
                   to=b"\x01" * 20, value=1, data=b"", access_list=(), y_parity=0, r=1, s=1)
     with pytest.raises(ValidationError, match="own"):
         state.check_transaction(_transaction(fields))
+
+
+def test_intrinsic_gas_is_py_evms_and_computed_once_for_a_repeat(monkeypatch) -> None:
+    fields = dict(chain_id=1337, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=90_000,
+                  to=b"\x01" * 20, value=1, data=b"\x00\x01\x02", access_list=(), y_parity=0, r=1, s=1)
+    plain, with_data = _transaction(dict(fields, data=b"")), _transaction(fields)
+    computed = []
+    own = DynamicFeeTransaction.get_intrinsic_gas
+    monkeypatch.setattr(DynamicFeeTransaction, "get_intrinsic_gas", lambda self: computed.append(self) or own(self))
+    assert [intrinsic_gas(plain), intrinsic_gas(plain), intrinsic_gas(with_data), intrinsic_gas(plain)] == [
+        21000, 21000, 21000 + 4 + 2 * 16, 21000]
+    assert len(computed) == 3
