@@ -21,6 +21,7 @@ from eth_utils import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.vm.checkpoints import PairedCheckpoints
 from vm.account_db import AccessedState, SettleAccountDB
 
 KEYS = [bytes([i]) * 20 for i in range(1, 6)]
@@ -200,25 +201,20 @@ def _seeded(db_class: type[AccountDB]) -> AccountDB:
 def test_account_db_matches_py_evm(ops: list[tuple]) -> None:
     reference, ours = _seeded(AccountDB), _seeded(SettleAccountDB)
     assert ours.state_root == reference.state_root
-    active: list[tuple[object, object]] = []
+    checkpoints = PairedCheckpoints()
     for op in ops:
         if op[0] in ("commit", "discard"):
-            if not active:
-                continue
-            pair = active[op[1] % len(active)]
-            del active[active.index(pair):]
-            _apply(reference, op, pair[0])
-            _apply(ours, op, pair[1])
-        elif op[0] == "delete" and active:
+            checkpoints.commit_or_discard(op, _apply, reference, ours)
+        elif op[0] == "delete" and checkpoints.active:
             # py-evm deletes accounts when it finalises a transaction, outside any
             # snapshot; it refuses to revert across two deletions of one account.
             continue
         else:
             if op[0] in ("lock", "root", "persist"):
-                active.clear()  # py-evm's callers take no snapshot across these
+                checkpoints.clear()  # py-evm's callers take no snapshot across these
             got_reference, got_ours = _apply(reference, op), _apply(ours, op)
             if op[0] == "record":
-                active.append((got_reference, got_ours))
+                checkpoints.record(got_reference, got_ours)
             elif op[0] == "persist":
                 assert got_ours[0] == got_reference[0] and _same_witness(got_ours[1], got_reference[1])
             else:
@@ -283,26 +279,22 @@ storage_ops = st.lists(
 def test_storage_reads_in_any_order_match_py_evm(ops: list[tuple]) -> None:
     """Single reads, current or original, at any point: an original first asked after a write or wipe too."""
     reference, ours = _seeded(AccountDB), _seeded(SettleAccountDB)
-    active: list[tuple[object, object]] = []
+    checkpoints = PairedCheckpoints()
     for op in ops:
         if op[0] == "read":
             _, address, slot, from_journal = op
             assert (ours.get_storage(address, slot, from_journal=from_journal)
                     == reference.get_storage(address, slot, from_journal=from_journal)), op
         elif op[0] in ("commit", "discard"):
-            if active:
-                pair = active[op[1] % len(active)]
-                del active[active.index(pair):]
-                _apply(reference, op, pair[0])
-                _apply(ours, op, pair[1])
-        elif op[0] == "delete" and active:
+            checkpoints.commit_or_discard(op, _apply, reference, ours)
+        elif op[0] == "delete" and checkpoints.active:
             continue  # as above: py-evm deletes accounts outside any snapshot
         else:
             if op[0] == "lock":
-                active.clear()
+                checkpoints.clear()
             got_reference, got_ours = _apply(reference, op), _apply(ours, op)
             if op[0] == "record":
-                active.append((got_reference, got_ours))
+                checkpoints.record(got_reference, got_ours)
     assert _observe(ours) == _observe(reference)
     assert ours.make_state_root() == reference.make_state_root()
 

@@ -5,6 +5,7 @@ from eth.db.backends.memory import MemoryDB
 from eth.db.journal import JournalDB
 from hypothesis import given, settings, strategies as st
 
+from tests.vm.checkpoints import PairedCheckpoints
 from vm.journal import SettleJournalDB
 
 KEYS = [b"a", b"b", b"c", b"d"]
@@ -62,21 +63,16 @@ def _apply(db: JournalDB, op: tuple, checkpoint: object = None):
 @given(journal_ops)
 def test_journal_db_matches_py_evm(ops: list[tuple]) -> None:
     reference, ours = JournalDB(MemoryDB(dict(SEED))), SettleJournalDB(MemoryDB(dict(SEED)))
-    active: list[tuple[object, object]] = []  # checkpoints on the stack, as a caller sees them
+    checkpoints = PairedCheckpoints()
     for op in ops:
         if op[0] in ("commit", "discard"):
-            if not active:
-                continue
-            pair = active[op[1] % len(active)]
-            del active[active.index(pair):]
-            _apply(reference, op, pair[0])
-            _apply(ours, op, pair[1])
+            checkpoints.commit_or_discard(op, _apply, reference, ours)
         else:
             if op[0] in ("persist", "flatten", "reset"):
-                active.clear()
+                checkpoints.clear()
             got_reference, got_ours = _apply(reference, op), _apply(ours, op)
             if op[0] == "record":
-                active.append((got_reference, got_ours))
+                checkpoints.record(got_reference, got_ours)
             else:
                 assert got_ours == got_reference
         assert _observe(ours) == _observe(reference)
