@@ -156,7 +156,11 @@ class SettleAccountDB(AccountDB):
         self._forget_storage_reads()
         AccountDB.state_root.fset(self, value)  # type: ignore[attr-defined]
 
-    state_root = property(AccountDB.state_root.fget, _set_state_root)  # type: ignore[assignment]
+    def _get_state_root(self) -> Hash32:
+        """``self._trie.root_hash``, read from the hexary trie itself: the hashing trie only forwards the attribute."""
+        return self._trie._db.root_hash  # type: ignore[attr-defined,no-any-return]
+
+    state_root = property(_get_state_root, _set_state_root)  # type: ignore[assignment]
 
     def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
         key = (address, slot)

@@ -127,8 +127,16 @@ if tuple(Account._meta.field_names) != ("nonce", "balance", "storage_root", "cod
     raise ImportError("py-evm's Account fields changed: re-check vm.encoding.new_account and account_fields")
 
 
+#: A ``Log``'s and a ``Receipt``'s fields in one C call each, in field order.
+_log_fields = operator.attrgetter(*Log._meta.field_attrs)
+_receipt_fields = operator.attrgetter(*Receipt._meta.field_attrs)
+if tuple(Log._meta.field_names) != ("address", "topics", "data") or tuple(Receipt._meta.field_names) != (
+        "state_root", "gas_used", "bloom", "logs"):
+    raise ImportError("py-evm's Log or Receipt fields changed: re-check vm.encoding's receipt encoding")
+
+
 def _encode_log(log: Log) -> bytes | None:
-    address, topics, data = log.address, log.topics, log.data
+    address, topics, data = _log_fields(log)
     if type(address) is not bytes or len(address) not in (0, 20) or type(data) is not bytes:
         return None
     encoded_topics = []
@@ -140,14 +148,13 @@ def _encode_log(log: Log) -> bytes | None:
 
 
 def _encode_plain_receipt(receipt: Receipt) -> bytes:
-    state_root, gas_used, bloom = receipt.state_root, receipt.gas_used, receipt.bloom
-    if not (
-        type(receipt) is Receipt and type(state_root) is bytes
-        and is_uint(gas_used) and is_uint(bloom, 1 << 2048)
-    ):
+    if type(receipt) is not Receipt:
+        return rlp.encode(receipt)
+    state_root, gas_used, bloom, logs = _receipt_fields(receipt)
+    if not (type(state_root) is bytes and is_uint(gas_used) and is_uint(bloom, 1 << 2048)):
         return rlp.encode(receipt)
     encoded_logs = []
-    for log in receipt.logs:
+    for log in logs:
         encoded = _encode_log(log) if type(log) is Log else None
         if encoded is None:
             return rlp.encode(receipt)

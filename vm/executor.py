@@ -30,11 +30,13 @@ from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
-from eth.vm.forks.cancun.state import CancunTransactionExecutor
+from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
 from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.prague.state import PragueTransactionExecutor
 from eth.vm.forks.spurious_dragon._utils import THREE as RIPEMD160_ADDRESS, collect_touched_accounts
 from eth.vm.message import Message
+from eth.typing import JournalDBCheckpoint
+from eth_typing import Hash32
 from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
 
@@ -56,6 +58,40 @@ class CachedStateLogger:
     @property
     def logger(self) -> ExtendedDebugLogger:
         return _state_logger(type(self).__name__)
+
+
+class FlatSnapshots:
+    """State mixin: Cancun's ``snapshot`` and ``commit`` in one frame each.
+
+    py-evm takes a snapshot for every message frame through three layers
+    (Cancun's, then the base state's, whose state root goes through the
+    state and account-DB properties and the hashing trie's attribute
+    forwarding), and commits it through two. These are the same steps on the
+    same objects: the account DB's state root, its checkpoint, the transient
+    storage's checkpoint; a revert stays py-evm's. Only for a state class
+    whose ``snapshot`` and ``commit`` are otherwise Cancun's (checked when the
+    class is made).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        after = cls.__mro__[cls.__mro__.index(FlatSnapshots) + 1:]
+        for name in ("snapshot", "commit"):
+            own = next((vars(klass)[name] for klass in after if name in vars(klass)), None)
+            if own is not getattr(CancunState, name):
+                raise TypeError(f"{cls.__name__}.{name} is not Cancun's: FlatSnapshots does not apply")
+
+    def snapshot(self) -> tuple[Hash32, JournalDBCheckpoint]:
+        account_db = self._account_db  # type: ignore[attr-defined]
+        state_root = account_db.state_root
+        checkpoint = account_db.record()
+        self.transient_storage.record(checkpoint)  # type: ignore[attr-defined]
+        return state_root, checkpoint
+
+    def commit(self, snapshot: tuple[Hash32, JournalDBCheckpoint]) -> None:
+        checkpoint = snapshot[1]
+        self._account_db.commit(checkpoint)  # type: ignore[attr-defined]
+        self.transient_storage.commit(checkpoint)  # type: ignore[attr-defined]
 
 
 class QuietTransactionExecutor:

@@ -41,7 +41,12 @@ from eth.vm.forks.prague.state import PragueState
 
 from vm.account_db import SettleAccountDB
 from vm.copies import SettleCancunBlock, SettlePragueBlock
-from vm.executor import CachedStateLogger, SettleCancunTransactionExecutor, SettlePragueTransactionExecutor
+from vm.executor import (
+    CachedStateLogger,
+    FlatSnapshots,
+    SettleCancunTransactionExecutor,
+    SettlePragueTransactionExecutor,
+)
 from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
 from vm.transaction_checks import OnePassTransactionChecks
@@ -120,7 +125,7 @@ class SettleReferenceVM(PragueVM):
             )
 
 
-class SettlePragueState(CachedStateLogger, ValidatedOnce, PragueState):
+class SettlePragueState(CachedStateLogger, FlatSnapshots, ValidatedOnce, PragueState):
     """Prague state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettlePragueComputation
@@ -128,7 +133,7 @@ class SettlePragueState(CachedStateLogger, ValidatedOnce, PragueState):
     transaction_executor_class = SettlePragueTransactionExecutor
 
 
-class SettleCancunState(CachedStateLogger, OnePassTransactionChecks, CancunState):
+class SettleCancunState(CachedStateLogger, FlatSnapshots, OnePassTransactionChecks, CancunState):
     """Cancun state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettleCancunComputation

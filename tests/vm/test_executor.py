@@ -52,3 +52,42 @@ def test_a_single_frame_is_written_out() -> None:
     assert _touched_accounts(_frame(THREE, True, [], [], [])) == {COINBASE, THREE}
     assert _touched_accounts(_frame(b"", False, [], [], [])) == {COINBASE}
     assert _accounts_for_deletion(_frame(b"\x01" * 20, False, [], [], [])) == ()
+
+
+def test_flat_snapshots_take_cancuns_steps() -> None:
+    """Snapshot, commit and revert across account state and transient storage, as Cancun's state does them."""
+    from eth.db.atomic import AtomicDB
+
+    from tests.helpers import GENESIS
+    from vm.chain import build_genesis
+
+    state = build_genesis(AtomicDB(), GENESIS).get_vm().state
+    address = b"\x11" * 20
+    outer = state.snapshot()
+    assert outer[0] == state.state_root == state._account_db._trie.root_hash
+    state.set_balance(address, 5)
+    state.set_transient_storage(address, 1, b"\x01")
+    inner = state.snapshot()
+    state.set_balance(address, 6)
+    state.set_transient_storage(address, 1, b"\x02")
+    state.commit(inner)
+    assert not state._account_db._journaldb.has_checkpoint(inner[1])
+    assert not state.transient_storage._db.has_checkpoint(inner[1])
+    assert (state.get_balance(address), state.get_transient_storage(address, 1)) == (6, b"\x02")
+    state.revert(outer)
+    assert (state.get_balance(address), state.get_transient_storage(address, 1)) == (0, b"")
+    assert state.state_root == outer[0]
+
+
+def test_flat_snapshots_refuse_a_state_with_snapshots_of_its_own() -> None:
+    import pytest
+    from eth.vm.forks.cancun.state import CancunState
+
+    from vm.executor import FlatSnapshots
+
+    class OwnSnapshots(CancunState):
+        def snapshot(self):  # pragma: no cover - never called
+            return super().snapshot()
+
+    with pytest.raises(TypeError, match="snapshot is not Cancun's"):
+        type("Flat", (FlatSnapshots, OwnSnapshots), {})
