@@ -13,6 +13,7 @@ validator re-executing it gets the same hash.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from eth_utils import ValidationError
 
 from vm.fast_path import DeferredHeader, persist_executed_block
 from vm.senders import prefill_sender
-from vm.transaction_checks import intrinsic_gas
+from vm.transaction_checks import intrinsic_gas, run_checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +81,10 @@ def build_block(
     vm.block_preprocessing(vm.get_block())
 
     header = DeferredHeader(vm.get_header().copy(gas_used=0))
-    validate_before_apply = getattr(vm.state, "validate_transaction_before_apply", None)
-    if validate_before_apply is None:  # py-evm's own state: the executor's two checks, in its order
-        def validate_before_apply(transaction: SignedTransactionAPI) -> None:
-            transaction.validate()
-            vm.state.validate_transaction(transaction)
+    # A state without ValidatedOnce (py-evm's own): the executor's checks, run again by it.
+    validate_before_apply = getattr(vm.state, "validate_transaction_before_apply", None) or functools.partial(
+        run_checks, vm.state
+    )
     included: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []

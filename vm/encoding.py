@@ -95,15 +95,21 @@ def is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:
 account_fields = operator.attrgetter(*Account._meta.field_attrs)
 
 
-def new_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> Account:
-    """``Account(nonce, balance, storage_root, code_hash)``: the same object, without the keyword handling.
+def new_serializable(cls: type, *values: Any) -> Any:
+    """A py-evm rlp object made by ``rlp.Serializable.__init__`` from its field values in field order.
 
-    py-evm's ``Account.__init__`` only passes its four arguments on to
-    ``rlp.Serializable.__init__``, which takes them here in field order.
+    For classes whose own ``__init__`` only passes its arguments on (``Account``;
+    ``Receipt``, given its bloom): the same object, without the keyword layers.
+    The values must already be in their immutable form (tuples, not lists).
     """
-    account = _new_object(Account)
-    _serializable_init(account, nonce, balance, storage_root, code_hash)
-    return account
+    obj = _new_object(cls)
+    _serializable_init(obj, *values)
+    return obj
+
+
+def new_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> Account:
+    """``Account(nonce, balance, storage_root, code_hash)``, through :func:`new_serializable`."""
+    return new_serializable(Account, nonce, balance, storage_root, code_hash)  # type: ignore[no-any-return]
 
 
 def encode_account(account: Account) -> bytes:
@@ -123,16 +129,18 @@ def encode_account(account: Account) -> bytes:
 
 _new_object = object.__new__
 _serializable_init = rlp.Serializable.__init__
-if tuple(Account._meta.field_names) != ("nonce", "balance", "storage_root", "code_hash"):
-    raise ImportError("py-evm's Account fields changed: re-check vm.encoding.new_account and account_fields")
-
 
 #: A ``Log``'s and a ``Receipt``'s fields in one C call each, in field order.
 _log_fields = operator.attrgetter(*Log._meta.field_attrs)
 _receipt_fields = operator.attrgetter(*Receipt._meta.field_attrs)
-if tuple(Log._meta.field_names) != ("address", "topics", "data") or tuple(Receipt._meta.field_names) != (
-        "state_root", "gas_used", "bloom", "logs"):
-    raise ImportError("py-evm's Log or Receipt fields changed: re-check vm.encoding's receipt encoding")
+
+# The field orders the writers above and vm.receipts' receipt maker assume.
+if (
+    tuple(Account._meta.field_names) != ("nonce", "balance", "storage_root", "code_hash")
+    or tuple(Log._meta.field_names) != ("address", "topics", "data")
+    or tuple(Receipt._meta.field_names) != ("state_root", "gas_used", "bloom", "logs")
+):
+    raise ImportError("py-evm's Account, Log or Receipt fields changed: re-check vm.encoding and vm.receipts")
 
 
 def _encode_log(log: Log) -> bytes | None:

@@ -40,7 +40,7 @@ from eth_typing import Hash32
 from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
 
-from vm.transaction_checks import intrinsic_gas
+from vm.transaction_checks import intrinsic_gas, resolved, run_checks
 
 
 @functools.cache
@@ -77,8 +77,7 @@ class FlatSnapshots:
         super().__init_subclass__(**kwargs)
         after = cls.__mro__[cls.__mro__.index(FlatSnapshots) + 1:]
         for name in ("snapshot", "commit"):
-            own = next((vars(klass)[name] for klass in after if name in vars(klass)), None)
-            if own is not getattr(CancunState, name):
+            if resolved(after, name) is not getattr(CancunState, name):
                 raise TypeError(f"{cls.__name__}.{name} is not Cancun's: FlatSnapshots does not apply")
 
     def snapshot(self) -> tuple[Hash32, JournalDBCheckpoint]:
@@ -111,14 +110,8 @@ class QuietTransactionExecutor:
         """
         state = self.vm_state
         take_validated = getattr(state, "take_validated", None)
-        if take_validated is not None and take_validated(transaction):
-            return
-        check_transaction = getattr(state, "check_transaction", None)
-        if check_transaction is not None:
-            check_transaction(transaction)
-        else:
-            transaction.validate()
-            state.validate_transaction(transaction)
+        if take_validated is None or not take_validated(transaction):
+            run_checks(state, transaction)
 
     def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
         state = self.vm_state

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import rlp
 from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
@@ -31,6 +30,8 @@ from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.transactions import SetCodeTransaction
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
+
+from vm.encoding import new_serializable
 
 #: py-evm's ``make_receipt`` functions that build ``Receipt(status, gas_used, [Log(...)])`` and nothing else.
 PLAIN_RECEIPT_MAKERS: frozenset[Callable[..., Any]] = frozenset({
@@ -108,14 +109,7 @@ def _plain_receipt(state_root: bytes, gas_used: int, bloom: int, logs: tuple[Log
     names. Here they go to ``Serializable.__init__`` in field order, the logs
     already a tuple (the immutable form ``Serializable`` would make of a list).
     """
-    receipt = Receipt.__new__(Receipt)
-    _serializable_init(receipt, state_root, gas_used, bloom, logs)
-    return receipt
-
-
-_serializable_init = rlp.Serializable.__init__
-if tuple(Receipt._meta.field_names) != ("state_root", "gas_used", "bloom", "logs"):
-    raise ImportError("py-evm's Receipt fields changed: re-check vm.receipts._plain_receipt")
+    return new_serializable(Receipt, state_root, gas_used, bloom, logs)  # type: ignore[no-any-return]
 
 
 def validate_receipt_bloom(receipt: ReceiptAPI) -> None:

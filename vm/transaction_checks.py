@@ -40,16 +40,17 @@ _HALF_N = SECPK1_N // 2
 
 
 
-def _resolved(mro: tuple[type, ...], name: str) -> Any:
+def resolved(mro: tuple[type, ...], name: str) -> Any:
+    """The attribute ``name`` as the first class in ``mro`` that defines it has it (None if none does)."""
     return next((vars(klass)[name] for klass in mro if name in vars(klass)), None)
 
 
 def has_cancun_checks(mro: tuple[type, ...]) -> bool:
     """Whether a state class with this method resolution order checks transactions as py-evm's Cancun state does."""
     return (
-        _resolved(mro, "validate_transaction") is CancunState.validate_transaction
-        and _resolved(CancunState.__mro__[1:], "validate_transaction") is LondonState.validate_transaction
-        and _resolved(mro, "get_gas_price") is LondonState.get_gas_price
+        resolved(mro, "validate_transaction") is CancunState.validate_transaction
+        and resolved(CancunState.__mro__[1:], "validate_transaction") is LondonState.validate_transaction
+        and resolved(mro, "get_gas_price") is LondonState.get_gas_price
     )
 
 
@@ -103,6 +104,16 @@ def intrinsic_gas(transaction: SignedTransactionAPI) -> int:
         gas = transaction.intrinsic_gas
         _last_intrinsic_gas = (transaction, gas)
     return gas
+
+
+def run_checks(state: Any, transaction: SignedTransactionAPI) -> None:
+    """The executor's checks on ``state``: its :meth:`~OnePassTransactionChecks.check_transaction`, else py-evm's two."""
+    check_transaction = getattr(state, "check_transaction", None)
+    if check_transaction is not None:
+        check_transaction(transaction)
+    else:
+        transaction.validate()
+        state.validate_transaction(transaction)
 
 
 class OnePassTransactionChecks:

@@ -14,6 +14,9 @@ from vm.fork import SettleCancunState, SettlePragueState
 from vm.transaction_checks import has_cancun_checks, intrinsic_gas, passes_checks
 
 SENDER = b"\x5e" * 20
+#: A plain, valid type-2 payload from SENDER at nonce 0 (the signature is not checked here).
+TRANSFER = dict(chain_id=1337, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=21000,
+                to=b"\x01" * 20, value=1, data=b"", access_list=(), y_parity=0, r=1, s=1)
 
 
 _HALF_N = SECPK1_N // 2
@@ -104,8 +107,7 @@ def test_one_pass_accepts_exactly_what_py_evm_accepts(
 
 def test_a_failed_one_pass_check_raises_py_evms_own_error() -> None:
     state = _state(SettlePragueState, 0, 10**6, 1)
-    fields = dict(chain_id=1337, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=21000,
-                  to=b"\x01" * 20, value=1, data=b"", access_list=(), y_parity=0, r=1, s=1)
+    fields = dict(TRANSFER)
     with pytest.raises(ValidationError, match="Invalid transaction nonce: Expected 1, but got 0"):
         state.check_transaction(_transaction(fields))
     state.check_transaction(_transaction(dict(fields, nonce=1)))
@@ -117,8 +119,7 @@ def test_a_failed_one_pass_check_raises_py_evms_own_error() -> None:
 
 def test_only_a_recovered_sender_and_the_common_shape_take_the_one_pass() -> None:
     state = _state(SettlePragueState, 0, 10**6, 0)
-    fields = dict(chain_id=1337, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=21000,
-                  to=b"\x01" * 20, value=1, data=b"", access_list=(), y_parity=0, r=1, s=1)
+    fields = dict(TRANSFER)
     assert passes_checks(state, _transaction(fields))
     assert not passes_checks(state, _transaction(fields, sender=None))
     assert not passes_checks(state, _transaction(dict(fields, access_list=((b"\x02" * 20, ()),))))
@@ -134,15 +135,13 @@ def test_the_one_pass_is_used_only_on_states_with_cancuns_checks() -> None:
 
     assert not OwnChecks._one_pass_checks
     state = _state(OwnChecks, 0, 10**6, 0)
-    fields = dict(chain_id=1337, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=21000,
-                  to=b"\x01" * 20, value=1, data=b"", access_list=(), y_parity=0, r=1, s=1)
+    fields = dict(TRANSFER)
     with pytest.raises(ValidationError, match="own"):
         state.check_transaction(_transaction(fields))
 
 
 def test_intrinsic_gas_is_py_evms_and_computed_once_for_a_repeat(monkeypatch) -> None:
-    fields = dict(chain_id=1337, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=90_000,
-                  to=b"\x01" * 20, value=1, data=b"\x00\x01\x02", access_list=(), y_parity=0, r=1, s=1)
+    fields = dict(TRANSFER, gas=90_000, data=b"\x00\x01\x02")
     plain, with_data = _transaction(dict(fields, data=b"")), _transaction(fields)
     computed = []
     own = DynamicFeeTransaction.get_intrinsic_gas
