@@ -30,16 +30,23 @@ from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.berlin.state import BerlinTransactionExecutor
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
+from eth.vm.forks.frontier.state import FrontierTransactionExecutor
+from eth.vm.forks.london.state import LondonState
 from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.prague.state import PragueTransactionExecutor
 from eth.vm.forks.spurious_dragon._utils import THREE as RIPEMD160_ADDRESS, collect_touched_accounts
 from eth.vm.message import Message
+from eth.vm.state import BaseState
+from eth.vm.transaction_context import BaseTransactionContext
 from eth.typing import JournalDBCheckpoint
 from eth_typing import Hash32
 from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger
 
+from vm import frames
+from vm.encoding import is_uint
 from vm.transaction_checks import intrinsic_gas, resolved, run_checks
 
 
@@ -98,6 +105,18 @@ class QuietTransactionExecutor:
 
     vm_state: Any
 
+    #: Whether ``build_computation`` is otherwise Berlin's over Frontier's (set per class).
+    _flat_build = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        after = cls.__mro__[cls.__mro__.index(QuietTransactionExecutor) + 1:]
+        cls._flat_build = (
+            resolved(after, "build_computation") is BerlinTransactionExecutor.build_computation
+            and resolved(BerlinTransactionExecutor.__mro__[1:], "build_computation")
+            is FrontierTransactionExecutor.build_computation
+        )
+
     def _tracing(self) -> bool:
         return bool(self.vm_state.logger.isEnabledFor(DEBUG2_LEVEL_NUM))
 
@@ -154,17 +173,49 @@ class QuietTransactionExecutor:
                 f"code: {encode_hex(code)} | "
             )
 
+        to, sender, value = transaction.to, transaction.sender, transaction.value
+        if contract_address is None and _valid_call(message_gas, to, sender, value, data, code):
+            return frames.call_message(message_gas, to, sender, value, data, code, msg_refund, is_delegation)
         return Message(
             gas=message_gas,
-            to=transaction.to,
-            sender=transaction.sender,
-            value=transaction.value,
+            to=to,
+            sender=sender,
+            value=value,
             data=data,
             code=code,
             create_address=contract_address,
             refund=msg_refund,
             is_delegation=is_delegation,
         )
+
+    def build_computation(self, message: MessageAPI, transaction: SignedTransactionAPI) -> ComputationAPI:
+        """Berlin's then Frontier's ``build_computation``, in one frame, for a call that is not a blob transaction.
+
+        The transaction context is London's (the effective gas price and the
+        sender), built by :func:`vm.frames.transaction_context`, when the state
+        makes it that way (:func:`_london_context_class`). Creations and blob
+        transactions (whose context carries the blob hashes) go through
+        py-evm's.
+        """
+        state = self.vm_state
+        context_class = _london_context_class(type(state)) if self._flat_build else None
+        if context_class is None or message.is_create or transaction.type_id == BLOB_TX_TYPE:
+            return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
+        sender = transaction.sender
+        state.mark_address_warm(sender)
+        state.mark_address_warm(message.storage_address)
+        for address, slots in transaction.access_list:
+            state.mark_address_warm(address)
+            for slot in slots:
+                state.mark_storage_warm(address, slot)
+        gas_price = min(
+            transaction.max_priority_fee_per_gas + state.execution_context.base_fee_per_gas,
+            transaction.max_fee_per_gas,
+        )
+        if not (is_uint(gas_price) and type(sender) is bytes and len(sender) == 20):
+            return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
+        context = frames.transaction_context(context_class, gas_price, sender)
+        return state.computation_class.apply_message(state, message, context)  # type: ignore[no-any-return]
 
     def finalize_computation(
         self, transaction: SignedTransactionAPI, computation: ComputationAPI
@@ -216,6 +267,34 @@ class QuietTransactionExecutor:
                     state.logger.debug2(f"CLEARING EMPTY ACCOUNT: {encode_hex(account)}")
                 state.delete_account(account)
         return computation
+
+
+def _valid_call(gas: Any, to: Any, sender: Any, value: Any, data: Any, code: Any) -> bool:
+    """Whether ``Message``'s checks of a depth-0 call would pass (they always do for a valid transaction)."""
+    return (is_uint(gas) and type(to) is bytes and len(to) == 20 and type(sender) is bytes and len(sender) == 20
+            and is_uint(value) and type(data) is bytes and type(code) is bytes)
+
+
+@functools.cache
+def _london_context_class(state_class: type) -> type | None:
+    """The state's transaction-context class, if its ``get_transaction_context`` is Cancun's over London's.
+
+    That context is ``transaction_context_class(gas_price=min(tip + base fee,
+    max fee), origin=sender)``, plus the blob hashes of a blob transaction.
+    None for any other state.
+    """
+    mro = state_class.__mro__
+    if not (
+        resolved(mro, "get_transaction_context") is CancunState.get_transaction_context
+        and resolved(CancunState.__mro__[1:], "get_transaction_context") is LondonState.get_transaction_context
+        and resolved(mro, "get_transaction_context_class") is vars(BaseState)["get_transaction_context_class"]
+    ):
+        return None
+    context_class = state_class.transaction_context_class  # type: ignore[attr-defined]
+    if not (isinstance(context_class, type) and issubclass(context_class, BaseTransactionContext)
+            and resolved(context_class.__mro__, "__init__") is BaseTransactionContext.__init__):
+        return None
+    return context_class
 
 
 def _is_single_frame(computation: ComputationAPI) -> bool:

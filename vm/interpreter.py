@@ -57,12 +57,15 @@ from eth.exceptions import (
 )
 from eth.vm import opcode_values as op
 from eth._utils.numeric import ceil32, unsigned_to_signed
-from eth.vm.computation import NO_RESULT, memory_gas_cost
+from eth.vm.computation import NO_RESULT, BaseComputation, memory_gas_cost
 from eth.vm.forks.berlin import constants as berlin_constants
 from eth.vm.forks.berlin import logic as berlin_logic
 from eth.vm.forks.cancun.computation import CancunComputation
+from eth.vm.forks.istanbul.computation import IstanbulComputation
 from eth.vm.forks.london import storage as london_storage
 from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.shanghai.computation import ShanghaiComputation
+from eth.vm.gas_meter import allow_negative_refund_strategy
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, flow
 from eth.vm.logic import context as context_logic
@@ -77,12 +80,51 @@ from eth.vm.stack import to_bytes, to_int
 from eth_hash.auto import keccak
 from eth_utils import encode_hex
 
+from vm import frames
 from vm import segments as segments_module
 from vm.segments import BadJump, SegmentOp, code_segments
+from vm.transaction_checks import resolved
 
 
 class FastInterpreter:
     """Mixin for a py-evm computation class; goes first in the bases."""
+
+    #: Whether this class's frame set-up is Shanghai's on the base computation's
+    #: with Istanbul's gas meter (set per class), so :meth:`__init__` may build it directly.
+    _lean_frames = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        after = cls.__mro__[cls.__mro__.index(FastInterpreter) + 1:]
+        cls._lean_frames = (
+            resolved(after, "__init__") is ShanghaiComputation.__init__
+            and resolved(ShanghaiComputation.__mro__[1:], "__init__") is BaseComputation.__init__
+            and resolved(after, "_configure_gas_meter") is IstanbulComputation._configure_gas_meter
+        )
+
+    def __init__(self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI) -> None:
+        """``BaseComputation.__init__`` then Shanghai's warm coinbase (EIP-3651), building the frame's objects directly.
+
+        The code and the gas come from a ``Message``, whose constructor has
+        validated them; anything else takes py-evm's constructors.
+        """
+        code, gas = message.code, message.gas
+        if not (self._lean_frames and type(code) is bytes and type(gas) is int and 0 <= gas <= constants.UINT_256_MAX):
+            super().__init__(state, message, transaction_context)  # type: ignore[call-arg]
+            return
+        self.state = state
+        self.msg = message
+        self.transaction_context = transaction_context
+        self.code = frames.code_stream(code)
+        self._gas_meter = frames.gas_meter(gas, allow_negative_refund_strategy)
+        self.children = []
+        self.accounts_to_delete = []
+        self.beneficiaries = []
+        self._stack = frames.stack()
+        self._memory = frames.memory()
+        self._log_entries = []
+        self.data_floor_cost = 0
+        state.mark_address_warm(state.coinbase)
 
     @classmethod
     def apply_computation(
