@@ -96,14 +96,17 @@ account_fields = operator.attrgetter(*Account._meta.field_attrs)
 
 
 def new_serializable(cls: type, *values: Any) -> Any:
-    """A py-evm rlp object made by ``rlp.Serializable.__init__`` from its field values in field order.
+    """A py-evm rlp object as ``rlp.Serializable.__init__`` makes it from its field values in field order.
 
-    For classes whose own ``__init__`` only passes its arguments on (``Account``;
-    ``Receipt``, given its bloom): the same object, without the keyword layers.
-    The values must already be in their immutable form (tuples, not lists).
+    For classes whose own ``__init__`` only passes its arguments on (``Account``,
+    ``Log``; ``Receipt``, given its bloom): the same object, without the keyword
+    layers. ``Serializable.__init__`` sets each field's attribute (``_nonce``
+    and so on) to the value made immutable, and nothing else; here the values
+    must already be in their immutable form (tuples, not lists), so they are
+    set as they are, in one dictionary update.
     """
     obj = _new_object(cls)
-    _serializable_init(obj, *values)
+    vars(obj).update(zip(cls._meta.field_attrs, values))  # type: ignore[attr-defined]
     return obj
 
 
@@ -128,7 +131,6 @@ def encode_account(account: Account) -> bytes:
 
 
 _new_object = object.__new__
-_serializable_init = rlp.Serializable.__init__
 
 #: A ``Log``'s and a ``Receipt``'s fields in one C call each, in field order.
 _log_fields = operator.attrgetter(*Log._meta.field_attrs)

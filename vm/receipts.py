@@ -79,7 +79,10 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
     builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)
-    logs = tuple([Log(address, topics, data) for address, topics, data in log_entries])
+    logs = tuple([
+        new_serializable(Log, address, topics, data) if type(topics) is tuple else Log(address, topics, data)
+        for address, topics, data in log_entries
+    ])
     receipt = _plain_receipt(status, gas_used, logs_bloom(logs), logs)
     if typed:
         receipt = transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]

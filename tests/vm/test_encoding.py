@@ -38,6 +38,9 @@ def test_uint(value: int) -> None:
 @settings(max_examples=400, deadline=None)
 @given(small_or_large, small_or_large, st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32))
 def test_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> None:
+    # The same attributes, compared before encoding caches the RLP on either.
+    assert vars(new_account(nonce, balance, storage_root, code_hash)) == vars(
+        Account(nonce, balance, storage_root, code_hash))
     account = Account(nonce, balance, storage_root, code_hash)
     assert encode_account(account) == rlp.encode(account)
     assert account_fields(account) == (nonce, balance, storage_root, code_hash)

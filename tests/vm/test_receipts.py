@@ -67,6 +67,7 @@ def test_receipt_is_the_transactions_own(kind: str, entries: tuple, status: byte
     assert getattr(ours, "type_id", None) == getattr(theirs, "type_id", None)
     plain_ours, plain_theirs = getattr(ours, "_inner", ours), getattr(theirs, "_inner", theirs)
     assert vars(plain_ours) == vars(plain_theirs)  # the same field values, logs a tuple in both
+    assert [vars(log) for log in plain_ours.logs] == [vars(log) for log in plain_theirs.logs]
     assert encode_receipt(ours) == theirs.encode()
 
 
