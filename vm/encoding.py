@@ -29,11 +29,25 @@ from eth_utils import to_bytes
 _UINT256_LIMIT = 1 << 256
 
 
-def _length_prefix(length: int, offset: int) -> bytes:
+def _computed_prefix(length: int, offset: int) -> bytes:
     if length < 56:
         return bytes((offset + length,))
     length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
     return bytes((offset + 55 + len(length_bytes),)) + length_bytes
+
+
+#: RLP string and list prefixes by payload length, for the lengths a block's
+#: items have (trie nodes, accounts, transactions and receipts are well under 1 KiB).
+_TABLED = 1024
+_STRING_PREFIX = [_computed_prefix(length, 0x80) for length in range(_TABLED)]
+_LIST_PREFIX = [_computed_prefix(length, 0xC0) for length in range(_TABLED)]
+
+
+def _length_prefix(length: int, offset: int) -> bytes:
+    """The prefix of an RLP string (``offset`` 0x80) or list (0xC0) whose payload is ``length`` bytes."""
+    if length < _TABLED:
+        return (_STRING_PREFIX if offset == 0x80 else _LIST_PREFIX)[length]
+    return _computed_prefix(length, offset)
 
 
 def encode_bytes(value: bytes) -> bytes:
@@ -57,17 +71,13 @@ def encode_list(encoded_items: list[bytes]) -> bytes:
     return _length_prefix(len(payload), 0xC0) + payload
 
 
-#: The one-byte prefixes of short RLP strings and lists, by length.
-_SHORT_STRING = [bytes((0x80 + length,)) for length in range(56)]
-_SHORT_LIST = [bytes((0xC0 + length,)) for length in range(56)]
-
 
 def encode_node(node: list) -> bytes:
     """A raw trie node (a list of byte strings and embedded nodes): ``rlp.encode(node)`` without rlp's type dispatch.
 
     A block builds tens of thousands of these (every trie it writes), so the
     loop is written out: a single byte below 0x80 is its own encoding, and
-    the common short lengths take their prefix from a table.
+    lengths under 1 KiB take their prefix from a table.
     """
     parts = []
     append = parts.append
@@ -76,15 +86,15 @@ def encode_node(node: list) -> bytes:
             append(encode_node(item))
             continue
         length = len(item)
-        if length < 56:
+        if length < _TABLED:
             if length != 1 or item[0] >= 0x80:
-                append(_SHORT_STRING[length])
+                append(_STRING_PREFIX[length])
         else:
-            append(_length_prefix(length, 0x80))
+            append(_computed_prefix(length, 0x80))
         append(item)
     payload = b"".join(parts)
     length = len(payload)
-    return (_SHORT_LIST[length] if length < 56 else _length_prefix(length, 0xC0)) + payload
+    return (_LIST_PREFIX[length] if length < _TABLED else _computed_prefix(length, 0xC0)) + payload
 
 
 def is_uint(value: Any, limit: int = _UINT256_LIMIT) -> bool:

@@ -6,6 +6,7 @@ from eth.rlp.accounts import Account
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
 from eth.vm.forks.prague.receipts import PragueTypedReceipt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from vm.encoding import (
     account_fields,
     encode_account,
     encode_bytes,
+    encode_list,
     encode_node,
     encode_receipt,
     encode_uint,
@@ -27,6 +29,15 @@ small_or_large = st.one_of(st.integers(0, 300), uint256)
 @given(st.binary(max_size=300))
 def test_bytes(value: bytes) -> None:
     assert encode_bytes(value) == rlp.encode(value)
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 55, 56, 57, 255, 256, 1023, 1024, 1025, 65_535, 65_536, 70_000])
+def test_lengths_on_both_sides_of_the_prefix_tables(length: int) -> None:
+    """Short, one-byte-length, tabled (under 1 KiB) and computed prefixes, for strings, lists and trie nodes."""
+    value = bytes(range(256)) * (length // 256) + bytes(range(length % 256))
+    assert encode_bytes(value) == rlp.encode(value)
+    assert encode_list([encode_bytes(value)]) == rlp.encode([value])
+    assert encode_node([value, [value]]) == rlp.encode([value, [value]])
 
 
 @settings(max_examples=400, deadline=None)
