@@ -77,10 +77,10 @@ from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.opcode import _FastOpcode
 from eth.vm.opcode_values import DUP1, JUMPDEST, POP, PUSH0, STOP, SWAP1
 from eth.vm.stack import to_bytes, to_int
-from eth_hash.auto import keccak
 from eth_utils import encode_hex
 
 from vm import frames
+from vm.native import keccak_256
 from vm import segments as segments_module
 from vm.segments import BadJump, SegmentOp, code_segments
 from vm.transaction_checks import resolved
@@ -693,7 +693,7 @@ def _sha3(computation: Any) -> None:
     start, size = _pop_two_ints(values)
     data = _read_memory(computation, start, size)
     _charge(computation, GAS_SHA3WORD * ((size + 31) // 32), "SHA3: word gas cost")
-    values.append(keccak(data))
+    values.append(keccak_256(data).digest())
 
 
 # -- storage ---------------------------------------------------------------------------

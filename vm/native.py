@@ -5,10 +5,16 @@
   same function; :func:`use_native_keccak` checks the known digests before
   switching the shared ``eth_hash.auto.keccak`` (the one py-evm, trie and rlp
   consumers import) to it.
+* **Settle's own hashing** (trie nodes, storage keys, senders, SHA3) calls
+  :data:`keccak_256` directly: ``keccak_256(data).digest()`` runs in C, where
+  ``eth_hash.auto.keccak(data)`` adds two Python calls (the type check and the
+  backend method) to every hash.
 * **RLP**: ``rlp`` uses the Rust ``rusty-rlp`` codec by itself when it is
   installed (it is pinned in setup.cfg); :data:`NATIVE_RLP` says whether it is.
 """
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import rlp.codec
 from eth_hash.auto import keccak
@@ -36,3 +42,29 @@ def use_native_keccak() -> bool:
 
 
 NATIVE_KECCAK: bool = use_native_keccak()
+
+
+class _EthHashKeccak:
+    """``keccak_256(data).digest()`` through ``eth_hash``, where pysha3 is missing or wrong."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, data: bytes) -> None:
+        self._digest = keccak(data)
+
+    def digest(self) -> bytes:
+        return self._digest
+
+
+def _keccak_constructor() -> Callable[[bytes], Any]:
+    try:
+        from sha3 import keccak_256
+    except ImportError:
+        return _EthHashKeccak
+    if any(keccak_256(data).digest() != digest for data, digest in _KNOWN_DIGESTS.items()):
+        return _EthHashKeccak
+    return keccak_256  # type: ignore[no-any-return]
+
+
+#: keccak-256 as a hash object: ``keccak_256(data).digest()`` (pysha3's C type when it is there).
+keccak_256: Callable[[bytes], Any] = _keccak_constructor()

@@ -19,13 +19,13 @@ from typing import Mapping, Sequence
 
 import functools
 
-from eth_hash.auto import keccak
+from vm.native import keccak_256
 from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
 from vm.encoding import encode_node, encode_uint
 
 #: Root of the empty trie: ``keccak(rlp(b""))``.
-BLANK_ROOT = keccak(b"\x80")
+BLANK_ROOT = keccak_256(b"\x80").digest()
 
 _Node = list  # a raw node: 2 items (leaf/extension) or 17 (branch), of bytes or embedded nodes
 
@@ -53,7 +53,7 @@ def trie_root_and_nodes(pairs: Mapping[bytes, bytes]) -> tuple[bytes, dict[bytes
     values = [value for _, value in entries]
     nodes: dict[bytes, bytes] = {}
     encoded_root = encode_node(subtrie(keys, values, 0, len(keys), 0, nodes))
-    root = keccak(encoded_root)
+    root = keccak_256(encoded_root).digest()
     nodes[root] = encoded_root
     return root, nodes
 
@@ -122,6 +122,6 @@ def reference(node: _Node, nodes: dict[bytes, bytes]) -> _Node | bytes:
     encoded = encode_node(node)
     if len(encoded) < 32:
         return node
-    node_hash = keccak(encoded)
+    node_hash = keccak_256(encoded).digest()
     nodes[node_hash] = encoded
     return node_hash

@@ -34,9 +34,9 @@ from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.frontier.transactions import FrontierTransaction
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.transactions import SetCodeTransaction
-from eth_hash.auto import keccak
 
 from vm.encoding import encode_bytes, encode_list, encode_uint, is_uint, type_byte
+from vm.native import keccak_256
 
 #: The order of secp256k1's group; eth_keys accepts r and s below it.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -123,10 +123,10 @@ def _recover(transaction: Any) -> bytes | None:
             and type(r) is int and 0 < r < SECP256K1_N
             and type(s) is int and 0 < s < SECP256K1_N):
         return None
-    message_hash = keccak(message if message is not None else signed.get_message_for_signing())
+    message_hash = keccak_256(message if message is not None else signed.get_message_for_signing()).digest()
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
     public_key = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
-    return keccak(public_key.format(compressed=False)[1:])[12:]
+    return keccak_256(public_key.format(compressed=False)[1:]).digest()[12:]
 
 
 def _dynamic_fee_message(chain_id: Any, nonce: Any, tip: Any, max_fee: Any, gas: Any, to: Any, value: Any,

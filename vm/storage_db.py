@@ -20,18 +20,18 @@ from eth.db.cache import CacheDB
 from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth_typing import Address, Hash32
-from eth_hash.auto import keccak
 from eth_utils import int_to_big_endian
 
 from vm.encoding import encode_uint
 from vm.journal import SettleJournalDB
+from vm.native import keccak_256
 from vm.trie_read import trie_get
 from vm.trie_update import update_trie
 
 
 def _trie_key(key: bytes) -> bytes:
     """Where a slot (its big-endian bytes) sits in the storage trie, as ``StorageLookup._decode_key`` has it."""
-    return keccak(pad32(key))
+    return keccak_256(pad32(key)).digest()
 
 
 class SettleStorageLookup(StorageLookup):

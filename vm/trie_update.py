@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import rlp
-from eth_hash.auto import keccak
+from vm.native import keccak_256
 
 from vm.encoding import encode_node
 from vm.ordered_trie import BLANK_ROOT, hex_prefix, key_nibbles, reference, split_path, subtrie
@@ -50,7 +50,7 @@ def update_trie(read_node: Callable[[bytes], bytes], root_hash: bytes,
     if new_root == BLANK:
         return BLANK_ROOT, nodes
     encoded = encode_node(new_root)
-    new_root_hash = keccak(encoded)
+    new_root_hash = keccak_256(encoded).digest()
     nodes[new_root_hash] = encoded
     return new_root_hash, nodes
 
