@@ -192,12 +192,27 @@ def encode_receipt(receipt: Any) -> bytes:
     if type(receipt) is Receipt:
         return _encode_plain_receipt(receipt)
     if (
-        isinstance(receipt, TypedReceipt)
+        instance_of(receipt, TypedReceipt)
         and type(receipt).encode is TypedReceipt.encode
         and type(receipt._inner) is Receipt
     ):
         return type_byte(receipt.type_id) + _encode_plain_receipt(receipt._inner)
     return bytes(receipt.encode())
+
+
+@functools.cache
+def _is_subclass(cls: type, base: type) -> bool:
+    return issubclass(cls, base)
+
+
+def instance_of(obj: Any, base: type) -> bool:
+    """``isinstance(obj, base)``, answered once per concrete class.
+
+    py-evm's transaction and receipt bases are ABCs, whose ``isinstance``
+    goes through ``ABCMeta.__instancecheck__`` in Python on every call. py-evm
+    registers no virtual subclasses, so the answer depends on the class alone.
+    """
+    return _is_subclass(type(obj), base)
 
 
 @functools.cache

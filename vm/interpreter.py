@@ -92,6 +92,8 @@ class FastInterpreter:
     #: Whether this class's frame set-up is Shanghai's on the base computation's
     #: with Istanbul's gas meter (set per class), so :meth:`__init__` may build it directly.
     _lean_frames = False
+    #: Whether ``get_gas_refund`` is otherwise the base computation's (set per class).
+    _base_refund = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -101,6 +103,21 @@ class FastInterpreter:
             and resolved(ShanghaiComputation.__mro__[1:], "__init__") is BaseComputation.__init__
             and resolved(after, "_configure_gas_meter") is IstanbulComputation._configure_gas_meter
         )
+        cls._base_refund = all(
+            resolved(after, name) is vars(BaseComputation)[name] for name in ("get_gas_refund", "is_error", "is_success")
+        )
+
+    def get_gas_refund(self) -> int:
+        """``BaseComputation.get_gas_refund``; for a frame without children, without the generator over them.
+
+        The executor asks it twice per transaction (the refund and the
+        receipt's gas used).
+        """
+        if self.children or not self._base_refund:
+            return super().get_gas_refund()  # type: ignore[misc,no-any-return]
+        if self._error is not None:  # is_error
+            return self.msg.refund  # type: ignore[no-any-return]
+        return self.msg.refund + self._gas_meter.gas_refunded  # type: ignore[no-any-return]
 
     def __init__(self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI) -> None:
         """``BaseComputation.__init__`` then Shanghai's warm coinbase (EIP-3651), building the frame's objects directly.
@@ -783,7 +800,12 @@ def _log(topic_count: int) -> Any:
         elif topic_count:
             if len(values) < topic_count:
                 raise InsufficientStack(f"Wanted {topic_count} stack items, only had {len(values)}")
-            topics = tuple(to_int(values.pop()) for _ in range(topic_count))
+            popped = values[-topic_count:]
+            del values[-topic_count:]
+            topics = tuple([
+                top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
+                for top in reversed(popped)
+            ])
         else:
             topics = ()
         _charge(computation, GAS_LOGDATA * size + GAS_LOGTOPIC * topic_count, "Log topic and data gas cost")

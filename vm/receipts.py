@@ -31,7 +31,7 @@ from eth.vm.forks.prague.transactions import SetCodeTransaction
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
-from vm.encoding import new_serializable
+from vm.encoding import instance_of, new_serializable
 
 #: py-evm's ``make_receipt`` functions that build ``Receipt(status, gas_used, [Log(...)])`` and nothing else.
 PLAIN_RECEIPT_MAKERS: frozenset[Callable[..., Any]] = frozenset({
@@ -75,7 +75,7 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
                  log_entries: Any) -> ReceiptAPI:
     """``transaction.make_receipt(status, gas_used, log_entries)``, with the bloom from :func:`bloom_mask`."""
     global _last_made
-    typed = isinstance(transaction, TypedTransaction) and type(transaction).make_receipt is TypedTransaction.make_receipt
+    typed = instance_of(transaction, TypedTransaction) and type(transaction).make_receipt is TypedTransaction.make_receipt
     builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)

@@ -35,7 +35,7 @@ from eth.vm.forks.frontier.transactions import FrontierTransaction
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.transactions import SetCodeTransaction
 
-from vm.encoding import encode_bytes, encode_list, encode_uint, is_uint, type_byte
+from vm.encoding import encode_bytes, encode_list, encode_uint, instance_of, is_uint, type_byte
 from vm.native import keccak_256
 
 #: The order of secp256k1's group; eth_keys accepts r and s below it.
@@ -69,7 +69,7 @@ def prefill_sender(transaction: Any) -> None:
     whatever it cannot recover is left to py-evm's own path.
     """
     cached = vars(transaction)  # py-evm's cached_property slots
-    if "_type_byte" not in cached and isinstance(transaction, TypedTransaction):
+    if "_type_byte" not in cached and instance_of(transaction, TypedTransaction):
         cached["_type_byte"] = type_byte(transaction.type_id)
     if "sender" in cached:
         return

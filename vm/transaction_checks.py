@@ -33,7 +33,7 @@ from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.london.state import LondonState
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 
-from vm.encoding import is_uint
+from vm.encoding import instance_of, is_uint
 from vm.senders import dynamic_fee_fields
 
 _HALF_N = SECPK1_N // 2
@@ -59,7 +59,7 @@ def passes_checks(state: Any, transaction: SignedTransactionAPI) -> bool:
 
     ``state`` must have Cancun's checks (:func:`has_cancun_checks`).
     """
-    if not isinstance(transaction, TypedTransaction) or type(transaction).validate is not TypedTransaction.validate:
+    if not instance_of(transaction, TypedTransaction) or type(transaction).validate is not TypedTransaction.validate:
         return False
     inner = transaction._inner
     sender = vars(transaction).get("sender")

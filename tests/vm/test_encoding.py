@@ -18,6 +18,7 @@ from vm.encoding import (
     encode_node,
     encode_receipt,
     encode_uint,
+    instance_of,
     new_account,
 )
 
@@ -106,3 +107,14 @@ _NODES = st.recursive(st.lists(_NODE_ITEM, min_size=2, max_size=17),
 @given(_NODES)
 def test_trie_nodes_encode_as_rlp_does(node: list) -> None:
     assert encode_node(node) == rlp.encode(node)
+
+
+def test_instance_of_is_isinstance_for_py_evms_abcs() -> None:
+    from eth.vm.forks.berlin.receipts import TypedReceipt
+    from eth.vm.forks.berlin.transactions import TypedTransaction
+    from eth.vm.forks.prague.receipts import PragueTypedReceipt
+
+    receipt = PragueTypedReceipt(2, Receipt(b"\x01", 21_000, 0, ()))
+    for obj in (receipt, receipt._inner, Account(), b""):
+        for base in (TypedReceipt, TypedTransaction, Receipt, bytes):
+            assert instance_of(obj, base) is isinstance(obj, base)

@@ -91,3 +91,21 @@ def test_flat_snapshots_refuse_a_state_with_snapshots_of_its_own() -> None:
 
     with pytest.raises(TypeError, match="snapshot is not Cancun's"):
         type("Flat", (FlatSnapshots, OwnSnapshots), {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(_frames, st.integers(0, 10**6), st.integers(0, 10**6))
+def test_gas_refund_is_py_evms(frame, message_refund, meter_refund) -> None:
+    """A frame's refund: the message's, plus the meter's and the children's unless the frame failed."""
+    from eth.vm.computation import BaseComputation
+    from eth.vm.gas_meter import GasMeter
+
+    def fill(node) -> None:
+        node.msg.refund = message_refund
+        node._gas_meter = GasMeter(100)
+        node._gas_meter.gas_refunded = meter_refund
+        for child in node.children:
+            fill(child)
+
+    fill(frame)
+    assert frame.get_gas_refund() == BaseComputation.get_gas_refund(frame)
