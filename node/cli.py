@@ -416,9 +416,11 @@ def bench_rpc(transfers: int, baseline: bool, repeats: int) -> None:
 @bench.command("exec")
 @click.option("--blocks", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.option("--txs-per-block", type=click.IntRange(10, 10_000), default=1000, show_default=True)
-def bench_exec(blocks: int, txs_per_block: int) -> None:
+@click.option("--gc-freeze/--no-gc-freeze", default=True, show_default=True,
+              help="Freeze the harness's own objects out of the garbage collector before the timed runs.")
+def bench_exec(blocks: int, txs_per_block: int, gc_freeze: bool) -> None:
     """In-process ERC-20 block execution: Settle's builder vs stock py-evm (bench-results/exec.json)."""
-    _load_script("bench_exec").main(blocks=blocks, txs_per_block=txs_per_block)
+    _load_script("bench_exec").main(blocks=blocks, txs_per_block=txs_per_block, gc_freeze=gc_freeze)
 
 
 @bench.command("admission")
