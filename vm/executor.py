@@ -47,7 +47,7 @@ from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extende
 
 from vm import frames
 from vm.encoding import is_uint
-from vm.transaction_checks import intrinsic_gas, resolved, run_checks
+from vm.transaction_checks import below, intrinsic_gas, resolved, run_checks
 
 
 @functools.cache
@@ -82,7 +82,7 @@ class FlatSnapshots:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        after = cls.__mro__[cls.__mro__.index(FlatSnapshots) + 1:]
+        after = below(cls, FlatSnapshots)
         for name in ("snapshot", "commit"):
             if resolved(after, name) is not getattr(CancunState, name):
                 raise TypeError(f"{cls.__name__}.{name} is not Cancun's: FlatSnapshots does not apply")
@@ -110,7 +110,7 @@ class QuietTransactionExecutor:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        after = cls.__mro__[cls.__mro__.index(QuietTransactionExecutor) + 1:]
+        after = below(cls, QuietTransactionExecutor)
         cls._flat_build = (
             resolved(after, "build_computation") is BerlinTransactionExecutor.build_computation
             and resolved(BerlinTransactionExecutor.__mro__[1:], "build_computation")

@@ -83,7 +83,7 @@ from vm import frames
 from vm.native import keccak_256
 from vm import segments as segments_module
 from vm.segments import BadJump, SegmentOp, code_segments
-from vm.transaction_checks import resolved
+from vm.transaction_checks import below, resolved
 
 
 class FastInterpreter:
@@ -97,7 +97,7 @@ class FastInterpreter:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        after = cls.__mro__[cls.__mro__.index(FastInterpreter) + 1:]
+        after = below(cls, FastInterpreter)
         cls._lean_frames = (
             resolved(after, "__init__") is ShanghaiComputation.__init__
             and resolved(ShanghaiComputation.__mro__[1:], "__init__") is BaseComputation.__init__

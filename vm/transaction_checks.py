@@ -45,6 +45,11 @@ def resolved(mro: tuple[type, ...], name: str) -> Any:
     return next((vars(klass)[name] for klass in mro if name in vars(klass)), None)
 
 
+def below(cls: type, mixin: type) -> tuple[type, ...]:
+    """The classes after ``mixin`` in ``cls``'s method resolution order: what the mixin's overrides stand on."""
+    return cls.__mro__[cls.__mro__.index(mixin) + 1:]
+
+
 def has_cancun_checks(mro: tuple[type, ...]) -> bool:
     """Whether a state class with this method resolution order checks transactions as py-evm's Cancun state does."""
     return (
