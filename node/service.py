@@ -11,6 +11,7 @@ with one validator and no network.
 """
 from __future__ import annotations
 
+import gc
 import math
 import signal
 from dataclasses import dataclass, field
@@ -128,6 +129,21 @@ def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine 
     return app
 
 
+def freeze_startup_heap() -> int:
+    """Move everything alive after start-up out of the cyclic garbage collector's reach; returns how many objects.
+
+    The modules, the genesis and the configuration live for the whole run, and
+    every full (generation 2) collection would walk them again: about 160,000
+    objects once the node's modules are imported. In the execution benchmark
+    the same kind of walk over the harness's objects cost about 8% of a
+    block build (docs/execution.md, item 32). Objects made later are
+    collected as usual; reference counting still frees the frozen ones.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 async def run_node(settings: NodeSettings) -> None:
     """Run until SIGINT/SIGTERM. Owns the chain store for the whole run."""
     store = ChainStore(settings.data_dir, settings.genesis)
@@ -139,6 +155,7 @@ async def run_node(settings: NodeSettings) -> None:
             gas_cap=settings.gas_cap,
         )
         metrics.BLOCK_HEIGHT.set(backend.head.block_number)
+        log.debug("start-up heap frozen out of the garbage collector", objects=freeze_startup_heap())
         if settings.metrics_port is not None:
             metrics.start_metrics_server(settings.metrics_host, settings.metrics_port)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
