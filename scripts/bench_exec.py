@@ -56,13 +56,14 @@ reported.
 """
 
 import argparse
+import contextlib
 import gc
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -556,33 +557,65 @@ def profile_summary(profiler: Any, top: int = 15) -> list[dict[str, Any]]:
     return rows[:top]
 
 
+@contextlib.contextmanager
+def _frozen_out_of_gc(enabled: bool) -> Iterator[None]:
+    """The objects alive now (the harness's) kept out of the garbage collector's walks until the block ends."""
+    if enabled:
+        gc.collect()
+        gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _time_engines(name: str, work: Workload, reference: list[Any], repeats: int,
+                  progress: Callable[[str], None] | None) -> dict[str, list[RunResult]]:
+    """Every engine on ``work``, ``repeats`` times, engines interleaved within each repeat."""
+    runs: dict[str, list[RunResult]] = {engine: [] for engine in ENGINES}
+    for repeat in range(repeats):
+        for engine, run in ENGINES.items():
+            _release_caches()
+            try:
+                result = run(work, reference)
+            finally:
+                _release_caches()
+            runs[engine].append(result)
+            if progress:
+                progress(f"{name} {repeat + 1}/{repeats} {engine}: {result.per_core_second:,.0f} tx/core-s "
+                         f"({result.transactions} in {result.cpu_seconds:.2f} core-s, {result.wall_seconds:.2f} s)")
+    return runs
+
+
+def _profile_builders(work: Workload, reference: list[Any]) -> dict[str, Any]:
+    """One extra block of ``work`` under cProfile for each of :data:`PROFILED_ENGINES`."""
+    import cProfile
+
+    one_block = Workload(work.name, work.genesis, work.coinbase, work.setup, work.blocks[:1])
+    profiles = {}
+    for engine in PROFILED_ENGINES:
+        profiler = cProfile.Profile()
+        _release_caches()
+        try:
+            ENGINES[engine](one_block, reference[:len(work.setup) + 1], profiler)
+        finally:
+            _release_caches()
+        profiles[engine] = profile_summary(profiler)
+    return profiles
+
+
 def measure(blocks: int = 2, txs_per_block: int = 1000, repeats: int = 3,
             progress: Callable[[str], None] | None = None, workloads: tuple[str, ...] = WORKLOADS,
             profile: bool = True, gc_freeze: bool = True) -> dict[str, Any]:
     """Run every engine on every workload ``repeats`` times; returns the JSON-ready results."""
-    import cProfile
-
     report: dict[str, Any] = {}
     for name in workloads:
-        gc.unfreeze()  # the previous workload's objects may be collected now
         work = make_workload(name, blocks, txs_per_block)
         _release_caches()
         reference = build_reference_blocks(work)
-        if gc_freeze:
-            gc.collect()
-            gc.freeze()
-        runs: dict[str, list[RunResult]] = {engine: [] for engine in ENGINES}
-        for repeat in range(repeats):
-            for engine, run in ENGINES.items():
-                _release_caches()
-                try:
-                    result = run(work, reference)
-                finally:
-                    _release_caches()
-                runs[engine].append(result)
-                if progress:
-                    progress(f"{name} {repeat + 1}/{repeats} {engine}: {result.per_core_second:,.0f} tx/core-s "
-                             f"({result.transactions} in {result.cpu_seconds:.2f} core-s, {result.wall_seconds:.2f} s)")
+        with _frozen_out_of_gc(gc_freeze):
+            runs = _time_engines(name, work, reference, repeats, progress)
+            profiles = _profile_builders(work, reference) if profile else None
         gas = {result.gas_used for results in runs.values() for result in results}
         if len(gas) != 1:
             raise RuntimeError(f"{name}: engines used different gas for the same transactions: {sorted(gas)}")
@@ -600,19 +633,9 @@ def measure(blocks: int = 2, txs_per_block: int = 1000, repeats: int = 3,
             "ratio_build": per_core["settle build"]["median"] / per_core["stock build"]["median"],
             "ratio_import": per_core["settle import"]["median"] / per_core["stock import"]["median"],
         }
-        if profile:
-            one_block = Workload(work.name, work.genesis, work.coinbase, work.setup, work.blocks[:1])
-            entry["profile"] = {}
-            for engine in PROFILED_ENGINES:
-                profiler = cProfile.Profile()
-                _release_caches()
-                try:
-                    ENGINES[engine](one_block, reference[:len(work.setup) + 1], profiler)
-                finally:
-                    _release_caches()
-                entry["profile"][engine] = profile_summary(profiler)
+        if profiles is not None:
+            entry["profile"] = profiles
         report[name] = entry
-    gc.unfreeze()
 
     result: dict[str, Any] = {
         "benchmark": "in-process block execution, transactions per core-second (process CPU time)",

@@ -191,29 +191,26 @@ class QuietTransactionExecutor:
     def build_computation(self, message: MessageAPI, transaction: SignedTransactionAPI) -> ComputationAPI:
         """Berlin's then Frontier's ``build_computation``, in one frame, for a call that is not a blob transaction.
 
-        The transaction context is London's (the effective gas price and the
-        sender), built by :func:`vm.frames.transaction_context`, when the state
-        makes it that way (:func:`_london_context_class`). Creations and blob
-        transactions (whose context carries the blob hashes) go through
-        py-evm's.
+        The transaction context is London's (the effective gas price, which is
+        the state's ``get_gas_price``, and the sender), built by
+        :func:`vm.frames.transaction_context`, when the state makes it that
+        way (:func:`_london_context_class`). Creations and blob transactions
+        (whose context carries the blob hashes) go through py-evm's.
         """
         state = self.vm_state
         context_class = _london_context_class(type(state)) if self._flat_build else None
         if context_class is None or message.is_create or transaction.type_id == BLOB_TX_TYPE:
             return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
         sender = transaction.sender
+        gas_price = state.get_gas_price(transaction)
+        if not (is_uint(gas_price) and type(sender) is bytes and len(sender) == 20):
+            return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
         state.mark_address_warm(sender)
         state.mark_address_warm(message.storage_address)
         for address, slots in transaction.access_list:
             state.mark_address_warm(address)
             for slot in slots:
                 state.mark_storage_warm(address, slot)
-        gas_price = min(
-            transaction.max_priority_fee_per_gas + state.execution_context.base_fee_per_gas,
-            transaction.max_fee_per_gas,
-        )
-        if not (is_uint(gas_price) and type(sender) is bytes and len(sender) == 20):
-            return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
         context = frames.transaction_context(context_class, gas_price, sender)
         return state.computation_class.apply_message(state, message, context)  # type: ignore[no-any-return]
 
@@ -280,12 +277,14 @@ def _london_context_class(state_class: type) -> type | None:
     """The state's transaction-context class, if its ``get_transaction_context`` is Cancun's over London's.
 
     That context is ``transaction_context_class(gas_price=min(tip + base fee,
-    max fee), origin=sender)``, plus the blob hashes of a blob transaction.
-    None for any other state.
+    max fee), origin=sender)``, plus the blob hashes of a blob transaction;
+    its gas price is London's ``get_gas_price``, required here too. None for
+    any other state.
     """
     mro = state_class.__mro__
     if not (
-        resolved(mro, "get_transaction_context") is CancunState.get_transaction_context
+        resolved(mro, "get_gas_price") is LondonState.get_gas_price
+        and resolved(mro, "get_transaction_context") is CancunState.get_transaction_context
         and resolved(CancunState.__mro__[1:], "get_transaction_context") is LondonState.get_transaction_context
         and resolved(mro, "get_transaction_context_class") is vars(BaseState)["get_transaction_context_class"]
     ):

@@ -65,8 +65,7 @@ from eth.vm.forks.istanbul.computation import IstanbulComputation
 from eth.vm.forks.london import storage as london_storage
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.shanghai.computation import ShanghaiComputation
-from eth.vm.gas_meter import allow_negative_refund_strategy
-from eth.vm.gas_meter import GasMeter
+from eth.vm.gas_meter import GasMeter, allow_negative_refund_strategy
 from eth.vm.logic import arithmetic, comparison, flow
 from eth.vm.logic import context as context_logic
 from eth.vm.logic import logging as logging_logic
@@ -80,8 +79,9 @@ from eth.vm.stack import to_bytes, to_int
 from eth_utils import encode_hex
 
 from vm import frames
-from vm.native import keccak_256
 from vm import segments as segments_module
+from vm.encoding import is_uint
+from vm.native import keccak_256
 from vm.segments import BadJump, SegmentOp, code_segments
 from vm.transaction_checks import below, resolved
 
@@ -107,18 +107,6 @@ class FastInterpreter:
             resolved(after, name) is vars(BaseComputation)[name] for name in ("get_gas_refund", "is_error", "is_success")
         )
 
-    def get_gas_refund(self) -> int:
-        """``BaseComputation.get_gas_refund``; for a frame without children, without the generator over them.
-
-        The executor asks it twice per transaction (the refund and the
-        receipt's gas used).
-        """
-        if self.children or not self._base_refund:
-            return super().get_gas_refund()  # type: ignore[misc,no-any-return]
-        if self._error is not None:  # is_error
-            return self.msg.refund  # type: ignore[no-any-return]
-        return self.msg.refund + self._gas_meter.gas_refunded  # type: ignore[no-any-return]
-
     def __init__(self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI) -> None:
         """``BaseComputation.__init__`` then Shanghai's warm coinbase (EIP-3651), building the frame's objects directly.
 
@@ -126,7 +114,7 @@ class FastInterpreter:
         validated them; anything else takes py-evm's constructors.
         """
         code, gas = message.code, message.gas
-        if not (self._lean_frames and type(code) is bytes and type(gas) is int and 0 <= gas <= constants.UINT_256_MAX):
+        if not (self._lean_frames and type(code) is bytes and is_uint(gas)):
             super().__init__(state, message, transaction_context)  # type: ignore[call-arg]
             return
         self.state = state
@@ -142,6 +130,18 @@ class FastInterpreter:
         self._log_entries = []
         self.data_floor_cost = 0
         state.mark_address_warm(state.coinbase)
+
+    def get_gas_refund(self) -> int:
+        """``BaseComputation.get_gas_refund``; for a frame without children, without the generator over them.
+
+        The executor asks it twice per transaction (the refund and the
+        receipt's gas used).
+        """
+        if self.children or not self._base_refund:
+            return super().get_gas_refund()  # type: ignore[misc,no-any-return]
+        if self._error is not None:  # is_error
+            return self.msg.refund  # type: ignore[no-any-return]
+        return self.msg.refund + self._gas_meter.gas_refunded  # type: ignore[no-any-return]
 
     @classmethod
     def apply_computation(

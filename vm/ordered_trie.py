@@ -19,10 +19,10 @@ from typing import Mapping, Sequence
 
 import functools
 
-from vm.native import keccak_256
 from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 
 from vm.encoding import encode_node, encode_uint
+from vm.native import keccak_256
 
 #: Root of the empty trie: ``keccak(rlp(b""))``.
 BLANK_ROOT = keccak_256(b"\x80").digest()

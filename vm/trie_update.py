@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import rlp
-from vm.native import keccak_256
 
 from vm.encoding import encode_node
+from vm.native import keccak_256
 from vm.ordered_trie import BLANK_ROOT, hex_prefix, key_nibbles, reference, split_path, subtrie
 
 BLANK = b""
