@@ -4,8 +4,7 @@ The node drives it: ``state = initial_state(config, height, safety)``, then ``ap
 for every event in order, carrying out the returned actions in order. See docs/consensus.md.
 """
 
-# consensus.state first: it re-exports apply and initial_state from consensus.machine.
-from consensus.state import ConsensusConfig, ConsensusState, apply, initial_state
-from consensus.machine import round_timeout_ms
+from consensus.machine import apply, initial_state, round_timeout_ms
+from consensus.state import ConsensusConfig, ConsensusState
 
 __all__ = ["ConsensusConfig", "ConsensusState", "apply", "initial_state", "round_timeout_ms"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from consensus.certificate import CommitCertificate
 from consensus.events import TimeoutKind
@@ -83,5 +82,7 @@ class ReportEvidence:
     evidence: Evidence
 
 
-Action = Union[Broadcast, ScheduleTimeout, BuildBlock, ValidateBlock, CommitBlock, RequestSync, PersistSafety,
-               ReportEvidence]
+Action = (
+    Broadcast | ScheduleTimeout | BuildBlock | ValidateBlock | CommitBlock | RequestSync | PersistSafety
+    | ReportEvidence
+)

@@ -13,9 +13,9 @@ certificate that no round ever decided.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
 
 import rlp
 from blspy import G2Element, PopSchemeMPL, PrivateKey

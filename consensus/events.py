@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from consensus.messages import SignedMessage
 from consensus.validators import ValidatorSet
@@ -62,4 +62,4 @@ class BlockValidated:
     """Why it is invalid, for logs."""
 
 
-Event = Union[NewHeight, MessageReceived, TimeoutFired, BlockBuilt, BlockValidated]
+Event = NewHeight | MessageReceived | TimeoutFired | BlockBuilt | BlockValidated

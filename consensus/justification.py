@@ -12,8 +12,8 @@ the block of the highest one, and propose exactly that block.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from consensus.errors import InvalidJustification, InvalidMessage
 from consensus.messages import MessageKind, Proposal, RoundChange, SignedMessage, decode, without_attachments

@@ -20,19 +20,38 @@ validator never signs two different messages of one kind in one round, even acro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
-from consensus.actions import (Action, Broadcast, BuildBlock, CommitBlock, PersistSafety, ReportEvidence,
-                               RequestSync, ScheduleTimeout, ValidateBlock)
+from consensus.actions import (
+    Action,
+    Broadcast,
+    BuildBlock,
+    CommitBlock,
+    PersistSafety,
+    ReportEvidence,
+    RequestSync,
+    ScheduleTimeout,
+    ValidateBlock,
+)
 from consensus.certificate import aggregate, sign_seal, verify_seal
 from consensus.errors import InvalidJustification, InvalidMessage, InvalidSafetyRecord
 from consensus.events import BlockBuilt, BlockValidated, Event, MessageReceived, NewHeight, TimeoutFired
 from consensus.justification import check_justification, plan_proposal, round_change_problem
-from consensus.messages import (Commit, MessageKind, Prepare, Proposal, RoundChange, SignedMessage, decode, sign)
+from consensus.messages import Commit, MessageKind, Prepare, Proposal, RoundChange, SignedMessage, decode, sign
 from consensus.safety import Lock, SafetyRecord
-from consensus.state import (COMMITTED, DECIDED, MAX_FUTURE_HEIGHTS, MAX_FUTURE_MESSAGES_PER_SENDER,
-                             MAX_ROUNDS_AHEAD, NEW_ROUND, PREPARED, PROPOSED, ConsensusConfig, ConsensusState)
+from consensus.state import (
+    COMMITTED,
+    DECIDED,
+    MAX_FUTURE_HEIGHTS,
+    MAX_FUTURE_MESSAGES_PER_SENDER,
+    MAX_ROUNDS_AHEAD,
+    NEW_ROUND,
+    PREPARED,
+    PROPOSED,
+    ConsensusConfig,
+    ConsensusState,
+)
 from consensus.votes import QUORUM, Evidence, VoteCollector
 
 Actions = list[Action]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import rlp
 from coincurve import PrivateKey, PublicKey
@@ -108,7 +108,7 @@ class RoundChange:
     """Attachment: a quorum of raw signed PREPAREs for (height, prepared_round, prepared_block_hash)."""
 
 
-Payload = Union[Proposal, Prepare, Commit, RoundChange]
+Payload = Proposal | Prepare | Commit | RoundChange
 
 
 @dataclass(frozen=True, slots=True)

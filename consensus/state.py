@@ -6,8 +6,8 @@ here is ever mutated, so a node (or a test) can keep any state and compare state
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from blspy import PrivateKey as BLSPrivateKey
 from coincurve import PrivateKey
@@ -132,11 +132,3 @@ class ConsensusState:
     @property
     def can_sign(self) -> bool:
         return self.config.is_validator and self.height >= self.sign_from_height
-
-
-# The transition functions live in machine.py; re-exported here so ``from consensus.state import
-# ConsensusConfig, apply, initial_state`` works. Imported last: machine.py imports this module.
-from consensus.machine import apply, initial_state  # noqa: E402
-
-__all__ = ["COMMITTED", "DECIDED", "NEW_ROUND", "PREPARED", "PROPOSED", "ConsensusConfig", "ConsensusState",
-           "apply", "initial_state"]

@@ -11,8 +11,8 @@ values that tests can compare and keep.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from consensus.messages import MessageKind, RoundChange, SignedMessage
 from consensus.validators import ValidatorSet

@@ -16,9 +16,10 @@ node holds unlocked (``sender``, e.g. the dev chain's prefunded accounts).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from eth_account import Account
 from eth_utils import is_address, to_checksum_address

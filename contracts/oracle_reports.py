@@ -9,8 +9,9 @@ Assets are identified on-chain by ``keccak256(symbol)`` (:func:`asset_id`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import multihash
-from blspy import G1Element, PopSchemeMPL, PrivateKey as BLSPrivateKey
+from blspy import G1Element, PopSchemeMPL
+from blspy import PrivateKey as BLSPrivateKey
 from coincurve import PrivateKey as Secp256k1PrivateKey
 from eth_hash.auto import keccak
 from libp2p.crypto.ed25519 import create_new_key_pair

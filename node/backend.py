@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import rlp
 import structlog
@@ -373,7 +374,7 @@ class Backend:
         return high
 
     # -- committed blocks ------------------------------------------------------
-    def committed_block(self, header: BlockHeaderAPI) -> "CommittedBlock":
+    def committed_block(self, header: BlockHeaderAPI) -> CommittedBlock:
         """A committed block with its receipts and logs, decoded once and kept a while.
 
         Committed blocks never change, so the cache needs no invalidation.

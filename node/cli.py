@@ -59,7 +59,7 @@ def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_o
     signer = DevSigner.from_mnemonic()
     click.echo(f"Settle dev chain (chain id 1337), data dir {datadir}")
     click.echo(f"Mnemonic: {DEV_MNEMONIC}")
-    click.echo("Accounts (each funded with %d ETH; these keys are public, use them only here):" % (DEV_BALANCE // 10**18))
+    click.echo(f"Accounts (each funded with {DEV_BALANCE // 10**18} ETH; these keys are public, use them only here):")
     for index, account in enumerate(signer.accounts):
         click.echo(f"  ({index}) {account.address}  0x{bytes(account.key).hex()}")
     settings = NodeSettings(
@@ -86,7 +86,7 @@ def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_o
 def run(config_path: Path) -> None:
     """Run a node from its config file."""
     from genesis.errors import GenesisError
-    from genesis.keys import read_validator_keys, KeyFilePaths
+    from genesis.keys import KeyFilePaths, read_validator_keys
     from genesis.loader import load_genesis
     from node.config import ConfigError, load_config
     from node.mempool import MempoolLimits

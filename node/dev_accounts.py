@@ -25,7 +25,7 @@ class DevSigner:
     accounts: tuple[LocalAccount, ...]
 
     @classmethod
-    def from_mnemonic(cls, mnemonic: str = DEV_MNEMONIC, count: int = DEV_ACCOUNT_COUNT) -> "DevSigner":
+    def from_mnemonic(cls, mnemonic: str = DEV_MNEMONIC, count: int = DEV_ACCOUNT_COUNT) -> DevSigner:
         Account.enable_unaudited_hdwallet_features()
         return cls(
             tuple(

@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import rlp
 import structlog
@@ -39,8 +40,9 @@ from consensus.actions import (
     ValidateBlock,
 )
 from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHeight, TimeoutFired
+from consensus.machine import apply, initial_state
 from consensus.messages import InvalidMessage, decode
-from consensus.state import ConsensusConfig, apply, initial_state
+from consensus.state import ConsensusConfig
 from node import metrics
 from node.backend import Backend, InvalidBlock, PendingBlock
 

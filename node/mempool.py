@@ -25,8 +25,8 @@ Block building takes transactions in arrival order, each sender's in nonce order
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from eth.abc import SignedTransactionAPI
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def copy_output(process: subprocess.Popen, log_path: Path, on_line: Callable[[str], None],

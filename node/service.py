@@ -14,9 +14,10 @@ from __future__ import annotations
 import gc
 import math
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 import trio

@@ -9,12 +9,11 @@ none of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Type
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound
-
 from eth_hash.auto import keccak
 
 from genesis.loader import genesis_to_json
@@ -60,7 +59,7 @@ class ChainStore:
         self.data_dir = Path(data_dir)
         self.genesis = genesis
         self.db = LevelDB(self.data_dir / "chain")
-        self.chain_class: Type[SettleChain] = chain_class_for(genesis.chain_id)
+        self.chain_class: type[SettleChain] = chain_class_for(genesis.chain_id)
         expected = genesis_id(genesis)
         stored = self.db.get(GENESIS_ID_KEY)
         if stored is None:

@@ -61,9 +61,10 @@ import gc
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -508,7 +509,8 @@ def _release_caches() -> None:
       so its database): without this every run's state stays in memory and a
       closed LevelDB lives until interpreter shutdown (and fails noisily there).
     """
-    from eth.db import header, trie as eth_trie
+    from eth.db import header
+    from eth.db import trie as eth_trie
     from eth.db.chain import ChainDB
     from trie.hexary import HexaryTrie
 

@@ -19,7 +19,7 @@ in use.
 """
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from eth.abc import AtomicDatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3

@@ -9,8 +9,8 @@ can say why it refused to vote.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from eth.abc import (
     BlockAPI,

@@ -1,7 +1,7 @@
 """The py-evm chain class for one Settle network, and its genesis block."""
 from __future__ import annotations
 
-from typing import Any, Type
+from typing import TYPE_CHECKING, Any
 
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, DatabaseAPI
 from eth.chains.base import Chain
@@ -11,12 +11,10 @@ from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth_typing import Address, Hash32
 
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:
     from genesis.model import Genesis
 from vm.encoding import encode_list, encode_uint, is_uint
-from vm.fork import SettleReferenceVM, SettleVM, ZERO_HASH
+from vm.fork import ZERO_HASH, SettleReferenceVM, SettleVM
 
 
 class SettleChainDB(ChainDB):
@@ -60,11 +58,11 @@ class SettleReferenceChain(Chain):
     chain_id = 1337
 
 
-def chain_class_for(chain_id: int) -> Type[SettleChain]:
+def chain_class_for(chain_id: int) -> type[SettleChain]:
     return SettleChain.configure(__name__=f"SettleChain{chain_id}", chain_id=chain_id)
 
 
-def reference_chain_class_for(chain_id: int) -> Type[SettleReferenceChain]:
+def reference_chain_class_for(chain_id: int) -> type[SettleReferenceChain]:
     return SettleReferenceChain.configure(__name__=f"SettleReferenceChain{chain_id}", chain_id=chain_id)
 
 
@@ -100,7 +98,7 @@ def genesis_params(genesis: Genesis) -> dict[str, Any]:
 
 
 def build_genesis(
-    db: AtomicDatabaseAPI, genesis: Genesis, chain_class: Type[Chain] | None = None
+    db: AtomicDatabaseAPI, genesis: Genesis, chain_class: type[Chain] | None = None
 ) -> SettleChain:
     """Write genesis state and header into ``db`` and return the chain on it.
 

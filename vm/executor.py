@@ -29,18 +29,19 @@ from typing import Any, cast
 from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.typing import JournalDBCheckpoint
 from eth.vm.forks.berlin.state import BerlinTransactionExecutor
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
+from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.forks.london.state import LondonState
-from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.prague.state import PragueTransactionExecutor
-from eth.vm.forks.spurious_dragon._utils import THREE as RIPEMD160_ADDRESS, collect_touched_accounts
+from eth.vm.forks.spurious_dragon._utils import THREE as RIPEMD160_ADDRESS
+from eth.vm.forks.spurious_dragon._utils import collect_touched_accounts
 from eth.vm.message import Message
 from eth.vm.state import BaseState
 from eth.vm.transaction_context import BaseTransactionContext
-from eth.typing import JournalDBCheckpoint
 from eth_typing import Hash32
 from eth_utils import encode_hex, keccak
 from eth_utils.logging import DEBUG2_LEVEL_NUM, ExtendedDebugLogger, get_extended_debug_logger

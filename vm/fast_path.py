@@ -33,8 +33,9 @@ SettleReferenceVM)``; it works on any post-Cancun py-evm VM.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import rlp
 from eth._utils.db import get_parent_header
@@ -119,7 +120,7 @@ class DeferredHeader:
             return changes[name]
         return getattr(self._header, name)
 
-    def copy(self, **fields: Any) -> "DeferredHeader":
+    def copy(self, **fields: Any) -> DeferredHeader:
         return DeferredHeader(self._header, {**self._changes, **fields})
 
     def resolve(self) -> BlockHeaderAPI:

@@ -28,16 +28,14 @@ from __future__ import annotations
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
-from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.headers import create_prague_header_from_parent
-from eth_hash.auto import keccak
-from eth_utils import ValidationError
-
 from eth.validation import validate_gas_limit
-
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
 
 from vm.account_db import SettleAccountDB
 from vm.copies import SettleCancunBlock, SettlePragueBlock

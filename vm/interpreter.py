@@ -44,8 +44,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
 from eth import constants
+from eth._utils.numeric import ceil32, unsigned_to_signed
+from eth.abc import ComputationAPI, MessageAPI, StateAPI, TransactionContextAPI
 from eth.exceptions import (
     FullStack,
     Halt,
@@ -56,7 +57,6 @@ from eth.exceptions import (
     WriteProtection,
 )
 from eth.vm import opcode_values as op
-from eth._utils.numeric import ceil32, unsigned_to_signed
 from eth.vm.computation import NO_RESULT, BaseComputation, memory_gas_cost
 from eth.vm.forks.berlin import constants as berlin_constants
 from eth.vm.forks.berlin import logic as berlin_logic

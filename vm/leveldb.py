@@ -13,9 +13,9 @@ py-evm removed its LevelDB backend in 2023, so Settle owns this one. Two pieces:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import plyvel
 from eth.abc import AtomicWriteBatchAPI, DatabaseAPI

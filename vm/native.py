@@ -14,7 +14,8 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import rlp.codec
 from eth_hash.auto import keccak

@@ -15,9 +15,8 @@ their parent, as the Yellow Paper requires.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
 import functools
+from collections.abc import Mapping, Sequence
 
 from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated, remove_nibbles_terminator
 

@@ -18,7 +18,8 @@ identity); anything else goes to py-evm.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth.rlp.logs import Log

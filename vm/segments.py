@@ -40,7 +40,8 @@ inline to the descriptions here.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from eth.constants import UINT_256_MAX
 from eth.vm.stack import to_bytes, to_int

@@ -10,7 +10,8 @@ cached node is the node the database holds under that hash.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import rlp
 

@@ -16,7 +16,7 @@ tries), so no key is a prefix of another and no branch holds a value.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import rlp
 

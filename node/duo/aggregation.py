@@ -10,10 +10,10 @@ exchange the previous fix stands. Ties in volume rank by exchange name, so resul
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Sequence
 
 from node.duo.trades import Trade
 

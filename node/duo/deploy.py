@@ -7,8 +7,9 @@ nonce))) and deploys DUO, Token A, Token B and Beethoven in that order with cons
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import rlp
 from eth_utils import keccak, to_canonical_address, to_checksum_address

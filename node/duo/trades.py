@@ -13,10 +13,11 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 
 class TradeFileError(ValueError):

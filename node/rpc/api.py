@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak

@@ -32,15 +32,24 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import rlp
-from blspy import PopSchemeMPL, PrivateKey as BLSPrivateKey
+from blspy import PopSchemeMPL
+from blspy import PrivateKey as BLSPrivateKey
 from coincurve import PrivateKey
 from eth_hash.auto import keccak
 
-from consensus.actions import (Broadcast, BuildBlock, CommitBlock, PersistSafety, ReportEvidence, RequestSync,
-                               ScheduleTimeout, ValidateBlock)
+from consensus.actions import (
+    Broadcast,
+    BuildBlock,
+    CommitBlock,
+    PersistSafety,
+    ReportEvidence,
+    RequestSync,
+    ScheduleTimeout,
+    ValidateBlock,
+)
 from consensus.certificate import CommitCertificate, sign_seal, verify_certificate
 from consensus.errors import InvalidCertificate, InvalidMessage
 from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHeight, TimeoutFired
@@ -55,7 +64,7 @@ GENESIS_HASH = keccak(b"settle/simulation/genesis")
 BEHAVIOURS = ("equivocate", "conflicting-votes", "invalid-blocks", "forger", "replayer", "silent")
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator_keys(index: int) -> tuple[bytes, bytes]:
     """Deterministic (secp256k1 key, BLS key) of simulated validator ``index``."""
     account_key = keccak(b"settle/simulation/account/%d" % index)
@@ -63,7 +72,7 @@ def validator_keys(index: int) -> tuple[bytes, bytes]:
     return account_key, bls_key
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator_set(n: int) -> ValidatorSet:
     """The first ``n`` simulated validators."""
     validators = []

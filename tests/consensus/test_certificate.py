@@ -5,8 +5,15 @@ import rlp
 from blspy import PopSchemeMPL
 from py_ecc.bls import G2ProofOfPossession
 
-from consensus.certificate import (CommitCertificate, aggregate, seal_message, sign_seal, signer_bitmap,
-                                   verify_certificate, verify_seal)
+from consensus.certificate import (
+    CommitCertificate,
+    aggregate,
+    seal_message,
+    sign_seal,
+    signer_bitmap,
+    verify_certificate,
+    verify_seal,
+)
 from consensus.errors import InvalidCertificate
 from tests.consensus.helpers import block_hash
 from tests.consensus.simulation import CHAIN_ID, validator_keys, validator_set

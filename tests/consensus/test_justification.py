@@ -1,8 +1,12 @@
 import pytest
 
 from consensus.errors import InvalidJustification
-from consensus.justification import (check_justification, plan_proposal, prepared_certificate_problem,
-                                     round_change_problem)
+from consensus.justification import (
+    check_justification,
+    plan_proposal,
+    prepared_certificate_problem,
+    round_change_problem,
+)
 from consensus.messages import Proposal, decode
 from tests.consensus.helpers import block_hash, commit, prepare, round_change
 from tests.consensus.simulation import CHAIN_ID, validator_set

@@ -9,16 +9,32 @@ import pytest
 from eth_hash.auto import keccak
 
 from consensus import round_timeout_ms
-from consensus.actions import (Broadcast, BuildBlock, CommitBlock, PersistSafety, ReportEvidence, RequestSync,
-                               ScheduleTimeout, ValidateBlock)
+from consensus.actions import (
+    Broadcast,
+    BuildBlock,
+    CommitBlock,
+    PersistSafety,
+    ReportEvidence,
+    RequestSync,
+    ScheduleTimeout,
+    ValidateBlock,
+)
 from consensus.certificate import verify_certificate
 from consensus.errors import InvalidConfig, InvalidSafetyRecord
 from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHeight, TimeoutFired
 from consensus.justification import check_justification
+from consensus.machine import apply, initial_state
 from consensus.messages import Commit, MessageKind, Prepare, Proposal, RoundChange, without_attachments
 from consensus.safety import SafetyRecord
-from consensus.state import (COMMITTED, DECIDED, MAX_FUTURE_MESSAGES_PER_SENDER, NEW_ROUND, PREPARED, PROPOSED,
-                             ConsensusConfig, apply, initial_state)
+from consensus.state import (
+    COMMITTED,
+    DECIDED,
+    MAX_FUTURE_MESSAGES_PER_SENDER,
+    NEW_ROUND,
+    PREPARED,
+    PROPOSED,
+    ConsensusConfig,
+)
 from tests.consensus.helpers import address, commit, prepare, proposal, round_change
 from tests.consensus.simulation import CHAIN_ID, validator_keys, validator_set
 

@@ -3,8 +3,19 @@ import rlp
 from eth_hash.auto import keccak
 
 from consensus.errors import InvalidMessage
-from consensus.messages import (MAX_MESSAGE_BYTES, SECP256K1_ORDER, Commit, MessageKind, Prepare, Proposal,
-                                RoundChange, decode, sign, signing_hash, without_attachments)
+from consensus.messages import (
+    MAX_MESSAGE_BYTES,
+    SECP256K1_ORDER,
+    Commit,
+    MessageKind,
+    Prepare,
+    Proposal,
+    RoundChange,
+    decode,
+    sign,
+    signing_hash,
+    without_attachments,
+)
 from tests.consensus.simulation import CHAIN_ID, validator_keys, validator_set
 
 KEY = validator_keys(0)[0]

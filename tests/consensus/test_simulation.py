@@ -7,7 +7,7 @@ A failure names its scenario; ``run_scenario(scenario_for_seed(seed, heights))``
 """
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import pytest
 
@@ -17,7 +17,7 @@ SEEDS = int(os.environ.get("SETTLE_CONSENSUS_SEEDS", "240"))
 HEIGHTS = int(os.environ.get("SETTLE_CONSENSUS_HEIGHTS", "2"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def result_for_seed(seed):
     return run_scenario(scenario_for_seed(seed, HEIGHTS))
 

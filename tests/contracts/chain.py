@@ -21,7 +21,6 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from contracts.compiler import available_artifacts, load_artifact
 from contracts.deploy import deploy, send
 
-
 DEPLOY_GAS = 8_000_000
 TX_GAS = 3_000_000
 """Fixed gas for test transactions: estimating re-executes each call dozens of times on the node."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount

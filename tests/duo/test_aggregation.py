@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from node.duo.aggregation import ExchangeFix, capped_weights, exchange_fix, hourly_fix, overall_fix, to_wad, \
-    volume_weighted_median
+from node.duo.aggregation import (
+    ExchangeFix,
+    capped_weights,
+    exchange_fix,
+    hourly_fix,
+    overall_fix,
+    to_wad,
+    volume_weighted_median,
+)
 from node.duo.trades import RecordedTrades, Trade, TradeFileError, TradeStore, read_trade_file
 
 HOUR_END = 1_529_528_400  # 2018-06-20 21:00 UTC

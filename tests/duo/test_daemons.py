@@ -18,7 +18,7 @@ from node.duo.deploy import DuoParams, State
 from node.duo.trades import RecordedTrades, TradeStore
 from tests.duo.support import DEV, Chain, deploy, make_accounts, send_raw_many, wad, wait_receipts
 from tests.duo.trade_data import HOURS, JUMP_HOUR, START, write_recording
-from tests.e2e.node_process import wait_until, read_log, spawn_settle
+from tests.e2e.node_process import read_log, spawn_settle, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,7 +10,14 @@ from eth_account import Account
 
 from genesis.testnet import TestnetLayout, TestnetNode, init_testnet
 from tests.e2e.node_process import (
-    WatchedProcess, free_port_range, read_log, rpc, spawn_settle, terminate, wait_for_ready, wait_until,
+    WatchedProcess,
+    free_port_range,
+    read_log,
+    rpc,
+    spawn_settle,
+    terminate,
+    wait_for_ready,
+    wait_until,
 )
 from tests.helpers import SIGNER
 
@@ -35,7 +42,7 @@ class ValidatorProcess:
     def log(self) -> str:
         return read_log(self.log_path)
 
-    def start(self, wait: bool = True) -> "ValidatorProcess":
+    def start(self, wait: bool = True) -> ValidatorProcess:
         self.process = spawn_settle(["node", "run", "--config", str(self.node.config_path)], self.log_path)
         if wait:
             wait_for_ready(self.process, self.url, 60)

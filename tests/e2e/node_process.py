@@ -19,10 +19,11 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -242,7 +243,7 @@ class DevNode:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "DevNode":
+    def start(self, timeout: float = 30.0) -> DevNode:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"
         self.process = spawn_settle(
             ["node", "dev", "--datadir", str(self.data_dir), "--rpc-port", str(self.port),

@@ -125,8 +125,9 @@ def test_rejected_transactions_say_why(dev_node):
 
 
 def test_reverted_call_returns_code_3_with_data(dev_node):
-    from contracts.compiler import load_artifact
     from web3 import Web3
+
+    from contracts.compiler import load_artifact
 
     w3 = Web3(Web3.HTTPProvider(dev_node.url))
     artifact = load_artifact("SettleTestToken")

@@ -1,6 +1,6 @@
 """A block built by one node, re-executed and committed by another, as consensus does."""
-import rlp
 import pytest
+import rlp
 
 from node.backend import Backend, InvalidBlock
 from node.store import ChainStore

@@ -1,11 +1,12 @@
 import re
+
 import pytest
 from eth.db.atomic import AtomicDB
 
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
-from vm.senders import SECP256K1_N
 from tests.helpers import GENESIS, SIGNER, transfer
 from vm.chain import build_genesis
+from vm.senders import SECP256K1_N
 
 CHAIN = build_genesis(AtomicDB(), GENESIS)
 BUILDER = CHAIN.get_vm().get_transaction_builder()

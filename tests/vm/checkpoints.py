@@ -1,7 +1,7 @@
 """Checkpoints taken at the same step on a py-evm database and on Settle's, for the comparison suites."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class PairedCheckpoints:

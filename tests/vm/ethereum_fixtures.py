@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import rlp
 from eth.chains.base import ChainContext
@@ -19,13 +20,12 @@ from eth.consensus.context import ConsensusContext
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.tools._utils.hashing import hash_log_entries
-from eth.tools.fixtures.helpers import setup_state
 from eth.tools._utils.normalization import normalize_account_state
+from eth.tools.fixtures.helpers import setup_state
 from eth.vm.forks.cancun.headers import CancunBlockHeader
+from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 from eth_keys import keys
 from eth_utils import ValidationError, decode_hex, to_canonical_address
-
-from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST
 
 from vm.fork import SettleCancunVM
 from vm.ordered_trie import trie_root_and_nodes

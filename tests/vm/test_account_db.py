@@ -12,11 +12,11 @@ snapshots and reverts, across several
 from __future__ import annotations
 
 import pytest
+from eth.constants import BLANK_ROOT_HASH
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth.db.journal import JournalDB
-from eth.constants import BLANK_ROOT_HASH
 from eth_utils import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st

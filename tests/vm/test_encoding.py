@@ -1,12 +1,12 @@
 """``vm.encoding``'s account and receipt encodings are ``rlp``'s, byte for byte."""
 from __future__ import annotations
 
+import pytest
 import rlp
 from eth.rlp.accounts import Account
 from eth.rlp.logs import Log
 from eth.rlp.receipts import Receipt
 from eth.vm.forks.prague.receipts import PragueTypedReceipt
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

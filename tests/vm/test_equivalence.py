@@ -17,7 +17,8 @@ from eth.vm.forks.prague.constants import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_EVEN
 from eth_abi import encode
 from eth_account import Account
 from eth_hash.auto import keccak
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contracts.compiler import load_artifact
 from genesis.model import GenesisAccount
@@ -91,7 +92,7 @@ class Chains:
 
         return rlp.decode(rlp.encode(block), sedes=type(block))
 
-    def fork(self) -> "Chains":
+    def fork(self) -> Chains:
         """An independent copy of all three chains at the current head."""
         copy = Chains.__new__(Chains)
         for name in ("builder", "importer", "reference"):

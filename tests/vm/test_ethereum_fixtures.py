@@ -20,7 +20,7 @@ Every state case is held to two standards:
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import pytest
 from eth.vm.forks.cancun import CancunVM

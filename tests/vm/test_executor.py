@@ -3,7 +3,8 @@ from types import SimpleNamespace
 
 from eth.exceptions import Revert
 from eth.vm.forks.spurious_dragon._utils import THREE, collect_touched_accounts
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vm.executor import _accounts_for_deletion, _touched_accounts
 from vm.fast_path import _log_entries

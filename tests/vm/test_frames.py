@@ -12,7 +12,8 @@ from eth.vm.gas_meter import GasMeter, allow_negative_refund_strategy
 from eth.vm.memory import Memory
 from eth.vm.message import Message
 from eth.vm.stack import Stack
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import GENESIS
 from vm import frames

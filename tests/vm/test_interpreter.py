@@ -10,14 +10,14 @@ CALLDATALOAD, and PC and GAS after them)
 must leave the same stack, gas, refund, storage and error as py-evm's.
 """
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from eth.chains.base import ChainContext
 from eth.consensus.context import ConsensusContext
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.headers import CancunBlockHeader
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vm.fork import SettleCancunVM
 

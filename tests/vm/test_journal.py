@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from eth.db.backends.memory import MemoryDB
 from eth.db.journal import JournalDB
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.vm.checkpoints import PairedCheckpoints
 from vm.journal import SettleJournalDB

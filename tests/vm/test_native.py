@@ -1,6 +1,7 @@
 """``vm.native``'s keccak-256 gives eth_hash's digests, with pysha3 and without it."""
 from eth_hash.auto import keccak
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vm import native
 

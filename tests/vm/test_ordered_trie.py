@@ -1,6 +1,7 @@
 import rlp
 from eth.db.trie import _make_trie_root_and_nodes
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from trie import HexaryTrie
 from trie.utils.nibbles import add_nibbles_terminator, encode_nibbles
 

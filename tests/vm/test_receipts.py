@@ -120,6 +120,7 @@ def test_only_the_receipt_just_made_skips_the_bloom_check() -> None:
 @given(st.integers(0, 2**2048 - 1), st.integers(0, 2**2048 - 1))
 def test_header_bloom_is_py_evms(header_bloom: int, receipt_bloom: int) -> None:
     from eth.vm.forks.byzantium import ByzantiumVM
+
     from vm.fast_path import FastBlockRules
 
     transaction = _transactions()["legacy"]

@@ -8,7 +8,8 @@ from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.prague.transactions import PragueTypedTransaction
 from eth_utils import ValidationError
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vm.fork import SettleCancunState, SettlePragueState
 from vm.transaction_checks import has_cancun_checks, intrinsic_gas, passes_checks

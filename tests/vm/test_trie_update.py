@@ -1,9 +1,9 @@
 """vm.trie_update and vm.trie_read against py-trie's HexaryTrie, written key by key as py-evm writes it."""
 import pytest
 import rlp
+from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from eth_hash.auto import keccak
 from trie import HexaryTrie
 from trie.utils.nibbles import bytes_to_nibbles
 from trie.utils.nodes import compute_leaf_key

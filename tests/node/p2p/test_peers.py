@@ -8,7 +8,14 @@ import pytest
 import trio
 from libp2p.peer.id import ID
 
-from node.p2p import InvalidNetworkConfig, ListenFailed, NetworkNotRunning, P2PNetwork, PeerNotConnected, SyncRequestFailed
+from node.p2p import (
+    InvalidNetworkConfig,
+    ListenFailed,
+    NetworkNotRunning,
+    P2PNetwork,
+    PeerNotConnected,
+    SyncRequestFailed,
+)
 from node.p2p.messages import STATUS_PROTOCOL_ID
 from tests.node.p2p.harness import (
     FAST,
