@@ -81,8 +81,10 @@ class CommitCertificate:
 
     def encode(self) -> bytes:
         """RLP ``[version, height, round, block_hash, signers, signature]``; stored beside the block."""
-        return rlp.encode([CERTIFICATE_VERSION, self.height, self.round, self.block_hash, self.signers,
-                           self.signature])
+        encoded: bytes = rlp.encode(
+            [CERTIFICATE_VERSION, self.height, self.round, self.block_hash, self.signers, self.signature]
+        )
+        return encoded
 
     @classmethod
     def decode(cls, data: bytes) -> CommitCertificate:

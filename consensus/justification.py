@@ -29,12 +29,13 @@ def prepared_certificate_problem(validator_set: ValidatorSet, chain_id: int, hei
             message = decode(raw, chain_id)
         except InvalidMessage as error:
             return f"prepare {index}: {error.reason}"
-        payload = message.payload
         if message.kind != MessageKind.PREPARE:
             return f"prepare {index} is a {message.kind.name}"
-        if (payload.height, payload.round, payload.block_hash) != (height, round, block_hash):
-            return (f"prepare {index} is for height {payload.height} round {payload.round} block "
-                    f"{payload.block_hash.hex()[:16]}, expected height {height} round {round} block {block_hash.hex()[:16]}")
+        if (message.height, message.round, message.block_hash) != (height, round, block_hash):
+            return (
+                f"prepare {index} is for height {message.height} round {message.round} block "
+                f"{message.block_hash.hex()[:16]}, expected height {height} round {round} block {block_hash.hex()[:16]}"
+            )
         if not validator_set.contains(message.sender):
             return f"prepare {index} is signed by 0x{message.sender.hex()}, not a validator"
         if message.sender in senders:
@@ -54,8 +55,14 @@ def round_change_problem(validator_set: ValidatorSet, chain_id: int, message: Si
         return None
     if not payload.prepared_block:
         return f"reports prepared round {payload.prepared_round} but carries no block"
-    problem = prepared_certificate_problem(validator_set, chain_id, payload.height, payload.prepared_round,
-                                           payload.prepared_block_hash, payload.prepared_certificate)
+    problem = prepared_certificate_problem(
+        validator_set,
+        chain_id,
+        payload.height,
+        payload.prepared_round,
+        payload.prepared_block_hash,
+        payload.prepared_certificate,
+    )
     return None if problem is None else f"prepared certificate: {problem}"
 
 
@@ -78,15 +85,20 @@ def check_justification(validator_set: ValidatorSet, chain_id: int, proposal: Pr
             raise InvalidJustification(f"justification[{index}]: {error.reason}") from None
         if message.height != proposal.height:
             raise InvalidJustification(
-                f"justification[{index}] is for height {message.height}, proposal is for {proposal.height}")
+                f"justification[{index}] is for height {message.height}, proposal is for {proposal.height}"
+            )
         if not validator_set.contains(message.sender):
             raise InvalidJustification(f"justification[{index}] is signed by 0x{message.sender.hex()}, not a validator")
         if message.kind == MessageKind.ROUND_CHANGE:
             if message.round != proposal.round:
                 raise InvalidJustification(
-                    f"justification[{index}] is a round change to round {message.round}, proposal is for {proposal.round}")
+                    f"justification[{index}] is a round change to round {message.round}, "
+                    f"proposal is for {proposal.round}"
+                )
             if message.sender in round_changes:
-                raise InvalidJustification(f"justification[{index}] repeats round change signer 0x{message.sender.hex()}")
+                raise InvalidJustification(
+                    f"justification[{index}] repeats round change signer 0x{message.sender.hex()}"
+                )
             round_changes[message.sender] = message
         elif message.kind == MessageKind.PREPARE:
             prepares.append(raw)
@@ -94,20 +106,26 @@ def check_justification(validator_set: ValidatorSet, chain_id: int, proposal: Pr
             raise InvalidJustification(f"justification[{index}] is a {message.kind.name}")
     if len(round_changes) < validator_set.quorum:
         raise InvalidJustification(
-            f"{len(round_changes)} round changes for round {proposal.round}, quorum is {validator_set.quorum}")
-    prepared = [message.payload for message in round_changes.values() if message.payload.prepared_round is not None]
+            f"{len(round_changes)} round changes for round {proposal.round}, quorum is {validator_set.quorum}"
+        )
+    prepared = [
+        (payload.prepared_round, payload.prepared_block_hash)
+        for payload in (message.round_change for message in round_changes.values())
+        if payload.prepared_round is not None
+    ]
     if not prepared:
         if prepares:
             raise InvalidJustification("carries prepares but no round change reports a prepared round")
         return tuple(round_changes.values())
-    highest_round = max(payload.prepared_round for payload in prepared)
-    if not any(payload.prepared_round == highest_round and payload.prepared_block_hash == proposal.block_hash
-               for payload in prepared):
+    highest_round = max(prepared_round for prepared_round, _ in prepared)
+    if (highest_round, proposal.block_hash) not in prepared:
         raise InvalidJustification(
             f"proposes block {proposal.block_hash.hex()[:16]}, but no round change reports it prepared in the "
-            f"highest prepared round {highest_round}")
-    problem = prepared_certificate_problem(validator_set, chain_id, proposal.height, highest_round,
-                                           proposal.block_hash, prepares)
+            f"highest prepared round {highest_round}"
+        )
+    problem = prepared_certificate_problem(
+        validator_set, chain_id, proposal.height, highest_round, proposal.block_hash, prepares
+    )
     if problem is not None:
         raise InvalidJustification(f"prepared certificate for round {highest_round}: {problem}")
     return tuple(round_changes.values())
@@ -133,16 +151,28 @@ def plan_proposal(validator_set: ValidatorSet, round_changes: Sequence[SignedMes
     quorum = validator_set.quorum
     if len(round_changes) < quorum:
         raise ValueError(f"{len(round_changes)} round changes, quorum is {quorum}")
-    prepared = [message for message in round_changes if message.payload.prepared_round is not None]
+    prepared = [message for message in round_changes if message.round_change.prepared_round is not None]
     if not prepared:
         chosen = list(round_changes[:quorum])
         return ProposalPlan(tuple(without_attachments(message).raw for message in chosen), None, b"")
-    highest = max(prepared, key=lambda message: message.payload.prepared_round)
-    chosen = [highest] + [message for message in round_changes if message is not highest][:quorum - 1]
-    block_hash = highest.payload.prepared_block_hash
-    copies = Counter(message.payload.prepared_block for message in prepared
-                     if message.payload.prepared_round == highest.payload.prepared_round
-                     and message.payload.prepared_block_hash == block_hash)
+    highest = max(prepared, key=_prepared_round)
+    chosen = [highest] + [message for message in round_changes if message is not highest][: quorum - 1]
+    block_hash = highest.round_change.prepared_block_hash
+    copies = Counter(
+        message.round_change.prepared_block
+        for message in prepared
+        if message.round_change.prepared_round == highest.round_change.prepared_round
+        and message.round_change.prepared_block_hash == block_hash
+    )
     block = copies.most_common(1)[0][0]
-    justification = tuple(without_attachments(message).raw for message in chosen) + highest.payload.prepared_certificate
+    round_changes_raw = tuple(without_attachments(message).raw for message in chosen)
+    justification = round_changes_raw + highest.round_change.prepared_certificate
     return ProposalPlan(justification, block_hash, block)
+
+
+def _prepared_round(message: SignedMessage) -> int:
+    """The prepared round of a ROUND-CHANGE already known to report one."""
+    prepared_round = message.round_change.prepared_round
+    if prepared_round is None:
+        raise ValueError("the round change reports no prepared round")
+    return prepared_round

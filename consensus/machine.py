@@ -64,7 +64,7 @@ def round_timeout_ms(config: ConsensusConfig, round: int) -> int:
     """
     if round == 0:
         return config.block_period_ms + config.round_timeout_ms
-    return min(config.round_timeout_ms * 2 ** min(round, 64), config.max_round_timeout_ms)
+    return min(config.round_timeout_ms << min(round, 64), config.max_round_timeout_ms)
 
 
 def initial_state(config: ConsensusConfig, height: int, safety: bytes | None = None) -> ConsensusState:
@@ -99,7 +99,7 @@ def initial_state(config: ConsensusConfig, height: int, safety: bytes | None = N
         messages.append(message)
     sent = tuple(message for message in messages if message.sender == config.address)
     proposals = {message.round: message for message in messages if message.kind == MessageKind.PROPOSAL}
-    valid_blocks = {message.payload.block_hash: message.payload.block for message in proposals.values()}
+    valid_blocks = {message.block_hash: message.proposal.block for message in proposals.values()}
     if record.lock is not None:
         valid_blocks[record.lock.block_hash] = record.lock.block
     kinds = {message.kind for message in sent}
@@ -188,7 +188,8 @@ def _on_message(state: ConsensusState, message: SignedMessage, actions: Actions)
         if problem is not None:
             return state
     if message.round > state.round + MAX_ROUNDS_AHEAD:
-        if message.kind == MessageKind.ROUND_CHANGE and message.round > state.round_change_rounds.get(message.sender, -1):
+        known_round = state.round_change_rounds.get(message.sender, -1)
+        if message.kind == MessageKind.ROUND_CHANGE and message.round > known_round:
             return replace(state, round_change_rounds={**state.round_change_rounds, message.sender: message.round})
         return state
     if message.kind == MessageKind.COMMIT:
@@ -207,7 +208,7 @@ def _on_proposal(state: ConsensusState, message: SignedMessage, actions: Actions
         return state
     existing = state.proposals.get(proposal.round)
     if existing is not None:
-        if existing.payload.block_hash != proposal.block_hash:
+        if existing.block_hash != proposal.block_hash:
             actions.append(ReportEvidence(Evidence(MessageKind.PROPOSAL, existing, message)))
         return state
     round_change_rounds = state.round_change_rounds
@@ -219,18 +220,25 @@ def _on_proposal(state: ConsensusState, message: SignedMessage, actions: Actions
         # The justification proves a quorum moved to this round: count them for the f+1 catch-up.
         round_change_rounds = dict(round_change_rounds)
         for round_change in round_changes:
-            round_change_rounds[round_change.sender] = max(round_change.round,
-                                                           round_change_rounds.get(round_change.sender, -1))
-    return replace(state, proposals={**state.proposals, proposal.round: message},
-                   round_change_rounds=round_change_rounds)
+            round_change_rounds[round_change.sender] = max(
+                round_change.round, round_change_rounds.get(round_change.sender, -1)
+            )
+    return replace(
+        state, proposals={**state.proposals, proposal.round: message}, round_change_rounds=round_change_rounds
+    )
 
 
 def _on_timeout(state: ConsensusState, event: TimeoutFired, actions: Actions) -> ConsensusState:
     if event.height != state.height or not state.started or not state.can_sign:
         return state
     if event.kind == "propose":
-        if (event.round == 0 == state.round and state.step == NEW_ROUND and _is_proposer(state)
-                and state.building_round is None and _own(state, MessageKind.PROPOSAL) is None):
+        if (
+            event.round == 0 == state.round
+            and state.step == NEW_ROUND
+            and _is_proposer(state)
+            and state.building_round is None
+            and _own(state, MessageKind.PROPOSAL) is None
+        ):
             actions.append(BuildBlock(state.height, 0))
             return replace(state, building_round=0)
         return state
@@ -252,8 +260,13 @@ def _on_timeout(state: ConsensusState, event: TimeoutFired, actions: Actions) ->
 
 
 def _on_block_built(state: ConsensusState, event: BlockBuilt, actions: Actions) -> ConsensusState:
-    if ((event.height, event.round) != (state.height, state.round) or state.building_round != event.round
-            or state.step != NEW_ROUND or not state.can_sign or _own(state, MessageKind.PROPOSAL) is not None):
+    if (
+        (event.height, event.round) != (state.height, state.round)
+        or state.building_round != event.round
+        or state.step != NEW_ROUND
+        or not state.can_sign
+        or _own(state, MessageKind.PROPOSAL) is not None
+    ):
         return state
     if event.round == 0:
         return _propose(state, event.block_hash, event.block, (), actions)
@@ -298,8 +311,8 @@ def _decide(state: ConsensusState, actions: Actions) -> ConsensusState:
     block = state.valid_blocks.get(block_hash)
     if block is not None:
         validator_set = state.config.validator_set
-        commits = state.votes.votes(state.height, round, MessageKind.COMMIT, block_hash)[:validator_set.quorum]
-        seals = {validator_set.index_of(commit.sender): commit.payload.seal for commit in commits}
+        commits = state.votes.votes(state.height, round, MessageKind.COMMIT, block_hash)[: validator_set.quorum]
+        seals = {validator_set.position(commit.sender): commit.commit.seal for commit in commits}
         certificate = aggregate(validator_set, seals, state.height, round, block_hash)
         actions.append(CommitBlock(state.height, block_hash, block, certificate))
         return replace(state, step=COMMITTED)
@@ -330,8 +343,14 @@ def _catch_up(state: ConsensusState, actions: Actions) -> ConsensusState:
 def _lead_round(state: ConsensusState, actions: Actions) -> ConsensusState:
     """upon quorum ROUND-CHANGE for our round as its proposer: re-propose the highest prepared
     block, or ask the node to build one."""
-    if (not state.can_sign or state.step != NEW_ROUND or state.round == 0 or not _is_proposer(state)
-            or state.building_round == state.round or _own(state, MessageKind.PROPOSAL) is not None):
+    if (
+        not state.can_sign
+        or state.step != NEW_ROUND
+        or state.round == 0
+        or not _is_proposer(state)
+        or state.building_round == state.round
+        or _own(state, MessageKind.PROPOSAL) is not None
+    ):
         return state
     round_changes = state.votes.votes(state.height, state.round, MessageKind.ROUND_CHANGE)
     if len(round_changes) < state.config.validator_set.quorum:
@@ -348,13 +367,13 @@ def _accept_proposal(state: ConsensusState, actions: Actions) -> ConsensusState:
     if not state.can_sign or state.step != NEW_ROUND:
         return state
     proposal = state.proposals.get(state.round)
-    if proposal is None or proposal.payload.block in state.rejected_blocks:
+    if proposal is None or proposal.proposal.block in state.rejected_blocks:
         return state
-    key = (state.round, proposal.payload.block_hash)
-    if proposal.payload.block_hash in state.valid_blocks or key in state.validating:
+    key = (state.round, proposal.block_hash)
+    if proposal.block_hash in state.valid_blocks or key in state.validating:
         return replace(state, step=PROPOSED)
-    actions.append(ValidateBlock(state.height, state.round, proposal.payload.block_hash, proposal.payload.block))
-    return replace(state, step=PROPOSED, validating={**state.validating, key: proposal.payload.block})
+    actions.append(ValidateBlock(state.height, state.round, proposal.block_hash, proposal.proposal.block))
+    return replace(state, step=PROPOSED, validating={**state.validating, key: proposal.proposal.block})
 
 
 def _prepare(state: ConsensusState, actions: Actions) -> ConsensusState:
@@ -362,10 +381,10 @@ def _prepare(state: ConsensusState, actions: Actions) -> ConsensusState:
     if not state.can_sign or state.step != PROPOSED or _own(state, MessageKind.PREPARE) is not None:
         return state
     proposal = state.proposals.get(state.round)
-    if proposal is None or proposal.payload.block_hash not in state.valid_blocks:
+    if proposal is None or proposal.block_hash not in state.valid_blocks:
         return state
-    prepare = Prepare(state.height, state.round, proposal.payload.block_hash)
-    return _send(state, sign(prepare, state.config.chain_id, state.config.private_key), actions)
+    prepare = Prepare(state.height, state.round, proposal.block_hash)
+    return _send(state, sign(prepare, state.config.chain_id, state.config.signing_key), actions)
 
 
 def _commit(state: ConsensusState, actions: Actions) -> ConsensusState:
@@ -375,7 +394,7 @@ def _commit(state: ConsensusState, actions: Actions) -> ConsensusState:
     own_prepare = _own(state, MessageKind.PREPARE)
     if own_prepare is None or _own(state, MessageKind.COMMIT) is not None:
         return state
-    block_hash = own_prepare.payload.block_hash
+    block_hash = own_prepare.block_hash
     block = state.valid_blocks.get(block_hash)
     prepares = state.votes.votes(state.height, state.round, MessageKind.PREPARE, block_hash)
     quorum = state.config.validator_set.quorum
@@ -383,13 +402,19 @@ def _commit(state: ConsensusState, actions: Actions) -> ConsensusState:
         return state
     config = state.config
     lock = Lock(state.round, block_hash, block, tuple(prepare.raw for prepare in prepares[:quorum]))
-    seal = sign_seal(config.bls_private_key, config.chain_id, state.height, state.round, block_hash)
-    commit = sign(Commit(state.height, state.round, block_hash, seal), config.chain_id, config.private_key)
+    seal = sign_seal(config.sealing_key, config.chain_id, state.height, state.round, block_hash)
+    commit = sign(Commit(state.height, state.round, block_hash, seal), config.chain_id, config.signing_key)
     return _send(replace(state, locked=lock, step=PREPARED), commit, actions)
 
 
 _RULES: tuple[Callable[[ConsensusState, Actions], ConsensusState], ...] = (
-    _decide, _catch_up, _lead_round, _accept_proposal, _prepare, _commit)
+    _decide,
+    _catch_up,
+    _lead_round,
+    _accept_proposal,
+    _prepare,
+    _commit,
+)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -398,17 +423,21 @@ _RULES: tuple[Callable[[ConsensusState, Actions], ConsensusState], ...] = (
 def _enter_round(state: ConsensusState, round: int, actions: Actions) -> ConsensusState:
     """Move to ``round`` and send its ROUND-CHANGE, reporting the lock with its block and certificate."""
     lock = state.locked
-    round_change = RoundChange(state.height, round) if lock is None else RoundChange(
-        state.height, round, lock.round, lock.block_hash, lock.block, lock.prepares)
-    message = sign(round_change, state.config.chain_id, state.config.private_key)
+    round_change = (
+        RoundChange(state.height, round)
+        if lock is None
+        else RoundChange(state.height, round, lock.round, lock.block_hash, lock.block, lock.prepares)
+    )
+    message = sign(round_change, state.config.chain_id, state.config.signing_key)
     state = replace(state, round=round, step=NEW_ROUND, sent=(), building_round=None)
     state = _send(state, message, actions)
     actions.append(ScheduleTimeout(state.height, round, "round", round_timeout_ms(state.config, round)))
     return state
 
 
-def _repropose(state: ConsensusState, block_hash: bytes, carried_block: bytes, justification: tuple[bytes, ...],
-               actions: Actions) -> ConsensusState:
+def _repropose(
+    state: ConsensusState, block_hash: bytes, carried_block: bytes, justification: tuple[bytes, ...], actions: Actions
+) -> ConsensusState:
     """Re-propose a prepared block; prefer our own validated copy over the one carried in ROUND-CHANGEs."""
     block = state.valid_blocks.get(block_hash)
     if block is None and state.locked is not None and state.locked.block_hash == block_hash:
@@ -416,14 +445,18 @@ def _repropose(state: ConsensusState, block_hash: bytes, carried_block: bytes, j
     return _propose(state, block_hash, block or carried_block, justification, actions)
 
 
-def _propose(state: ConsensusState, block_hash: bytes, block: bytes, justification: tuple[bytes, ...],
-             actions: Actions) -> ConsensusState:
+def _propose(
+    state: ConsensusState, block_hash: bytes, block: bytes, justification: tuple[bytes, ...], actions: Actions
+) -> ConsensusState:
     """Sign and send our proposal. The proposer's own block counts as valid (it built it, or a
     quorum prepared it)."""
     proposal = Proposal(state.height, state.round, block_hash, block, justification)
-    message = sign(proposal, state.config.chain_id, state.config.private_key)
-    state = replace(state, proposals={**state.proposals, state.round: message},
-                    valid_blocks={**state.valid_blocks, block_hash: block})
+    message = sign(proposal, state.config.chain_id, state.config.signing_key)
+    state = replace(
+        state,
+        proposals={**state.proposals, state.round: message},
+        valid_blocks={**state.valid_blocks, block_hash: block},
+    )
     return _send(state, message, actions)
 
 
@@ -441,8 +474,12 @@ def _safety_record(state: ConsensusState) -> bytes:
     messages = [message.raw for message in state.sent]
     proposal = state.proposals.get(state.round)
     own_prepare = _own(state, MessageKind.PREPARE)
-    if (proposal is not None and proposal.sender != state.config.address and own_prepare is not None
-            and own_prepare.payload.block_hash == proposal.payload.block_hash):
+    if (
+        proposal is not None
+        and proposal.sender != state.config.address
+        and own_prepare is not None
+        and own_prepare.block_hash == proposal.block_hash
+    ):
         messages.append(proposal.raw)
     return SafetyRecord(state.height, state.round, state.locked, tuple(messages)).encode()
 
@@ -464,22 +501,26 @@ def _count_vote(state: ConsensusState, message: SignedMessage, actions: Actions)
 
 
 def _seal_verifies(state: ConsensusState, message: SignedMessage) -> bool:
-    commit = message.payload
+    commit = message.commit
     validator_set = state.config.validator_set
-    public_key = validator_set.validators[validator_set.index_of(message.sender)].bls_public_key
+    public_key = validator_set.validators[validator_set.position(message.sender)].bls_public_key
     return verify_seal(public_key, commit.seal, state.config.chain_id, commit.height, commit.round, commit.block_hash)
 
 
 def _find_block(state: ConsensusState, block_hash: bytes) -> bytes | None:
     """Unvalidated bytes that claim to be ``block_hash``: from proposals, the lock, ROUND-CHANGEs."""
-    candidates = [message.payload.block for message in state.proposals.values()
-                  if message.payload.block_hash == block_hash]
+    candidates = [
+        message.proposal.block for message in state.proposals.values() if message.block_hash == block_hash
+    ]
     if state.locked is not None and state.locked.block_hash == block_hash:
         candidates.append(state.locked.block)
-    for (height, _, kind), slot in state.votes.slots.items():
+    for (_height, _, kind), slot in state.votes.slots.items():
         if kind == MessageKind.ROUND_CHANGE:
-            candidates.extend(vote.payload.prepared_block for vote in slot.values()
-                              if vote.payload.prepared_block_hash == block_hash and vote.payload.prepared_block)
+            candidates.extend(
+                vote.round_change.prepared_block
+                for vote in slot.values()
+                if vote.round_change.prepared_block_hash == block_hash and vote.round_change.prepared_block
+            )
     for candidate in candidates:
         if candidate not in state.rejected_blocks:
             return candidate
@@ -523,10 +564,14 @@ def _sync_target(state: ConsensusState) -> int | None:
 def _maybe_relay_decision(state: ConsensusState, message: SignedMessage, actions: Actions) -> ConsensusState:
     """A validator still changing rounds at the height we just decided missed the COMMITs: relay them
     (they are self-authenticating). Once per sender and round, so a peer cannot make us loop."""
-    if (message.height != state.height - 1 or message.kind != MessageKind.ROUND_CHANGE
-            or not state.previous_decision or message.sender == state.config.address
-            or not state.config.validator_set.contains(message.sender)
-            or message.round <= state.relayed.get(message.sender, -1)):
+    if (
+        message.height != state.height - 1
+        or message.kind != MessageKind.ROUND_CHANGE
+        or not state.previous_decision
+        or message.sender == state.config.address
+        or not state.config.validator_set.contains(message.sender)
+        or message.round <= state.relayed.get(message.sender, -1)
+    ):
         return state
     actions.extend(Broadcast(commit) for commit in state.previous_decision)
     return replace(state, relayed={**state.relayed, message.sender: message.round})

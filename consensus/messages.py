@@ -20,10 +20,11 @@ does, instead of carrying one block per ROUND-CHANGE.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import rlp
 from coincurve import PrivateKey, PublicKey
@@ -135,8 +136,37 @@ class SignedMessage:
     def round(self) -> int:
         return self.payload.round
 
+    @property
+    def block_hash(self) -> bytes:
+        """The block a PROPOSAL, PREPARE or COMMIT is about; empty for a ROUND-CHANGE."""
+        return b"" if isinstance(self.payload, RoundChange) else self.payload.block_hash
 
-def _core(payload: Payload) -> list:
+    @property
+    def proposal(self) -> Proposal:
+        """The payload of a PROPOSAL; a caller that has not checked the kind gets a TypeError."""
+        return _expect(self.payload, Proposal)
+
+    @property
+    def commit(self) -> Commit:
+        """The payload of a COMMIT; a caller that has not checked the kind gets a TypeError."""
+        return _expect(self.payload, Commit)
+
+    @property
+    def round_change(self) -> RoundChange:
+        """The payload of a ROUND-CHANGE; a caller that has not checked the kind gets a TypeError."""
+        return _expect(self.payload, RoundChange)
+
+
+_P = TypeVar("_P", Proposal, Prepare, Commit, RoundChange)
+
+
+def _expect(payload: Payload, kind: type[_P]) -> _P:
+    if not isinstance(payload, kind):
+        raise TypeError(f"expected a {kind.__name__}, got a {type(payload).__name__}")
+    return payload
+
+
+def _core(payload: Payload) -> list[Any]:
     if isinstance(payload, Proposal):
         return [payload.height, payload.round, payload.block_hash, payload.block, list(payload.justification)]
     if isinstance(payload, Prepare):
@@ -149,7 +179,7 @@ def _core(payload: Payload) -> list:
     raise TypeError(f"not a consensus payload: {type(payload).__name__}")
 
 
-def _attachments(payload: Payload) -> list:
+def _attachments(payload: Payload) -> list[Any]:
     if isinstance(payload, RoundChange):
         return [payload.prepared_block, list(payload.prepared_certificate)]
     return []
@@ -280,17 +310,17 @@ def _raw_list(item: object, name: str) -> tuple[bytes, ...]:
     return tuple(_bytes(element, f"{name}[{index}]") for index, element in enumerate(item))
 
 
-def _arity(items: list, expected: int, name: str) -> None:
+def _arity(items: list[Any], expected: int, name: str) -> None:
     if len(items) != expected:
         raise InvalidMessage(f"{name}: expected {expected} items, got {len(items)}")
 
 
-def _no_attachments(attachments: list, kind: str) -> None:
+def _no_attachments(attachments: list[Any], kind: str) -> None:
     if attachments:
         raise InvalidMessage(f"{kind} carries attachments; only ROUND-CHANGE may")
 
 
-def _parse_proposal(core: list, attachments: list) -> Proposal:
+def _parse_proposal(core: list[Any], attachments: list[Any]) -> Proposal:
     _arity(core, 5, "proposal core")
     _no_attachments(attachments, "PROPOSAL")
     return Proposal(height=_uint(core[0], "height"), round=_uint(core[1], "round"),
@@ -298,14 +328,14 @@ def _parse_proposal(core: list, attachments: list) -> Proposal:
                     justification=_raw_list(core[4], "justification"))
 
 
-def _parse_prepare(core: list, attachments: list) -> Prepare:
+def _parse_prepare(core: list[Any], attachments: list[Any]) -> Prepare:
     _arity(core, 3, "prepare core")
     _no_attachments(attachments, "PREPARE")
     return Prepare(height=_uint(core[0], "height"), round=_uint(core[1], "round"),
                    block_hash=_hash(core[2], "block_hash"))
 
 
-def _parse_commit(core: list, attachments: list) -> Commit:
+def _parse_commit(core: list[Any], attachments: list[Any]) -> Commit:
     _arity(core, 4, "commit core")
     _no_attachments(attachments, "COMMIT")
     seal = _bytes(core[3], "seal")
@@ -315,7 +345,7 @@ def _parse_commit(core: list, attachments: list) -> Commit:
                   block_hash=_hash(core[2], "block_hash"), seal=seal)
 
 
-def _parse_round_change(core: list, attachments: list) -> RoundChange:
+def _parse_round_change(core: list[Any], attachments: list[Any]) -> RoundChange:
     _arity(core, 3, "round change core")
     _arity(attachments, 2, "round change attachments")
     prepared = core[2]
@@ -333,7 +363,7 @@ def _parse_round_change(core: list, attachments: list) -> RoundChange:
                        prepared_certificate=_raw_list(attachments[1], "prepared_certificate"))
 
 
-_PARSERS = {
+_PARSERS: dict[MessageKind, Callable[[list[Any], list[Any]], Payload]] = {
     MessageKind.PROPOSAL: _parse_proposal,
     MessageKind.PREPARE: _parse_prepare,
     MessageKind.COMMIT: _parse_commit,

@@ -46,7 +46,8 @@ class SafetyRecord:
     def encode(self) -> bytes:
         lock = [] if self.lock is None else [self.lock.round, self.lock.block_hash, self.lock.block,
                                              list(self.lock.prepares)]
-        return rlp.encode([SAFETY_RECORD_VERSION, self.height, self.round, lock, list(self.messages)])
+        encoded: bytes = rlp.encode([SAFETY_RECORD_VERSION, self.height, self.round, lock, list(self.messages)])
+        return encoded
 
     @classmethod
     def decode(cls, data: bytes) -> SafetyRecord:

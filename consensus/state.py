@@ -59,13 +59,27 @@ class ConsensusConfig:
     address: bytes | None = field(init=False, default=None)
     """Derived: the address of ``private_key``."""
 
+    @property
+    def signing_key(self) -> bytes:
+        """The secp256k1 key that signs this validator's messages; an observer has none."""
+        if self.private_key is None:
+            raise InvalidConfig("an observer has no key to sign messages with")
+        return self.private_key
+
+    @property
+    def sealing_key(self) -> bytes:
+        """The BLS key that signs this validator's commit seals; an observer has none."""
+        if self.bls_private_key is None:
+            raise InvalidConfig("an observer has no key to sign commit seals with")
+        return self.bls_private_key
+
     def __post_init__(self) -> None:
         if (self.private_key is None) != (self.bls_private_key is None):
             raise InvalidConfig("give both private_key and bls_private_key, or neither (observer)")
         if self.block_period_ms < 0 or self.round_timeout_ms <= 0 or self.max_round_timeout_ms < self.round_timeout_ms:
             raise InvalidConfig("timeouts must satisfy block_period_ms >= 0 and 0 < round_timeout_ms <= "
                                 "max_round_timeout_ms")
-        if self.private_key is None:
+        if self.private_key is None or self.bls_private_key is None:
             return
         if len(self.private_key) != 32 or len(self.bls_private_key) != 32:
             raise InvalidConfig("private_key and bls_private_key must be 32 bytes each")

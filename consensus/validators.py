@@ -110,6 +110,13 @@ class ValidatorSet:
         """Position of ``address`` in the set (its bit in a signer bitmap), or None."""
         return self._indices.get(address)
 
+    def position(self, address: bytes) -> int:
+        """Position of ``address``, which the caller knows is a validator; ValueError otherwise."""
+        index = self._indices.get(address)
+        if index is None:
+            raise ValueError(f"0x{address.hex()} is not a validator of this set")
+        return index
+
     def contains(self, address: bytes) -> bool:
         """Whether ``address`` is a validator of this set."""
         return address in self._indices

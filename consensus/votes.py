@@ -67,7 +67,7 @@ def _vote_content(message: SignedMessage) -> object:
 
 
 def _count_hash(message: SignedMessage) -> bytes:
-    return b"" if message.kind == MessageKind.ROUND_CHANGE else message.payload.block_hash
+    return b"" if message.kind == MessageKind.ROUND_CHANGE else message.block_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ class VoteCollector:
         """The counted votes for (height, round, kind, hash), in validator order (deterministic)."""
         slot = self.slots.get((height, round, kind), {})
         matching = [vote for vote in slot.values() if _count_hash(vote) == block_hash]
-        return tuple(sorted(matching, key=lambda vote: self.validator_set.index_of(vote.sender)))
+        return tuple(sorted(matching, key=lambda vote: self.validator_set.position(vote.sender)))
 
     def count(self, height: int, round: int, kind: MessageKind, block_hash: bytes = b"") -> int:
         """How many validators voted for (height, round, kind, hash)."""

@@ -71,7 +71,7 @@ def connect(rpc_url: str) -> Web3:
     """A web3.py client of the node at ``rpc_url``; raises DeployError if it does not answer."""
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # the cheapest call that proves a JSON-RPC node answers
     except Exception as exc:  # connection refused, bad URL, not JSON-RPC: all the same to the caller
         raise DeployError(f"no JSON-RPC node at {rpc_url}: {exc}") from None
     return w3
@@ -174,7 +174,7 @@ def parse_constructor_args(name: str, raw: Sequence[str]) -> list[Any]:
     if len(raw) != len(inputs):
         wanted = ", ".join(f"{i['type']} {i['name']}" for i in inputs) or "none"
         raise DeployError(f"{name} takes {len(inputs)} constructor arguments ({wanted}), got {len(raw)}")
-    return [_convert(spec, _maybe_json(spec, text)) for spec, text in zip(inputs, raw)]
+    return [_convert(spec, _maybe_json(spec, text)) for spec, text in zip(inputs, raw, strict=True)]
 
 
 def _maybe_json(spec: dict[str, Any], text: str) -> Any:
@@ -200,7 +200,7 @@ def _convert(spec: dict[str, Any], value: Any) -> Any:
             value = [value.get(c["name"]) for c in components]
         if not isinstance(value, list) or len(value) != len(components):
             raise DeployError(f"{label} must be a JSON list or object with {len(components)} fields")
-        return tuple(_convert(c, v) for c, v in zip(components, value))
+        return tuple(_convert(c, v) for c, v in zip(components, value, strict=True))
     text = str(value) if not isinstance(value, bool) else ("true" if value else "false")
     if kind == "address":
         if not is_address(text):

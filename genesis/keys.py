@@ -170,7 +170,9 @@ def read_key_file(path: Path | str, name: str) -> bytes:
     except ValueError:
         raise KeyFileError(path, name, "not valid hex") from None
     if len(key) != KEY_LENGTH:
-        raise KeyFileError(path, name, f"expected {KEY_LENGTH} bytes ({2 * KEY_LENGTH} hex digits), got {len(key)} bytes")
+        raise KeyFileError(
+            path, name, f"expected {KEY_LENGTH} bytes ({2 * KEY_LENGTH} hex digits), got {len(key)} bytes"
+        )
     return key
 
 

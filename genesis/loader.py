@@ -72,7 +72,9 @@ class _Fields:
     def fail(self, path: str, problem: str) -> NoReturn:
         raise GenesisFieldError(path, problem, self.source)
 
-    def check_keys(self, obj: Any, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    def check_keys(
+        self, obj: Any, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """Require a JSON object with only ``allowed`` keys and all ``required`` ones."""
         if not isinstance(obj, dict):
             self.fail(path or "<root>", f"expected a JSON object, got {_show(obj)}")
@@ -141,7 +143,10 @@ def _parse_address(f: _Fields, value: Any, path: str) -> bytes:
     address = bytes.fromhex(digits)
     mixed_case = digits != digits.lower() and digits != digits.upper()
     if mixed_case and value != to_checksum_address(address):
-        f.fail(path, f"bad EIP-55 checksum in {value} (expected {to_checksum_address(address)}, or write it all lower-case)")
+        f.fail(
+            path,
+            f"bad EIP-55 checksum in {value} (expected {to_checksum_address(address)}, or write it all lower-case)",
+        )
     return address
 
 
@@ -245,7 +250,10 @@ def _parse_validators(f: _Fields, obj: Any) -> tuple[GenesisValidator, ...]:
         for index, validator in enumerate(validators):
             value = getattr(validator, attribute)
             if value in first_index:
-                f.fail(f"validators[{index}].{key}", f"duplicate validator {key} {show(value)} (also validators[{first_index[value]}])")
+                f.fail(
+                    f"validators[{index}].{key}",
+                    f"duplicate validator {key} {show(value)} (also validators[{first_index[value]}])",
+                )
             first_index[value] = index
     return validators
 
@@ -254,18 +262,32 @@ def _parse_consensus(f: _Fields, obj: Any) -> ConsensusParams:
     f.check_keys(obj, "consensus", _CONSENSUS_KEYS)
     defaults = ConsensusParams()
     block_period = _parse_int(
-        f, obj.get("blockPeriodMs", defaults.block_period_ms), "consensus.blockPeriodMs",
-        MIN_BLOCK_PERIOD_MS, _U64, f"an integer of at least {MIN_BLOCK_PERIOD_MS}",
+        f,
+        obj.get("blockPeriodMs", defaults.block_period_ms),
+        "consensus.blockPeriodMs",
+        MIN_BLOCK_PERIOD_MS,
+        _U64,
+        f"an integer of at least {MIN_BLOCK_PERIOD_MS}",
     )
     round_timeout = _parse_int(
-        f, obj.get("roundTimeoutMs", defaults.round_timeout_ms), "consensus.roundTimeoutMs",
-        block_period, _U64, f"an integer of at least blockPeriodMs = {block_period}",
+        f,
+        obj.get("roundTimeoutMs", defaults.round_timeout_ms),
+        "consensus.roundTimeoutMs",
+        block_period,
+        _U64,
+        f"an integer of at least blockPeriodMs = {block_period}",
     )
     max_round_timeout = _parse_int(
-        f, obj.get("maxRoundTimeoutMs", defaults.max_round_timeout_ms), "consensus.maxRoundTimeoutMs",
-        round_timeout, _U64, f"an integer of at least roundTimeoutMs = {round_timeout}",
+        f,
+        obj.get("maxRoundTimeoutMs", defaults.max_round_timeout_ms),
+        "consensus.maxRoundTimeoutMs",
+        round_timeout,
+        _U64,
+        f"an integer of at least roundTimeoutMs = {round_timeout}",
     )
-    return ConsensusParams(block_period_ms=block_period, round_timeout_ms=round_timeout, max_round_timeout_ms=max_round_timeout)
+    return ConsensusParams(
+        block_period_ms=block_period, round_timeout_ms=round_timeout, max_round_timeout_ms=max_round_timeout
+    )
 
 
 def _parse_permissions(f: _Fields, obj: Any) -> PermissionsConfig:
@@ -276,7 +298,10 @@ def _parse_permissions(f: _Fields, obj: Any) -> PermissionsConfig:
         registry = _parse_address(f, obj["registryAddress"], "permissions.registryAddress")
     return PermissionsConfig(
         registry_address=registry,
-        **{name: _parse_address_list(f, obj.get(name, []), f"permissions.{name}") for name in ("admins", "members", "deployers", "auditors")},
+        **{
+            name: _parse_address_list(f, obj.get(name, []), f"permissions.{name}")
+            for name in ("admins", "members", "deployers", "auditors")
+        },
     )
 
 
@@ -293,7 +318,14 @@ def parse_genesis(obj: Any, source: str = "genesis") -> Genesis:
         f.fail("extraData", f"at most {MAX_EXTRA_DATA} bytes allowed, got {len(extra_data)}")
     return Genesis(
         chain_id=_parse_int(f, obj["chainId"], "chainId", 1, MAX_CHAIN_ID + 1, f"an integer 1..{MAX_CHAIN_ID}"),
-        gas_limit=_parse_int(f, obj["gasLimit"], "gasLimit", MIN_GAS_LIMIT, 2**63, f"an integer of at least {MIN_GAS_LIMIT} and below 2**63"),
+        gas_limit=_parse_int(
+            f,
+            obj["gasLimit"],
+            "gasLimit",
+            MIN_GAS_LIMIT,
+            2**63,
+            f"an integer of at least {MIN_GAS_LIMIT} and below 2**63",
+        ),
         timestamp=_parse_int(f, obj.get("timestamp", 0), "timestamp", 0, _U64, "a non-negative integer below 2**64"),
         extra_data=extra_data,
         alloc=_parse_alloc(f, obj.get("alloc", {})),

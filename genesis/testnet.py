@@ -209,7 +209,7 @@ def init_testnet(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_genesis(genesis, genesis_path)
-        for node, config_text, node_keys in zip(nodes, configs, keys):
+        for node, config_text, node_keys in zip(nodes, configs, keys, strict=True):
             write_validator_keys(node.key_paths, node_keys)
             node.config_path.write_text(config_text, encoding="utf-8")
     except OSError as exc:

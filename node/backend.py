@@ -419,7 +419,7 @@ def logs_of_block(
     """The block's logs in order, with their block-wide log index."""
     entries = []
     log_index = 0
-    for tx_index, (receipt, transaction) in enumerate(zip(receipts, transactions)):
+    for tx_index, (receipt, transaction) in enumerate(zip(receipts, transactions, strict=True)):
         for entry in receipt.logs:
             entries.append(
                 LogEntry(
@@ -443,7 +443,8 @@ def matches(log_filter: LogFilter, entry: LogEntry) -> bool:
     if len(log_filter.topics) > len(entry.topics):
         return False
     return all(
-        wanted is None or topic in wanted for wanted, topic in zip(log_filter.topics, entry.topics)
+        wanted is None or topic in wanted
+        for wanted, topic in zip(log_filter.topics, entry.topics, strict=False)  # an entry may have more topics
     )
 
 

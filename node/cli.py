@@ -46,10 +46,20 @@ def node() -> None:
               help="Allow browser requests from ORIGIN ('*' for any). Repeatable.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
               help="Serve Prometheus metrics on this port.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console", show_default=True)
-def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_origins: tuple[str, ...],
-        metrics_port: int | None, log_level: str, log_format: str) -> None:
+def dev(
+    datadir: Path,
+    rpc_host: str,
+    rpc_port: int,
+    block_period: float,
+    cors_origins: tuple[str, ...],
+    metrics_port: int | None,
+    log_level: str,
+    log_format: str,
+) -> None:
     """Run a single-validator development chain with 10 funded, unlocked accounts."""
     from node.dev import dev_genesis, dev_validator_keys
     from node.dev_accounts import DEV_BALANCE, DEV_MNEMONIC, DevSigner
@@ -81,8 +91,13 @@ def dev(datadir: Path, rpc_host: str, rpc_port: int, block_period: float, cors_o
 
 
 @node.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
-              help="The node's config.toml (see `settle testnet init`).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The node's config.toml (see `settle testnet init`).",
+)
 def run(config_path: Path) -> None:
     """Run a node from its config file."""
     from genesis.errors import GenesisError
@@ -101,9 +116,7 @@ def run(config_path: Path) -> None:
     keys = None
     if config.node.role in ("validator", "dev"):
         try:
-            keys = read_validator_keys(
-                KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key)
-            )
+            keys = read_validator_keys(KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key))
         except GenesisError as exc:
             raise SettleError(str(exc)) from None
         if keys.address not in [v.address for v in genesis.validators]:
@@ -150,8 +163,15 @@ def _run(settings: NodeSettings) -> None:
     from node.sync import GenesisConflict
     from vm.leveldb import StorageError
 
-    fatal = (StoreError, StorageError, GenesisConflict, ConsensusHalted, ListenFailed, RpcListenFailed,
-             MetricsListenFailed)
+    fatal = (
+        StoreError,
+        StorageError,
+        GenesisConflict,
+        ConsensusHalted,
+        ListenFailed,
+        RpcListenFailed,
+        MetricsListenFailed,
+    )
     try:
         trio.run(run_node, settings)
     except BaseExceptionGroup as group:
@@ -185,15 +205,22 @@ def testnet() -> None:
 @click.option("--block-period-ms", type=click.IntRange(50, 3_600_000), default=1000, show_default=True)
 @click.option("--base-rpc-port", type=click.IntRange(1, 65535), default=8545, show_default=True)
 @click.option("--base-p2p-port", type=click.IntRange(1, 65535), default=30300, show_default=True)
-def testnet_init(validators: int, out_dir: Path, chain_id: int, block_period_ms: int, base_rpc_port: int,
-                 base_p2p_port: int) -> None:
+def testnet_init(
+    validators: int, out_dir: Path, chain_id: int, block_period_ms: int, base_rpc_port: int, base_p2p_port: int
+) -> None:
     """Write DIR/genesis.json and DIR/node<i>/{config.toml,keys/} for N validators."""
     from genesis.errors import GenesisError
     from genesis.testnet import init_testnet
 
     try:
-        layout = init_testnet(out_dir, validators, chain_id=chain_id, block_period_ms=block_period_ms,
-                              base_rpc_port=base_rpc_port, base_p2p_port=base_p2p_port)
+        layout = init_testnet(
+            out_dir,
+            validators,
+            chain_id=chain_id,
+            block_period_ms=block_period_ms,
+            base_rpc_port=base_rpc_port,
+            base_p2p_port=base_p2p_port,
+        )
     except GenesisError as exc:
         raise SettleError(str(exc)) from None
     click.echo(f"Wrote {layout.genesis_path}")
@@ -222,8 +249,13 @@ def keys() -> None:
 
 
 @keys.command("generate")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
-              help="Directory for account.key, bls.key and node.key.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory for account.key, bls.key and node.key.",
+)
 def keys_generate(out_dir: Path) -> None:
     """Generate a validator's secp256k1, BLS12-381 and libp2p keys."""
     from genesis.errors import GenesisError
@@ -283,14 +315,31 @@ def contracts_compile() -> None:
 @click.argument("name")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--rpc", "rpc_url", default="http://127.0.0.1:8545", show_default=True, help="JSON-RPC URL of a node.")
-@click.option("--key", "key_hex", envvar="SETTLE_DEPLOY_KEY", metavar="HEX",
-              help="Deployer's secp256k1 private key (or env SETTLE_DEPLOY_KEY).")
+@click.option(
+    "--key",
+    "key_hex",
+    envvar="SETTLE_DEPLOY_KEY",
+    metavar="HEX",
+    help="Deployer's secp256k1 private key (or env SETTLE_DEPLOY_KEY).",
+)
 @click.option("--key-file", type=click.Path(path_type=Path), help="File holding the deployer's key as hex.")
 @click.option("--from", "sender", metavar="ADDRESS", help="Use an account the node holds unlocked (dev chain).")
-@click.option("--record", type=click.Path(path_type=Path), default=Path("deployments.json"), show_default=True,
-              help="JSON deployment record to append to.")
-def contracts_deploy(name: str, args: tuple[str, ...], rpc_url: str, key_hex: str | None, key_file: Path | None,
-                     sender: str | None, record: Path) -> None:
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    default=Path("deployments.json"),
+    show_default=True,
+    help="JSON deployment record to append to.",
+)
+def contracts_deploy(
+    name: str,
+    args: tuple[str, ...],
+    rpc_url: str,
+    key_hex: str | None,
+    key_file: Path | None,
+    sender: str | None,
+    record: Path,
+) -> None:
     """Deploy contract NAME from contracts/build with constructor ARGS (arrays and structs as JSON)."""
     from contracts.compiler import ContractsError
     from contracts.deploy import connect, deploy, parse_constructor_args
@@ -307,8 +356,10 @@ def contracts_deploy(name: str, args: tuple[str, ...], rpc_url: str, key_hex: st
         raise SettleError(str(exc)) from None
     except ValueError as exc:  # a malformed --key
         raise SettleError(f"invalid key: {exc}") from None
-    click.echo(f"{deployment.name} deployed at {deployment.address} "
-               f"(block {deployment.block_number}, gas {deployment.gas_used}); recorded in {record}")
+    click.echo(
+        f"{deployment.name} deployed at {deployment.address} "
+        f"(block {deployment.block_number}, gas {deployment.gas_used}); recorded in {record}"
+    )
 
 
 # -- duo ------------------------------------------------------------------------
@@ -331,17 +382,42 @@ def _read_key(path: Path) -> str:
 @duo.command("feed")
 @click.option("--rpc", "rpc_url", default="http://127.0.0.1:8545", show_default=True, help="JSON-RPC HTTP URL.")
 @click.option("--beethoven", required=True, help="Beethoven contract address.")
-@click.option("--key-file", type=click.Path(path_type=Path), required=True,
-              help="File holding this feed's (pf1/pf2/pf3) private key in hex.")
-@click.option("--trades", "trade_files", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="Recorded trade file (.csv or .jsonl: exchange, trade_id, price, volume, timestamp). Repeatable.")
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="File holding this feed's (pf1/pf2/pf3) private key in hex.",
+)
+@click.option(
+    "--trades",
+    "trade_files",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="Recorded trade file (.csv or .jsonl: exchange, trade_id, price, volume, timestamp). Repeatable.",
+)
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True, help="This feed's SQLite file.")
-@click.option("--replay-offset", type=float, default=0.0, show_default=True,
-              help="Seconds added to chain time to get the recorded trades' time.")
+@click.option(
+    "--replay-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds added to chain time to get the recorded trades' time.",
+)
 @click.option("--poll", "poll_seconds", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
-def duo_feed(rpc_url: str, beethoven: str, key_file: Path, trade_files: tuple[Path, ...], db_path: Path,
-             replay_offset: float, poll_seconds: float, log_level: str) -> None:
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def duo_feed(
+    rpc_url: str,
+    beethoven: str,
+    key_file: Path,
+    trade_files: tuple[Path, ...],
+    db_path: Path,
+    replay_offset: float,
+    poll_seconds: float,
+    log_level: str,
+) -> None:
     """Price feed (§2.3): store trades, fix the price hourly, commit it with this feed's key."""
     from eth_utils import is_address
 
@@ -366,11 +442,24 @@ def duo_feed(rpc_url: str, beethoven: str, key_file: Path, trade_files: tuple[Pa
 @click.option("--ws", "ws_url", default="ws://127.0.0.1:8545", show_default=True, help="JSON-RPC WebSocket URL.")
 @click.option("--beethoven", required=True, help="Beethoven contract address.")
 @click.option("--key-file", type=click.Path(path_type=Path), required=True, help="File holding a private key in hex.")
-@click.option("--gas", type=click.IntRange(100_000, 30_000_000), default=3_000_000, show_default=True,
-              help="Gas per startReset transaction (bounds the holders processed per transaction).")
-@click.option("--poll", "poll_seconds", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
-              help="Seconds between state checks that back up the event subscription.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option(
+    "--gas",
+    type=click.IntRange(100_000, 30_000_000),
+    default=3_000_000,
+    show_default=True,
+    help="Gas per startReset transaction (bounds the holders processed per transaction).",
+)
+@click.option(
+    "--poll",
+    "poll_seconds",
+    type=click.FloatRange(0.1, 3600),
+    default=5.0,
+    show_default=True,
+    help="Seconds between state checks that back up the event subscription.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
 def duo_trigger(ws_url: str, beethoven: str, key_file: Path, gas: int, poll_seconds: float, log_level: str) -> None:
     """Reset trigger (§2.1): answer StartPreReset/StartReset events until the reset completes."""
     import asyncio
@@ -416,16 +505,25 @@ def bench_rpc(transfers: int, baseline: bool, repeats: int) -> None:
 @bench.command("exec")
 @click.option("--blocks", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.option("--txs-per-block", type=click.IntRange(10, 10_000), default=1000, show_default=True)
-@click.option("--gc-freeze/--no-gc-freeze", default=True, show_default=True,
-              help="Freeze the harness's own objects out of the garbage collector before the timed runs.")
+@click.option(
+    "--gc-freeze/--no-gc-freeze",
+    default=True,
+    show_default=True,
+    help="Freeze the harness's own objects out of the garbage collector before the timed runs.",
+)
 def bench_exec(blocks: int, txs_per_block: int, gc_freeze: bool) -> None:
     """In-process ERC-20 block execution: Settle's builder vs stock py-evm (bench-results/exec.json)."""
     _load_script("bench_exec").main(blocks=blocks, txs_per_block=txs_per_block, gc_freeze=gc_freeze)
 
 
 @bench.command("admission")
-@click.option("--count", type=click.IntRange(10, 100_000), default=2000, show_default=True,
-              help="Signed ERC-20 transfers to admit.")
+@click.option(
+    "--count",
+    type=click.IntRange(10, 100_000),
+    default=2000,
+    show_default=True,
+    help="Signed ERC-20 transfers to admit.",
+)
 @click.option("--repeats", type=click.IntRange(1, 50), default=5, show_default=True)
 def bench_admission(count: int, repeats: int) -> None:
     """Transaction decoding and signature checks: Settle vs stock py-evm (bench-results/admission.json)."""
@@ -433,8 +531,13 @@ def bench_admission(count: int, repeats: int) -> None:
 
 
 @bench.command("network")
-@click.option("--seconds", type=click.FloatRange(1, 600), default=6.0, show_default=True,
-              help="Seconds of offered load per level.")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(1, 600),
+    default=6.0,
+    show_default=True,
+    help="Seconds of offered load per level.",
+)
 @click.option("--periods", default="1000,200", show_default=True, help="Block periods to run, in ms.")
 @click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
 def bench_network(seconds: float, periods: str, validators: int) -> None:

@@ -426,7 +426,9 @@ def _parse_section(name: str, cls: type, table: Any, base_dir: Path, source: str
                 if exc.index is None:
                     problem = f"expected {exc.expected}, got {_show(table[key])}"
                 else:
-                    problem = f"expected {exc.expected}, got {_show(exc.element)}" + (f" ({exc.detail})" if exc.detail else "")
+                    problem = f"expected {exc.expected}, got {_show(exc.element)}" + (
+                        f" ({exc.detail})" if exc.detail else ""
+                    )
                 raise ConfigFieldError(source, name, key, problem, exc.index) from None
         else:
             value = spec.default
@@ -440,8 +442,11 @@ def _check_consistency(config: NodeConfig, source: str) -> None:
     """Rules that involve more than one setting."""
     if config.mempool.max_per_sender > config.mempool.max_transactions:
         raise ConfigFieldError(
-            source, "mempool", "max_per_sender",
-            f"must not exceed max_transactions ({config.mempool.max_transactions}), got {config.mempool.max_per_sender}",
+            source,
+            "mempool",
+            "max_per_sender",
+            f"must not exceed max_transactions ({config.mempool.max_transactions}), "
+            f"got {config.mempool.max_per_sender}",
         )
     rpc, metrics = config.rpc, config.metrics
     if rpc.enabled and metrics.enabled and rpc.host == metrics.host and rpc.port == metrics.port:

@@ -32,7 +32,10 @@ class MetricsListenFailed(Exception):
 
 
 def start_metrics_server(host: str, port: int) -> None:
-    """Serve /metrics from a daemon thread owned by prometheus_client; :class:`MetricsListenFailed` if it cannot bind."""
+    """Serve /metrics from a daemon thread owned by prometheus_client.
+
+    Raises :class:`MetricsListenFailed` if it cannot bind.
+    """
     try:
         start_http_server(port, addr=host)
     except OSError as exc:

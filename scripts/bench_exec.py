@@ -370,7 +370,7 @@ def _settle_build(engine: str, work: Workload, blocks: list[Any], reader: Any,
     clock = _Clock(profiler)
     gas_used = transactions = 0
     gc.collect()
-    for index, (txs, reference) in enumerate(zip(decoded, blocks)):
+    for index, (txs, reference) in enumerate(zip(decoded, blocks, strict=True)):
         timed = index >= len(work.setup)
         chain, commit = open_block()
         if timed:
@@ -474,7 +474,7 @@ def run_stock_build(work: Workload, blocks: list[Any], profiler: Any = None) -> 
     clock = _Clock(profiler)
     gas_used = transactions = 0
     gc.collect()
-    for index, (txs, reference) in enumerate(zip(decoded, blocks)):
+    for index, (txs, reference) in enumerate(zip(decoded, blocks, strict=True)):
         fields = {"timestamp": reference.header.timestamp, "coinbase": work.coinbase}
         if index >= len(work.setup):
             with clock:

@@ -103,7 +103,8 @@ def _exists(account: Account) -> bool:
 
 
 class SettleAccountDB(AccountDB):
-    """py-evm 0.12.1b1's ``AccountDB`` with cheaper storage reads and balance, nonce, warm-set and empty-account updates.
+    """py-evm 0.12.1b1's ``AccountDB`` with cheaper storage reads and balance, nonce, warm-set
+    and empty-account updates.
 
     **Storage reads are memoised.** A token transfer reads each of its slots
     three times (SLOAD, then SSTORE's current and original values), and each
@@ -243,7 +244,10 @@ class SettleAccountDB(AccountDB):
             self._set_account(address, account)
 
     def account_is_empty(self, address: Address) -> bool:
-        """py-evm's nonce, code-hash and balance reads, from one account read (EIP-161 asks it of every touched account)."""
+        """py-evm's nonce, code-hash and balance reads, from one account read.
+
+        EIP-161 asks it of every touched account.
+        """
         validate_canonical_address(address, title="Storage Address")
         account = self._get_account(address)
         return account.nonce == 0 and account.code_hash == EMPTY_SHA3 and account.balance == 0

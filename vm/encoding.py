@@ -116,7 +116,7 @@ def new_serializable(cls: type, *values: Any) -> Any:
     set as they are, in one dictionary update.
     """
     obj = _new_object(cls)
-    vars(obj).update(zip(cls._meta.field_attrs, values))  # type: ignore[attr-defined]
+    vars(obj).update(zip(cls._meta.field_attrs, values, strict=True))  # type: ignore[attr-defined]
     return obj
 
 

@@ -93,7 +93,10 @@ class ValidatedOnce(OnePassTransactionChecks):
         self._validated_transaction = transaction
 
     def take_validated(self, transaction: SignedTransactionAPI) -> bool:
-        """Whether :meth:`validate_transaction_before_apply` has just run for this very object; either way the mark is spent."""
+        """Whether :meth:`validate_transaction_before_apply` has just run for this very object.
+
+        Either way the mark is spent.
+        """
         validated = transaction is self._validated_transaction
         self._validated_transaction = None
         return validated
@@ -128,8 +131,9 @@ class DeferredHeader:
         return self._header.copy(**self._changes) if self._changes else self._header
 
 
-def _root_and_nodes(items: Sequence[Any], encode: Callable[[Any], bytes] = lambda item: item.encode()
-                    ) -> tuple[bytes, dict[bytes, bytes]]:
+def _root_and_nodes(
+    items: Sequence[Any], encode: Callable[[Any], bytes] = lambda item: item.encode()
+) -> tuple[bytes, dict[bytes, bytes]]:
     return ordered_trie_root_and_nodes([encode(item) for item in items])
 
 
@@ -153,8 +157,7 @@ def _with_deposit_contract_logs(receipts: Sequence[ReceiptAPI]) -> tuple[Receipt
     the same request data for a fraction of the work.
     """
     return tuple(
-        receipt for receipt in receipts
-        if any(log.address == DEPOSIT_CONTRACT_ADDRESS for log in receipt.logs)
+        receipt for receipt in receipts if any(log.address == DEPOSIT_CONTRACT_ADDRESS for log in receipt.logs)
     )
 
 
@@ -207,9 +210,7 @@ class FastBlockRules:
         block_fields["header"] = new_header.copy(**header_fields)
         return base_block.copy(**block_fields)
 
-    def increment_blob_gas_used(
-        self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI
-    ) -> BlockHeaderAPI:
+    def increment_blob_gas_used(self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI) -> BlockHeaderAPI:
         """Cancun's rule, without a header copy when the transaction has no blobs.
 
         Only a blob transaction (EIP-4844's type 3) has blob hashes; for every
@@ -238,11 +239,18 @@ class FastBlockRules:
         return old_header.copy(bloom=old_header.bloom | receipt.bloom, gas_used=receipt.gas_used)
 
     @classmethod
-    def make_receipt(cls, base_header: BlockHeaderAPI, transaction: SignedTransactionAPI,
-                     computation: ComputationAPI, state: StateAPI) -> ReceiptAPI:
+    def make_receipt(
+        cls,
+        base_header: BlockHeaderAPI,
+        transaction: SignedTransactionAPI,
+        computation: ComputationAPI,
+        state: StateAPI,
+    ) -> ReceiptAPI:
         """Byzantium's ``make_receipt``, building the bloom through :mod:`vm.receipts`' cached masks."""
         gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)  # type: ignore[attr-defined]
-        status = EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        status = (
+            EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        )
         return make_receipt(transaction, status, gas_used, _log_entries(computation))
 
     @classmethod
@@ -275,9 +283,7 @@ class FastBlockRules:
         Mirrors py-evm 0.12.1b1's ``VM.validate_block`` check for check.
         """
         if not isinstance(block, self.get_block_class()):  # type: ignore[attr-defined]
-            raise ValidationError(
-                f"This vm ({self!r}) is not equipped to validate a block of type {block!r}"
-            )
+            raise ValidationError(f"This vm ({self!r}) is not equipped to validate a block of type {block!r}")
         if block.is_genesis:
             validate_length_lte(
                 block.header.extra_data,
@@ -295,9 +301,7 @@ class FastBlockRules:
                 f"does not match expected value: {transaction_root!r}"
             )
         if len(block.uncles) > MAX_UNCLES:
-            raise ValidationError(
-                f"Blocks may have a maximum of {MAX_UNCLES} uncles.  Found {len(block.uncles)}."
-            )
+            raise ValidationError(f"Blocks may have a maximum of {MAX_UNCLES} uncles.  Found {len(block.uncles)}.")
         if not self.chaindb.exists(block.header.state_root):  # type: ignore[attr-defined]
             if not self.state.make_state_root() == block.header.state_root:  # type: ignore[attr-defined]
                 raise ValidationError(
@@ -307,7 +311,6 @@ class FastBlockRules:
         uncles_hash = keccak(rlp.encode(block.uncles))
         if uncles_hash != block.header.uncles_hash:
             raise ValidationError(
-                f"`uncles_hash` and block `uncles` do not match: {uncles_hash!r} "
-                f"!= {block.header.uncles_hash!r}"
+                f"`uncles_hash` and block `uncles` do not match: {uncles_hash!r} != {block.header.uncles_hash!r}"
             )
         self.validate_block_blobs(block)  # type: ignore[attr-defined]

@@ -124,7 +124,8 @@ class SettleReferenceVM(PragueVM):
 
 
 class SettlePragueState(CachedStateLogger, FlatSnapshots, ValidatedOnce, PragueState):
-    """Prague state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
+    """Prague state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor
+    and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettlePragueComputation
     account_db_class = SettleAccountDB
@@ -132,7 +133,8 @@ class SettlePragueState(CachedStateLogger, FlatSnapshots, ValidatedOnce, PragueS
 
 
 class SettleCancunState(CachedStateLogger, FlatSnapshots, OnePassTransactionChecks, CancunState):
-    """Cancun state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor and :mod:`vm.account_db`'s accounts."""
+    """Cancun state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor
+    and :mod:`vm.account_db`'s accounts."""
 
     computation_class = SettleCancunComputation
     account_db_class = SettleAccountDB

@@ -30,7 +30,8 @@ _new = object.__new__
 
 def call_message(gas: int, to: Address, sender: Address, value: int, data: bytes, code: bytes,
                  refund: int, is_delegation: bool) -> Message:
-    """``Message(gas=, to=, sender=, value=, data=, code=, create_address=None, refund=, is_delegation=)``: a depth-0 call."""
+    """A depth-0 call:
+    ``Message(gas=, to=, sender=, value=, data=, code=, create_address=None, refund=, is_delegation=)``."""
     message = _new(Message)
     message.gas = gas
     message.to = to

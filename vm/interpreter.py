@@ -104,7 +104,8 @@ class FastInterpreter:
             and resolved(after, "_configure_gas_meter") is IstanbulComputation._configure_gas_meter
         )
         cls._base_refund = all(
-            resolved(after, name) is vars(BaseComputation)[name] for name in ("get_gas_refund", "is_error", "is_success")
+            resolved(after, name) is vars(BaseComputation)[name]
+            for name in ("get_gas_refund", "is_error", "is_success")
         )
 
     def __init__(self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI) -> None:
@@ -245,7 +246,7 @@ def _run(computation: Any) -> None:
             # does nothing.
             kind = inline[opcode]
             if kind <= _INLINE_PUSH32:
-                value = raw[pc:pc + kind]
+                value = raw[pc : pc + kind]
                 pc += kind
                 if len(value) != kind:
                     value = value.ljust(kind, b"\x00")
@@ -277,9 +278,11 @@ def _run(computation: Any) -> None:
                 top = values.pop()
                 second = values[-1]
                 values[-1] = operators[opcode](
-                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes
-                    else to_int(top),
-                    second if second.__class__ is int else from_bytes(second, "big") if second.__class__ is bytes
+                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top),
+                    second
+                    if second.__class__ is int
+                    else from_bytes(second, "big")
+                    if second.__class__ is bytes
                     else to_int(second),
                 )
             elif kind == _INLINE_CALL:
@@ -308,8 +311,9 @@ def _run(computation: Any) -> None:
                         taken = from_bytes(taken, "big") if taken.__class__ is bytes else to_int(taken)
                 if taken:
                     if destination.__class__ is not int:
-                        destination = (from_bytes(destination, "big") if destination.__class__ is bytes
-                                       else to_int(destination))
+                        destination = (
+                            from_bytes(destination, "big") if destination.__class__ is bytes else to_int(destination)
+                        )
                     if destination in valid_positions and raw[destination] == JUMPDEST:
                         pc = destination
                     else:
@@ -322,8 +326,7 @@ def _run(computation: Any) -> None:
                     raise InsufficientStack("Wanted 1 stack item, had none")
                 top = values[-1]
                 values[-1] = operators[opcode](
-                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes
-                    else to_int(top)
+                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
                 )
     except Halt:
         pass
@@ -398,8 +401,12 @@ def _segment_table(costs: list[int], logic: list[Any], inline: list[int], operat
             table[value] = SegmentOp("nop", gas)
         elif kind in (_INLINE_BINARY, _INLINE_UNARY):
             operator = operators[value]
-            table[value] = SegmentOp("binary" if kind == _INLINE_BINARY else "unary", gas,
-                                     operator=operator, expression=_EXPRESSIONS.get(operator))
+            table[value] = SegmentOp(
+                "binary" if kind == _INLINE_BINARY else "unary",
+                gas,
+                operator=operator,
+                expression=_EXPRESSIONS.get(operator),
+            )
         elif kind == _INLINE_POP:
             table[value] = SegmentOp("pop", gas)
         elif kind == _INLINE_JUMP:
@@ -441,10 +448,11 @@ def _share_jump_analysis(code: Any) -> None:
 # bytes), same limit checks in the same order, same exceptions.
 def _push(size: int) -> Any:
     """PUSH``size``; :func:`_run` runs the same steps inline."""
+
     def push(computation: Any) -> None:
         code = computation.code
         start = code.program_counter
-        value = code._raw_code_bytes[start:start + size]
+        value = code._raw_code_bytes[start : start + size]
         code.program_counter = start + size
         if len(value) != size:
             value = value.ljust(size, b"\x00")
@@ -516,6 +524,7 @@ def _binary(operator: Any, expression: str | None = None) -> Any:
     ``expression`` is the same computation as Python source over ``{a}`` (the
     top) and ``{b}``, for compiled segments; ``M`` is 2**256 - 1 there.
     """
+
     def binary(computation: Any) -> None:
         values = computation._stack.values
         if len(values) < 2:
@@ -525,7 +534,10 @@ def _binary(operator: Any, expression: str | None = None) -> Any:
         # to_int inlined for the two common types (PUSH leaves bytes, results are ints).
         values[-1] = operator(
             top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top),
-            second if second.__class__ is int else from_bytes(second, "big") if second.__class__ is bytes
+            second
+            if second.__class__ is int
+            else from_bytes(second, "big")
+            if second.__class__ is bytes
             else to_int(second),
         )
 
@@ -584,7 +596,10 @@ def _pop_two_ints(values: list[Any]) -> tuple[int, int]:
     second = values.pop()
     return (
         top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top),
-        second if second.__class__ is int else from_bytes(second, "big") if second.__class__ is bytes
+        second
+        if second.__class__ is int
+        else from_bytes(second, "big")
+        if second.__class__ is bytes
         else to_int(second),
     )
 
@@ -631,7 +646,7 @@ def _read_memory(computation: Any, start: int, size: int) -> bytes:
     """``extend_memory`` then ``memory_read_bytes``; inside memory already paid for, the extension would do nothing."""
     if not (size and start + size <= len(computation._memory._bytes)):
         _extend_memory(computation, start, size)
-    return bytes(computation._memory._bytes[start:start + size])
+    return bytes(computation._memory._bytes[start : start + size])
 
 
 def _jump(computation: Any) -> None:
@@ -654,11 +669,11 @@ def _mstore(computation: Any) -> None:
     word = value.to_bytes(32, "big") if value.__class__ is int else to_bytes(value).rjust(32, b"\x00")[-32:]
     memory = computation._memory._bytes
     if start + 32 <= len(memory):
-        memory[start:start + 32] = word
+        memory[start : start + 32] = word
     else:
         _extend_memory(computation, start, 32)
         # Memory.write's checks hold: start is a stack item, the word is 32 bytes, memory now reaches it.
-        computation._memory._bytes[start:start + 32] = word
+        computation._memory._bytes[start : start + 32] = word
 
 
 def _mload(computation: Any) -> None:
@@ -669,7 +684,7 @@ def _mload(computation: Any) -> None:
     if start + 32 > len(memory):
         _extend_memory(computation, start, 32)
         memory = computation._memory._bytes
-    values.append(bytes(memory[start:start + 32]))
+    values.append(bytes(memory[start : start + 32]))
 
 
 def _calldataload(computation: Any) -> None:
@@ -677,7 +692,7 @@ def _calldataload(computation: Any) -> None:
     values = computation._stack.values
     start = _pop_int(values)
     # One item was just popped, so the push cannot overflow; the value is at most 32 bytes.
-    values.append(bytes(computation.msg.data[start:start + 32]).ljust(32, b"\x00").lstrip(b"\x00"))
+    values.append(bytes(computation.msg.data[start : start + 32]).ljust(32, b"\x00").lstrip(b"\x00"))
 
 
 def _message_value(read: Any, expression: str, is_int: bool) -> Any:
@@ -687,6 +702,7 @@ def _message_value(read: Any, expression: str, is_int: bool) -> Any:
     already validated it (a canonical address, a uint256), and a length is
     one too.
     """
+
     def push_from_message(computation: Any) -> None:
         values = computation._stack.values
         if len(values) > 1023:
@@ -698,7 +714,10 @@ def _message_value(read: Any, expression: str, is_int: bool) -> Any:
 
 
 def _return(computation: Any) -> None:
-    """py-evm's ``return_op``, with the paid-memory shortcut of :func:`_sha3`; the output is bytes, as its setter checks."""
+    """py-evm's ``return_op``, with the paid-memory shortcut of :func:`_sha3`.
+
+    The output is bytes, as its setter checks.
+    """
     start, size = _pop_two_ints(computation._stack.values)
     computation._output = _read_memory(computation, start, size)
     raise Halt("RETURN")
@@ -776,7 +795,8 @@ def _sstore_eip3529(computation: Any) -> None:
                 refund += schedule.sstore_reset_gas - schedule.sload_gas
     if cost > meter.gas_remaining:
         raise _out_of_gas(
-            cost, meter.gas_remaining,
+            cost,
+            meter.gas_remaining,
             f"SSTORE: {encode_hex(address)}[{slot}] -> {value} (current: {current} / original: {original})",
         )
     meter.gas_remaining -= cost
@@ -790,6 +810,7 @@ def _sstore_eip3529(computation: Any) -> None:
 
 def _log(topic_count: int) -> Any:
     """``ensure_no_static(logN)`` (Byzantium on): py-evm's ``log_XX`` with the paid-memory shortcut of :func:`_sha3`."""
+
     def log(computation: Any) -> None:
         if computation.msg.is_static:
             raise WriteProtection("Cannot modify state while inside of a STATICCALL context")
@@ -802,10 +823,12 @@ def _log(topic_count: int) -> Any:
                 raise InsufficientStack(f"Wanted {topic_count} stack items, only had {len(values)}")
             popped = values[-topic_count:]
             del values[-topic_count:]
-            topics = tuple([
-                top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
-                for top in reversed(popped)
-            ])
+            topics = tuple(
+                [
+                    top if top.__class__ is int else from_bytes(top, "big") if top.__class__ is bytes else to_int(top)
+                    for top in reversed(popped)
+                ]
+            )
         else:
             topics = ()
         _charge(computation, GAS_LOGDATA * size + GAS_LOGTOPIC * topic_count, "Log topic and data gas cost")
@@ -835,12 +858,22 @@ _ARITHMETIC_AND_FLOW = {
     op.ADD: (arithmetic.add, _binary(lambda a, b: (a + b) & UINT_256_MAX, "({a} + {b}) & M")),
     op.SUB: (arithmetic.sub, _binary(lambda a, b: (a - b) & UINT_256_MAX, "({a} - {b}) & M")),
     op.MUL: (arithmetic.mul, _binary(lambda a, b: (a * b) & UINT_256_MAX, "({a} * {b}) & M")),
-    op.DIV: (arithmetic.div, _binary(lambda a, b: 0 if b == 0 else (a // b) & UINT_256_MAX,
-                                     "0 if {b} == 0 else ({a} // {b}) & M")),
-    op.SHL: (arithmetic.shl, _binary(lambda shift, v: 0 if shift >= 256 else (v << shift) & UINT_256_MAX,
-                                     "0 if {a} >= 256 else ({b} << {a}) & M")),
-    op.SHR: (arithmetic.shr, _binary(lambda shift, v: 0 if shift >= 256 else (v >> shift) & UINT_256_MAX,
-                                     "0 if {a} >= 256 else ({b} >> {a}) & M")),
+    op.DIV: (
+        arithmetic.div,
+        _binary(lambda a, b: 0 if b == 0 else (a // b) & UINT_256_MAX, "0 if {b} == 0 else ({a} // {b}) & M"),
+    ),
+    op.SHL: (
+        arithmetic.shl,
+        _binary(
+            lambda shift, v: 0 if shift >= 256 else (v << shift) & UINT_256_MAX, "0 if {a} >= 256 else ({b} << {a}) & M"
+        ),
+    ),
+    op.SHR: (
+        arithmetic.shr,
+        _binary(
+            lambda shift, v: 0 if shift >= 256 else (v >> shift) & UINT_256_MAX, "0 if {a} >= 256 else ({b} >> {a}) & M"
+        ),
+    ),
     op.LT: (comparison.lt, _binary(lambda a, b: 1 if a < b else 0, "1 if {a} < {b} else 0")),
     op.GT: (comparison.gt, _binary(lambda a, b: 1 if a > b else 0, "1 if {a} > {b} else 0")),
     op.EQ: (comparison.eq, _binary(lambda a, b: 1 if a == b else 0, "1 if {a} == {b} else 0")),

@@ -36,7 +36,10 @@ def ordered_trie_root_and_nodes(items: Sequence[bytes]) -> tuple[bytes, dict[byt
 
 @functools.lru_cache(maxsize=1 << 16)
 def index_key(index: int) -> bytes:
-    """``rlp.encode(index)``, the key of item ``index`` in a block's tries, remembered: every block uses the same few."""
+    """``rlp.encode(index)``, the key of item ``index`` in a block's tries.
+
+    Remembered: every block uses the same few.
+    """
     return encode_uint(index)
 
 
@@ -87,8 +90,9 @@ def split_path(encoded: bytes) -> tuple[tuple[int, ...], bool]:
     return nibbles, False
 
 
-def subtrie(keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int,
-          depth: int, nodes: dict[bytes, bytes]) -> _Node:
+def subtrie(
+    keys: list[tuple[int, ...]], values: list[bytes], low: int, high: int, depth: int, nodes: dict[bytes, bytes]
+) -> _Node:
     """The node for ``keys[low:high]`` (sorted, sharing their first ``depth`` nibbles)."""
     first = keys[low]
     if high - low == 1:

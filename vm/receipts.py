@@ -76,14 +76,18 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
                  log_entries: Any) -> ReceiptAPI:
     """``transaction.make_receipt(status, gas_used, log_entries)``, with the bloom from :func:`bloom_mask`."""
     global _last_made
-    typed = instance_of(transaction, TypedTransaction) and type(transaction).make_receipt is TypedTransaction.make_receipt
+    typed = (
+        instance_of(transaction, TypedTransaction) and type(transaction).make_receipt is TypedTransaction.make_receipt
+    )
     builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)
-    logs = tuple([
-        new_serializable(Log, address, topics, data) if type(topics) is tuple else Log(address, topics, data)
-        for address, topics, data in log_entries
-    ])
+    logs = tuple(
+        [
+            new_serializable(Log, address, topics, data) if type(topics) is tuple else Log(address, topics, data)
+            for address, topics, data in log_entries
+        ]
+    )
     receipt = _plain_receipt(status, gas_used, logs_bloom(logs), logs)
     if typed:
         receipt = transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]
@@ -123,8 +127,7 @@ def validate_receipt_bloom(receipt: ReceiptAPI) -> None:
         mask = bloom_mask(log.address)
         if bloom & mask != mask:
             raise ValidationError(
-                f"The address from the log entry at position {log_index} is not "
-                "present in the provided bloom filter."
+                f"The address from the log entry at position {log_index} is not present in the provided bloom filter."
             )
     for log_index, log in enumerate(receipt.logs):
         for topic_index, topic in enumerate(log.topics):

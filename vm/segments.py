@@ -292,7 +292,8 @@ class _Compiler:
             folded = repr(spec.operator(*map(int, ints)))
             return _Value(folded, folded)
         if spec.expression is not None:
-            return self._assign(spec.expression.format(**dict(zip("ab", ints))), True)
+            # A unary operator has only operand a.
+            return self._assign(spec.expression.format(**dict(zip("ab", ints, strict=False))), True)
         return self._assign(f"{self._constant(spec.operator)}({', '.join(ints)})", True)
 
     def _jump(self, destination: _Value) -> list[str]:

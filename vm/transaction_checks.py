@@ -112,7 +112,10 @@ def intrinsic_gas(transaction: SignedTransactionAPI) -> int:
 
 
 def run_checks(state: Any, transaction: SignedTransactionAPI) -> None:
-    """The executor's checks on ``state``: its :meth:`~OnePassTransactionChecks.check_transaction`, else py-evm's two."""
+    """The executor's checks on ``state``.
+
+    Its :meth:`~OnePassTransactionChecks.check_transaction`, else py-evm's two.
+    """
     check_transaction = getattr(state, "check_transaction", None)
     if check_transaction is not None:
         check_transaction(transaction)
@@ -131,7 +134,10 @@ class OnePassTransactionChecks:
         cls._one_pass_checks = has_cancun_checks(cls.__mro__)
 
     def check_transaction(self, transaction: SignedTransactionAPI) -> None:
-        """``transaction.validate()``, then ``self.validate_transaction(transaction)``: py-evm's, or their one-pass equal."""
+        """``transaction.validate()``, then ``self.validate_transaction(transaction)``.
+
+        py-evm's, or their one-pass equal.
+        """
         if not (self._one_pass_checks and passes_checks(self, transaction)):
             transaction.validate()
             self.validate_transaction(transaction)  # type: ignore[attr-defined]

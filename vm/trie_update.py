@@ -90,7 +90,7 @@ class _Walk:
     def _fresh(self, low: int, high: int, depth: int, existing: dict[tuple[int, ...], bytes]) -> bytes | list:
         """A new subtrie from ``existing`` entries overwritten by the batch's (deletions dropped)."""
         merged = dict(existing)
-        merged.update(zip(self.keys[low:high], self.values[low:high]))
+        merged.update(zip(self.keys[low:high], self.values[low:high], strict=True))
         entries = sorted((key, value) for key, value in merged.items() if value)
         if not entries:
             return BLANK
@@ -126,7 +126,10 @@ class _Walk:
 
 
 def _extend(path: tuple[int, ...], child: bytes | list, nodes: dict[bytes, bytes]) -> bytes | list:
-    """``path`` followed by ``child``: one node, as the trie's rules have it (no extension above a leaf or extension)."""
+    """``path`` followed by ``child``: one node, as the trie's rules have it.
+
+    No extension above a leaf or extension.
+    """
     if child == BLANK:
         return BLANK
     if len(child) == 17:

@@ -80,7 +80,7 @@ def overall_fix(fixes: Sequence[ExchangeFix], previous: Fraction | None) -> Frac
         return previous
     ranked = sorted(fixes, key=lambda f: (-f.volume, f.exchange))
     weights = capped_weights([f.volume for f in ranked])
-    return sum((w * f.price for w, f in zip(weights, ranked)), Fraction(0))
+    return sum((w * f.price for w, f in zip(weights, ranked, strict=True)), Fraction(0))
 
 
 def hourly_fix(trades: Sequence[Trade], hour_end: int,

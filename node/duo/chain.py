@@ -28,7 +28,7 @@ def decode_revert(abi: list[dict[str, Any]], data: str | bytes | None) -> Revert
             types = [inp["type"] for inp in item["inputs"]]
             values = decode(types, raw[4:]) if types else ()
             return Revert(item["name"], tuple(
-                to_checksum_address(v) if t == "address" else v for t, v in zip(types, values)))
+                to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)))
     return Revert("unknown", (raw.hex(),))
 
 

@@ -123,12 +123,12 @@ class DuoDeployment:
     receipts: dict[str, Any] = field(default_factory=dict)
 
     def system_states(self) -> dict[str, int]:
-        return dict(zip(SYSTEM_STATE_FIELDS, self.beethoven.functions.getSystemStates().call()))
+        return dict(zip(SYSTEM_STATE_FIELDS, self.beethoven.functions.getSystemStates().call(), strict=True))
 
     def system_addresses(self) -> dict[str, str]:
         addrs = self.beethoven.functions.getSystemAddresses().call()
         names = ["token_a", "token_b"] + [r.name.lower() for r in Role]
-        return dict(zip(names, addrs))
+        return dict(zip(names, addrs, strict=True))
 
     def state(self) -> State:
         return State(self.beethoven.functions.state().call())

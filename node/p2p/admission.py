@@ -53,7 +53,9 @@ class AllowListNoise(NoiseTransport):
         peer_id = secure_conn.get_remote_peer()
         if peer_id in self._allowed_peers:
             return secure_conn
-        self._log.warning("refused a connection from a peer not in the allow-list", peer=str(peer_id), direction=direction)
+        self._log.warning(
+            "refused a connection from a peer not in the allow-list", peer=str(peer_id), direction=direction
+        )
         try:
             await secure_conn.close()
         except Exception:

@@ -575,7 +575,9 @@ def _parse_bootstrap(bootstrap: Sequence[str], own_id: ID, allowed: frozenset[ID
         try:
             peer_info = info_from_p2p_addr(multiaddr.Multiaddr(address))
         except Exception as exc:
-            raise InvalidNetworkConfig("bootstrap address", address, f"not a multiaddr ending in /p2p/<peer id> ({exc})") from None
+            raise InvalidNetworkConfig(
+                "bootstrap address", address, f"not a multiaddr ending in /p2p/<peer id> ({exc})"
+            ) from None
         if peer_info.peer_id == own_id:
             continue
         if peer_info.peer_id not in allowed:

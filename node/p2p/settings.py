@@ -47,15 +47,26 @@ class P2PSettings:
     larger messages keep validators responsive; 50 ms is small next to a block period."""
 
     gossip_queue_size: int = 10_000
-    """Messages queued per peer for sending, and per topic for delivery to the node, before dropping (with a warning)."""
+    """Messages queued per peer for sending, and per topic for delivery to the node,
+    before dropping (with a warning)."""
 
     def __post_init__(self) -> None:
-        for name in ("request_timeout", "serve_timeout", "status_poll_interval", "dial_timeout",
-                     "redial_initial_delay", "redial_max_delay"):
+        for name in (
+            "request_timeout",
+            "serve_timeout",
+            "status_poll_interval",
+            "dial_timeout",
+            "redial_initial_delay",
+            "redial_max_delay",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        for name in ("max_concurrent_requests", "status_failures_before_disconnect",
-                     "max_gossip_message_bytes", "gossip_queue_size"):
+        for name in (
+            "max_concurrent_requests",
+            "status_failures_before_disconnect",
+            "max_gossip_message_bytes",
+            "gossip_queue_size",
+        ):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not self.transaction_batch_delay >= 0:

@@ -191,7 +191,7 @@ class EthAPI(_Namespace):
         committed = self.backend.committed_block(header)
         out = []
         previous = 0
-        for i, (tx, receipt) in enumerate(zip(committed.block.transactions, committed.receipts)):
+        for i, (tx, receipt) in enumerate(zip(committed.block.transactions, committed.receipts, strict=True)):
             if index is None or i == index:
                 logs = [e for e in committed.logs if e.transaction_index == i]
                 out.append(receipt_json(tx, receipt, header, i, previous, logs))
@@ -467,7 +467,9 @@ class EthAPI(_Namespace):
             tx["gasPrice"] = p.quantity(fields["gasPrice"], 0, "gasPrice")
         else:
             tx["maxFeePerGas"] = p.quantity(fields.get("maxFeePerGas", "0x0"), 0, "maxFeePerGas")
-            tx["maxPriorityFeePerGas"] = p.quantity(fields.get("maxPriorityFeePerGas", "0x0"), 0, "maxPriorityFeePerGas")
+            tx["maxPriorityFeePerGas"] = p.quantity(
+                fields.get("maxPriorityFeePerGas", "0x0"), 0, "maxPriorityFeePerGas"
+            )
         assert self.signer is not None
         raw = self.signer.sign_transaction(sender, tx)
         try:

@@ -88,7 +88,9 @@ class Dispatcher:
             if not parsed:
                 return json.dumps(_error(INVALID_REQUEST, "empty batch"))
             if len(parsed) > self.batch_limit:
-                return json.dumps(_error(LIMIT_EXCEEDED, f"batch of {len(parsed)} requests exceeds the limit of {self.batch_limit}"))
+                return json.dumps(
+                    _error(LIMIT_EXCEEDED, f"batch of {len(parsed)} requests exceeds the limit of {self.batch_limit}")
+                )
         return dispatch(
             text,
             methods=self.methods,
@@ -97,8 +99,13 @@ class Dispatcher:
         )
 
 
-def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_bytes: int,
-               on_disconnect: Callable[[Callable[[dict[str, Any]], bool]], None]) -> Starlette:
+def create_app(
+    dispatcher: Dispatcher,
+    *,
+    cors_origins: list[str],
+    max_request_bytes: int,
+    on_disconnect: Callable[[Callable[[dict[str, Any]], bool]], None],
+) -> Starlette:
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"service": "settle", "jsonrpc": "POST JSON-RPC 2.0 here, or open a WebSocket"})
@@ -106,7 +113,9 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_request_bytes:
-                return JSONResponse(_error(LIMIT_EXCEEDED, f"request body exceeds {max_request_bytes} bytes"), status_code=413)
+                return JSONResponse(
+                    _error(LIMIT_EXCEEDED, f"request body exceeds {max_request_bytes} bytes"), status_code=413
+                )
         answer = dispatcher.handle(body, Connection())
         if not answer:
             return Response(status_code=200)
@@ -152,8 +161,12 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
     middleware = []
     if cors_origins:
         middleware.append(
-            Middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["POST", "GET", "OPTIONS"],
-                       allow_headers=["*"])
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors_origins,
+                allow_methods=["POST", "GET", "OPTIONS"],
+                allow_headers=["*"],
+            )
         )
     return Starlette(
         routes=[Route("/", http_endpoint, methods=["GET", "POST"]), WebSocketRoute("/", ws_endpoint)],
@@ -206,4 +219,3 @@ def _only_os_error(exc: BaseException) -> OSError | None:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc if isinstance(exc, OSError) else None
-

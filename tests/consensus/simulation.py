@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache
 
 import rlp
 from blspy import PopSchemeMPL
@@ -524,7 +524,9 @@ class Simulation:
     def sync(self, node: Node, target: int) -> None:
         """Fetch finalised blocks from reachable peers, verifying every certificate; retry if short."""
         start_height = node.disk.tip_height
-        peers = [peer for peer in self.nodes if peer is not node and peer.alive and self.reachable(peer.index, node.index)]
+        peers = [
+            peer for peer in self.nodes if peer is not node and peer.alive and self.reachable(peer.index, node.index)
+        ]
         self.rng.shuffle(peers)
         for peer in peers:
             while node.disk.tip_height < target:
@@ -565,8 +567,9 @@ class Simulation:
                     self.stats.certificate_rejections += 1
                     break
                 if self.decided.get(height, block_hash) != block_hash:
-                    self.violations.append(f"audit accepted a certified block at height {height} that no honest "
-                                           f"validator has")
+                    self.violations.append(
+                        f"audit accepted a certified block at height {height} that no honest validator has"
+                    )
                 disk.chain.append((block_hash, block, encoded))
         self.stats.audited_height = disk.tip_height
 
@@ -588,8 +591,13 @@ class Simulation:
         elif choice == 2:  # the seal of another block
             forged = replace(certificate, block_hash=keccak(certificate.block_hash))
         else:  # a lone forger seal claiming a quorum
-            seal = sign_seal(validator_keys(self.byzantine_index("forger"))[1], CHAIN_ID, height, certificate.round,
-                             certificate.block_hash)
+            seal = sign_seal(
+                validator_keys(self.byzantine_index("forger"))[1],
+                CHAIN_ID,
+                height,
+                certificate.round,
+                certificate.block_hash,
+            )
             forged = replace(certificate, signature=seal)
         return forged.encode()
 
@@ -604,7 +612,7 @@ class Simulation:
         if behaviour in ("invalid-blocks", "silent"):
             self.broadcast(node.index, message.raw)
         elif behaviour == "equivocate":
-            half_a, half_b = others[:len(others) // 2], others[len(others) // 2:]
+            half_a, half_b = others[: len(others) // 2], others[len(others) // 2 :]
             twin = self.twin(node, payload, account_key, bls_key)
             self.broadcast(node.index, message.raw, half_a)
             self.broadcast(node.index, twin if twin is not None else message.raw, half_b)
@@ -660,8 +668,14 @@ class Simulation:
             # Claim a prepared block backed by a forged certificate (its own PREPARE repeated).
             fake_hash = keccak(b"forged" + payload.height.to_bytes(8, "big") + payload.round.to_bytes(8, "big"))
             prepare = sign(Prepare(payload.height, payload.round - 1, fake_hash), CHAIN_ID, account_key).raw
-            forged = RoundChange(payload.height, payload.round, payload.round - 1, fake_hash, b"forged block",
-                                 (prepare,) * self.validator_set.quorum)
+            forged = RoundChange(
+                payload.height,
+                payload.round,
+                payload.round - 1,
+                fake_hash,
+                b"forged block",
+                (prepare,) * self.validator_set.quorum,
+            )
             self.broadcast(node.index, sign(forged, CHAIN_ID, account_key).raw)
         elif isinstance(payload, Proposal) and payload.round > 0:
             # A fresh block with the honest justification: rejected whenever a block was prepared;
@@ -669,8 +683,9 @@ class Simulation:
             block = make_block(payload.height, node.disk.tip_hash, node.index, self.rng.randrange(2**32))
             fresh = Proposal(payload.height, payload.round, keccak(block), block, payload.justification)
             self.broadcast(node.index, sign(fresh, CHAIN_ID, account_key).raw)
-            short = Proposal(payload.height, payload.round, payload.block_hash, payload.block,
-                             payload.justification[:1])
+            short = Proposal(
+                payload.height, payload.round, payload.block_hash, payload.block, payload.justification[:1]
+            )
             self.broadcast(node.index, sign(short, CHAIN_ID, account_key).raw)
         else:
             self.broadcast(node.index, message.raw)

@@ -253,7 +253,8 @@ def test_locked_validator_reports_its_lock_in_round_changes():
 def test_f_plus_one_round_changes_above_us_make_us_catch_up(rounds, joined):
     """Arriving one by one; we join the highest round that f+1 = 2 senders are at or above."""
     state, _ = start(0)
-    messages = [round_change(sender, 1, r) for sender, r in zip((1, 2, 3), rounds)]
+    # Up to three senders, one per round given.
+    messages = [round_change(sender, 1, r) for sender, r in zip((1, 2, 3), rounds, strict=False)]
     state, actions = feed(state, *received(*messages))
     assert state.round == (joined[-1] if joined else 0)
     assert [m.payload for m in sent(actions)] == [RoundChange(1, r) for r in joined]

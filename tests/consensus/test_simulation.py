@@ -7,7 +7,7 @@ A failure names its scenario; ``run_scenario(scenario_for_seed(seed, heights))``
 """
 
 import os
-from functools import cache, lru_cache
+from functools import cache
 
 import pytest
 

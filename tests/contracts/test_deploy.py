@@ -11,10 +11,9 @@ from eth_utils import keccak
 
 from contracts.compiler import load_artifact
 from contracts.deploy import DeployError, contract_at, deploy, parse_constructor_args
+from node.cli import main
 
 pytestmark = pytest.mark.e2e
-
-from node.cli import main
 
 
 def settle(*args: str) -> SimpleNamespace:

@@ -29,7 +29,9 @@ def approve(chain, token, owner, dvp, amount):
 def instruct(chain, market, dvp, seller, buyer, shares, cash, expiry=None, affirm=True):
     """Seller creates, buyer affirms; returns the instruction id."""
     expiry = expiry or chain.now() + 3600
-    call = dvp.functions.createInstruction(seller, buyer, market.share.address, shares, market.cash.address, cash, expiry)
+    call = dvp.functions.createInstruction(
+        seller, buyer, market.share.address, shares, market.cash.address, cash, expiry
+    )
     (created,) = events(dvp, "InstructionCreated", chain.tx(call, seller))
     if affirm:
         chain.tx(dvp.functions.affirm(created["id"]), buyer)
@@ -46,10 +48,20 @@ def test_atomic_settle(chain, setup):
     market.issue({alice: 10})
     chain.tx(market.cash.functions.mint(bob, 1_000), market.issuer)
 
-    chain.reverts(dvp.functions.createInstruction(alice, bob, market.share.address, 10, market.cash.address, 1_000,
-                                                  chain.now() + 3600), mallory, "NotParty")
-    chain.reverts(dvp.functions.createInstruction(alice, alice, market.share.address, 10, market.cash.address, 1_000,
-                                                  chain.now() + 3600), alice, "InvalidInstruction")
+    chain.reverts(
+        dvp.functions.createInstruction(
+            alice, bob, market.share.address, 10, market.cash.address, 1_000, chain.now() + 3600
+        ),
+        mallory,
+        "NotParty",
+    )
+    chain.reverts(
+        dvp.functions.createInstruction(
+            alice, alice, market.share.address, 10, market.cash.address, 1_000, chain.now() + 3600
+        ),
+        alice,
+        "InvalidInstruction",
+    )
     ins = instruct(chain, market, dvp, alice, bob, 10, 1_000, affirm=False)
     chain.reverts(dvp.functions.settle(ins), alice, "NotAffirmed")
     chain.reverts(dvp.functions.affirm(ins), mallory, "NotParty")

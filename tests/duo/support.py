@@ -64,13 +64,14 @@ def wait_receipts(url: str, hashes: Sequence[str], timeout: float = 120.0) -> li
         missing = [h for h in hashes if h not in receipts]
         for start in range(0, len(missing), 100):
             chunk = missing[start:start + 100]
-            for tx_hash, reply in zip(chunk, rpc_batch(url, [("eth_getTransactionReceipt", [h]) for h in chunk])):
+            for tx_hash, reply in zip(
+                chunk, rpc_batch(url, [("eth_getTransactionReceipt", [h]) for h in chunk]), strict=True
+            ):
                 if reply.get("result"):
                     receipts[tx_hash] = reply["result"]
         return len(receipts) == len(hashes)
 
-    wait_until(all_mined, timeout,
-               lambda: f"{len(hashes) - len(receipts)} transactions not mined after {timeout}s")
+    wait_until(all_mined, timeout, lambda: f"{len(hashes) - len(receipts)} transactions not mined after {timeout}s")
     return [receipts[h] for h in hashes]
 
 
@@ -140,26 +141,36 @@ class Duo:
 
     def prices(self) -> dict[str, Any]:
         values, senders = self.beethoven.functions.getSystemPrices().call()
-        keys = ["first_price", "first_time", "second_price", "second_time", "reset_price", "reset_time",
-                "last_price", "last_time"]
-        return {**dict(zip(keys, values)), "first_sender": senders[0], "second_sender": senders[1]}
+        keys = [
+            "first_price",
+            "first_time",
+            "second_price",
+            "second_time",
+            "reset_price",
+            "reset_time",
+            "last_price",
+            "last_time",
+        ]
+        return {**dict(zip(keys, values, strict=True)), "first_sender": senders[0], "second_sender": senders[1]}
 
 
 ADMIN_ACCOUNTS = make_accounts(40, "admin")
 
 
-def deploy(chain: Chain, params: DuoParams = DuoParams(), start_price: int | None = wad(500),
-           admin_offset: int = 0) -> Duo:
+def deploy(
+    chain: Chain, params: DuoParams = DuoParams(), start_price: int | None = wad(500), admin_offset: int = 0
+) -> Duo:
     """Deploy a fresh DUO set (dev account 0 deploys); roles and a six-address pool from ADMIN_ACCOUNTS.
 
     ``admin_offset`` picks a different slice of the admin accounts (addresses are per contract, so
     reusing them across deployments is fine). Starts the contract at ``start_price`` via pf1.
     """
-    accounts = ADMIN_ACCOUNTS[admin_offset:admin_offset + 12]
+    accounts = ADMIN_ACCOUNTS[admin_offset : admin_offset + 12]
     role_senders = {role: chain.sender(accounts[role]) for role in Role}
     pool = [chain.sender(a) for a in accounts[6:12]]
-    deployment = deploy_duo(chain.w3, DEV.accounts[0].address, [s.address for s in role_senders.values()],
-                            [s.address for s in pool], params)
+    deployment = deploy_duo(
+        chain.w3, DEV.accounts[0].address, [s.address for s in role_senders.values()], [s.address for s in pool], params
+    )
     duo = Duo(chain, deployment, role_senders, pool, params)
     if start_price is not None:
         duo.tx(duo.feed(1), duo.beethoven.functions.startContract(start_price))

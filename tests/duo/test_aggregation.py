@@ -61,7 +61,7 @@ def test_no_valid_exchange_keeps_previous_fix() -> None:
 def test_weights_below_caps_are_plain_volume_weights() -> None:
     volumes = [F(30), F(25), F(20), F(15), F(10)]  # 30/25/20/15/10%: each under its rank's cap
     assert capped_weights(volumes) == [v / 100 for v in volumes]
-    fixes = [ExchangeFix(n, F(p), v) for n, p, v in zip("abcde", (500, 502, 504, 506, 508), volumes)]
+    fixes = [ExchangeFix(n, F(p), v) for n, p, v in zip("abcde", (500, 502, 504, 506, 508), volumes, strict=True)]
     assert overall_fix(fixes, None) == F(30 * 500 + 25 * 502 + 20 * 504 + 15 * 506 + 10 * 508, 100)
 
 

@@ -85,7 +85,7 @@ def test_feeds_and_triggers_run_a_reset_unattended(chain: Chain, duo_node, tmp_p
             reset_time_before = beethoven.functions.resetPriceTime().call()
             chain.w3.provider.make_request("evm_mine", [boundary])
             # generous: a reset takes several trigger rounds, and CI machines may be loaded
-            wait_for(lambda: settled(boundary, reset_time_before), 180, f"the price of hour {hour}", logs)
+            wait_for(lambda b=boundary, r=reset_time_before: settled(b, r), 180, f"the price of hour {hour}", logs)
             if hour == 0:  # the feeds started the contract; holders come in
                 started_at = beethoven.functions.resetPriceTime().call()
                 chain.fund([h.address for h in HOLDERS], 3 * 10**18)

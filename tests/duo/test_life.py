@@ -128,7 +128,7 @@ def reset_and_check(duo: Duo, model: Model, accepted: dict[str, Any], kind: str,
     assert abs(Fraction(nav_b, WAD) - want_b) < Fraction(1, 10**15)
     a, b = balances  # nothing moved tokens since they were read
     collateral = states["collateral"]
-    value_before = sum(value_of(x, y, nav_a, nav_b) for x, y in zip(a, b))
+    value_before = sum(value_of(x, y, nav_a, nav_b) for x, y in zip(a, b, strict=True))
     # The collateral backs the holders' value before the reset, up to what earlier resets let the
     # dust holders gain or lose (those tokens are now worth at most max(NAV_A, NAV_B) each) ...
     slack = sum(abs(g) for g in drift) * max(Fraction(nav_a, WAD), Fraction(nav_b, WAD), Fraction(1))
@@ -169,10 +169,19 @@ def test_full_life_with_520_holders(chain: Chain, tmp_path: Path) -> None:
 
     # DUO for the twenty holders who pay fees in DUO (ETH:DUO fee ratio 1:800).
     dev0 = chain.sender(DEV.accounts[0])
-    note_gas("transfer DUO", run_batch(duo, [(dev0, duo.deployment.duo.functions.transfer(users[i].address, 1000 * WAD), 0)
-                                             for i in range(20)]))
-    note_gas("approve DUO", run_batch(duo, [(users[i], duo.deployment.duo.functions.approve(
-        duo.beethoven.address, 1000 * WAD), 0) for i in range(20)]))
+    note_gas(
+        "transfer DUO",
+        run_batch(
+            duo, [(dev0, duo.deployment.duo.functions.transfer(users[i].address, 1000 * WAD), 0) for i in range(20)]
+        ),
+    )
+    note_gas(
+        "approve DUO",
+        run_batch(
+            duo,
+            [(users[i], duo.deployment.duo.functions.approve(duo.beethoven.address, 1000 * WAD), 0) for i in range(20)],
+        ),
+    )
 
     # Creation: 500 holders above the threshold, ten with dust below it (§2.5).
     creations = []
@@ -190,8 +199,10 @@ def test_full_life_with_520_holders(chain: Chain, tmp_path: Path) -> None:
 
     # Transfers through the Token A / Token B wrappers.
     token_a, token_b = duo.deployment.token_a.functions, duo.deployment.token_b.functions
-    note_gas("transfer A/B to new user", run_batch(duo, [(users[i], token_a.transfer(USERS[510 + i % 10].address, WAD), 0)
-                                                         for i in range(50)]))
+    note_gas(
+        "transfer A/B to new user",
+        run_batch(duo, [(users[i], token_a.transfer(USERS[510 + i % 10].address, WAD), 0) for i in range(50)]),
+    )
     for i in range(50):
         model.transfer("A", USERS[i].address, USERS[510 + i % 10].address, Fraction(1))
     a, b = contract_balances(duo)

@@ -60,7 +60,7 @@ def wait_until(condition: Callable[[], T], timeout: float, failure: Callable[[],
             return result
         with _activity:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not _activity.wait_for(lambda: _events != seen, remaining):
+            if remaining <= 0 or not _activity.wait_for(lambda seen=seen: _events != seen, remaining):
                 raise AssertionError(failure())
 
 

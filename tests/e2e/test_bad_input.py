@@ -65,17 +65,33 @@ def test_envelope_errors(dev_node):
 
 PARAM_CASES = [
     ("eth_getBalance", ["0x1234", "latest"], "invalid argument 0: address: hex string has length 4, want 40"),
-    ("eth_getBalance", ["f39fd6e51aad88f6f4ce6ab8827279cfffb92266", "latest"], "invalid argument 0: address: hex string without 0x prefix"),
+    (
+        "eth_getBalance",
+        ["f39fd6e51aad88f6f4ce6ab8827279cfffb92266", "latest"],
+        "invalid argument 0: address: hex string without 0x prefix",
+    ),
     ("eth_getBalance", [42, "latest"], "invalid argument 0: address: expected a 0x-prefixed hex string, got int"),
     ("eth_getBalance", ["0xF39fd6e51aad88f6f4ce6ab8827279cfffb92266", "latest"], "bad EIP-55 checksum"),
-    ("eth_getBalance", ["0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", "newest"], "invalid argument 1: block: expected a number or one of"),
+    (
+        "eth_getBalance",
+        ["0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", "newest"],
+        "invalid argument 1: block: expected a number or one of",
+    ),
     ("eth_getBlockByNumber", ["0x0", "yes"], "invalid argument 1: expected a boolean, got str"),
     ("eth_getBlockByNumber", ["0x00", False], "invalid argument 0: block number: hex number with leading zero digits"),
     ("eth_getBlockByHash", ["0xzz", False], "invalid argument 0: block hash: invalid hex string"),
     ("eth_getTransactionByHash", [], "missing value for required argument 0"),
     ("eth_chainId", [1], "too many arguments, want at most 0"),
-    ("eth_call", [{"to": "0x" + "11" * 20, "gass": "0x1"}, "latest"], "invalid argument 0: transaction: unknown field 'gass'"),
-    ("eth_getLogs", [{"fromBlock": "0x0", "topics": ["0x12"]}], "invalid argument 0: topic: hex string has length 2, want 64"),
+    (
+        "eth_call",
+        [{"to": "0x" + "11" * 20, "gass": "0x1"}, "latest"],
+        "invalid argument 0: transaction: unknown field 'gass'",
+    ),
+    (
+        "eth_getLogs",
+        [{"fromBlock": "0x0", "topics": ["0x12"]}],
+        "invalid argument 0: topic: hex string has length 2, want 64",
+    ),
     ("eth_sendRawTransaction", ["0xabc"], "invalid argument 0: transaction: hex string of odd length"),
 ]
 
@@ -92,9 +108,11 @@ def test_rejected_transactions_say_why(dev_node):
     truncated = good[: len(good) // 2]
     tampered = bytearray(good)
     tampered[-5] ^= 0xFF  # corrupt s: recovery fails or yields another sender
-    legacy_unprotected = bytes(Account.sign_transaction(
-        {"nonce": 0, "to": SIGNER.accounts[3].address, "value": 1, "gas": 21000, "gasPrice": 0}, SENDER.key
-    ).raw_transaction)
+    legacy_unprotected = bytes(
+        Account.sign_transaction(
+            {"nonce": 0, "to": SIGNER.accounts[3].address, "value": 1, "gas": 21000, "gasPrice": 0}, SENDER.key
+        ).raw_transaction
+    )
     cases = [
         ("0x", "empty transaction data"),
         ("0x" + truncated.hex(), "transaction could not be decoded"),
@@ -131,8 +149,11 @@ def test_reverted_call_returns_code_3_with_data(dev_node):
 
     w3 = Web3(Web3.HTTPProvider(dev_node.url))
     artifact = load_artifact("SettleTestToken")
-    tx_hash = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor("A", "A", 1).transact(
-        {"from": w3.eth.accounts[0]})
+    tx_hash = (
+        w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        .constructor("A", "A", 1)
+        .transact({"from": w3.eth.accounts[0]})
+    )
     token = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=20, poll_latency=0.05).contractAddress
     selector = "0x" + Web3.keccak(text="failWithReason()")[:4].hex()
     error = error_of(dev_node.url, "eth_call", [{"to": token, "data": selector}, "latest"])
@@ -144,7 +165,9 @@ def test_reverted_call_returns_code_3_with_data(dev_node):
 
 
 def _settle(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 @pytest.mark.parametrize(
@@ -189,8 +212,7 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path, server):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ports = (["--rpc-port", str(port)] if server == "rpc"
-                 else ["--rpc-port", "0", "--metrics-port", str(port)])
+        ports = ["--rpc-port", str(port)] if server == "rpc" else ["--rpc-port", "0", "--metrics-port", str(port)]
         result = _settle("node", "dev", "--datadir", str(tmp_path / "dev"), *ports)
     assert result.returncode == 1
     name = "JSON-RPC" if server == "rpc" else "metrics"

@@ -210,8 +210,18 @@ BAD_FIELDS = [
     ),
     ("short address", _set(["permissions", "members", 0], "0x1234"), "permissions.members[0]", "20-byte"),
     ("33-byte extraData", _set(["extraData"], "0x" + "ab" * 33), "extraData", "got 33"),
-    ("BLS key 47 bytes", _set(["validators", 0, "blsPublicKey"], "0x" + "aa" * 47), "validators[0].blsPublicKey", "48 bytes"),
-    ("BLS key not on curve", _set(["validators", 1, "blsPublicKey"], "0x" + "aa" * 48), "validators[1].blsPublicKey", "G1"),
+    (
+        "BLS key 47 bytes",
+        _set(["validators", 0, "blsPublicKey"], "0x" + "aa" * 47),
+        "validators[0].blsPublicKey",
+        "48 bytes",
+    ),
+    (
+        "BLS key not on curve",
+        _set(["validators", 1, "blsPublicKey"], "0x" + "aa" * 48),
+        "validators[1].blsPublicKey",
+        "G1",
+    ),
     (
         "BLS key is identity",
         _set(["validators", 2, "blsPublicKey"], "0xc0" + "00" * 47),
@@ -227,7 +237,12 @@ BAD_FIELDS = [
     ("missing chain id", lambda d: d.pop("chainId"), "chainId", "missing required field"),
     ("block period too short", _set(["consensus", "blockPeriodMs"], 49), "consensus.blockPeriodMs", "at least 50"),
     ("round timeout below period", _set(["consensus", "roundTimeoutMs"], 499), "consensus.roundTimeoutMs", "500"),
-    ("max timeout below timeout", _set(["consensus", "maxRoundTimeoutMs"], 1000), "consensus.maxRoundTimeoutMs", "1500"),
+    (
+        "max timeout below timeout",
+        _set(["consensus", "maxRoundTimeoutMs"], 1000),
+        "consensus.maxRoundTimeoutMs",
+        "1500",
+    ),
     (
         "duplicate permission entry",
         _set(["permissions", "auditors"], [FUNDED_KEY, FUNDED_KEY.upper().replace("0X", "0x")]),
@@ -236,12 +251,24 @@ BAD_FIELDS = [
     ),
     ("alloc not an object", _set(["alloc"], []), "alloc", "JSON object"),
     ("unknown top-level key", _rename([], "gasLimit", "gaslimit"), "gaslimit", "did you mean 'gasLimit'?"),
-    ("unknown nested key", _rename(["consensus"], "blockPeriodMs", "blockPeriod"), "consensus.blockPeriod", "'blockPeriodMs'"),
-    ("unknown account key", _rename(["alloc", FUNDED_KEY], "balance", "balanse"), f"alloc.{FUNDED_KEY}.balanse", "'balance'"),
+    (
+        "unknown nested key",
+        _rename(["consensus"], "blockPeriodMs", "blockPeriod"),
+        "consensus.blockPeriod",
+        "'blockPeriodMs'",
+    ),
+    (
+        "unknown account key",
+        _rename(["alloc", FUNDED_KEY], "balance", "balanse"),
+        f"alloc.{FUNDED_KEY}.balanse",
+        "'balance'",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "field_path", "fragment"), [c[1:] for c in BAD_FIELDS], ids=[c[0] for c in BAD_FIELDS])
+@pytest.mark.parametrize(
+    ("mutate", "field_path", "fragment"), [c[1:] for c in BAD_FIELDS], ids=[c[0] for c in BAD_FIELDS]
+)
 def test_bad_field_is_named(mutate: Callable[[dict[str, Any]], None], field_path: str, fragment: str) -> None:
     document = copy.deepcopy(valid_document())
     mutate(document)

@@ -17,7 +17,12 @@ from node.config import load_config
 
 FUNDED = bytes.fromhex("00000000000000000000000000000000000000f1")
 TESTNET_ARGS: dict[str, Any] = dict(
-    chain_id=4242, base_p2p_port=31000, base_rpc_port=18545, block_period_ms=500, funded_accounts=[FUNDED], seed=b"fixed"
+    chain_id=4242,
+    base_p2p_port=31000,
+    base_rpc_port=18545,
+    block_period_ms=500,
+    funded_accounts=[FUNDED],
+    seed=b"fixed",
 )
 
 
@@ -57,7 +62,7 @@ def test_permissions_and_balances(testnet: TestnetLayout) -> None:
 
 
 def test_keys_are_readable_and_match_genesis(testnet: TestnetLayout) -> None:
-    for node, validator in zip(testnet.nodes, testnet.genesis.validators):
+    for node, validator in zip(testnet.nodes, testnet.genesis.validators, strict=True):
         config = load_config(node.config_path)
         keys = read_validator_keys(KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key))
         assert keys.address == validator.address
@@ -82,7 +87,9 @@ def test_configs_load_with_unique_ports_and_full_mesh_bootstrap(testnet: Testnet
         assert config.node.role == "validator"
         assert config.node.genesis == testnet.genesis_path
         assert config.node.data_dir == testnet.out_dir / f"node{i}" / "data"
-        dialled = {Multiaddr(a).get_peer_id(): int(Multiaddr(a).value_for_protocol("tcp")) for a in config.p2p.bootstrap}
+        dialled = {
+            Multiaddr(a).get_peer_id(): int(Multiaddr(a).value_for_protocol("tcp")) for a in config.p2p.bootstrap
+        }
         assert dialled == {peer_ids[j]: p2p_ports[j] for j in range(4) if j != i}
 
 

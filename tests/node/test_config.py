@@ -184,13 +184,23 @@ BAD_VALUES = [
     ("[rpc]\ngas_cap = 0", "rpc", "gas_cap", "[rpc] gas_cap: expected an integer >= 1, got 0"),
     ('[rpc]\ncors_origins = "*"', "rpc", "cors_origins", "[rpc] cors_origins: expected a list of origins"),
     ("[rpc]\nadmin_token = 5", "rpc", "admin_token", "[rpc] admin_token: expected a string, got 5"),
-    ('[node]\nrole = "miner"', "node", "role", '[node] role: expected one of "validator", "auditor", "dev", got "miner"'),
+    (
+        '[node]\nrole = "miner"',
+        "node",
+        "role",
+        '[node] role: expected one of "validator", "auditor", "dev", got "miner"',
+    ),
     ('[node]\ndata_dir = ""', "node", "data_dir", '[node] data_dir: expected a non-empty path string, got ""'),
     ("[keys]\nbls_key = 3", "keys", "bls_key", "[keys] bls_key: expected a non-empty path string, got 3"),
     ('[p2p]\nlisten = "tcp:30300"', "p2p", "listen", "[p2p] listen: expected a multiaddr"),
     ('[p2p]\nlisten = "/ip4/127.0.0.1/udp/1"', "p2p", "listen", "with /tcp and without /p2p"),
     ('[p2p]\nbootstrap = "/ip4/10.0.0.2/tcp/1"', "p2p", "bootstrap", "[p2p] bootstrap: expected a list of multiaddrs"),
-    ("[mempool]\nmax_transactions = -1", "mempool", "max_transactions", "[mempool] max_transactions: expected an integer >= 1"),
+    (
+        "[mempool]\nmax_transactions = -1",
+        "mempool",
+        "max_transactions",
+        "[mempool] max_transactions: expected an integer >= 1",
+    ),
     (
         "[mempool]\nmax_transactions = 10\nmax_per_sender = 11",
         "mempool",
@@ -210,7 +220,9 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(("text", "section", "key", "message"), BAD_VALUES, ids=[b[3][:40] for b in BAD_VALUES])
-def test_bad_value_names_file_section_and_key(tmp_path: Path, text: str, section: str, key: str | None, message: str) -> None:
+def test_bad_value_names_file_section_and_key(
+    tmp_path: Path, text: str, section: str, key: str | None, message: str
+) -> None:
     error = _field_error(tmp_path, text)
     assert (error.section, error.key) == (section, key)
     where = f"[{section}] {key}" if key is not None else f"[{section}]"
@@ -230,7 +242,9 @@ def test_bad_bootstrap_entry_is_named_by_index(tmp_path: Path, entries: list[Any
     with pytest.raises(ConfigFieldError) as info:
         parse_config({"p2p": {"bootstrap": entries}}, tmp_path, "config.toml")
     assert (info.value.key, info.value.index) == ("bootstrap", index)
-    assert str(info.value).startswith(f"config.toml: [p2p] bootstrap[{index}]: expected a multiaddr ending in /p2p/<peer id>, ")
+    assert str(info.value).startswith(
+        f"config.toml: [p2p] bootstrap[{index}]: expected a multiaddr ending in /p2p/<peer id>, "
+    )
     assert fragment in str(info.value)
 
 
@@ -289,7 +303,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_bytes(b"[rpc]\nhost = \"\xff\"\n")
+    path.write_bytes(b'[rpc]\nhost = "\xff"\n')
     with pytest.raises(ConfigFileError, match="UTF-8"):
         load_config(path)
 

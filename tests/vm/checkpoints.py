@@ -18,10 +18,13 @@ class PairedCheckpoints:
         self.active.clear()
 
     def commit_or_discard(self, op: tuple, apply: Callable[..., object], reference: object, ours: object) -> None:
-        """``apply(db, op, checkpoint)`` to both, at the pair ``op[1]`` chooses; it and every later pair leave the stack."""
+        """``apply(db, op, checkpoint)`` to both, at the pair ``op[1]`` chooses.
+
+        It and every later pair leave the stack.
+        """
         if not self.active:
             return
         pair = self.active[op[1] % len(self.active)]
-        del self.active[self.active.index(pair):]
+        del self.active[self.active.index(pair) :]
         apply(reference, op, pair[0])
         apply(ours, op, pair[1])

@@ -83,7 +83,7 @@ class Chains:
         assert imported.hash == executed.block.hash == built.block.hash
         reference_receipts = imported.get_receipts(self.reference.chaindb)
         assert tuple(reference_receipts) == built.receipts == executed.receipts
-        for ours, theirs in zip(built.receipts, reference_receipts):
+        for ours, theirs in zip(built.receipts, reference_receipts, strict=True):
             assert ours.logs == theirs.logs and ours.gas_used == theirs.gas_used
         return built
 
@@ -123,7 +123,8 @@ def test_benchmark_workloads_match_stock(deployed: Chains) -> None:
     transfer = _selector(b"transfer(address,uint256)")
     for i in range(12):
         raws.append(_sign(OPERATOR, nonce, RECIPIENTS[i % 4], value=10**15, gas=21_000))
-        raws.append(_sign(OPERATOR, nonce + 1, TOKEN, transfer + encode(["address", "uint256"], [RECIPIENTS[i % 4], 7])))
+        payload = transfer + encode(["address", "uint256"], [RECIPIENTS[i % 4], 7])
+        raws.append(_sign(OPERATOR, nonce + 1, TOKEN, payload))
         raws.append(_sign(OPERATOR, nonce + 2, HEAVY, _selector(b"write(uint256)") + encode(["uint256"], [3])))
         nonce += 3
     built = chains.apply(raws)
@@ -158,10 +159,15 @@ def test_random_blocks_match_stock(deployed: Chains, actions: list) -> None:
             data = _selector(b"transfer(address,uint256)") + encode(["address", "uint256"], [RECIPIENTS[arg], amount])
             raws.append(_sign(account, nonce, TOKEN, data, gas=80_000))
         elif kind == "storage":
-            raws.append(_sign(account, nonce, HEAVY, _selector(b"write(uint256)") + encode(["uint256"], [arg]), gas=amount))
+            raws.append(
+                _sign(account, nonce, HEAVY, _selector(b"write(uint256)") + encode(["uint256"], [arg]), gas=amount)
+            )
         elif kind == "revert":
-            data = (_selector(b"failWithCustomError(uint256)") + encode(["uint256"], [arg]) if arg % 2
-                    else _selector(b"failWithReason()"))
+            data = (
+                _selector(b"failWithCustomError(uint256)") + encode(["uint256"], [arg])
+                if arg % 2
+                else _selector(b"failWithReason()")
+            )
             raws.append(_sign(account, nonce, TOKEN, data, gas=amount))
         else:  # a nonce gap: the builder leaves it out
             raws.append(_sign(account, nonce + 5, RECIPIENTS[0], value=1, gas=21_000))
@@ -174,13 +180,18 @@ def test_random_blocks_match_stock(deployed: Chains, actions: list) -> None:
 def test_deposit_requests_match_stock() -> None:
     """Prague deposit requests (EIP-6110) are read from the receipts in hand; the requests hash must match."""
     # CALLDATACOPY(0, 0, 576); LOG1(0, 576, DepositEvent topic); STOP
-    code = (bytes.fromhex("6102406000600037") + b"\x7f" + DEPOSIT_EVENT_SIGNATURE_HASH
-            + bytes.fromhex("6102406000a100"))
-    genesis = dataclasses.replace(GENESIS, alloc={**GENESIS.alloc, DEPOSIT_CONTRACT_ADDRESS: GenesisAccount(balance=0, code=code)})
+    code = bytes.fromhex("6102406000600037") + b"\x7f" + DEPOSIT_EVENT_SIGNATURE_HASH + bytes.fromhex("6102406000a100")
+    genesis = dataclasses.replace(
+        GENESIS, alloc={**GENESIS.alloc, DEPOSIT_CONTRACT_ADDRESS: GenesisAccount(balance=0, code=code)}
+    )
     chains = Chains(genesis)
     payload = bytes(range(256)) * 2 + bytes(64)
-    built = chains.apply([_sign(OPERATOR, 0, DEPOSIT_CONTRACT_ADDRESS, payload, gas=100_000),
-                          _sign(OPERATOR, 1, RECIPIENTS[0], value=1, gas=21_000)])
+    built = chains.apply(
+        [
+            _sign(OPERATOR, 0, DEPOSIT_CONTRACT_ADDRESS, payload, gas=100_000),
+            _sign(OPERATOR, 1, RECIPIENTS[0], value=1, gas=21_000),
+        ]
+    )
     assert built.receipts[0].logs[0].address == DEPOSIT_CONTRACT_ADDRESS
     empty = build_genesis(AtomicDB(), GENESIS)
     plain = build_block(empty, empty.get_canonical_head(), [], timestamp=1, coinbase=COINBASE)
@@ -202,14 +213,21 @@ def test_execute_block_rejects_a_wrong_root(deployed: Chains, field: str) -> Non
         execute_block(chains.importer, chains.importer.get_canonical_head(), _tampered(built.block, **{field: wrong}))
     assert rejected.value.field in (field, "hash") or "invalid" in rejected.value.reason
     # The untampered block still imports on the same chain.
-    assert execute_block(chains.importer, chains.importer.get_canonical_head(), built.block).block.hash == built.block.hash
+    assert (
+        execute_block(chains.importer, chains.importer.get_canonical_head(), built.block).block.hash == built.block.hash
+    )
 
 
 def test_execute_block_rejects_invalid_transaction_and_wrong_parent(deployed: Chains) -> None:
     chains = deployed.fork()
     head = chains.builder.get_canonical_head()
-    good = build_block(chains.builder, head, chains.decode([_sign(OPERATOR, 2, RECIPIENTS[0], value=1, gas=21_000)]),
-                       timestamp=head.timestamp + 1, coinbase=COINBASE)
+    good = build_block(
+        chains.builder,
+        head,
+        chains.decode([_sign(OPERATOR, 2, RECIPIENTS[0], value=1, gas=21_000)]),
+        timestamp=head.timestamp + 1,
+        coinbase=COINBASE,
+    )
     bad_tx = chains.decode([_sign(OPERATOR, 9, RECIPIENTS[0], value=1, gas=21_000)])[0]
     with pytest.raises(BlockRejected, match="transaction 0"):
         execute_block(chains.importer, chains.importer.get_canonical_head(), good.block.copy(transactions=[bad_tx]))
@@ -235,7 +253,8 @@ def test_senders_known_from_the_mempool_are_reused_and_change_nothing(deployed: 
 
 
 def test_a_coinbase_touched_empty_then_given_value_matches_stock(deployed: Chains) -> None:
-    """Zero fees: the coinbase is cleared while empty (even when a transfer of 0 touches it), kept once it holds value."""
+    """Zero fees: the coinbase is cleared while empty (even when a transfer of 0 touches it),
+    kept once it holds value."""
     chains = deployed.fork()
     nonce = chains.builder.get_vm().state.get_nonce(OPERATOR_ADDRESS)
     transfer = _selector(b"transfer(address,uint256)") + encode(["address", "uint256"], [RECIPIENTS[0], 5])
@@ -258,8 +277,14 @@ def test_reference_chain_is_stock_py_evm() -> None:
 
     reference_vm = reference_chain_class_for(CHAIN_ID).vm_configuration[0][1]
     settle_vm = chain_class_for(CHAIN_ID).vm_configuration[0][1]
-    for method in ("set_block_transactions_and_withdrawals", "validate_block", "increment_blob_gas_used",
-                   "process_deposit_request_data", "apply_transaction", "apply_all_transactions"):
+    for method in (
+        "set_block_transactions_and_withdrawals",
+        "validate_block",
+        "increment_blob_gas_used",
+        "process_deposit_request_data",
+        "apply_transaction",
+        "apply_all_transactions",
+    ):
         assert getattr(reference_vm, method) is getattr(PragueVM, method)
     assert settle_vm.set_block_transactions_and_withdrawals is not PragueVM.set_block_transactions_and_withdrawals
 

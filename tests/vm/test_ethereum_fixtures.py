@@ -79,7 +79,9 @@ def _state_params() -> list:
 # not make when decoding (it relies on the balance check against state, or has
 # no such check). Settle uses py-evm's transaction classes unchanged.
 PY_EVM_TRANSACTION_GAPS = {
-    "TransactionException.GASLIMIT_PRICE_PRODUCT_OVERFLOW": "gas * price above 2**256 is not a decoding error in py-evm",
+    "TransactionException.GASLIMIT_PRICE_PRODUCT_OVERFLOW": (
+        "gas * price above 2**256 is not a decoding error in py-evm"
+    ),
     "GasLimitPriceProductOverflowPlusOne": "gas * price above 2**256 is not a decoding error in py-evm",
     "maxFeePerGas32BytesValue": "gas * max fee above 2**256 is not a decoding error in py-evm",
     "maxPriorityFeePerGass32BytesValue": "priority fee > max fee is checked against state, not on decoding",
@@ -107,10 +109,15 @@ def test_general_state_test(relative: str, name: str, index: int) -> None:
     if (settle.state_root, settle.logs_hash) == (expected_root, expected_logs):
         return
     stock = fixtures.run_state_case(ROOT, relative, name, index, vm_class=CancunVM)
-    assert (settle.state_root, settle.logs_hash, settle.rejected) == (stock.state_root, stock.logs_hash, stock.rejected), (
-        f"Settle's path differs from stock py-evm on {relative} {name}[{index}]")
-    pytest.xfail(f"stock py-evm gives the same result as Settle, not the fixture's "
-                 f"(expected exception: {expected_exception}; py-evm: {stock.rejected or 'executed'})")
+    assert (settle.state_root, settle.logs_hash, settle.rejected) == (
+        stock.state_root,
+        stock.logs_hash,
+        stock.rejected,
+    ), f"Settle's path differs from stock py-evm on {relative} {name}[{index}]"
+    pytest.xfail(
+        f"stock py-evm gives the same result as Settle, not the fixture's "
+        f"(expected exception: {expected_exception}; py-evm: {stock.rejected or 'executed'})"
+    )
 
 
 @pytest.mark.parametrize(("filename", "name"), list(fixtures.trie_cases(ROOT)))

@@ -48,7 +48,9 @@ def test_every_source_template_computes_what_its_operator_does(a: int, b: int) -
 @given(code=st.binary(max_size=200))
 def test_jump_destinations_are_py_evms_valid_targets(code: bytes) -> None:
     stream = CodeStream(code)
-    expected = {position for position in range(len(code)) if code[position] == 0x5B and stream.is_valid_opcode(position)}
+    expected = {
+        position for position in range(len(code)) if code[position] == 0x5B and stream.is_valid_opcode(position)
+    }
     assert segments.jump_destinations(code) == expected
 
 
@@ -84,13 +86,17 @@ def test_running_out_of_gas_at_every_point_gives_py_evms_result(hot: None) -> No
         assert _run(SettleCancunVM, code, gas) == _run(CancunVM, code, gas), gas
 
 
-@pytest.mark.parametrize("code", [
-    "6004" + "56" + "5b",  # JUMP to 4: past the end
-    "6004" + "56" + "60" + "5b",  # JUMP to 4: a JUMPDEST byte inside PUSH1 data
-    "6001" + "6007" + "57" + "00" + "61" + "5b00",  # JUMPI taken to a JUMPDEST byte inside PUSH2 data
-    "600135" + "56",  # JUMP to a destination read from the call data
-    "6000" + "6005" + "57" + "6000" + "56",  # JUMPI not taken, then JUMP to 0 (not a JUMPDEST)
-], ids=["past end", "into push1 data", "jumpi into push2 data", "dynamic", "not taken then bad"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "6004" + "56" + "5b",  # JUMP to 4: past the end
+        "6004" + "56" + "60" + "5b",  # JUMP to 4: a JUMPDEST byte inside PUSH1 data
+        "6001" + "6007" + "57" + "00" + "61" + "5b00",  # JUMPI taken to a JUMPDEST byte inside PUSH2 data
+        "600135" + "56",  # JUMP to a destination read from the call data
+        "6000" + "6005" + "57" + "6000" + "56",  # JUMPI not taken, then JUMP to 0 (not a JUMPDEST)
+    ],
+    ids=["past end", "into push1 data", "jumpi into push2 data", "dynamic", "not taken then bad"],
+)
 def test_bad_jumps_raise_py_evms_error(code: str, hot: None) -> None:
     settle = _run(SettleCancunVM, bytes.fromhex(code), 100_000)
     assert settle == _run(CancunVM, bytes.fromhex(code), 100_000)
@@ -162,10 +168,22 @@ def test_a_segment_stops_before_a_memory_opcode_that_grows_memory() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     count=st.integers(0, 4),
-    body=st.lists(st.sampled_from(_BODIES[:3] + [bytes.fromhex(op) for op in
-                                                 ["6001600201" + "50", "5f5f10" + "50", "60ff60081b" + "50",
-                                                  "7f" + "ff" * 32 + "19" + "50", "60016002" + "9191" + "5050"]]),
-                  max_size=6),
+    body=st.lists(
+        st.sampled_from(
+            _BODIES[:3]
+            + [
+                bytes.fromhex(op)
+                for op in [
+                    "6001600201" + "50",
+                    "5f5f10" + "50",
+                    "60ff60081b" + "50",
+                    "7f" + "ff" * 32 + "19" + "50",
+                    "60016002" + "9191" + "5050",
+                ]
+            ]
+        ),
+        max_size=6,
+    ),
     gas=st.sampled_from([100_000, 300, 120]),
 )
 def test_random_loops_give_py_evms_result(count: int, body: list[bytes], gas: int, hot: None) -> None:

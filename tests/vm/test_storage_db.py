@@ -102,12 +102,17 @@ def test_storage_db_matches_py_evm(ops: list[tuple]) -> None:
         root = _apply(ours, our_db, op, checkpoint)
         assert root == _apply(reference, reference_db, op, checkpoint)
         if op[0] == "persist" and root:  # AccountDB opens new stores after a persist, at the new roots
-            reference, ours = AccountStorageDB(reference_db, root, ADDRESS), SettleAccountStorageDB(our_db, root, ADDRESS)
+            reference, ours = (
+                AccountStorageDB(reference_db, root, ADDRESS),
+                SettleAccountStorageDB(our_db, root, ADDRESS),
+            )
         assert _values(ours) == _values(reference)
     _apply(reference, reference_db, ("persist",))
     root = _apply(ours, our_db, ("persist",))
     if root:  # the stored trie reads back the same from a fresh store
-        assert _values(AccountStorageDB(our_db, root, ADDRESS)) == _values(AccountStorageDB(reference_db, root, ADDRESS))
+        assert _values(AccountStorageDB(our_db, root, ADDRESS)) == _values(
+            AccountStorageDB(reference_db, root, ADDRESS)
+        )
 
 
 def _slot_with_first_nibble(nibble: int) -> int:
@@ -173,8 +178,14 @@ def test_a_missing_trie_node_raises_py_evms_error() -> None:
 
 
 def test_the_storage_pipes_are_py_evms() -> None:
-    """SettleAccountStorageDB rebuilds py-evm's chain of stores on its lookup; a py-evm upgrade that changes it fails here."""
-    ours, theirs = SettleAccountStorageDB(AtomicDB(), BLANK_ROOT_HASH, ADDRESS), AccountStorageDB(AtomicDB(), BLANK_ROOT_HASH, ADDRESS)
+    """SettleAccountStorageDB rebuilds py-evm's chain of stores on its lookup.
+
+    A py-evm upgrade that changes that chain fails here.
+    """
+    ours, theirs = (
+        SettleAccountStorageDB(AtomicDB(), BLANK_ROOT_HASH, ADDRESS),
+        AccountStorageDB(AtomicDB(), BLANK_ROOT_HASH, ADDRESS),
+    )
     assert sorted(vars(ours)) == sorted(vars(theirs))
     for name, value in vars(theirs).items():
         assert isinstance(vars(ours)[name], type(value)), name

@@ -162,9 +162,9 @@ async def start_validators(nursery: trio.Nursery, count: int = 3) -> list[Node]:
     """``count`` validators that all allow and bootstrap to each other, on fresh ports."""
     keys = KEYS[:count]
     ports = [free_port() for _ in keys]
-    addresses = [address_of(key, port) for key, port in zip(keys, ports)]
+    addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
     nodes = []
-    for key, port in zip(keys, ports):
+    for key, port in zip(keys, ports, strict=True):
         nodes.append(await start_node(nursery, key, port=port, allowed=keys, bootstrap=addresses))
     return nodes
 

@@ -91,7 +91,7 @@ async def test_a_raising_callback_does_not_stop_delivery(nursery: trio.Nursery) 
 
     keys = KEYS[:2]
     ports = [free_port(), free_port()]
-    addresses = [address_of(key, port) for key, port in zip(keys, ports)]
+    addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
     a = await start_node(nursery, keys[0], port=ports[0], allowed=keys, bootstrap=addresses)
     b = await start_node(nursery, keys[1], port=ports[1], allowed=keys, bootstrap=addresses, on_consensus=fragile)
     await wait_for_full_mesh([a, b])

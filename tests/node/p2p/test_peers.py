@@ -112,7 +112,7 @@ async def test_a_peer_that_stops_answering_status_polls_is_disconnected_and_redi
     impatient = dataclasses.replace(FAST, request_timeout=0.3, status_poll_interval=0.2)
     keys = KEYS[:2]
     ports = [free_port(), free_port()]
-    addresses = [address_of(key, port) for key, port in zip(keys, ports)]
+    addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
     a = await start_node(nursery, keys[0], port=ports[0], allowed=keys, bootstrap=addresses, settings=impatient)
     b = await start_node(nursery, keys[1], port=ports[1], allowed=keys, bootstrap=addresses)
     await wait_until(lambda: a.network.peers() == [b.peer_id], what="a connected to b")
