@@ -108,13 +108,14 @@ def send(
             })
             tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
         else:
+            assert sender is not None  # exactly one of the two, checked above
             tx_hash = call.transact({**params, "from": to_checksum_address(sender)})
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT, poll_latency=0.05)
     except DeployError:
         raise
     except Exception as exc:  # reverts in gas estimation, RPC errors: report, never a traceback
         raise DeployError(f"transaction failed: {exc}") from None
-    if receipt.status != 1:
+    if receipt["status"] != 1:
         raise DeployError(f"transaction {tx_hash.to_0x_hex()} reverted")
     return receipt
 
@@ -170,7 +171,8 @@ def parse_constructor_args(name: str, raw: Sequence[str]) -> list[Any]:
     Scalars are written plainly (``0xabc…``, ``42``, ``true``, text); arrays and tuples (structs) as
     JSON (``'["0x…","0x…"]'``, ``'[1, 2]'``). Integers are decimal (``1_000`` allowed) or 0x-hex.
     """
-    inputs = next((item["inputs"] for item in load_artifact(name).abi if item["type"] == "constructor"), [])
+    abi = load_artifact(name).abi
+    inputs: list[dict[str, Any]] = next((item["inputs"] for item in abi if item["type"] == "constructor"), [])
     if len(raw) != len(inputs):
         wanted = ", ".join(f"{i['type']} {i['name']}" for i in inputs) or "none"
         raise DeployError(f"{name} takes {len(inputs)} constructor arguments ({wanted}), got {len(raw)}")

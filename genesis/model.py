@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 #: Address reserved for the permission registry contract (deployed by a later
 #: change); "5e77" reads as "sett(le)".
 DEFAULT_REGISTRY_ADDRESS = bytes.fromhex("0000000000000000000000000000000000005e77")
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
-def _frozen_mapping(mapping: Mapping) -> Mapping:  # type: ignore[type-arg]
+
+def _frozen_mapping(mapping: Mapping[_K, _V]) -> Mapping[_K, _V]:
     return MappingProxyType(dict(mapping))
 
 

@@ -18,6 +18,7 @@ import structlog
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.exceptions import Revert
 from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
 
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
@@ -158,7 +159,7 @@ class Backend:
         self._block_listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
         self._local_tx_listeners: list[Callable[[bytes], None]] = []
-        self._vm_class = store.chain_class.get_vm_class_for_block_number(0)
+        self._vm_class = store.chain_class.get_vm_class_for_block_number(BlockNumber(0))
         self._head_state: Any = None
         """Read-only state after the head block; rebuilt lazily after each commit."""
         self._recent_blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
@@ -189,7 +190,7 @@ class Backend:
             return self.head.block_number
         return ref
 
-    def state_at(self, header: BlockHeaderAPI):  # type: ignore[no-untyped-def]
+    def state_at(self, header: BlockHeaderAPI):
         """The world state after ``header``, for reading only.
 
         The head's state is built once per commit and shared; its caches are what
@@ -328,7 +329,7 @@ class Backend:
             nonce=nonce,
             gas_price=0,
             gas=gas,
-            to=request.to if request.to is not None else b"",
+            to=Address(request.to if request.to is not None else b""),
             value=request.value,
             data=request.data,
         )
@@ -341,7 +342,8 @@ class Backend:
         _, chain = self.store.overlay_chain()
         try:
             with chain.get_vm(header).in_costless_state() as state:
-                computation = state.costless_execute_transaction(transaction)
+                # SpoofTransaction proxies a signed transaction with a chosen sender (py-evm's own idiom).
+                computation = state.costless_execute_transaction(transaction)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise ExecutionFailed(str(exc)) from exc
         if computation.is_error:
@@ -364,7 +366,7 @@ class Backend:
             candidate = self._spoof(request, nonce, mid)
             with chain.get_vm(header).in_costless_state() as state:
                 try:
-                    failed = state.costless_execute_transaction(candidate).is_error
+                    failed = state.costless_execute_transaction(candidate).is_error  # type: ignore[arg-type]
                 except ValidationError:
                     failed = True
             if failed:

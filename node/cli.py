@@ -284,7 +284,7 @@ def keys_show(key_dir: Path) -> None:
     _show_keys(loaded)
 
 
-def _show_keys(validator_keys) -> None:  # type: ignore[no-untyped-def]
+def _show_keys(validator_keys) -> None:
     from eth_utils import to_checksum_address
 
     click.echo(f"address        {to_checksum_address(validator_keys.address)}")
@@ -484,7 +484,7 @@ def bench() -> None:
     """Benchmarks (print figures and write bench-results/*.json)."""
 
 
-def _load_script(name: str):  # type: ignore[no-untyped-def]
+def _load_script(name: str):
     from node.bench_scripts import ScriptMissing, load_bench_script
 
     try:

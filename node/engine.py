@@ -39,9 +39,10 @@ from consensus.actions import (
     ScheduleTimeout,
     ValidateBlock,
 )
+from consensus.errors import InvalidMessage
 from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHeight, TimeoutFired
 from consensus.machine import apply, initial_state
-from consensus.messages import InvalidMessage, decode
+from consensus.messages import decode
 from consensus.state import ConsensusConfig
 from node import metrics
 from node.backend import Backend, InvalidBlock, PendingBlock

@@ -21,16 +21,17 @@ def copy_output(process: subprocess.Popen, log_path: Path, on_line: Callable[[st
     already holds it; ``on_exit(returncode)`` runs once, after the pipe closes
     and the process has exited. Both run on the thread.
     """
-    if process.stdout is None:
+    stdout = process.stdout
+    if stdout is None:
         raise ValueError("the process's stdout must be a pipe (stdout=subprocess.PIPE)")
 
     def copy() -> None:
         with open(log_path, "ab") as log:
-            for raw in process.stdout:
+            for raw in stdout:
                 log.write(raw)
                 log.flush()
                 on_line(raw.decode(errors="replace"))
-        process.stdout.close()
+        stdout.close()
         on_exit(process.wait())
 
     thread = threading.Thread(target=copy, name=f"output of pid {process.pid}", daemon=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 from eth.exceptions import BlockNotFound, HeaderNotFound
 from eth_hash.auto import keccak
+from eth_typing import BlockNumber, Hash32
 
 from genesis.loader import genesis_to_json
 from genesis.model import Genesis
@@ -116,13 +117,13 @@ class ChainStore:
 
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         try:
-            return self.chain.get_canonical_block_header_by_number(number)
+            return self.chain.get_canonical_block_header_by_number(BlockNumber(number))
         except HeaderNotFound:
             return None
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
         try:
-            header = self.chain.get_block_header_by_hash(block_hash)
+            header = self.chain.get_block_header_by_hash(Hash32(block_hash))
         except HeaderNotFound:
             return None
         canonical = self.header_by_number(header.block_number)
@@ -141,7 +142,7 @@ class ChainStore:
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index) of a committed transaction, or None."""
         try:
-            number, index = self.chain.chaindb.get_transaction_index(tx_hash)
+            number, index = self.chain.chaindb.get_transaction_index(Hash32(tx_hash))
         except Exception:  # TransactionNotFound, or a stale index entry
             return None
         header = self.header_by_number(number)

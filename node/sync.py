@@ -21,7 +21,8 @@ import rlp
 import structlog
 import trio
 
-from consensus.certificate import CommitCertificate, InvalidCertificate, verify_certificate
+from consensus.certificate import CommitCertificate, verify_certificate
+from consensus.errors import InvalidCertificate
 from node import metrics
 from node.backend import Backend, InvalidBlock
 from node.engine import ConsensusEngine

@@ -61,9 +61,10 @@ def discover_nodes(directory: Path) -> list[NodeProcess]:
     return nodes
 
 
-def start(node: NodeProcess, changed: threading.Condition) -> None:
-    """Start ``node``; its output goes to its log, and readiness and exit are noted under ``changed``."""
-    node.process = subprocess.Popen(
+def start(node: NodeProcess, changed: threading.Condition) -> subprocess.Popen[bytes]:
+    """Start ``node`` and return its process; its output goes to its log, and readiness and exit are noted
+    under ``changed``."""
+    node.process = process = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "node", "run", "--config", str(node.config_path)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,  # Ctrl-C reaches only this supervisor, which stops nodes in order
@@ -80,7 +81,8 @@ def start(node: NodeProcess, changed: threading.Condition) -> None:
             node.exit_code = code
             changed.notify_all()
 
-    node.copier = copy_output(node.process, node.log_path, on_line, on_exit)
+    node.copier = copy_output(process, node.log_path, on_line, on_exit)
+    return process
 
 
 def stop_all(nodes: list[NodeProcess], timeout: float = 20.0) -> None:
@@ -123,8 +125,8 @@ def run_testnet(directory: Path, echo: Callable[[str], None]) -> int:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for node in nodes:
-            start(node, changed)
-            echo(f"{node.name}  pid {node.process.pid}  rpc {node.rpc_url}  log {node.log_path}")
+            process = start(node, changed)
+            echo(f"{node.name}  pid {process.pid}  rpc {node.rpc_url}  log {node.log_path}")
         echo(f"{len(nodes)} validators running; Ctrl-C stops them all")
         reported_ready: set[str] = set()
         reported_exit: set[str] = set()

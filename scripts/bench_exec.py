@@ -66,15 +66,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_abi import encode
+from eth_hash.auto import keccak
+from eth_utils import to_canonical_address, to_checksum_address
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from eth_abi import encode  # noqa: E402
-from eth_hash.auto import keccak  # noqa: E402
-from eth_utils import to_canonical_address, to_checksum_address  # noqa: E402
-
-from node.bench_scripts import summarize, write_bench_result  # noqa: E402
+from node.bench_scripts import summarize, write_bench_result  # noqa: E402  (needs REPO on the path)
 
 CHAIN_ID = 1337
 TRANSFER_SELECTOR = keccak(b"transfer(address,uint256)")[:4]

@@ -25,11 +25,11 @@ from web3.exceptions import Web3Exception
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contracts.compiler import ContractsError  # noqa: E402
-from contracts.deploy import connect, contract_at, send  # noqa: E402
-from contracts.oracle_reports import PriceReport, asset_id, order_signatures, sign_report  # noqa: E402
-from genesis.errors import KeyFileError  # noqa: E402
-from genesis.keys import read_key_file  # noqa: E402
+from contracts.compiler import ContractsError
+from contracts.deploy import connect, contract_at, send
+from contracts.oracle_reports import PriceReport, asset_id, order_signatures, sign_report
+from genesis.errors import KeyFileError
+from genesis.keys import read_key_file
 
 
 class FeederError(click.ClickException):

@@ -141,13 +141,13 @@ class SettleAccountDB(AccountDB):
         self._journaldb = SettleJournalDB(self._batchdb)
         self._journaltrie = SettleJournalDB(self._trie_cache)
 
-    def _get_address_store(self, address: Address) -> SettleAccountStorageDB:  # type: ignore[override]
+    def _get_address_store(self, address: Address) -> SettleAccountStorageDB:
         """py-evm's, opening :class:`SettleAccountStorageDB` (one-walk storage-trie writes) instead."""
         store = self._account_stores.get(address)
         if store is None:
             store = SettleAccountStorageDB(self._raw_store_db, self._get_storage_root(address), address)
             self._account_stores[address] = store
-        return store  # type: ignore[return-value]
+        return store  # type: ignore[return-value]  # py-evm declares AccountStorageDB; ours subclasses it
 
     def _forget_storage_reads(self) -> None:
         self._current.clear()
@@ -155,13 +155,13 @@ class SettleAccountDB(AccountDB):
 
     def _set_state_root(self, value: Hash32) -> None:
         self._forget_storage_reads()
-        AccountDB.state_root.fset(self, value)  # type: ignore[attr-defined]
+        AccountDB.state_root.fset(self, value)  # type: ignore[attr-defined]  # a property; mypy sees its value type
 
     def _get_state_root(self) -> Hash32:
         """``self._trie.root_hash``, read from the hexary trie itself: the hashing trie only forwards the attribute."""
-        return self._trie._db.root_hash  # type: ignore[attr-defined,no-any-return]
+        return self._trie._db.root_hash  # type: ignore[attr-defined]  # the HashTrie's _db is the HexaryTrie
 
-    state_root = property(_get_state_root, _set_state_root)  # type: ignore[assignment]
+    state_root = property(_get_state_root, _set_state_root)
 
     def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
         key = (address, slot)
@@ -301,23 +301,23 @@ class SettleAccountDB(AccountDB):
     # -- EIP-2929 warm set ---------------------------------------------------------
 
     def _reset_access_counters(self) -> None:
-        self._journal_accessed_state = AccessedState()  # type: ignore[assignment]
+        self._journal_accessed_state = AccessedState()  # type: ignore[assignment]  # replaces the JournalDB
 
     def is_address_warm(self, address: Address) -> bool:
         return address in self._journal_accessed_state
 
     def mark_address_warm(self, address: Address) -> None:
-        self._journal_accessed_state.add(address)  # type: ignore[attr-defined]
+        self._journal_accessed_state.add(address)  # type: ignore[attr-defined]  # an AccessedState here
 
     # A warm slot is keyed (address, slot): no bytes key to build per SLOAD and
     # SSTORE, and no clash with the 20-byte address keys. The set is private to
     # this class (py-evm's key format only ever meets its own warm set).
 
     def is_storage_warm(self, address: Address, slot: int) -> bool:
-        return (address, slot) in self._journal_accessed_state
+        return (address, slot) in self._journal_accessed_state  # type: ignore[operator]  # an AccessedState here
 
     def mark_storage_warm(self, address: Address, slot: int) -> None:
-        self._journal_accessed_state.add((address, slot))  # type: ignore[attr-defined]
+        self._journal_accessed_state.add((address, slot))  # type: ignore[attr-defined]  # an AccessedState here
 
     # -- EIP-161 deletion ------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 from eth.abc import (
     BlockAPI,
@@ -25,6 +26,7 @@ from eth.abc import (
     ReceiptAPI,
     SignedTransactionAPI,
 )
+from eth.vm.base import VM
 from eth_utils import ValidationError
 
 from vm.fast_path import DeferredHeader, persist_executed_block
@@ -77,10 +79,11 @@ def build_block(
         coinbase=coinbase,
         extra_data=extra_data,
     )
-    vm = chain.get_vm(template)
+    vm = cast(VM, chain.get_vm(template))
     vm.block_preprocessing(vm.get_block())
 
-    header = DeferredHeader(vm.get_header().copy(gas_used=0))
+    # A duck-typed BlockHeaderAPI: py-evm's per-transaction calls only read fields and copy.
+    header: Any = DeferredHeader(vm.get_header().copy(gas_used=0))
     # A state without ValidatedOnce (py-evm's own): the executor's checks, run again by it.
     validate_before_apply = getattr(vm.state, "validate_transaction_before_apply", None) or functools.partial(
         run_checks, vm.state

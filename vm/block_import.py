@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from eth.abc import (
     BlockAPI,
@@ -20,6 +21,7 @@ from eth.abc import (
     ReceiptAPI,
     SignedTransactionAPI,
 )
+from eth.vm.base import VM
 from eth_utils import ValidationError
 
 from vm.fast_path import DeferredHeader, persist_executed_block
@@ -114,10 +116,11 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
         mix_hash=header.mix_hash,
         parent_beacon_block_root=header.parent_beacon_block_root,
     )
-    vm = chain.get_vm(template)
+    vm = cast(VM, chain.get_vm(template))
     vm.block_preprocessing(vm.get_block())
 
-    running = DeferredHeader(vm.get_header().copy(gas_used=0))
+    # A duck-typed BlockHeaderAPI: py-evm's per-transaction calls only read fields and copy.
+    running: Any = DeferredHeader(vm.get_header().copy(gas_used=0))
     receipts: list[ReceiptAPI] = []
     computations: list[ComputationAPI] = []
     prefill_senders(block.transactions)
@@ -131,7 +134,7 @@ def execute_block(chain: ChainAPI, parent_header: BlockHeaderAPI, block: BlockAP
         receipts.append(receipt)
         computations.append(computation)
 
-    withdrawals = getattr(block, "withdrawals", None) or None
+    withdrawals = getattr(block, "withdrawals", None) or ()
     if withdrawals:
         vm.apply_all_withdrawals(withdrawals)
     filled = vm.set_block_transactions_and_withdrawals(

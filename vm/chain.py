@@ -9,7 +9,7 @@ from eth.constants import BLANK_ROOT_HASH
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
-from eth_typing import Address, Hash32
+from eth_typing import Address, BlockNumber, Hash32
 
 if TYPE_CHECKING:
     from genesis.model import Genesis
@@ -46,7 +46,7 @@ class SettleChain(Chain):
     only network-specific class attribute py-evm needs.
     """
 
-    vm_configuration = ((0, SettleVM),)
+    vm_configuration = ((BlockNumber(0), SettleVM),)
     chaindb_class = SettleChainDB
     chain_id = 1337
 
@@ -54,7 +54,7 @@ class SettleChain(Chain):
 class SettleReferenceChain(Chain):
     """The same chain on :class:`SettleReferenceVM`: py-evm's own block processing, for cross-checks."""
 
-    vm_configuration = ((0, SettleReferenceVM),)
+    vm_configuration = ((BlockNumber(0), SettleReferenceVM),)
     chain_id = 1337
 
 
@@ -106,7 +106,10 @@ def build_genesis(
     benchmarks pass :func:`reference_chain_class_for` to get py-evm's own path.
     """
     chain_class = chain_class or chain_class_for(genesis.chain_id)
-    return chain_class.from_genesis(db, genesis_params(genesis), genesis_state(genesis))  # type: ignore[return-value]
+    # py-evm types from_genesis as returning BaseChain and its state as AccountDetails (a TypedDict of the same keys).
+    return chain_class.from_genesis(  # type: ignore[return-value]
+        db, genesis_params(genesis), genesis_state(genesis)  # type: ignore[arg-type]
+    )
 
 
 def genesis_header(genesis: Genesis) -> BlockHeaderAPI:

@@ -22,9 +22,9 @@ class ShallowBlockCopy:
     """Mixin for a py-evm block class: ``copy(**changes)`` shares the unchanged fields instead of deep-copying them."""
 
     def copy(self, *args: Any, **changes: Any) -> Any:
-        names = self._meta.field_names  # type: ignore[attr-defined]
+        names = self._meta.field_names  # type: ignore[attr-defined]  # rlp Serializable's
         if args or not set(changes) <= set(names):
-            return super().copy(*args, **changes)  # type: ignore[misc]
+            return super().copy(*args, **changes)  # type: ignore[misc]  # the block class mixed into
         return type(self)(**{name: changes[name] if name in changes else getattr(self, name) for name in names})
 
 

@@ -79,7 +79,7 @@ def encode_node(node: list) -> bytes:
     loop is written out: a single byte below 0x80 is its own encoding, and
     lengths under 1 KiB take their prefix from a table.
     """
-    parts = []
+    parts: list[bytes] = []
     append = parts.append
     for item in node:
         if type(item) is list:
@@ -115,14 +115,14 @@ def new_serializable(cls: type, *values: Any) -> Any:
     must already be in their immutable form (tuples, not lists), so they are
     set as they are, in one dictionary update.
     """
-    obj = _new_object(cls)
-    vars(obj).update(zip(cls._meta.field_attrs, values, strict=True))  # type: ignore[attr-defined]
+    obj: Any = _new_object(cls)
+    vars(obj).update(zip(cls._meta.field_attrs, values, strict=True))  # type: ignore[attr-defined]  # rlp's
     return obj
 
 
 def new_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> Account:
     """``Account(nonce, balance, storage_root, code_hash)``, through :func:`new_serializable`."""
-    return new_serializable(Account, nonce, balance, storage_root, code_hash)  # type: ignore[no-any-return]
+    return new_serializable(Account, nonce, balance, storage_root, code_hash)
 
 
 def encode_account(account: Account) -> bytes:
@@ -212,7 +212,7 @@ def instance_of(obj: Any, base: type) -> bool:
     goes through ``ABCMeta.__instancecheck__`` in Python on every call. py-evm
     registers no virtual subclasses, so the answer depends on the class alone.
     """
-    return _is_subclass(type(obj), base)
+    return _is_subclass(type(obj), base)  # type: ignore[arg-type]  # classes are hashable; mypy's Hashable misses type[Any]
 
 
 @functools.cache

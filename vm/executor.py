@@ -24,7 +24,7 @@ the mixin serves Cancun and Prague alike.
 from __future__ import annotations
 
 import functools
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
@@ -68,7 +68,15 @@ class CachedStateLogger:
         return _state_logger(type(self).__name__)
 
 
-class FlatSnapshots:
+if TYPE_CHECKING:
+    # What the mixins are mixed into, so that mypy checks their use of the bases' attributes.
+    _Executor = BerlinTransactionExecutor
+    _State = CancunState
+else:
+    _Executor = _State = object
+
+
+class FlatSnapshots(_State):
     """State mixin: Cancun's ``snapshot`` and ``commit`` in one frame each.
 
     py-evm takes a snapshot for every message frame through three layers
@@ -89,19 +97,19 @@ class FlatSnapshots:
                 raise TypeError(f"{cls.__name__}.{name} is not Cancun's: FlatSnapshots does not apply")
 
     def snapshot(self) -> tuple[Hash32, JournalDBCheckpoint]:
-        account_db = self._account_db  # type: ignore[attr-defined]
+        account_db = self._account_db
         state_root = account_db.state_root
         checkpoint = account_db.record()
-        self.transient_storage.record(checkpoint)  # type: ignore[attr-defined]
+        self.transient_storage.record(checkpoint)
         return state_root, checkpoint
 
     def commit(self, snapshot: tuple[Hash32, JournalDBCheckpoint]) -> None:
         checkpoint = snapshot[1]
-        self._account_db.commit(checkpoint)  # type: ignore[attr-defined]
-        self.transient_storage.commit(checkpoint)  # type: ignore[attr-defined]
+        self._account_db.commit(checkpoint)
+        self.transient_storage.commit(checkpoint)
 
 
-class QuietTransactionExecutor:
+class QuietTransactionExecutor(_Executor):
     """Executor mixin: py-evm's message building and finalisation, tracing only when DEBUG2 is on."""
 
     vm_state: Any
@@ -137,7 +145,7 @@ class QuietTransactionExecutor:
         state = self.vm_state
         london_gas_fee = transaction.gas * state.get_gas_price(transaction)
         blob_data_fee = (
-            self.calc_data_fee(cast(BlobTransaction, transaction))  # type: ignore[attr-defined]
+            self.calc_data_fee(cast(BlobTransaction, transaction))  # type: ignore[attr-defined]  # Cancun executor's
             if transaction.type_id == BLOB_TX_TYPE
             else 0
         )
@@ -148,7 +156,7 @@ class QuietTransactionExecutor:
             state.delta_balance(transaction.sender, -1 * (london_gas_fee + blob_data_fee))
         state.increment_nonce(transaction.sender)
 
-        msg_refund = self.calc_message_refund(transaction)  # type: ignore[attr-defined]
+        msg_refund = self.calc_message_refund(transaction)  # type: ignore[attr-defined]  # Prague executor's
         message_gas = transaction.gas - intrinsic_gas(transaction)
 
         if transaction.to == CREATE_CONTRACT_ADDRESS:
@@ -161,7 +169,7 @@ class QuietTransactionExecutor:
         else:
             contract_address = None
             data = transaction.data
-            code, delegation_address = self.get_code_at_address(transaction.to)  # type: ignore[attr-defined]
+            code, delegation_address = self.get_code_at_address(transaction.to)  # type: ignore[attr-defined]  # Prague's
             is_delegation = delegation_address is not None
 
         if self._tracing():
@@ -184,7 +192,7 @@ class QuietTransactionExecutor:
             value=value,
             data=data,
             code=code,
-            create_address=contract_address,
+            create_address=contract_address,  # type: ignore[arg-type]  # None for a call, Message's own default
             refund=msg_refund,
             is_delegation=is_delegation,
         )
@@ -199,13 +207,14 @@ class QuietTransactionExecutor:
         (whose context carries the blob hashes) go through py-evm's.
         """
         state = self.vm_state
-        context_class = _london_context_class(type(state)) if self._flat_build else None
+        # Classes are hashable; mypy's Hashable check misses type[Any].
+        context_class = _london_context_class(type(state)) if self._flat_build else None  # type: ignore[arg-type]
         if context_class is None or message.is_create or transaction.type_id == BLOB_TX_TYPE:
-            return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
+            return super().build_computation(message, transaction)
         sender = transaction.sender
         gas_price = state.get_gas_price(transaction)
         if not (is_uint(gas_price) and type(sender) is bytes and len(sender) == 20):
-            return super().build_computation(message, transaction)  # type: ignore[misc,no-any-return]
+            return super().build_computation(message, transaction)
         state.mark_address_warm(sender)
         state.mark_address_warm(message.storage_address)
         for address, slots in transaction.access_list:
@@ -213,7 +222,7 @@ class QuietTransactionExecutor:
             for slot in slots:
                 state.mark_storage_warm(address, slot)
         context = frames.transaction_context(context_class, gas_price, sender)
-        return state.computation_class.apply_message(state, message, context)  # type: ignore[no-any-return]
+        return state.computation_class.apply_message(state, message, context)
 
     def finalize_computation(
         self, transaction: SignedTransactionAPI, computation: ComputationAPI
@@ -228,8 +237,8 @@ class QuietTransactionExecutor:
         gas_price = computation.transaction_context.gas_price
         gas_remaining = computation.get_gas_remaining()
         gas_used = transaction.gas - gas_remaining
-        gas_refund = self.calculate_gas_refund(computation, gas_used)  # type: ignore[attr-defined]
-        computation.data_floor_gas = self.calc_data_floor_gas(  # type: ignore[attr-defined]
+        gas_refund = self.calculate_gas_refund(computation, gas_used)
+        computation.data_floor_gas = self.calc_data_floor_gas(
             transaction, gas_used, gas_refund
         )
         gas_refund_amount = (
@@ -290,7 +299,7 @@ def _london_context_class(state_class: type) -> type | None:
         and resolved(mro, "get_transaction_context_class") is vars(BaseState)["get_transaction_context_class"]
     ):
         return None
-    context_class = state_class.transaction_context_class  # type: ignore[attr-defined]
+    context_class = state_class.transaction_context_class  # type: ignore[attr-defined]  # set on concrete states
     if not (isinstance(context_class, type) and issubclass(context_class, BaseTransactionContext)
             and resolved(context_class.__mro__, "__init__") is BaseTransactionContext.__init__):
         return None
@@ -299,8 +308,8 @@ def _london_context_class(state_class: type) -> type | None:
 
 def _is_single_frame(computation: ComputationAPI) -> bool:
     """No child calls, no SELFDESTRUCT: the common transaction, whose two walks below have nothing to walk."""
-    return not (computation.children or computation.accounts_to_delete  # type: ignore[attr-defined]
-                or computation.beneficiaries)  # type: ignore[attr-defined]
+    return not (computation.children or computation.accounts_to_delete
+                or computation.beneficiaries)
 
 
 def _accounts_for_deletion(computation: ComputationAPI) -> Any:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rlp
 from eth._utils.db import get_parent_header
@@ -52,6 +52,7 @@ from eth.abc import (
 )
 from eth.constants import MAX_UNCLES
 from eth.validation import validate_length_lte
+from eth.vm.base import VM
 from eth.vm.forks.byzantium import EIP658_STATUS_CODES
 from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_FAILURE,
@@ -167,14 +168,21 @@ def _log_entries(computation: ComputationAPI) -> Any:
     py-evm sorts the (counter, address, topics, data) entries of the frame
     and its children and drops the counter; a failed frame has none.
     """
-    if computation.children:  # type: ignore[attr-defined]
+    if computation.children:
         return computation.get_log_entries()
     if computation.is_error:
         return ()
-    return tuple([entry[1:] for entry in sorted(computation._log_entries)])  # type: ignore[attr-defined]
+    return tuple([entry[1:] for entry in sorted(computation._log_entries)])
 
 
-class FastBlockRules:
+if TYPE_CHECKING:
+    # What the mixin is mixed into, so that mypy checks its use of the VM's attributes.
+    _VM = VM
+else:
+    _VM = object
+
+
+class FastBlockRules(_VM):
     """Overrides for py-evm's ``VM``; see the module docstring."""
 
     # Set by set_block_transactions_and_withdrawals for the block being filled.
@@ -191,9 +199,9 @@ class FastBlockRules:
     ) -> BlockAPI:
         """``VM.set_block_transactions_and_withdrawals`` with one-pass tries."""
         transaction_root, transaction_nodes = _root_and_nodes(transactions)
-        self.chaindb.persist_trie_data_dict(transaction_nodes)  # type: ignore[attr-defined]
+        self.chaindb.persist_trie_data_dict(transaction_nodes)  # type: ignore[arg-type]  # keys are 32-byte node hashes
         receipt_root, receipt_nodes = _root_and_nodes(receipts, encode_receipt)
-        self.chaindb.persist_trie_data_dict(receipt_nodes)  # type: ignore[attr-defined]
+        self.chaindb.persist_trie_data_dict(receipt_nodes)  # type: ignore[arg-type]  # keys are 32-byte node hashes
         self._settle_transaction_root = (tuple(tx.hash for tx in transactions), transaction_root)
         self._settle_receipts = (receipt_root, tuple(receipts))
 
@@ -204,7 +212,7 @@ class FastBlockRules:
         }
         if withdrawals:
             withdrawals_root, withdrawal_nodes = _root_and_nodes(withdrawals)
-            self.chaindb.persist_trie_data_dict(withdrawal_nodes)  # type: ignore[attr-defined]
+            self.chaindb.persist_trie_data_dict(withdrawal_nodes)  # type: ignore[arg-type]  # keys are 32-byte node hashes
             block_fields["withdrawals"] = withdrawals
             header_fields["withdrawals_root"] = withdrawals_root
         block_fields["header"] = new_header.copy(**header_fields)
@@ -228,9 +236,9 @@ class FastBlockRules:
     def process_deposit_request_data(self, block: BlockAPI) -> None:
         """Prague's deposit scan over the receipts in hand, when they are this block's."""
         if self._settle_receipts is None or self._settle_receipts[0] != block.header.receipt_root:
-            super().process_deposit_request_data(block)  # type: ignore[misc]
+            super().process_deposit_request_data(block)  # type: ignore[misc]  # Prague VM's
             return
-        super().process_deposit_request_data(  # type: ignore[misc]
+        super().process_deposit_request_data(  # type: ignore[misc]  # Prague VM's
             _ReceiptsInHand(block.block_requests, _with_deposit_contract_logs(self._settle_receipts[1]))
         )
 
@@ -247,7 +255,7 @@ class FastBlockRules:
         state: StateAPI,
     ) -> ReceiptAPI:
         """Byzantium's ``make_receipt``, building the bloom through :mod:`vm.receipts`' cached masks."""
-        gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)  # type: ignore[attr-defined]
+        gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)  # type: ignore[attr-defined]  # Byzantium VM's
         status = (
             EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
         )
@@ -282,17 +290,17 @@ class FastBlockRules:
 
         Mirrors py-evm 0.12.1b1's ``VM.validate_block`` check for check.
         """
-        if not isinstance(block, self.get_block_class()):  # type: ignore[attr-defined]
+        if not isinstance(block, self.get_block_class()):
             raise ValidationError(f"This vm ({self!r}) is not equipped to validate a block of type {block!r}")
         if block.is_genesis:
             validate_length_lte(
                 block.header.extra_data,
-                self.extra_data_max_bytes,  # type: ignore[attr-defined]
+                self.extra_data_max_bytes,
                 title="BlockHeader.extra_data",
             )
         else:
-            parent_header = get_parent_header(block.header, self.chaindb)  # type: ignore[attr-defined]
-            self.validate_header(block.header, parent_header)  # type: ignore[attr-defined]
+            parent_header = get_parent_header(block.header, self.chaindb)
+            self.validate_header(block.header, parent_header)
 
         transaction_root = self._transaction_root(block.transactions)
         if transaction_root != block.header.transaction_root:
@@ -302,8 +310,8 @@ class FastBlockRules:
             )
         if len(block.uncles) > MAX_UNCLES:
             raise ValidationError(f"Blocks may have a maximum of {MAX_UNCLES} uncles.  Found {len(block.uncles)}.")
-        if not self.chaindb.exists(block.header.state_root):  # type: ignore[attr-defined]
-            if not self.state.make_state_root() == block.header.state_root:  # type: ignore[attr-defined]
+        if not self.chaindb.exists(block.header.state_root):
+            if not self.state.make_state_root() == block.header.state_root:
                 raise ValidationError(
                     f"`state_root` does not match or was not found in the db.\n"
                     f"- state_root: {block.header.state_root!r}"
@@ -313,4 +321,4 @@ class FastBlockRules:
             raise ValidationError(
                 f"`uncles_hash` and block `uncles` do not match: {uncles_hash!r} != {block.header.uncles_hash!r}"
             )
-        self.validate_block_blobs(block)  # type: ignore[attr-defined]
+        self.validate_block_blobs(block)  # type: ignore[attr-defined]  # Cancun VM's

@@ -90,7 +90,7 @@ class SettleReferenceVM(PragueVM):
 
     fork = "settle-prague"
 
-    create_header_from_parent = staticmethod(  # type: ignore[assignment]
+    create_header_from_parent = staticmethod(
         create_settle_header_from_parent
     )
 

@@ -40,8 +40,9 @@ def call_message(gas: int, to: Address, sender: Address, value: int, data: bytes
     message.data = data
     message.depth = 0
     message.code = code
-    message._storage_address = None
-    message._code_address = None
+    # py-evm's Message.__init__ stores None here too when no address is given (its annotation says Address).
+    message._storage_address = None  # type: ignore[assignment]
+    message._code_address = None  # type: ignore[assignment]
     message.should_transfer_value = True
     message.is_static = False
     message._is_delegation = is_delegation
@@ -51,7 +52,7 @@ def call_message(gas: int, to: Address, sender: Address, value: int, data: bytes
 
 def transaction_context(context_class: type, gas_price: int, origin: Address) -> Any:
     """``context_class(gas_price=, origin=)`` for py-evm's ``BaseTransactionContext`` subclasses."""
-    context = _new(context_class)
+    context: Any = _new(context_class)
     context._gas_price = gas_price
     context._origin = origin
     context._log_counter = itertools.count()
@@ -86,9 +87,9 @@ def stack() -> Stack:
     new = _new(Stack)
     values: list[Any] = []
     new.values = values
-    new._append = values.append  # type: ignore[attr-defined]
-    new._pop = values.pop  # type: ignore[attr-defined]
-    new.__len__ = values.__len__  # type: ignore[method-assign]
+    new._append = values.append
+    new._pop = values.pop
+    new.__len__ = values.__len__
     return new
 
 

@@ -42,7 +42,7 @@ traces still work. The official state tests run through this loop
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth import constants
 from eth._utils.numeric import ceil32, unsigned_to_signed
@@ -85,8 +85,14 @@ from vm.native import keccak_256
 from vm.segments import BadJump, SegmentOp, code_segments
 from vm.transaction_checks import below, resolved
 
+if TYPE_CHECKING:
+    # What the mixin is mixed into, so that mypy checks its use of the computation's attributes.
+    _Computation = BaseComputation
+else:
+    _Computation = object
 
-class FastInterpreter:
+
+class FastInterpreter(_Computation):
     """Mixin for a py-evm computation class; goes first in the bases."""
 
     #: Whether this class's frame set-up is Shanghai's on the base computation's
@@ -116,7 +122,7 @@ class FastInterpreter:
         """
         code, gas = message.code, message.gas
         if not (self._lean_frames and type(code) is bytes and is_uint(gas)):
-            super().__init__(state, message, transaction_context)  # type: ignore[call-arg]
+            super().__init__(state, message, transaction_context)
             return
         self.state = state
         self.msg = message
@@ -139,10 +145,10 @@ class FastInterpreter:
         receipt's gas used).
         """
         if self.children or not self._base_refund:
-            return super().get_gas_refund()  # type: ignore[misc,no-any-return]
+            return super().get_gas_refund()
         if self._error is not None:  # is_error
-            return self.msg.refund  # type: ignore[no-any-return]
-        return self.msg.refund + self._gas_meter.gas_refunded  # type: ignore[no-any-return]
+            return self.msg.refund
+        return self.msg.refund + self._gas_meter.gas_refunded
 
     @classmethod
     def apply_computation(
@@ -153,15 +159,15 @@ class FastInterpreter:
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
         """``BaseComputation.apply_computation`` (py-evm 0.12.1b1), step for step, with :func:`_run` as the loop."""
-        if cls.logger.show_debug2 or GasMeter.logger.show_debug2:  # type: ignore[attr-defined]
-            return super().apply_computation(  # type: ignore[misc]
+        if cls.logger.show_debug2 or GasMeter.logger.show_debug2:
+            return super().apply_computation(
                 state, message, transaction_context, parent_computation
             )
-        with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg]
+        with cls(state, message, transaction_context) as computation:
             if computation.is_origin_computation:
                 computation.contracts_created = []
                 if message.is_create:
-                    cls.consume_initcode_gas_cost(computation)  # type: ignore[attr-defined]
+                    cls.consume_initcode_gas_cost(computation)
             if parent_computation is not None:
                 computation.contracts_created = parent_computation.contracts_created
             if message.is_create:
@@ -211,7 +217,7 @@ def _run(computation: Any) -> None:
                 if cost <= gas and need <= len(values) <= room:
                     gas -= cost
                     try:
-                        pc = run(values, msg, memory)
+                        pc = run(values, msg, memory)  # type: ignore[misc]  # None only in NO_SEGMENT, never run
                     except BadJump as bad:
                         code.program_counter, meter.gas_remaining = pc, gas
                         _jump_to(code, bad.destination)  # raises py-evm's error for it
@@ -367,7 +373,9 @@ def _fixed_cost_table(opcodes: dict[int, Any]) -> tuple[Any, ...]:
     """
     entry = _FIXED_COST_TABLES.get(id(opcodes))
     if entry is None or entry[0] is not opcodes:
-        costs, logic, inline, operators = [0] * 256, [None] * 256, [_INLINE_CALL] * 256, [None] * 256
+        costs, inline = [0] * 256, [_INLINE_CALL] * 256
+        logic: list[Any] = [None] * 256
+        operators: list[Any] = [None] * 256
         for value, opcode_fn in opcodes.items():
             if type(opcode_fn) is _FastOpcode:
                 costs[value], logic[value] = opcode_fn.gas_cost, opcode_fn.logic_fn

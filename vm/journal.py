@@ -57,7 +57,7 @@ class SettleJournalDB(JournalDB):
             raise KeyError(key, "item is deleted in JournalDB, and will be deleted from the wrapped DB")
         if value is REVERT_TO_WRAPPED:
             raise KeyError(key, "item is deleted in JournalDB, and is presumed gone from the wrapped DB")
-        return value  # type: ignore[no-any-return]
+        return value  # type: ignore[return-value]  # both DeletedEntry sentinels were refused above
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         """``JournalDB.__setitem__`` with ``Journal.__setitem__`` inlined: note the old value once per checkpoint."""

@@ -69,7 +69,7 @@ class LevelDB(BaseAtomicDB):
     def _exists(self, key: bytes) -> bool:
         return self._db.get(key) is not None
 
-    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]  # dict-like get
         return self._db.get(key, default)
 
     @contextmanager
@@ -136,7 +136,7 @@ class WriteOverlay(BaseAtomicDB):
             return self.base[key]
         if value is _DELETED:
             raise KeyError(key)
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # not _DELETED (refused above)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._pending[key] = value
@@ -160,7 +160,7 @@ class WriteOverlay(BaseAtomicDB):
     def pending(self) -> dict[bytes, bytes | None]:
         """The buffered writes, with ``None`` marking deletions."""
         return {
-            key: (None if value is _DELETED else value)  # type: ignore[misc]
+            key: (None if value is _DELETED else value)  # type: ignore[misc]  # a sentinel by identity
             for key, value in self._pending.items()
         }
 

@@ -37,8 +37,9 @@ def use_native_keccak() -> bool:
         return False
     if any(pysha3.keccak256(data) != digest for data, digest in _KNOWN_DIGESTS.items()):
         return False
-    keccak.hasher = pysha3.keccak256
-    keccak.preimage = pysha3.preimage
+    # eth_hash's backend methods name their parameter otherwise; it is only ever passed positionally.
+    keccak.hasher = pysha3.keccak256  # type: ignore[assignment]
+    keccak.preimage = pysha3.preimage  # type: ignore[assignment]
     return True
 
 
@@ -64,7 +65,7 @@ def _keccak_constructor() -> Callable[[bytes], Any]:
         return _EthHashKeccak
     if any(keccak_256(data).digest() != digest for data, digest in _KNOWN_DIGESTS.items()):
         return _EthHashKeccak
-    return keccak_256  # type: ignore[no-any-return]
+    return keccak_256
 
 
 #: keccak-256 as a hash object: ``keccak_256(data).digest()`` (pysha3's C type when it is there).

@@ -79,7 +79,7 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
     typed = (
         instance_of(transaction, TypedTransaction) and type(transaction).make_receipt is TypedTransaction.make_receipt
     )
-    builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]
+    builder = transaction._inner if typed else transaction  # type: ignore[attr-defined]  # typed: checked above
     if type(builder).make_receipt not in PLAIN_RECEIPT_MAKERS:
         return transaction.make_receipt(status, gas_used, log_entries)
     logs = tuple(
@@ -90,7 +90,7 @@ def make_receipt(transaction: SignedTransactionAPI, status: bytes, gas_used: int
     )
     receipt = _plain_receipt(status, gas_used, logs_bloom(logs), logs)
     if typed:
-        receipt = transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]
+        receipt = transaction.receipt_builder.typed_receipt_class(transaction.type_id, receipt)  # type: ignore[attr-defined]  # typed
     _last_made = receipt
     return receipt
 
@@ -117,7 +117,7 @@ def _plain_receipt(state_root: bytes, gas_used: int, bloom: int, logs: tuple[Log
     names. Here they go to ``Serializable.__init__`` in field order, the logs
     already a tuple (the immutable form ``Serializable`` would make of a list).
     """
-    return new_serializable(Receipt, state_root, gas_used, bloom, logs)  # type: ignore[no-any-return]
+    return new_serializable(Receipt, state_root, gas_used, bloom, logs)
 
 
 def validate_receipt_bloom(receipt: ReceiptAPI) -> None:

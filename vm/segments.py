@@ -222,6 +222,8 @@ class _Compiler:
             elif kind == "unary":
                 self._push(self._operate(spec, [self._pop()]))
             elif kind == "read":
+                if spec.expression is None:
+                    raise ValueError(f"segment table: a read without an expression at {position}")
                 self._push(self._assign(spec.expression, spec.is_int))
             elif kind == "calldataload":
                 start = self._int(self._pop())
@@ -265,7 +267,7 @@ class _Compiler:
             "M": UINT_256_MAX, "J": self.jumpdests,
         }
         namespace.update((f"c{index}", value) for index, value in enumerate(self.constants))
-        exec(compile(source, f"<segment at {self.start}>", "exec"), namespace)  # noqa: S102 - our own template
+        exec(compile(source, f"<segment at {self.start}>", "exec"), namespace)  # our own template, not input
         unspent = {stop: gas - spent for stop, spent in self.stops.items()}
         return Segment(namespace["segment"], gas, self.entries, STACK_LIMIT - self.peak, unspent)
 
@@ -288,6 +290,8 @@ class _Compiler:
     def _operate(self, spec: SegmentOp, operands: list[_Value]) -> _Value:
         """A binary or unary operator on ``operands`` (the top item first), folded when all are constants."""
         ints = [self._int(operand) for operand in operands]
+        if spec.operator is None:
+            raise ValueError(f"segment table: a {spec.kind} operator without its function")
         if all(value.isdigit() for value in ints):
             folded = repr(spec.operator(*map(int, ints)))
             return _Value(folded, folded)

@@ -98,8 +98,9 @@ class SettleAccountStorageDB(AccountStorageDB):
                     del cache[key]
                 trie_changes[_trie_key(key)] = b""
             else:
-                cache[key] = value
-                trie_changes[_trie_key(key)] = value
+                # Not DELETE_WRAPPED (handled above), so bytes: mypy cannot narrow a sentinel by identity.
+                cache[key] = value  # type: ignore[assignment]
+                trie_changes[_trie_key(key)] = value  # type: ignore[assignment]
         if not trie_changes:
             return
         lookup = self._storage_lookup

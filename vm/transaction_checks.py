@@ -24,7 +24,7 @@ the same.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth.abc import SignedTransactionAPI
 from eth.constants import SECPK1_N, UINT_64_MAX
@@ -32,6 +32,7 @@ from eth.vm.forks.berlin.transactions import TypedTransaction
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.london.state import LondonState
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
+from eth.vm.state import BaseState
 
 from vm.encoding import instance_of, is_uint
 from vm.senders import dynamic_fee_fields
@@ -66,7 +67,7 @@ def passes_checks(state: Any, transaction: SignedTransactionAPI) -> bool:
     """
     if not instance_of(transaction, TypedTransaction) or type(transaction).validate is not TypedTransaction.validate:
         return False
-    inner = transaction._inner
+    inner = transaction._inner  # type: ignore[attr-defined]  # a TypedTransaction, checked above
     sender = vars(transaction).get("sender")
     if type(inner) is not DynamicFeeTransaction or sender is None:
         return False
@@ -124,7 +125,14 @@ def run_checks(state: Any, transaction: SignedTransactionAPI) -> None:
         state.validate_transaction(transaction)
 
 
-class OnePassTransactionChecks:
+if TYPE_CHECKING:
+    # What the mixin is mixed into, so that mypy checks its use of the state's attributes.
+    _State = BaseState
+else:
+    _State = object
+
+
+class OnePassTransactionChecks(_State):
     """State mixin: :meth:`check_transaction` runs the executor's checks, in one pass when :func:`passes_checks` can."""
 
     _one_pass_checks = False
@@ -140,4 +148,4 @@ class OnePassTransactionChecks:
         """
         if not (self._one_pass_checks and passes_checks(self, transaction)):
             transaction.validate()
-            self.validate_transaction(transaction)  # type: ignore[attr-defined]
+            self.validate_transaction(transaction)

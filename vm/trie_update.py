@@ -17,6 +17,7 @@ tries), so no key is a prefix of another and no branch holds a value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import rlp
 
@@ -25,6 +26,10 @@ from vm.native import keccak_256
 from vm.ordered_trie import BLANK_ROOT, hex_prefix, key_nibbles, reference, split_path, subtrie
 
 BLANK = b""
+
+#: A raw node: BLANK (b""), or an RLP list (a 2-item leaf or extension, or a 17-item branch).
+#: Code tells them apart by value (``node == BLANK``, ``len(node) == 17``), which mypy cannot follow.
+TrieNode = Any
 
 
 def update_trie(read_node: Callable[[bytes], bytes], root_hash: bytes,
@@ -62,13 +67,13 @@ class _Walk:
                  nodes: dict[bytes, bytes]) -> None:
         self.read_node, self.keys, self.values, self.nodes = read_node, keys, values, nodes
 
-    def resolve(self, reference: bytes | list) -> bytes | list:
+    def resolve(self, reference: TrieNode) -> TrieNode:
         """The raw node a parent's slot refers to: blank, embedded, or by hash."""
         if isinstance(reference, list) or reference == BLANK:
             return reference
         return rlp.decode(self.read_node(reference))
 
-    def update(self, node: bytes | list, low: int, high: int, depth: int) -> bytes | list:
+    def update(self, node: TrieNode, low: int, high: int, depth: int) -> TrieNode:
         """``node`` (at ``depth`` nibbles) with ``keys[low:high]`` written; a raw node whose children are references."""
         if node == BLANK:
             return self._fresh(low, high, depth, {})
@@ -87,7 +92,7 @@ class _Walk:
             return self._update_branch(branch, low, high, depth, {})
         return self._update_branch(branch, low, high, depth, {path[0]: [hex_prefix(path[1:], False), node[1]]})
 
-    def _fresh(self, low: int, high: int, depth: int, existing: dict[tuple[int, ...], bytes]) -> bytes | list:
+    def _fresh(self, low: int, high: int, depth: int, existing: dict[tuple[int, ...], bytes]) -> TrieNode:
         """A new subtrie from ``existing`` entries overwritten by the batch's (deletions dropped)."""
         merged = dict(existing)
         merged.update(zip(self.keys[low:high], self.values[low:high], strict=True))
@@ -98,7 +103,7 @@ class _Walk:
                        self.nodes)
 
     def _update_branch(self, node: list, low: int, high: int, depth: int,
-                       rebuilt: dict[int, bytes | list]) -> bytes | list:
+                       rebuilt: dict[int, TrieNode]) -> TrieNode:
         """``rebuilt`` holds children given as raw nodes, not yet referred to (by hash or embedded)."""
         children = list(node[:16])
         keys, index = self.keys, low
@@ -125,7 +130,7 @@ class _Walk:
         return children + [BLANK]
 
 
-def _extend(path: tuple[int, ...], child: bytes | list, nodes: dict[bytes, bytes]) -> bytes | list:
+def _extend(path: tuple[int, ...], child: TrieNode, nodes: dict[bytes, bytes]) -> TrieNode:
     """``path`` followed by ``child``: one node, as the trie's rules have it.
 
     No extension above a leaf or extension.

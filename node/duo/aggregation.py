@@ -49,7 +49,8 @@ def exchange_fix(exchange: str, trades: Sequence[Trade], hour_end: int) -> Excha
     for interval_end in range(hour_end, start, -INTERVAL):
         chosen = [t for t in in_hour if interval_end - INTERVAL <= t.timestamp < interval_end]
         if chosen:
-            return ExchangeFix(exchange, volume_weighted_median(chosen), sum(Fraction(t.volume) for t in chosen))
+            volume = sum((Fraction(t.volume) for t in chosen), Fraction(0))
+            return ExchangeFix(exchange, volume_weighted_median(chosen), volume)
     return None
 
 

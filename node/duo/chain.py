@@ -1,15 +1,18 @@
 """Small, shared JSON-RPC helpers for the DUO daemons and tests: signing senders, revert decoding."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode
 from eth_account.signers.local import LocalAccount
+from eth_typing import ABIError, Hash32
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.types import Wei
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,7 @@ def decode_revert(abi: list[dict[str, Any]], data: str | bytes | None) -> Revert
     """Name the custom error in revert ``data`` using the contract ``abi``."""
     raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else (data or b"")
     for item in abi:
-        if item.get("type") == "error" and function_abi_to_4byte_selector(item) == raw[:4]:
+        if item.get("type") == "error" and function_abi_to_4byte_selector(cast(ABIError, item)) == raw[:4]:
             types = [inp["type"] for inp in item["inputs"]]
             values = decode(types, raw[4:]) if types else ()
             return Revert(item["name"], tuple(
@@ -33,15 +36,15 @@ def decode_revert(abi: list[dict[str, Any]], data: str | bytes | None) -> Revert
 
 
 def call_revert(function: ContractFunction, sender: str, value: int = 0,
-                extra_abi: list[dict[str, Any]] = ()) -> Revert | None:  # type: ignore[assignment]
+                extra_abi: Sequence[dict[str, Any]] = ()) -> Revert | None:
     """``eth_call`` the function as ``sender``; the decoded revert, or None if it would succeed.
 
     ``extra_abi`` names errors bubbled up from contracts it calls (Token A/B -> Beethoven).
     """
     try:
-        function.call({"from": sender, "value": value})
+        function.call({"from": to_checksum_address(sender), "value": Wei(value)})
     except ContractCustomError as exc:
-        return decode_revert(list(function.contract_abi) + list(extra_abi), exc.data)  # type: ignore[arg-type]
+        return decode_revert(list(function.contract_abi) + list(extra_abi), exc.data)  # type: ignore[arg-type]  # ABI entries are TypedDicts
     except ContractLogicError as exc:
         return Revert("reason", (str(exc),))
     return None
@@ -68,7 +71,7 @@ class TxSender:
         if not self.chain_id:
             self.chain_id = self.w3.eth.chain_id
         if self.nonce is None:
-            self.nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+            self.nonce = self.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending")
         if self.max_fee is None:
             self.max_fee = self.w3.eth.gas_price * 2
         fields: dict[str, Any] = {
@@ -99,4 +102,4 @@ class TxSender:
     def transact(self, function: ContractFunction | None = None, timeout: float = 60.0, **kwargs: Any) -> Any:
         """Send and wait for the receipt."""
         tx_hash = self.send(function, **kwargs)
-        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+        return self.w3.eth.wait_for_transaction_receipt(Hash32(tx_hash), timeout=timeout, poll_latency=0.05)

@@ -159,7 +159,7 @@ def deploy_duo(
     """
     if len(roles) != len(Role):
         raise ValueError(f"need {len(Role)} role addresses (opt, fc, pf1, pf2, pf3, pm), got {len(roles)}")
-    nonce = w3.eth.get_transaction_count(deployer, "pending")
+    nonce = w3.eth.get_transaction_count(to_checksum_address(deployer), "pending")
     beethoven_address = create_address(deployer, nonce + 3)
     receipts: dict[str, Any] = {}
 
@@ -168,10 +168,11 @@ def deploy_duo(
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         tx_hash = factory.constructor(*args).transact({"from": deployer, "gas": 8_000_000})
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
-        if receipt.status != 1:
+        address = receipt["contractAddress"]
+        if receipt["status"] != 1 or address is None:
             raise RuntimeError(f"deploying {name} reverted (transaction {tx_hash.hex()})")
         receipts[name if name not in receipts else name + "B"] = receipt
-        return w3.eth.contract(address=receipt.contractAddress, abi=artifact.abi)
+        return w3.eth.contract(address=address, abi=artifact.abi)
 
     duo = deploy("DuoToken", duo_supply)
     token_a = deploy("DuoClassToken", "DUO Token A", "DUOA", beethoven_address, 0)

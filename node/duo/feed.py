@@ -90,7 +90,7 @@ class PriceFeed:
         while True:
             try:
                 self.step()
-            except Exception as exc:  # noqa: BLE001 - a daemon keeps going; the error is logged
+            except Exception as exc:  # a daemon keeps going; the error is logged
                 self.sender.nonce = None
                 log.error("feed round failed", error=repr(exc))
             time.sleep(self.settings.poll_seconds)

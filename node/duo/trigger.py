@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 from eth_account import Account
+from eth_typing import Hash32
 from web3 import AsyncWeb3, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
 from web3.providers.persistent import WebSocketProvider
@@ -60,7 +61,7 @@ class Trigger:
             if self.pending is not None:
                 tx_hash, since = self.pending
                 try:
-                    await w3.eth.get_transaction_receipt(tx_hash)
+                    await w3.eth.get_transaction_receipt(Hash32(tx_hash))
                     self.pending = None
                 except TransactionNotFound:
                     if time.monotonic() - since < self.settings.pending_timeout:
@@ -124,7 +125,7 @@ class Trigger:
                     finally:
                         for task in tasks:
                             task.cancel()
-            except Exception as exc:  # noqa: BLE001 - a daemon keeps going; the error is logged
+            except Exception as exc:  # a daemon keeps going; the error is logged
                 self.nonce = None
                 log.error("trigger connection failed", error=repr(exc))
                 await asyncio.sleep(1.0)

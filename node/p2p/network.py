@@ -31,9 +31,9 @@ import multiaddr
 import structlog
 import trio
 from libp2p import new_host
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.keys import KeyPair
-from libp2p.host.basic_host import BasicHost
+from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
@@ -121,7 +121,7 @@ class P2PNetwork:
         self._sync_protocol = sync_protocol_id(network_id)
 
         self._running = False
-        self._host: BasicHost | None = None
+        self._host: IHost | None = None
         self._pubsub: ValidatorPubsub | None = None
         self._nursery: trio.Nursery | None = None
         self._inboxes: dict[str, trio.MemorySendChannel[tuple[bytes, str]]] = {}
@@ -140,7 +140,7 @@ class P2PNetwork:
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, gossip, serve sync and keep bootstrap peers connected until cancelled.
 
         ``task_status.started()`` is called once the host listens and the
@@ -196,7 +196,7 @@ class P2PNetwork:
         self._log.info("p2p network stopped", peer_id=self.peer_id)
 
     async def _run_host(self, libp2p_scope: trio.CancelScope, *,
-                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                        task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Build and run the host, pubsub and our tasks inside ``libp2p_scope`` until it is cancelled."""
         settings = self._settings
         with libp2p_scope:
@@ -233,8 +233,8 @@ class P2PNetwork:
                 max_concurrent=settings.max_concurrent_requests,
                 log=self._log,
             )
-            host.set_stream_handler(STATUS_PROTOCOL_ID, server.handle_status_stream)
-            host.set_stream_handler(self._sync_protocol, server.handle_sync_stream)
+            host.set_stream_handler(TProtocol(STATUS_PROTOCOL_ID), server.handle_status_stream)
+            host.set_stream_handler(TProtocol(self._sync_protocol), server.handle_sync_stream)
             host.get_network().register_notifee(_ConnectionEvents(self))
 
             size = settings.gossip_queue_size
@@ -246,7 +246,7 @@ class P2PNetwork:
                     if not host.get_network().listeners:
                         raise ListenFailed(str(self._listen), "libp2p could not open a listener (address not local?)")
                     self._host = host
-                    await host.get_network().auto_connector.stop()
+                    await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]  # new_host's Swarm
                     # Pubsub must run before any peer connects, or that peer is never a pubsub peer.
                     async with background_trio_service(pubsub), background_trio_service(router):
                         await pubsub.wait_until_ready()
@@ -275,7 +275,7 @@ class P2PNetwork:
         return [str(address) for address in self._host.get_addrs()]
 
     @property
-    def host(self) -> BasicHost | None:
+    def host(self) -> IHost | None:
         """The running libp2p host (None when stopped), for diagnostics and tests."""
         return self._host
 
@@ -384,7 +384,7 @@ class P2PNetwork:
             and all(peer in pubsub.peer_topics.get(topic, ()) and peer in mesh.get(topic, ()) for topic in topics)
         )
 
-    def _require_host(self) -> BasicHost:
+    def _require_host(self) -> IHost:
         if self._host is None:
             raise NetworkNotRunning()
         return self._host
@@ -509,7 +509,7 @@ class P2PNetwork:
                 continue  # it may have dialled us meanwhile
             try:
                 # libp2p refuses to dial a peer for 60 s after a failed dial; we pace dials ourselves.
-                host.get_network().unblock_peer(peer)
+                host.get_network().unblock_peer(peer)  # type: ignore[attr-defined]  # new_host's Swarm
                 if host.get_network().get_connections(peer):
                     # Only closed connections are left (we are not connected). They linger, and
                     # connect() would return at once "connected" without dialling: this loop would spin.

@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
 from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
 from libp2p.utils import decode_uvarint_from_stream, encode_varint_prefixed
@@ -204,7 +205,7 @@ async def request(
     stream: INetStream | None = None
     try:
         with trio.move_on_after(timeout) as scope:
-            stream = await host.new_stream(peer, [protocol_id])
+            stream = await host.new_stream(peer, [TProtocol(protocol_id)])
             await write_frame(stream, encode_request(message))
             payload = await read_frame(stream, MAX_RESPONSE_BYTES)
             response = decode_response(payload)

@@ -14,6 +14,7 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 
 from node.backend import (
     Backend,
@@ -36,7 +37,6 @@ from node.rpc.errors import (
 )
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
 from node.rpc.format import (
-    addr,
     block_json,
     hexb,
     log_json,
@@ -215,7 +215,7 @@ class EthAPI(_Namespace):
         return qty(0)
 
     def coinbase(self) -> str:
-        return addr(self.backend.coinbase)  # type: ignore[return-value]
+        return to_checksum_address(self.backend.coinbase)
 
     def getBalance(self, address: Any, block: Any = "latest") -> str:
         account = p.address(address, 0)
@@ -408,7 +408,7 @@ class EthAPI(_Namespace):
 
     # -- accounts and signing (dev chain) ----------------------------------------
     def accounts(self) -> list[str]:
-        return [addr(a) for a in self.signer.addresses] if self.signer else []  # type: ignore[misc]
+        return [to_checksum_address(a) for a in self.signer.addresses] if self.signer else []
 
     def _unlocked(self, value: Any, index: int) -> bytes:
         account = p.address(value, index, "from")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from consensus.certificate import CommitCertificate
 from node.backend import Backend
 from node.engine import ConsensusEngine
@@ -15,7 +17,7 @@ from node.rpc.api import _Namespace, header_param
 from node.rpc.format import addr, hexb, qty
 
 
-def _header(backend: Backend, value: Any):  # type: ignore[no-untyped-def]
+def _header(backend: Backend, value: Any):
     """A block number, tag, EIP-1898 object or a bare 32-byte block hash."""
     if isinstance(value, str) and len(value) == 66 and value[:2] in ("0x", "0X"):
         return header_param(backend, {"blockHash": value}, 0)
@@ -37,7 +39,7 @@ class BftAPI(_Namespace):
         drives changes (applying from the block after the one that decides them).
         """
         _header(self.backend, block)
-        return [addr(v.address) for v in self.validators.validators]
+        return [to_checksum_address(v.address) for v in self.validators.validators]
 
     def getCertificate(self, block: Any = "latest") -> dict[str, Any] | None:
         """The commit certificate stored with a block; null for block 0."""

@@ -42,7 +42,7 @@ def header_json(header: BlockHeaderAPI, size: int | None = None) -> dict[str, An
         "gasLimit": qty(header.gas_limit),
         "gasUsed": qty(header.gas_used),
         "timestamp": qty(header.timestamp),
-        "baseFeePerGas": qty(header.base_fee_per_gas),
+        "baseFeePerGas": qty(header.base_fee_per_gas),  # type: ignore[arg-type]  # every Settle header is London+
     }
     for field, key in (
         ("withdrawals_root", "withdrawalsRoot"),
@@ -99,12 +99,12 @@ def transaction_json(
     }
     if type_id == 0:
         out["gasPrice"] = qty(transaction.gas_price)
-        out["v"] = qty(transaction.v)
+        out["v"] = qty(transaction.v)  # type: ignore[attr-defined]  # a legacy transaction (type 0)
         chain_id = getattr(transaction, "chain_id", None)
         if chain_id is not None:
             out["chainId"] = qty(chain_id)
     else:
-        out["chainId"] = qty(transaction.chain_id)
+        out["chainId"] = qty(transaction.chain_id)  # type: ignore[arg-type]  # typed transactions carry one
         out["v"] = qty(transaction.y_parity)
         out["yParity"] = qty(transaction.y_parity)
         out["accessList"] = [

@@ -206,7 +206,7 @@ async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = 
     # Binding is the only socket work outside hypercorn's per-connection
     # handling; hypercorn raises its failure from a nursery, in a group.
     try:
-        await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
+        await serve(app, config, task_status=task_status)  # type: ignore[arg-type]  # hypercorn types it as its own TaskStatus
     except (OSError, BaseExceptionGroup) as exc:
         failed = _only_os_error(exc)
         if failed is None:

@@ -10,7 +10,7 @@ from eth_hash.auto import keccak
 
 from genesis.keys import ValidatorKeys, generate_validator_keys
 from node.p2p import P2PNetwork, P2PSettings, Status
-from tests.e2e.node_process import free_port  # noqa: F401  (re-exported for the p2p tests)
+from tests.e2e.node_process import free_port
 
 NETWORK_ID = keccak(b"settle p2p tests")
 OTHER_NETWORK_ID = keccak(b"another settle network")

@@ -156,7 +156,7 @@ async def _ignore(*args: object) -> None:
     pass
 
 
-def _network(keys, **overrides: object) -> P2PNetwork:  # noqa: ANN001 - test helper
+def _network(keys, **overrides: object) -> P2PNetwork:
     arguments = dict(
         key_pair=keys.libp2p_key_pair(),
         listen="/ip4/127.0.0.1/tcp/0",
