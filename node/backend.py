@@ -16,7 +16,7 @@ from typing import Any
 import rlp
 import structlog
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
-from eth.exceptions import Revert
+from eth.exceptions import Revert, UnrecognizedTransactionType
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
@@ -220,6 +220,8 @@ class Backend:
             transaction = self._vm_class.get_transaction_builder().decode(raw)
         except (rlp.DecodingError, rlp.DeserializationError) as exc:
             raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
+        except UnrecognizedTransactionType as exc:
+            raise InvalidTransaction(f"transaction type not supported: 0x{raw[0]:02x}") from exc
         except (ValidationError, ValueError, TypeError, IndexError) as exc:
             raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
         prefill_sender(transaction)

@@ -105,6 +105,7 @@ def run(config_path: Path) -> None:
     from genesis.loader import load_genesis
     from node.config import ConfigError, load_config
     from node.mempool import MempoolLimits
+    from node.rpc.limits import limits_from_config
     from node.service import NodeSettings
 
     try:
@@ -142,8 +143,8 @@ def run(config_path: Path) -> None:
         rpc_port=config.rpc.port,
         cors_origins=tuple(config.rpc.cors_origins),
         gas_cap=config.rpc.gas_cap,
-        batch_limit=config.rpc.batch_limit,
         max_request_bytes=config.rpc.max_request_bytes,
+        rpc_limits=limits_from_config(config.rpc),
         mempool=MempoolLimits(
             config.mempool.max_transactions, config.mempool.max_per_sender, config.mempool.max_transaction_bytes
         ),

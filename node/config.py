@@ -25,6 +25,22 @@ A complete file with every default::
     batch_limit = 100
     max_request_bytes = 5242880
     admin_token = ""            # empty: admin_ methods disabled
+    # DoS limits (docs/limits.md)
+    max_json_depth = 64
+    batch_cost_budget = 1000
+    batch_response_max_bytes = 25000000
+    fee_history_max_blocks = 1024
+    fee_history_max_percentiles = 100
+    logs_max_block_range = 10000
+    logs_max_results = 10000
+    logs_max_response_bytes = 10485760
+    max_filters = 1000
+    filters_per_client = 100
+    filter_timeout_seconds = 300
+    filter_max_changes = 10000
+    max_subscriptions = 10000
+    subscriptions_per_connection = 128
+    ws_send_queue = 4096
 
     [p2p]
     listen = "/ip4/127.0.0.1/tcp/30300"
@@ -293,6 +309,55 @@ class RpcSection:
 
     admin_token: str = _setting("", _text, repr=False)
     """Bearer token required by admin_ methods; empty disables them. Default ""."""
+
+    # DoS limits of the JSON-RPC server (node/rpc/limits.py, docs/limits.md). Each answers
+    # -32005 naming its key, except max_json_depth (-32700, as for any unparsable body).
+    max_json_depth: int = _setting(64, _integer(2))
+    """Deepest nesting of arrays and objects in a request, checked before parsing. Default 64."""
+
+    batch_cost_budget: int = _setting(1_000, _integer(1))
+    """Cost units one batch may spend (eth_call 10, eth_estimateGas 40, eth_getLogs 20, a plain read 1-2);
+    the requests after the budget is spent are answered -32005. Default 1000."""
+
+    batch_response_max_bytes: int = _setting(25_000_000, _integer(1))
+    """Largest reply to one batch, as geth's --rpc.batch-response-max-size; the requests after it are
+    answered -32005. Default 25000000."""
+
+    fee_history_max_blocks: int = _setting(1_024, _integer(1))
+    """Most blocks one eth_feeHistory may ask for (geth: 1024). Default 1024."""
+
+    fee_history_max_percentiles: int = _setting(100, _integer(1))
+    """Most reward percentiles one eth_feeHistory may ask for (geth: 100). Default 100."""
+
+    logs_max_block_range: int = _setting(10_000, _integer(1))
+    """Most blocks one eth_getLogs or eth_getFilterLogs may span. Default 10000."""
+
+    logs_max_results: int = _setting(10_000, _integer(1))
+    """Most logs one eth_getLogs or eth_getFilterLogs may return. Default 10000."""
+
+    logs_max_response_bytes: int = _setting(10_485_760, _integer(1))
+    """Largest eth_getLogs or eth_getFilterLogs reply, in bytes of JSON. Default 10485760 (10 MiB)."""
+
+    max_filters: int = _setting(1_000, _integer(1))
+    """Most polling filters (eth_newFilter and friends) on the node in all. Default 1000."""
+
+    filters_per_client: int = _setting(100, _integer(1))
+    """Most polling filters one client holds: a WebSocket connection, or an IP address over HTTP. Default 100."""
+
+    filter_timeout_seconds: int = _setting(300, _integer(1))
+    """A polling filter not polled for this long is removed (geth: 5 minutes). Default 300."""
+
+    filter_max_changes: int = _setting(10_000, _integer(1))
+    """Most changes a polling filter keeps between polls; later ones are dropped. Default 10000."""
+
+    max_subscriptions: int = _setting(10_000, _integer(1))
+    """Most eth_subscribe subscriptions on the node in all. Default 10000."""
+
+    subscriptions_per_connection: int = _setting(128, _integer(1))
+    """Most eth_subscribe subscriptions one WebSocket connection holds. Default 128."""
+
+    ws_send_queue: int = _setting(4_096, _integer(1))
+    """Messages queued for one WebSocket; a subscriber that lets it fill is dropped. Default 4096."""
 
 
 @dataclass(frozen=True, slots=True)

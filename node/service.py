@@ -32,9 +32,11 @@ from node.dev_accounts import DevSigner
 from node.engine import ConsensusEngine
 from node.logs import READY_EVENT
 from node.mempool import MempoolLimits
-from node.rpc.api import DevAPI, EthAPI, NetAPI, Web3API
+from node.recursion import bound_recursion
+from node.rpc.api import Connection, DevAPI, EthAPI, NetAPI, Web3API
 from node.rpc.bft import BftAPI
 from node.rpc.filters import FilterManager, SubscriptionManager
+from node.rpc.limits import RpcLimits
 from node.rpc.server import Dispatcher, create_app, serve_rpc
 from node.store import ChainStore
 
@@ -65,8 +67,9 @@ class NodeSettings:
     rpc_port: int = 8545
     cors_origins: tuple[str, ...] = ()
     gas_cap: int = 50_000_000
-    batch_limit: int = 100
     max_request_bytes: int = 5 * 1024 * 1024
+    rpc_limits: RpcLimits = field(default_factory=RpcLimits)
+    """The JSON-RPC server's DoS limits (the [rpc] config keys of the same names)."""
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
     signer: DevSigner | None = None
     """Unlocked accounts for eth_sendTransaction / eth_sign (dev chains only)."""
@@ -102,14 +105,30 @@ def consensus_config(settings: NodeSettings) -> ConsensusConfig:
     )
 
 
-def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
-              peer_count: Callable[[], int] = lambda: 0) -> Any:
-    """The ASGI app serving every namespace this node offers."""
-    filters = FilterManager(backend)
-    subscriptions = SubscriptionManager(backend)
+@dataclass(frozen=True, slots=True)
+class RpcParts:
+    """The JSON-RPC dispatcher and the per-client state it needs cleaned up when a WebSocket closes."""
+
+    dispatcher: Dispatcher
+    filters: FilterManager
+    subscriptions: SubscriptionManager
+
+    def drop_connection(self, connection: Connection) -> None:
+        """Forget a closed WebSocket's subscriptions and filters."""
+        if connection.send is not None:
+            self.subscriptions.drop_connection(connection.send)
+        self.filters.drop_owner(connection.client)
+
+
+def build_dispatcher(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
+                     peer_count: Callable[[], int] = lambda: 0) -> RpcParts:
+    """Every namespace this node offers, behind one dispatcher with the configured limits."""
+    limits = settings.rpc_limits
+    filters = FilterManager(backend, limits)
+    subscriptions = SubscriptionManager(backend, limits)
     methods: dict[str, Callable[..., Any]] = {}
     for namespace in (
-        EthAPI(backend, filters, subscriptions, settings.signer),
+        EthAPI(backend, filters, subscriptions, settings.signer, limits),
         NetAPI(backend, peer_count),
         Web3API(),
         *([BftAPI(backend, engine)] if engine is not None else []),
@@ -120,14 +139,19 @@ def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine 
         # A read-only node: nothing it admits would ever be included.
         for name in ("eth_sendRawTransaction", "eth_sendTransaction"):
             methods.pop(name, None)
-    dispatcher = Dispatcher(methods, batch_limit=settings.batch_limit)
-    app = create_app(
-        dispatcher,
+    return RpcParts(Dispatcher(methods, limits=limits), filters, subscriptions)
+
+
+def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
+              peer_count: Callable[[], int] = lambda: 0) -> Any:
+    """The ASGI app serving every namespace this node offers."""
+    parts = build_dispatcher(backend, settings, engine, peer_count)
+    return create_app(
+        parts.dispatcher,
         cors_origins=list(settings.cors_origins),
         max_request_bytes=settings.max_request_bytes,
-        on_disconnect=subscriptions.drop_connection,
+        on_disconnect=parts.drop_connection,
     )
-    return app
 
 
 def freeze_startup_heap() -> int:
@@ -147,6 +171,7 @@ def freeze_startup_heap() -> int:
 
 async def run_node(settings: NodeSettings) -> None:
     """Run until SIGINT/SIGTERM. Owns the chain store for the whole run."""
+    bound_recursion()
     store = ChainStore(settings.data_dir, settings.genesis)
     try:
         backend = Backend(

@@ -14,7 +14,7 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from eth_utils import ValidationError, to_checksum_address
 
 from node.backend import (
     Backend,
@@ -36,6 +36,7 @@ from node.rpc.errors import (
     rpc_error,
 )
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
+from node.rpc.limits import RpcLimits, limit_exceeded, nested_deeper_than
 from node.rpc.format import (
     block_json,
     hexb,
@@ -46,6 +47,8 @@ from node.rpc.format import (
 )
 
 CLIENT_VERSION = "Settle/v0.1.0/python3.11/py-evm-0.12.1b1"
+LOG_CHUNK_BLOCKS = 1_000
+"""Blocks an eth_getLogs reads at a time, checking its result limits in between."""
 CALL_FIELDS = {
     "from", "to", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "value",
     "data", "input", "nonce", "type", "chainId", "accessList",
@@ -55,8 +58,11 @@ CALL_FIELDS = {
 class Connection:
     """Per-connection context: WebSocket connections can subscribe; HTTP cannot."""
 
-    def __init__(self, send: Callable[[dict[str, Any]], bool] | None = None) -> None:
+    def __init__(self, send: Callable[[str], bool] | None = None, client: str = "") -> None:
         self.send = send
+        """Queues a message's JSON text on the WebSocket; None over HTTP."""
+        self.client = client
+        """Who holds the filters this request installs: one WebSocket, or one IP address over HTTP."""
 
 
 class _Namespace:
@@ -103,13 +109,13 @@ class EthAPI(_Namespace):
         filters: FilterManager,
         subscriptions: SubscriptionManager,
         signer: DevSigner | None,
-        max_log_blocks: int = 10_000,
+        limits: RpcLimits | None = None,
     ) -> None:
         self.backend = backend
         self.filters = filters
         self.subscriptions = subscriptions
         self.signer = signer
-        self.max_log_blocks = max_log_blocks
+        self.limits = limits or RpcLimits()
 
     # -- helpers -----------------------------------------------------------------
     def _resolve(self, ref: int | str | bytes) -> BlockHeaderAPI | None:
@@ -168,24 +174,47 @@ class EthAPI(_Namespace):
         return LogCriteria(from_ref, to_ref, addresses, tuple(topics)), block_hash
 
     def _logs(self, criteria: LogCriteria, block_hash: bytes | None) -> list[dict[str, Any]]:
+        """The matching logs, or -32005 once they pass ``logs_max_results`` or ``logs_max_response_bytes``.
+
+        The range is read a chunk of blocks at a time, so that a query over
+        the limits stops after little more than the limit's worth of logs
+        instead of first gathering the whole range.
+        """
+        limits = self.limits
         if block_hash is not None:
             header = self.backend.store.header_by_hash(block_hash)
             if header is None:
                 raise rpc_error(SERVER_ERROR, "unknown block")
-            number = header.block_number
-            log_filter = LogFilter(number, number, criteria.addresses, criteria.topics)
+            first = last = header.block_number
         else:
-            log_filter = LogFilter(
-                self.backend.block_number(criteria.from_ref), self.backend.block_number(criteria.to_ref),
-                criteria.addresses, criteria.topics
-            )
-            if log_filter.from_block > log_filter.to_block:
+            first = self.backend.block_number(criteria.from_ref)
+            last = self.backend.block_number(criteria.to_ref)
+            if first > last:
                 raise rpc_error(INVALID_PARAMS, "invalid block range params")
-        try:
-            entries = self.backend.get_logs(log_filter, self.max_log_blocks)
-        except BackendError as exc:
-            raise rpc_error(LIMIT_EXCEEDED, str(exc)) from None
-        return [log_json(e) for e in entries]
+        last = min(last, self.backend.head.block_number)
+        if last - first + 1 > limits.logs_max_block_range:
+            raise limit_exceeded(f"query spans {last - first + 1} blocks, more than {limits.logs_max_block_range}",
+                                 "logs_max_block_range")
+        found: list[dict[str, Any]] = []
+        size = 2
+        for start in range(first, last + 1, LOG_CHUNK_BLOCKS):
+            log_filter = LogFilter(start, min(last, start + LOG_CHUNK_BLOCKS - 1), criteria.addresses,
+                                   criteria.topics)
+            try:
+                entries = self.backend.get_logs(log_filter, LOG_CHUNK_BLOCKS)
+            except BackendError as exc:
+                raise rpc_error(LIMIT_EXCEEDED, str(exc)) from None
+            if len(found) + len(entries) > limits.logs_max_results:
+                raise limit_exceeded(f"query returned more than {limits.logs_max_results} logs; "
+                                     "narrow the block range or the filter", "logs_max_results")
+            for entry in entries:
+                formatted = log_json(entry)
+                size += len(json.dumps(formatted)) + 1
+                if size > limits.logs_max_response_bytes:
+                    raise limit_exceeded(f"query reply is larger than {limits.logs_max_response_bytes} bytes; "
+                                         "narrow the block range or the filter", "logs_max_response_bytes")
+                found.append(formatted)
+        return found
 
     def _receipt(self, header: BlockHeaderAPI, index: int | None = None) -> list[dict[str, Any]]:
         committed = self.backend.committed_block(header)
@@ -227,10 +256,7 @@ class EthAPI(_Namespace):
 
     def getStorageAt(self, address: Any, slot: Any, block: Any = "latest") -> str:
         account = p.address(address, 0)
-        if isinstance(slot, str) and slot.startswith("0x") and len(slot) == 66:
-            position = int(slot, 16)
-        else:
-            position = p.quantity(slot, 1, "storage slot")
+        position = p.storage_slot(slot, 1)
         value = self.backend.state_at(self._state_header(block, 2)).get_storage(account, position)
         return hexb(value.to_bytes(32, "big"))
 
@@ -251,16 +277,23 @@ class EthAPI(_Namespace):
         return qty(0)
 
     def feeHistory(self, block_count: Any, newest: Any, percentiles: Any = None) -> dict[str, Any]:
+        limits = self.limits
         count = p.quantity(block_count, 0, "block count")
-        if count < 1 or count > 1024:
-            raise invalid_argument(0, "block count must be between 1 and 1024")
+        if count < 1:
+            raise invalid_argument(0, "block count must be at least 1")
+        if count > limits.fee_history_max_blocks:
+            raise limit_exceeded(f"block count {count} is more than {limits.fee_history_max_blocks}",
+                                 "fee_history_max_blocks")
         newest_header = self._state_header(newest, 1)
         if percentiles is not None and (
             not isinstance(percentiles, list)
-            or any(not isinstance(x, (int, float)) or not 0 <= x <= 100 for x in percentiles)
+            or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 100 for x in percentiles)
             or percentiles != sorted(percentiles)
         ):
             raise invalid_argument(2, "reward percentiles must be ascending numbers in [0, 100]")
+        if percentiles is not None and len(percentiles) > limits.fee_history_max_percentiles:
+            raise limit_exceeded(f"{len(percentiles)} reward percentiles are more than "
+                                 f"{limits.fee_history_max_percentiles}", "fee_history_max_percentiles")
         oldest = max(0, newest_header.block_number - count + 1)
         headers = [self.backend.store.header_by_number(n) for n in range(oldest, newest_header.block_number + 1)]
         result: dict[str, Any] = {
@@ -373,23 +406,18 @@ class EthAPI(_Namespace):
     def getLogs(self, log_filter: Any) -> list[dict[str, Any]]:
         return self._logs(*self._criteria(log_filter, 0))
 
-    def newFilter(self, log_filter: Any) -> str:
+    def newFilter(self, connection: Connection, log_filter: Any) -> str:
         criteria, block_hash = self._criteria(log_filter, 0)
         if block_hash is not None:
             raise invalid_argument(0, "filter: blockHash is not allowed in eth_newFilter")
-        return self._install("logs", criteria)
+        return self.filters.install("logs", criteria, connection.client)
 
-    def newBlockFilter(self) -> str:
-        return self._install("blocks", None)
+    def newBlockFilter(self, connection: Connection) -> str:
+        return self.filters.install("blocks", None, connection.client)
 
-    def newPendingTransactionFilter(self, full: Any = False) -> str:
-        return self._install("pending", None)
-
-    def _install(self, kind: str, criteria: LogCriteria | None) -> str:
-        try:
-            return self.filters.install(kind, criteria)
-        except OverflowError as exc:
-            raise rpc_error(LIMIT_EXCEEDED, str(exc)) from None
+    def newPendingTransactionFilter(self, connection: Connection, full: Any = False) -> str:
+        p.boolean(full, 0)
+        return self.filters.install("pending", None, connection.client)
 
     def getFilterChanges(self, filter_id: Any) -> list[Any]:
         changes = self.filters.poll(_filter_id(filter_id))
@@ -424,16 +452,18 @@ class EthAPI(_Namespace):
     def signTypedData_v4(self, address: Any, typed_data: Any) -> str:
         account = self._unlocked(address, 0)
         if isinstance(typed_data, str):
+            # The request's own nesting was bounded before parsing; a string is parsed here, so bound it too.
+            if nested_deeper_than(typed_data, self.limits.max_json_depth):
+                raise invalid_argument(1, f"typed data nested deeper than {self.limits.max_json_depth} levels")
             try:
                 typed_data = json.loads(typed_data)
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
                 raise invalid_argument(1, f"typed data is not valid JSON: {exc}") from None
-        if not isinstance(typed_data, dict):
-            raise invalid_argument(1, "typed data must be an object")
+        _check_typed_data(typed_data)
         assert self.signer is not None
         try:
             return hexb(self.signer.sign_typed_data(account, typed_data))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
             raise invalid_argument(1, f"invalid typed data: {exc}") from None
 
     def signTypedData(self, address: Any, typed_data: Any) -> str:
@@ -493,6 +523,25 @@ class EthAPI(_Namespace):
         if not isinstance(subscription_id, str):
             raise invalid_argument(0, "subscription id must be a string")
         return self.subscriptions.unsubscribe(subscription_id)
+
+
+def _check_typed_data(value: Any) -> None:
+    """EIP-712's shape, checked before eth_account reads it (it assumes the shape and fails with AttributeError)."""
+    if not isinstance(value, dict):
+        raise invalid_argument(1, "typed data must be an object")
+    types = value.get("types")
+    if not isinstance(types, dict) or not all(
+        isinstance(fields, list)
+        and all(isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("type"), str)
+                for f in fields)
+        for fields in types.values()
+    ):
+        raise invalid_argument(1, "typed data: types must map each type name to a list of {name, type} strings")
+    if not isinstance(value.get("primaryType"), str):
+        raise invalid_argument(1, "typed data: primaryType must be a string")
+    for part in ("domain", "message"):
+        if not isinstance(value.get(part), dict):
+            raise invalid_argument(1, f"typed data: {part} must be an object")
 
 
 def _filter_id(value: Any) -> str:

@@ -1,14 +1,24 @@
 """Polling filters (``eth_newFilter`` and friends) and WebSocket subscriptions.
 
-Both are fed by the backend's block and transaction listeners. Polling filters
-expire after ``FILTER_TIMEOUT`` seconds without a poll, as in geth, so an
-abandoned client cannot grow the node's memory without bound; a subscriber whose
-outbound queue is full is dropped for the same reason.
+Both are fed by the backend's block and transaction listeners, and both are
+bounded (``node/rpc/limits.py``) so that no client can grow the node's memory
+or its per-block work without limit:
+
+- polling filters expire after ``filter_timeout_seconds`` without a poll, as in
+  geth; at most ``max_filters`` exist, and at most ``filters_per_client`` per
+  client (a WebSocket connection, or an IP address over HTTP), so one client
+  cannot take every slot; each buffers at most ``filter_max_changes`` changes;
+- subscriptions: at most ``max_subscriptions`` in all and
+  ``subscriptions_per_connection`` per WebSocket; a subscriber whose outbound
+  queue is full is dropped. Each notification's result is serialised once per
+  block, not once per subscriber.
 """
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +27,7 @@ from eth.abc import BlockAPI, ReceiptAPI
 
 from node.backend import Backend, LogFilter, logs_of_block, matches
 from node.rpc.format import header_json, hexb, log_json
-
-FILTER_TIMEOUT = 300.0
-MAX_FILTERS = 1_000
-MAX_BUFFERED = 10_000
+from node.rpc.limits import RpcLimits, limit_exceeded
 
 
 @dataclass(slots=True)
@@ -36,6 +43,8 @@ class PollFilter:
     kind: str
     """"logs", "blocks" or "pending"."""
     criteria: LogCriteria | None
+    owner: str = ""
+    """The client that installed it (``Connection.client``)."""
     changes: list[Any] = field(default_factory=list)
     last_poll: float = field(default_factory=time.monotonic)
 
@@ -45,22 +54,41 @@ def new_id() -> str:
 
 
 class FilterManager:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, limits: RpcLimits | None = None) -> None:
         self.backend = backend
+        self.limits = limits or RpcLimits()
         self.filters: dict[str, PollFilter] = {}
+        self._per_owner: Counter[str] = Counter()
         backend.on_block(self._on_block)
         backend.on_transaction(self._on_transaction)
 
-    def install(self, kind: str, criteria: LogCriteria | None = None) -> str:
+    def install(self, kind: str, criteria: LogCriteria | None = None, owner: str = "") -> str:
+        """A new filter's id; -32005 when the node or ``owner`` holds as many as allowed."""
         self._expire()
-        if len(self.filters) >= MAX_FILTERS:
-            raise OverflowError(f"too many installed filters (limit {MAX_FILTERS})")
+        limits = self.limits
+        if self._per_owner[owner] >= limits.filters_per_client:
+            raise limit_exceeded(f"this client already holds {limits.filters_per_client} filters",
+                                 "filters_per_client")
+        if len(self.filters) >= limits.max_filters:
+            raise limit_exceeded(f"the node already holds {limits.max_filters} filters", "max_filters")
         filter_id = new_id()
-        self.filters[filter_id] = PollFilter(kind, criteria)
+        self.filters[filter_id] = PollFilter(kind, criteria, owner)
+        self._per_owner[owner] += 1
         return filter_id
 
     def uninstall(self, filter_id: str) -> bool:
-        return self.filters.pop(filter_id, None) is not None
+        removed = self.filters.pop(filter_id, None)
+        if removed is None:
+            return False
+        self._per_owner[removed.owner] -= 1
+        if not self._per_owner[removed.owner]:
+            del self._per_owner[removed.owner]
+        return True
+
+    def drop_owner(self, owner: str) -> None:
+        """Remove the filters of a client that has gone (a closed WebSocket)."""
+        for filter_id in [k for k, f in self.filters.items() if f.owner == owner]:
+            self.uninstall(filter_id)
 
     def poll(self, filter_id: str) -> list[Any] | None:
         self._expire()
@@ -84,14 +112,14 @@ class FilterManager:
         )
 
     def _expire(self) -> None:
-        deadline = time.monotonic() - FILTER_TIMEOUT
+        deadline = time.monotonic() - self.limits.filter_timeout_seconds
         for filter_id in [k for k, f in self.filters.items() if f.last_poll < deadline]:
-            del self.filters[filter_id]
+            self.uninstall(filter_id)
 
     def _on_block(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
         entries = None
         for poll_filter in self.filters.values():
-            if len(poll_filter.changes) >= MAX_BUFFERED:
+            if len(poll_filter.changes) >= self.limits.filter_max_changes:
                 continue
             if poll_filter.kind == "blocks":
                 poll_filter.changes.append(hexb(block.hash))
@@ -105,7 +133,7 @@ class FilterManager:
 
     def _on_transaction(self, tx_hash: bytes) -> None:
         for poll_filter in self.filters.values():
-            if poll_filter.kind == "pending" and len(poll_filter.changes) < MAX_BUFFERED:
+            if poll_filter.kind == "pending" and len(poll_filter.changes) < self.limits.filter_max_changes:
                 poll_filter.changes.append(hexb(tx_hash))
 
 
@@ -113,51 +141,75 @@ class FilterManager:
 class Subscription:
     kind: str
     criteria: LogFilter | None
-    send: Callable[[dict[str, Any]], bool]
-    """Queues a notification; returns False when the subscriber cannot keep up."""
+    send: Callable[[str], bool]
+    """Queues a notification's JSON text; returns False when the subscriber cannot keep up.
+    One ``send`` is one WebSocket connection."""
 
 
 class SubscriptionManager:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, limits: RpcLimits | None = None) -> None:
         self.backend = backend
+        self.limits = limits or RpcLimits()
         self.subscriptions: dict[str, Subscription] = {}
+        self._per_connection: Counter[Callable[[str], bool]] = Counter()
         backend.on_block(self._on_block)
         backend.on_transaction(self._on_transaction)
 
     def subscribe(self, subscription: Subscription) -> str:
+        """A new subscription's id; -32005 when the node or the connection holds as many as allowed."""
+        limits = self.limits
+        if self._per_connection[subscription.send] >= limits.subscriptions_per_connection:
+            raise limit_exceeded(f"this connection already holds {limits.subscriptions_per_connection} "
+                                 "subscriptions", "subscriptions_per_connection")
+        if len(self.subscriptions) >= limits.max_subscriptions:
+            raise limit_exceeded(f"the node already holds {limits.max_subscriptions} subscriptions",
+                                 "max_subscriptions")
         subscription_id = new_id()
         self.subscriptions[subscription_id] = subscription
+        self._per_connection[subscription.send] += 1
         return subscription_id
 
     def unsubscribe(self, subscription_id: str) -> bool:
-        return self.subscriptions.pop(subscription_id, None) is not None
+        removed = self.subscriptions.pop(subscription_id, None)
+        if removed is None:
+            return False
+        self._per_connection[removed.send] -= 1
+        if not self._per_connection[removed.send]:
+            del self._per_connection[removed.send]
+        return True
 
-    def drop_connection(self, send: Callable[[dict[str, Any]], bool]) -> None:
+    def drop_connection(self, send: Callable[[str], bool]) -> None:
         for subscription_id in [k for k, s in self.subscriptions.items() if s.send is send]:
-            del self.subscriptions[subscription_id]
+            self.unsubscribe(subscription_id)
 
-    def _notify(self, subscription_id: str, subscription: Subscription, result: Any) -> None:
-        message = {
-            "jsonrpc": "2.0",
-            "method": "eth_subscription",
-            "params": {"subscription": subscription_id, "result": result},
-        }
+    def _notify(self, subscription_id: str, subscription: Subscription, result_json: str) -> None:
+        message = ('{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
+                   + subscription_id + '","result":' + result_json + "}}")
         if not subscription.send(message):
-            self.subscriptions.pop(subscription_id, None)
+            self.unsubscribe(subscription_id)
 
     def _on_block(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
+        head_json: str | None = None
         entries = None
+        entry_json: dict[int, str] = {}
         for subscription_id, subscription in list(self.subscriptions.items()):
             if subscription.kind == "newHeads":
-                self._notify(subscription_id, subscription, header_json(block.header))
+                if head_json is None:
+                    head_json = json.dumps(header_json(block.header))
+                self._notify(subscription_id, subscription, head_json)
             elif subscription.kind == "logs" and subscription.criteria is not None:
                 if entries is None:
                     entries = logs_of_block(block.header, receipts, block.transactions)
-                for entry in entries:
+                for index, entry in enumerate(entries):
                     if matches(subscription.criteria, entry):
-                        self._notify(subscription_id, subscription, log_json(entry))
+                        if index not in entry_json:
+                            entry_json[index] = json.dumps(log_json(entry))
+                        self._notify(subscription_id, subscription, entry_json[index])
 
     def _on_transaction(self, tx_hash: bytes) -> None:
+        tx_json = None
         for subscription_id, subscription in list(self.subscriptions.items()):
             if subscription.kind == "newPendingTransactions":
-                self._notify(subscription_id, subscription, hexb(tx_hash))
+                if tx_json is None:
+                    tx_json = json.dumps(hexb(tx_hash))
+                self._notify(subscription_id, subscription, tx_json)

@@ -5,6 +5,7 @@ Every parser takes the value and its argument index, and raises an
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from eth_utils import is_checksum_address, to_checksum_address
@@ -12,6 +13,8 @@ from eth_utils import is_checksum_address, to_checksum_address
 from node.rpc.errors import invalid_argument
 
 BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+"""Exactly hex digits: ``int(text, 16)`` alone also takes a sign, underscores and surrounding spaces."""
 
 
 def _hex_body(value: Any, index: int, what: str) -> str:
@@ -25,7 +28,9 @@ def _hex_body(value: Any, index: int, what: str) -> str:
 def quantity(value: Any, index: int, what: str = "quantity") -> int:
     if isinstance(value, bool):
         raise invalid_argument(index, f"{what}: expected a hex quantity, got boolean")
-    if isinstance(value, int) and value >= 0:
+    if isinstance(value, int):
+        if not 0 <= value < 2**256:
+            raise invalid_argument(index, f"{what}: number out of range 0 to 2**256-1")
         return value
     body = _hex_body(value, index, what)
     if body == "":
@@ -34,20 +39,30 @@ def quantity(value: Any, index: int, what: str = "quantity") -> int:
         raise invalid_argument(index, f"{what}: hex number with leading zero digits")
     if len(body) > 64:
         raise invalid_argument(index, f"{what}: hex number > 256 bits")
-    try:
+    if not _HEX_DIGITS.fullmatch(body):
+        raise invalid_argument(index, f"{what}: invalid hex string")
+    return int(body, 16)
+
+
+def storage_slot(value: Any, index: int) -> int:
+    """A storage position: a quantity, or (as geth also accepts) up to 32 bytes of hex with leading zeros."""
+    if isinstance(value, str) and value.startswith(("0x", "0X")) and len(value) > 3 and value[2] == "0":
+        body = value[2:]
+        if len(body) > 64:
+            raise invalid_argument(index, "storage slot: hex string longer than 32 bytes")
+        if not _HEX_DIGITS.fullmatch(body):
+            raise invalid_argument(index, "storage slot: invalid hex string")
         return int(body, 16)
-    except ValueError:
-        raise invalid_argument(index, f"{what}: invalid hex string") from None
+    return quantity(value, index, "storage slot")
 
 
 def data(value: Any, index: int, what: str = "data") -> bytes:
     body = _hex_body(value, index, what)
     if len(body) % 2:
         raise invalid_argument(index, f"{what}: hex string of odd length")
-    try:
-        return bytes.fromhex(body)
-    except ValueError:
-        raise invalid_argument(index, f"{what}: invalid hex string") from None
+    if body and not _HEX_DIGITS.fullmatch(body):
+        raise invalid_argument(index, f"{what}: invalid hex string")
+    return bytes.fromhex(body)
 
 
 def fixed_bytes(value: Any, index: int, size: int, what: str) -> bytes:

@@ -1,15 +1,23 @@
 """JSON-RPC over HTTP and WebSocket on one port (hypercorn on trio, Starlette).
 
-The dispatcher (jsonrpcserver) handles the JSON-RPC envelope: parse errors,
-invalid requests, batches, unknown methods. Settle's handlers are synchronous
-and run on the trio thread that owns the backend, so a request never sees a
-half-committed block. An exception escaping a handler becomes -32603 with its
-message, and the server keeps serving.
+The dispatcher (jsonrpcserver) handles the JSON-RPC envelope: invalid
+requests, unknown methods. Settle's handlers are synchronous and run on the
+trio thread that owns the backend, so a request never sees a half-committed
+block.
+
+Before anything parses a request, :class:`Dispatcher` bounds it: nesting depth
+(scanned on the raw text), integer size, batch length, a batch's cost budget
+and reply size (``node/rpc/limits.py``). A handler's error is answered with
+its code and logged in one line at debug level; an exception a handler did not
+expect becomes -32603, logged in one line at error level with where it was
+raised, and the server keeps serving.
 """
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -28,20 +36,27 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from node.rpc.api import Connection
-from node.rpc.errors import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED
+from node.rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR
+from node.rpc.limits import RpcLimits, method_cost, nested_deeper_than
 
 log = structlog.get_logger("settle.rpc")
-
-WS_QUEUE = 4096
-"""Outbound messages buffered per WebSocket before the subscriber is dropped."""
 
 
 def _error(code: int, message: str, request_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request_id}
 
 
-def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Adapt a namespace method to jsonrpcserver, with geth's arity messages."""
+def _raised_at(exc: BaseException) -> str:
+    """``file:line in function`` of the frame that raised ``exc``: enough to find a bug from one log line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename}:{last.lineno} in {last.name}"
+
+
+def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """Adapt a namespace method to jsonrpcserver, with geth's arity messages and one-line logging."""
     signature = inspect.signature(function)
     parameters = list(signature.parameters.values())
     takes_connection = bool(parameters) and parameters[0].name == "connection"
@@ -50,62 +65,120 @@ def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
     required = sum(1 for x in parameters if x.default is inspect.Parameter.empty)
     maximum = len(parameters)
 
-    def handler(connection: Connection, *args: Any) -> Any:
-        if len(args) > maximum:
-            raise JsonRpcError(INVALID_PARAMS, f"too many arguments, want at most {maximum}")
-        if len(args) < required:
-            raise JsonRpcError(INVALID_PARAMS, f"missing value for required argument {len(args)}")
-        if takes_connection:
-            return Success(function(connection, *args))
-        return Success(function(*args))
+    def handler(connection: Connection, *args: Any, **named: Any) -> Any:
+        try:
+            if named:
+                raise JsonRpcError(INVALID_PARAMS, "parameters must be an array (by position), not an object")
+            if len(args) > maximum:
+                raise JsonRpcError(INVALID_PARAMS, f"too many arguments, want at most {maximum}")
+            if len(args) < required:
+                raise JsonRpcError(INVALID_PARAMS, f"missing value for required argument {len(args)}")
+            if takes_connection:
+                return Success(function(connection, *args))
+            return Success(function(*args))
+        except JsonRpcError as exc:
+            log.debug("rpc request refused", method=name, code=exc.code, message=exc.message)
+            raise
+        except Exception as exc:  # a bug: answer it, keep serving, and say where in one line
+            problem = f"{type(exc).__name__}: {exc}"
+            log.error("rpc handler failed", method=name, error=problem, at=_raised_at(exc))
+            raise JsonRpcError(INTERNAL_ERROR, "Internal error", problem) from None
 
     return handler
 
 
+def _request_id(item: Any) -> Any:
+    """The id to answer ``item`` with; absent for a notification (which gets no answer)."""
+    return item.get("id") if isinstance(item, dict) else None
+
+
+def _is_notification(item: Any) -> bool:
+    return isinstance(item, dict) and "id" not in item
+
+
 class Dispatcher:
-    """Maps method names to handlers and answers raw request bodies."""
+    """Maps method names to handlers and answers raw request bodies, within :class:`RpcLimits`."""
 
     def __init__(
         self,
         methods: dict[str, Callable[..., Any]],
         *,
-        batch_limit: int = 100,
+        limits: RpcLimits | None = None,
         refused: dict[str, str] | None = None,
     ) -> None:
-        self.methods = {name: _wrap(fn) for name, fn in methods.items()}
-        self.batch_limit = batch_limit
+        self.methods = {name: _wrap(name, fn) for name, fn in methods.items()}
+        self.limits = limits or RpcLimits()
         self.refused = refused or {}
         """Methods answered with a fixed error (e.g. writes on an audit node)."""
 
     def handle(self, body: str | bytes, connection: Connection) -> str:
         """The JSON response text for a request body ('' for notifications only)."""
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        limits = self.limits
+        if nested_deeper_than(text, limits.max_json_depth):
+            return self._refuse(PARSE_ERROR, f"JSON nested deeper than {limits.max_json_depth} levels "
+                                             "(limit [rpc] max_json_depth)")
         try:
             parsed = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            return dispatch(text, methods=self.methods, context=connection)  # -32700
-        if isinstance(parsed, list):
-            if not parsed:
-                return json.dumps(_error(INVALID_REQUEST, "empty batch"))
-            if len(parsed) > self.batch_limit:
-                return json.dumps(
-                    _error(LIMIT_EXCEEDED, f"batch of {len(parsed)} requests exceeds the limit of {self.batch_limit}")
-                )
-        return dispatch(
-            text,
-            methods=self.methods,
-            context=connection,
-            deserializer=lambda _: parsed,
-        )
+        except json.JSONDecodeError as exc:
+            return self._refuse(PARSE_ERROR, f"parse error: {exc}")
+        except RecursionError:  # unreachable below max_json_depth; kept so that no body is ever a 500
+            return self._refuse(PARSE_ERROR, "parse error: JSON nested too deeply")
+        except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
+            return self._refuse(PARSE_ERROR, f"parse error: {exc}")
+        if not isinstance(parsed, list):
+            return self._dispatch(parsed, connection)
+        if not parsed:
+            return self._refuse(INVALID_REQUEST, "empty batch")
+        if len(parsed) > limits.batch_limit:
+            return self._refuse(LIMIT_EXCEEDED, f"batch of {len(parsed)} requests exceeds the limit of "
+                                                f"{limits.batch_limit} (limit [rpc] batch_limit)")
+        return self._dispatch_batch(parsed, connection)
+
+    def _refuse(self, code: int, message: str) -> str:
+        log.debug("rpc request refused", code=code, message=message)
+        return json.dumps(_error(code, message))
+
+    def _dispatch(self, item: Any, connection: Connection) -> str:
+        return dispatch("", methods=self.methods, context=connection, deserializer=lambda _: item)
+
+    def _dispatch_batch(self, items: list[Any], connection: Connection) -> str:
+        """Answer a batch in order until its cost budget or reply size is spent; -32005 for the rest.
+
+        geth truncates an over-size batch reply the same way (``--rpc.batch-response-max-size``).
+        """
+        limits = self.limits
+        answers: list[str] = []
+        spent = 0
+        size = 0
+        for item in items:
+            cost = method_cost(item.get("method") if isinstance(item, dict) else None)
+            if spent + cost > limits.batch_cost_budget:
+                refusal = (f"batch cost budget of {limits.batch_cost_budget} units spent "
+                           "(limit [rpc] batch_cost_budget)")
+            elif size > limits.batch_response_max_bytes:
+                refusal = (f"batch reply exceeds {limits.batch_response_max_bytes} bytes "
+                           "(limit [rpc] batch_response_max_bytes)")
+            else:
+                spent += cost
+                answer = self._dispatch(item, connection)
+                if answer:
+                    answers.append(answer)
+                    size += len(answer)
+                continue
+            if not _is_notification(item):
+                log.debug("rpc request refused", code=LIMIT_EXCEEDED, message=refusal)
+                answers.append(json.dumps(_error(LIMIT_EXCEEDED, refusal, _request_id(item))))
+        return "[" + ",".join(answers) + "]" if answers else ""
 
 
-def create_app(
-    dispatcher: Dispatcher,
-    *,
-    cors_origins: list[str],
-    max_request_bytes: int,
-    on_disconnect: Callable[[Callable[[dict[str, Any]], bool]], None],
-) -> Starlette:
+_connection_numbers = itertools.count()
+
+
+def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_bytes: int,
+               on_disconnect: Callable[[Connection], None]) -> Starlette:
+    ws_send_queue = dispatcher.limits.ws_send_queue
+
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"service": "settle", "jsonrpc": "POST JSON-RPC 2.0 here, or open a WebSocket"})
@@ -116,18 +189,20 @@ def create_app(
                 return JSONResponse(
                     _error(LIMIT_EXCEEDED, f"request body exceeds {max_request_bytes} bytes"), status_code=413
                 )
-        answer = dispatcher.handle(body, Connection())
+        # Over HTTP a client is its address: the filters it installs are counted together.
+        client = f"http {request.client.host}" if request.client is not None else "http"
+        answer = dispatcher.handle(body, Connection(client=client))
         if not answer:
             return Response(status_code=200)
         return Response(answer, media_type="application/json")
 
     async def ws_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
-        outbound_send, outbound_receive = trio.open_memory_channel[str](WS_QUEUE)
+        outbound_send, outbound_receive = trio.open_memory_channel[str](ws_send_queue)
 
-        def push(message: dict[str, Any]) -> bool:
+        def push(message: str) -> bool:
             try:
-                outbound_send.send_nowait(json.dumps(message))
+                outbound_send.send_nowait(message)
                 return True
             except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 return False
@@ -136,7 +211,7 @@ def create_app(
             async for text in outbound_receive:
                 await websocket.send_text(text)
 
-        connection = Connection(push)
+        connection = Connection(push, client=f"ws {next(_connection_numbers)}")
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pump)
@@ -153,7 +228,7 @@ def create_app(
                         if answer:
                             await outbound_send.send(answer)
                 finally:
-                    on_disconnect(push)
+                    on_disconnect(connection)
                     nursery.cancel_scope.cancel()
         except WebSocketDisconnect:
             pass

@@ -2,6 +2,7 @@
 import json
 
 from node.rpc.api import Connection
+from node.rpc.limits import RpcLimits
 from node.rpc.server import Dispatcher
 
 
@@ -13,7 +14,7 @@ def echo(value, other="d"):
     return [value, other]
 
 
-DISPATCHER = Dispatcher({"t_boom": boom, "t_echo": echo}, batch_limit=3)
+DISPATCHER = Dispatcher({"t_boom": boom, "t_echo": echo}, limits=RpcLimits(batch_limit=3))
 
 
 def call(body):
