@@ -36,7 +36,6 @@ from node.rpc.errors import (
     rpc_error,
 )
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
-from node.rpc.limits import RpcLimits, limit_exceeded, nested_deeper_than
 from node.rpc.format import (
     block_json,
     hexb,
@@ -45,6 +44,7 @@ from node.rpc.format import (
     receipt_json,
     transaction_json,
 )
+from node.rpc.limits import RpcLimits, limit_exceeded, nested_deeper_than
 
 CLIENT_VERSION = "Settle/v0.1.0/python3.11/py-evm-0.12.1b1"
 LOG_CHUNK_BLOCKS = 1_000
@@ -185,7 +185,8 @@ class EthAPI(_Namespace):
             header = self.backend.store.header_by_hash(block_hash)
             if header is None:
                 raise rpc_error(SERVER_ERROR, "unknown block")
-            first = last = header.block_number
+            first: int = header.block_number
+            last: int = first
         else:
             first = self.backend.block_number(criteria.from_ref)
             last = self.backend.block_number(criteria.to_ref)

@@ -11,8 +11,10 @@ import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -58,10 +60,11 @@ class Node:
     def error(self, method: str, params: Any, connection: Connection | None = None) -> dict[str, Any]:
         response = self.call(method, params, connection)
         assert "error" in response, response
-        return response["error"]  # type: ignore[no-any-return]
+        return response["error"]
 
 
-def start_node(tmp_path: Path, limits: RpcLimits, gas_cap: int = 50_000_000) -> Iterator[Node]:
+@contextmanager
+def running_node(tmp_path: Path, limits: RpcLimits, gas_cap: int = 50_000_000) -> Iterator[Node]:
     genesis = dev_genesis(SIGNER)
     genesis = dataclasses.replace(genesis, alloc={**genesis.alloc, LOGGER: GenesisAccount(balance=0, code=LOGGER_CODE),
                                                   RECURSER: GenesisAccount(balance=0, code=RECURSER_CODE)})
@@ -78,11 +81,12 @@ def start_node(tmp_path: Path, limits: RpcLimits, gas_cap: int = 50_000_000) -> 
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    yield from start_node(tmp_path, RpcLimits())
+    with running_node(tmp_path, RpcLimits()) as started:
+        yield started
 
 
-def small_node(tmp_path: Path, **limits: int) -> Iterator[Node]:
-    return start_node(tmp_path, RpcLimits(**limits))
+def small_node(tmp_path: Path, **limits: int) -> AbstractContextManager[Node]:
+    return running_node(tmp_path, RpcLimits(**limits))
 
 
 def log_blocks(node: Node, blocks: int) -> None:
@@ -139,11 +143,11 @@ def test_the_node_bounds_its_recursion_limit_and_still_reaches_evm_depth_1024(tm
         bound_recursion()
         assert sys.getrecursionlimit() == NODE_RECURSION_LIMIT
         # 63/64 of the gas goes down each level: depth 1024 needs about 10**10 gas.
-        for limited in start_node(tmp_path, RpcLimits(), gas_cap=10**14):
+        with running_node(tmp_path, RpcLimits(), gas_cap=10**14) as limited:
             def recurse(levels: int) -> dict[str, Any]:
                 call = {"to": "0x" + RECURSER.hex(), "data": "0x" + levels.to_bytes(32, "big").hex(),
                         "gas": hex(10**14)}
-                return limited.call("eth_call", [call, "latest"])  # type: ignore[no-any-return]
+                return limited.call("eth_call", [call, "latest"])
 
             assert recurse(1024) == {"jsonrpc": "2.0", "result": "0x", "id": 1}  # frames at depths 0..1024
             assert recurse(1025)["error"]["code"] == 3  # depth 1025 is the EVM's limit, not Python's
@@ -154,7 +158,7 @@ def test_the_node_bounds_its_recursion_limit_and_still_reaches_evm_depth_1024(tm
 # -- batches -------------------------------------------------------------------------------------------------------
 
 def test_batch_cost_budget_answers_the_rest_with_32005(tmp_path: Path) -> None:
-    for node in small_node(tmp_path, batch_cost_budget=45):
+    with small_node(tmp_path, batch_cost_budget=45) as node:
         call = {"to": "0x" + "11" * 20}
         batch = [request("eth_call", [call, "latest"], i) for i in range(6)] + [
             {"jsonrpc": "2.0", "method": "eth_call", "params": [call, "latest"]}]  # a notification
@@ -169,7 +173,7 @@ def test_batch_cost_budget_answers_the_rest_with_32005(tmp_path: Path) -> None:
 
 
 def test_batch_reply_size_is_bounded(tmp_path: Path) -> None:
-    for node in small_node(tmp_path, batch_response_max_bytes=2_000):
+    with small_node(tmp_path, batch_response_max_bytes=2_000) as node:
         answers = node.handle([request("eth_getBlockByNumber", ["0x0", True], i) for i in range(10)])
         answered = [a for a in answers if "result" in a]
         assert 1 <= len(answered) < 10
@@ -179,9 +183,10 @@ def test_batch_reply_size_is_bounded(tmp_path: Path) -> None:
 
 
 def test_batch_length_limit_names_its_key(tmp_path: Path) -> None:
-    for node in small_node(tmp_path, batch_limit=3):
+    with small_node(tmp_path, batch_limit=3) as node:
         error = node.handle([request("eth_chainId", [], i) for i in range(4)])["error"]
-        assert error == {"code": -32005, "message": "batch of 4 requests exceeds the limit of 3 (limit [rpc] batch_limit)"}
+        assert error == {"code": -32005,
+                         "message": "batch of 4 requests exceeds the limit of 3 (limit [rpc] batch_limit)"}
 
 
 # -- eth_feeHistory ------------------------------------------------------------------------------------------------
@@ -192,25 +197,27 @@ def test_fee_history_limits(node: Node) -> None:
     assert error == {"code": -32005, "message": "101 reward percentiles are more than 100 "
                                                 "(limit [rpc] fee_history_max_percentiles)"}
     error = node.error("eth_feeHistory", ["0x401", "latest", []])
-    assert error == {"code": -32005, "message": "block count 1025 is more than 1024 (limit [rpc] fee_history_max_blocks)"}
+    assert error == {"code": -32005,
+                     "message": "block count 1025 is more than 1024 (limit [rpc] fee_history_max_blocks)"}
     assert node.error("eth_feeHistory", ["0x0", "latest"])["code"] == -32602
 
 
 # -- eth_getLogs ---------------------------------------------------------------------------------------------------
 
 def test_get_logs_result_count_and_size_limits(tmp_path: Path) -> None:
-    for node in small_node(tmp_path, logs_max_results=5, logs_max_response_bytes=20_000, logs_max_block_range=3):
+    with small_node(tmp_path, logs_max_results=5, logs_max_response_bytes=20_000, logs_max_block_range=3) as node:
         log_blocks(node, 3)
         assert len(node.call("eth_getLogs", [{"fromBlock": "0x1", "toBlock": "0x1"}])["result"]) == 3
         error = node.error("eth_getLogs", [{"fromBlock": "0x1", "toBlock": "0x2"}])
         assert error["code"] == -32005 and "more than 5 logs" in error["message"]
         assert "(limit [rpc] logs_max_results)" in error["message"]
         error = node.error("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest"}])
-        assert error == {"code": -32005, "message": "query spans 4 blocks, more than 3 (limit [rpc] logs_max_block_range)"}
+        assert error == {"code": -32005,
+                         "message": "query spans 4 blocks, more than 3 (limit [rpc] logs_max_block_range)"}
         # Filters answer eth_getFilterLogs with the same limits.
         filter_id = node.call("eth_newFilter", [{"fromBlock": "0x1", "toBlock": "0x3"}])["result"]
         assert "logs_max_results" in node.error("eth_getFilterLogs", [filter_id])["message"]
-    for node in small_node(tmp_path / "bytes", logs_max_response_bytes=1_000):
+    with small_node(tmp_path / "bytes", logs_max_response_bytes=1_000) as node:
         log_blocks(node, 1)
         error = node.error("eth_getLogs", [{"fromBlock": "0x1", "toBlock": "0x1"}])
         assert error["code"] == -32005 and "(limit [rpc] logs_max_response_bytes)" in error["message"]
@@ -219,7 +226,7 @@ def test_get_logs_result_count_and_size_limits(tmp_path: Path) -> None:
 # -- filters and subscriptions --------------------------------------------------------------------------------------
 
 def test_one_client_cannot_take_every_filter(tmp_path: Path) -> None:
-    for node in small_node(tmp_path, filters_per_client=3, max_filters=5):
+    with small_node(tmp_path, filters_per_client=3, max_filters=5) as node:
         greedy = Connection(client="http 10.0.0.1")
         answers = node.handle([request("eth_newBlockFilter", [], i) for i in range(10)], greedy)
         assert sum("result" in a for a in answers) == 3
@@ -239,11 +246,16 @@ def test_one_client_cannot_take_every_filter(tmp_path: Path) -> None:
 
 
 def test_subscriptions_per_connection_and_in_all(tmp_path: Path) -> None:
-    for node in small_node(tmp_path, subscriptions_per_connection=3, max_subscriptions=5):
+    with small_node(tmp_path, subscriptions_per_connection=3, max_subscriptions=5) as node:
         sent: list[str] = []
 
         def socket(name: str) -> Connection:
-            return Connection(lambda text: sent.append(text) is None, client=f"ws {name}")
+            """A connection as the server makes one: its own queue function, which identifies it."""
+            def push(text: str) -> bool:
+                sent.append(text)
+                return True
+
+            return Connection(push, client=f"ws {name}")
 
         first, second, third = socket("1"), socket("2"), socket("3")
         ids = [node.call("eth_subscribe", ["newHeads"], first)["result"] for _ in range(3)]
@@ -383,7 +395,8 @@ def test_no_wrong_parameter_reaches_internal_error_in_any_method(node: Node) -> 
                 response = node.call(method, changed, socket)
                 if response.get("error", {}).get("code") == -32603:
                     failures.append((method, changed, response["error"]))
-    assert not failures, f"{len(failures)} internal errors: " + "\n".join(sorted({f"{m} {e.get('data')}" for m, _, e in failures}))
+    distinct = sorted({f"{method} {error.get('data')}" for method, _, error in failures})
+    assert not failures, f"{len(failures)} internal errors:\n" + "\n".join(distinct)
     assert not [entry for entry in logs if entry["log_level"] == "error"]
 
 
