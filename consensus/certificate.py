@@ -93,6 +93,8 @@ class CommitCertificate:
             items = rlp.decode(bytes(data), strict=True)
         except rlp.exceptions.RLPException as error:
             raise InvalidCertificate(f"not valid RLP: {error}") from None
+        except RecursionError:  # lists nested past the interpreter's recursion limit
+            raise InvalidCertificate("not valid RLP: lists nested too deeply") from None
         if not isinstance(items, list) or len(items) != 6 or not all(isinstance(item, bytes) for item in items):
             raise InvalidCertificate("expected an RLP list of 6 byte strings")
         version, height, round, block_hash, signers, signature = items

@@ -245,6 +245,8 @@ def _decode(raw: bytes, chain_id: int) -> SignedMessage:
         items = rlp.decode(raw, strict=True)
     except rlp.exceptions.RLPException as error:
         raise InvalidMessage(f"not valid RLP: {error}") from None
+    except RecursionError:  # lists nested past the interpreter's recursion limit (node/recursion.py)
+        raise InvalidMessage("not valid RLP: lists nested too deeply") from None
     if not isinstance(items, list) or len(items) != 4:
         raise InvalidMessage("expected an RLP list [kind, core, attachments, signature]")
     kind_item, core, attachments, signature = items

@@ -56,6 +56,8 @@ class SafetyRecord:
             items = rlp.decode(bytes(data), strict=True)
         except rlp.exceptions.RLPException as error:
             raise InvalidSafetyRecord(f"not valid RLP: {error}") from None
+        except RecursionError:  # lists nested past the interpreter's recursion limit
+            raise InvalidSafetyRecord("not valid RLP: lists nested too deeply") from None
         if not isinstance(items, list) or len(items) != 5:
             raise InvalidSafetyRecord("expected an RLP list [version, height, round, lock, messages]")
         version, height, round, lock, messages = items

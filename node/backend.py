@@ -220,6 +220,8 @@ class Backend:
             transaction = self._vm_class.get_transaction_builder().decode(raw)
         except (rlp.DecodingError, rlp.DeserializationError) as exc:
             raise InvalidTransaction(f"transaction could not be decoded: {_first_line(exc)}") from exc
+        except RecursionError:  # lists nested past the interpreter's recursion limit (node/recursion.py)
+            raise InvalidTransaction("transaction could not be decoded: lists nested too deeply") from None
         except UnrecognizedTransactionType as exc:
             raise InvalidTransaction(f"transaction type not supported: 0x{raw[0]:02x}") from exc
         except (ValidationError, ValueError, TypeError, IndexError) as exc:
@@ -271,6 +273,8 @@ class Backend:
             return rlp.decode(raw, sedes=self._vm_class.get_block_class())
         except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as exc:
             raise InvalidBlock(f"block could not be decoded: {_first_line(exc)}") from exc
+        except RecursionError:  # lists nested past the interpreter's recursion limit (node/recursion.py)
+            raise InvalidBlock("block could not be decoded: lists nested too deeply") from None
 
     def execute_block(self, block: BlockAPI) -> PendingBlock:
         """Re-execute a block someone else built on top of the head and check every root.

@@ -164,6 +164,8 @@ class BlockSync:
             block_rlp, certificate_bytes = rlp.decode(item)
         except (rlp.DecodingError, ValueError) as exc:
             raise SyncError(f"malformed sync item: {exc}") from exc
+        except RecursionError:  # lists nested past the interpreter's recursion limit (node/recursion.py)
+            raise SyncError("malformed sync item: lists nested too deeply") from None
         if not isinstance(block_rlp, bytes) or not isinstance(certificate_bytes, bytes):
             raise SyncError("malformed sync item: expected [block, certificate]")
         try:
