@@ -64,23 +64,56 @@ class Model:
         return navs(price, self.reset_price, (time - self.reset_time) // self.period, self.alpha, self.beta,
                     self.coupon)
 
-    def reset(self, kind: str, price: Fraction, time: int, nav_a: Fraction, nav_b: Fraction) -> None:
-        """Pay every listed holder per §2.4 so that its value A*NAV_A + B*NAV_B is unchanged, at NAV 1.
+    def reset(self, kind: str, price: Fraction, time: int, nav_a: Fraction, nav_b: Fraction) -> Fraction:
+        """Pay every listed holder per §2.4 so that its value A*NAV_A + B*NAV_B is unchanged; returns
+        NAV_B after the reset (NAV_A is always 1 after it).
 
-        upward: A holders all in A; each B keeps NAV_A worth of B and takes its further excess as
-        new A and B in the alpha ratio. downward: every token keeps NAV_B worth of itself, A's excess
-        becomes new A and B. periodic: like downward with min(1, NAV_B) kept by every token.
+        upward: A holders take their whole payout in A (A' = A*NAV_A); each B keeps NAV_A worth of B
+        and takes its further excess as new A and B in the alpha ratio. downward: every token keeps
+        NAV_B worth of itself; A's excess becomes new A and B in the alpha ratio. periodic: every A
+        is kept and its coupon NAV_A - 1 becomes new A and B in the alpha ratio, as a creation; with
+        NAV_B >= 1, every B is kept and its excess NAV_B - 1 is paid the same way (both NAVs back at
+        1); with NAV_B < 1 B is left alone and keeps its NAV, beta = (alpha + NAV_B)/(1 + alpha)
+        making that NAV and the creation price of a pair (alpha*1 + NAV_B) agree.
         """
         alpha = self.alpha
+        nav_b_after, beta = Fraction(1), Fraction(1)
+        if kind == "periodic" and nav_b < 1:
+            nav_b_after, beta = nav_b, (alpha + nav_b) / (1 + alpha)
         for holder in [h for h in set(self.a) | set(self.b) if self.listed(h)]:
             old_a, old_b = self.a.get(holder, Fraction(0)), self.b.get(holder, Fraction(0))
             if kind == "upward":
                 units = old_b * (nav_b - nav_a) / (1 + alpha)
                 new_a, new_b = old_a * nav_a + alpha * units, old_b * nav_a + units
+            elif kind == "downward":
+                units = old_a * (nav_a - nav_b) / (1 + alpha)
+                new_a, new_b = old_a * nav_b + alpha * units, old_b * nav_b + units
+            elif nav_b >= 1:
+                units = (old_a * (nav_a - 1) + old_b * (nav_b - 1)) / (1 + alpha)
+                new_a, new_b = old_a + alpha * units, old_b + units
             else:
-                kept = nav_b if kind == "downward" else min(Fraction(1), nav_b)
-                units = (old_a * (nav_a - kept) + old_b * (nav_b - kept)) / (1 + alpha)
-                new_a, new_b = old_a * kept + alpha * units, old_b * kept + units
-            assert new_a + new_b == old_a * nav_a + old_b * nav_b  # value conservation, exactly
+                units = old_a * (nav_a - 1) / (alpha + nav_b)
+                new_a, new_b = old_a + alpha * units, old_b + units
+            assert min(new_a, new_b, units) >= 0, (kind, nav_a, nav_b)
+            # value conservation, exactly
+            assert new_a + new_b * nav_b_after == old_a * nav_a + old_b * nav_b
             self.a[holder], self.b[holder] = new_a, new_b
-        self.reset_price, self.reset_time, self.beta = price, time, Fraction(1)
+        self.reset_price, self.reset_time, self.beta = price, time, beta
+        return nav_b_after
+
+
+def reset_kind(nav_a: Fraction, nav_b: Fraction, upper: Fraction, lower: Fraction,
+               periodic: Fraction) -> str | None:
+    """Which reset the NAVs call for (§2.2.2), None for none.
+
+    Downward first (B's collateral is at risk), then upward, which §2.4 can pay only while B's
+    new A covers A's new B, i.e. NAV_B >= NAV_A; a NAV_A above that (NAV_A > NAV_B >= upper >=
+    periodic, after prices lapsed) is a periodic reset.
+    """
+    if nav_b <= lower:
+        return "downward"
+    if nav_b >= upper and nav_b >= nav_a:
+        return "upward"
+    if nav_a >= periodic or nav_b >= upper:
+        return "periodic"
+    return None

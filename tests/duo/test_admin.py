@@ -1,6 +1,8 @@
 """§2.6 administration and §2.7.3 random assignment, against a real node."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 
 from node.duo.deploy import Role, Value
@@ -96,10 +98,13 @@ def test_pool_manager_adds_and_removes_and_is_replaced_at_random(chain: Chain) -
     assert duo.revert(pm, fns.removeAddress(FRESH[0].address)).name == "NotRole"  # the old pm is out
     receipt = duo.tx(new_pm, fns.removeAddress(FRESH[0].address))
     (event,) = duo.events(receipt, "RemoveAddress")
-    pool = swap_pop(pool, FRESH[0].address)
+    # §2.6: the manager is drawn from the pool before the removal.
     assert event == {"removed": FRESH[0].address,
                      "newPoolManager": expected_pick(chain, receipt.blockNumber, pool, 0)}
-    assert fns.getPool().call() == swap_pop(pool, event["newPoolManager"])
+    pool = swap_pop(pool, event["newPoolManager"])
+    if event["newPoolManager"] != FRESH[0].address:
+        pool = swap_pop(pool, FRESH[0].address)
+    assert fns.getPool().call() == pool
     # No reuse: the removed address and the replaced managers can never come back.
     chain.advance(DAY)
     # The pick may land on an original member or on FRESH[1], added above.
@@ -107,6 +112,70 @@ def test_pool_manager_adds_and_removes_and_is_replaced_at_random(chain: Chain) -
     pm = next(s for s in candidates if s.address == event["newPoolManager"])
     for used in (FRESH[0].address, new_pm.address, pm.address):
         assert duo.revert(pm, fns.addAddress(used, FRESH[5].address)).name == "AddressNotFresh"
+
+
+def draw_block(chain: Chain, wanted: Callable[[int], bool], tries: int = 200) -> int:
+    """Mine empty blocks until the latest block's hash, §2.7.3's random number while the user list
+    is at most 255 long, satisfies ``wanted``; returns that block's number, the parent of the next
+    transaction's block."""
+    for _ in range(tries):
+        latest = chain.w3.eth.get_block("latest")
+        if wanted(int.from_bytes(latest["hash"], "big")):
+            return latest["number"]
+        chain.mine()
+    raise AssertionError(f"no block hash in {tries} blocks gave the wanted draw")
+
+
+def test_section_2_6_remove_address_replaces_the_pool_manager_before_the_removal(chain: Chain) -> None:
+    """§2.6: "Pool manager can also remove one account each time from the pool. Similarly, the pool
+    manager is replaced randomly before candidate removal." The draw is over the pool as it stands,
+    the candidate included, so the removal cannot shape the draw. The block is chosen so that
+    drawing after the removal would give a different manager."""
+    duo = deploy(chain)
+    fns = duo.beethoven.functions
+    pool = fns.getPool().call()
+    candidate = pool[1]
+    after_removal = swap_pop(pool, candidate)
+    parent = draw_block(chain, lambda seed: pool[seed % len(pool)] not in (
+        candidate, after_removal[seed % len(after_removal)]))
+    receipt = duo.tx(duo.roles[Role.POOL_MANAGER], fns.removeAddress(candidate))
+    assert receipt.blockNumber == parent + 1
+    (event,) = duo.events(receipt, "RemoveAddress")
+    seed = int.from_bytes(chain.w3.eth.get_block(parent)["hash"], "big")
+    assert event == {"removed": candidate, "newPoolManager": pool[seed % len(pool)]}
+    assert duo.deployment.system_addresses()["pool_manager"] == event["newPoolManager"]
+    assert fns.getPool().call() == swap_pop(swap_pop(pool, event["newPoolManager"]), candidate)
+    assert fns.addressStatus(candidate).call() == 2 and fns.addressStatus(event["newPoolManager"]).call() == 2
+
+
+def test_section_2_6_remove_address_when_the_draw_picks_the_candidate(chain: Chain) -> None:
+    """§2.6 with the draw before the removal landing on the candidate itself: it becomes the pool
+    manager, which already takes it out of the pool; nothing else leaves."""
+    duo = deploy(chain)
+    fns = duo.beethoven.functions
+    pool = fns.getPool().call()
+    candidate = pool[2]
+    parent = draw_block(chain, lambda seed: pool[seed % len(pool)] == candidate)
+    receipt = duo.tx(duo.roles[Role.POOL_MANAGER], fns.removeAddress(candidate))
+    assert receipt.blockNumber == parent + 1
+    assert duo.events(receipt, "RemoveAddress") == [{"removed": candidate, "newPoolManager": candidate}]
+    assert duo.deployment.system_addresses()["pool_manager"] == candidate
+    assert fns.getPool().call() == swap_pop(pool, candidate)
+
+
+def test_section_3_4_4_set_value_keeps_the_upper_limit_at_or_above_the_periodic_limit(chain: Chain) -> None:
+    """§3.4.4 setValue, with the constructor's checks (issue 22): an upper limit below the periodic
+    limit (upper 1.01 < periodic 1.035) let NAV_A = 1.0102, NAV_B = 1.0101 reach the upward branch,
+    whose payout underflowed and locked the contract in PreReset. Both orders are refused; equal
+    limits are accepted, as by the constructor."""
+    duo = deploy(chain)
+    opt, fns = duo.roles[Role.OPERATOR], duo.beethoven.functions
+    refused = duo.revert(opt, fns.setValue(Value.LIMIT_UPPER, wad("1.01")))
+    assert refused is not None and (refused.name, refused.args) == ("ValueOutOfRange", (Value.LIMIT_UPPER, wad("1.01")))
+    refused = duo.revert(opt, fns.setValue(Value.LIMIT_PERIODIC, wad("2.5")))
+    assert refused is not None and (refused.name, refused.args) == ("ValueOutOfRange", (Value.LIMIT_PERIODIC, wad("2.5")))
+    duo.tx(opt, fns.setValue(Value.LIMIT_UPPER, wad("1.035")))
+    assert duo.deployment.system_states()["limit_upper"] == wad("1.035")
 
 
 def test_pool_never_drops_below_three(chain: Chain) -> None:

@@ -150,6 +150,8 @@ contract Beethoven is ICustodian {
     uint256 internal cBA;
     uint256 internal cAB;
     uint256 internal cBB;
+    /// @notice Beta once the running reset is done: 1, except at a periodic reset with NAV_B < 1.
+    uint256 internal nextBeta;
 
     mapping(address => uint256)[2] internal balances;
     mapping(address => mapping(address => uint256))[2] internal allowances;
@@ -211,7 +213,7 @@ contract Beethoven is ICustodian {
             _checkValue(i, config.values[i]);
             values[i] = config.values[i];
         }
-        if (values[VALUE_LIMIT_UPPER] < values[VALUE_LIMIT_PERIODIC]) revert InvalidConfig();
+        if (!_limitsOrdered()) revert InvalidConfig();
         for (uint256 i = 0; i < 6; i++) {
             _claimFresh(roleAddresses[i], ADDRESS_USED);
             roles[i] = roleAddresses[i];
@@ -428,7 +430,10 @@ contract Beethoven is ICustodian {
 
     // ---------------------------------------------------------------- resets (§2.4, §3.4.2)
     /// @notice Wait `preResetWaitingBlocks` blocks after entering PreReset, then enter the reset state
-    ///         the NAVs call for and fix the payout map. Emits StartPreReset while still waiting.
+    ///         the NAVs call for and fix the payout map (§3.4.2: StartReset and TotalSupply, or
+    ///         StartPreReset while still waiting). Every branch is defined for every reachable pair:
+    ///         either NAV_B = 0 (B wiped out, NAV_A anything) or NAV_A = 1 + coupon*n >= 1.
+    /// @dev Each holder's value A*NAV_A + B*NAV_B is kept (rounded down) at the NAVs after the reset.
     function startPreReset() external inState(State.PreReset) {
         if (block.number - lastPreResetBlock < values[VALUE_PRE_RESET_WAITING_BLOCKS]) {
             emit StartPreReset();
@@ -437,33 +442,49 @@ contract Beethoven is ICustodian {
         uint256 a = navA;
         uint256 b = navB;
         uint256 units = WAD + alpha;
-        if (b >= values[VALUE_LIMIT_UPPER]) {
-            // Upward: A holders are paid all in A; B holders take B for the A's excess and the rest of
-            // their excess as new A and B in the alpha ratio (b >= a since upper limit >= periodic limit).
+        nextBeta = WAD;
+        if (b <= values[VALUE_LIMIT_LOWER]) {
+            // Downward (§2.4: new A and B "in 1:1 ratio, same as standard creation"): every token keeps
+            // NAV_B of itself, so B is back at NAV 1; A's excess NAV_A - NAV_B is paid as new A and B in
+            // the alpha ratio. a >= b: either b = 0, or a >= 1 > lower >= b.
+            state = State.DownwardReset;
+            uint256 newBPerA = (a - b) * WAD / units;
+            (cAA, cAB, cBA, cBB) = (b + newBPerA * alpha / WAD, newBPerA, 0, b);
+        } else if (b >= values[VALUE_LIMIT_UPPER] && b >= a) {
+            // Upward (§2.4): A holders are paid all in A; B holders take B for A's excess and the rest of
+            // their excess as new A and B in the alpha ratio. That is payable only while B's new A covers
+            // A's new B, i.e. NAV_B >= NAV_A (§2.4's note); otherwise it is a periodic reset, below.
             state = State.UpwardReset;
             uint256 rest = (b - a) * WAD / units;
             (cAA, cAB, cBA, cBB) = (a, 0, rest * alpha / WAD, a + rest);
         } else {
-            // Downward and periodic: every token keeps `kept` of itself, the excess over `kept` is paid
-            // as new A and B in the alpha ratio, as a fee-free creation (§2.4).
-            uint256 kept = b;
-            if (b <= values[VALUE_LIMIT_LOWER]) {
-                state = State.DownwardReset;
+            // Periodic: NAV_A >= periodic limit, or NAV_A > NAV_B >= upper limit (>= periodic limit).
+            // b > lower >= 0, so a = 1 + coupon*n >= 1. Every token is kept and its excess over NAV 1 is
+            // paid as new A and B in the alpha ratio, as a fee-free creation (§2.4). With NAV_B < 1 B has
+            // no excess and is not cut: it keeps its NAV, with beta = (alpha + NAV_B)/(1 + alpha) so that
+            // a new pair costs what it is worth (alpha*1 + NAV_B), and A's coupon buys pairs at that.
+            state = State.PeriodicReset;
+            if (b >= WAD) {
+                uint256 newBPerA = (a - WAD) * WAD / units;
+                uint256 newBPerB = (b - WAD) * WAD / units;
+                (cAA, cAB, cBA, cBB) =
+                    (WAD + newBPerA * alpha / WAD, newBPerA, newBPerB * alpha / WAD, WAD + newBPerB);
             } else {
-                state = State.PeriodicReset;
-                if (kept > WAD) kept = WAD;
+                uint256 newBPerA = (a - WAD) * WAD / (alpha + b);
+                (cAA, cAB, cBA, cBB) = (WAD + newBPerA * alpha / WAD, newBPerA, 0, WAD);
+                nextBeta = (alpha + b) * WAD / units;
             }
-            uint256 newBPerA = (a - kept) * WAD / units;
-            uint256 newBPerB = (b - kept) * WAD / units;
-            (cAA, cAB, cBA, cBB) =
-                (kept + newBPerA * alpha / WAD, newBPerA, newBPerB * alpha / WAD, kept + newBPerB);
         }
         nextResetIndex = 0;
+        // Supplies change holder by holder in startReset, each batch emitting the running TotalSupply;
+        // this one is the supply the reset starts from.
+        emit TotalSupply(totalSupplies[0], totalSupplies[1]);
         emit StartReset(0, users.length);
     }
 
     /// @notice Apply the payout map to as many listed holders as the gas allows; StartReset while
-    ///         holders remain, then StartTrading with both NAVs back at 1.
+    ///         holders remain, then StartTrading with NAV_A back at 1 and NAV_B at 1 (or kept, at a
+    ///         periodic reset with NAV_B < 1).
     function startReset() external {
         State current = state;
         if (current != State.UpwardReset && current != State.DownwardReset && current != State.PeriodicReset) {
@@ -498,11 +519,13 @@ contract Beethoven is ICustodian {
         nextResetIndex = 0;
         resetPrice = lastPrice;
         resetPriceTime = lastPriceTime;
-        beta = WAD;
-        navA = WAD;
-        navB = WAD;
+        uint256 newBeta = nextBeta;
+        beta = newBeta;
+        (uint256 a, uint256 b) = calculateNav(lastPrice, lastPriceTime, lastPrice, lastPriceTime, newBeta);
+        navA = a;
+        navB = b;
         state = State.Trading;
-        emit StartTrading(WAD, WAD);
+        emit StartTrading(a, b);
     }
 
     // ---------------------------------------------------------------- Token A / B (§3.4.3)
@@ -574,10 +597,13 @@ contract Beethoven is ICustodian {
         if (!ok) revert EthTransferFailed();
     }
 
+    /// @notice §3.4.4. Every check the constructor makes applies here too: a value in its range, and
+    ///         the upper limit never below the periodic limit.
     function setValue(uint256 index, uint256 newValue) external onlyRole(ROLE_OPERATOR) adminWindow {
         _checkValue(index, newValue);
         uint256 oldValue = values[index];
         values[index] = newValue;
+        if (!_limitsOrdered()) revert ValueOutOfRange(index, newValue);
         emit SetValue(index, oldValue, newValue);
     }
 
@@ -593,13 +619,16 @@ contract Beethoven is ICustodian {
         emit AddAddress(added1, added2, newManager);
     }
 
-    /// @notice Pool manager removes one pool address; it is first replaced by a random pool member.
+    /// @notice Pool manager removes one pool address. §2.6: "the pool manager is replaced randomly
+    ///         before candidate removal": the draw is over the pool as it stands, candidate included,
+    ///         so the removal cannot shape it. A drawn candidate becomes the manager, which already
+    ///         takes it out of the pool.
     function removeAddress(address removed) external onlyRole(ROLE_POOL_MANAGER) adminWindow {
         if (addressStatus[removed] != ADDRESS_IN_POOL) revert NotInPool(removed);
         _requirePoolAfter(2);
-        _removeFromPool(removed);
         address newManager = _takeRandomFromPool();
         roles[ROLE_POOL_MANAGER] = newManager;
+        if (newManager != removed) _removeFromPool(removed);
         emit RemoveAddress(removed, newManager);
     }
 
@@ -649,6 +678,11 @@ contract Beethoven is ICustodian {
         if (account == address(0)) revert ZeroAddress();
         if (addressStatus[account] != 0) revert AddressNotFresh(account);
         addressStatus[account] = status;
+    }
+
+    /// @notice The upper limit is at or above the periodic limit (both are above 1).
+    function _limitsOrdered() internal view returns (bool) {
+        return values[VALUE_LIMIT_UPPER] >= values[VALUE_LIMIT_PERIODIC];
     }
 
     function _checkValue(uint256 index, uint256 value) internal pure {
