@@ -1,7 +1,7 @@
 """§2.6 administration and §2.7.3 random assignment, against a real node."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -171,9 +171,11 @@ def test_section_3_4_4_set_value_keeps_the_upper_limit_at_or_above_the_periodic_
     duo = deploy(chain)
     opt, fns = duo.roles[Role.OPERATOR], duo.beethoven.functions
     refused = duo.revert(opt, fns.setValue(Value.LIMIT_UPPER, wad("1.01")))
-    assert refused is not None and (refused.name, refused.args) == ("ValueOutOfRange", (Value.LIMIT_UPPER, wad("1.01")))
+    assert refused is not None
+    assert (refused.name, refused.args) == ("ValueOutOfRange", (Value.LIMIT_UPPER, wad("1.01")))
     refused = duo.revert(opt, fns.setValue(Value.LIMIT_PERIODIC, wad("2.5")))
-    assert refused is not None and (refused.name, refused.args) == ("ValueOutOfRange", (Value.LIMIT_PERIODIC, wad("2.5")))
+    assert refused is not None
+    assert (refused.name, refused.args) == ("ValueOutOfRange", (Value.LIMIT_PERIODIC, wad("2.5")))
     duo.tx(opt, fns.setValue(Value.LIMIT_UPPER, wad("1.035")))
     assert duo.deployment.system_states()["limit_upper"] == wad("1.035")
 
