@@ -74,7 +74,7 @@ def test_cli_refuses_missing_signer_and_dead_node(tmp_path):
 def test_python_api_reports_reverting_constructor(chain):
     with pytest.raises(DeployError, match="transaction failed"):
         deploy(chain.w3, "CashSettledFuture", ("0x" + "00" * 20,) * 2 + (b"\0" * 32, 0, 0, 0, 0, 0, 0, 0,
-                                                                          chain.accounts[1], chain.accounts[2]),
+                                                                          chain.accounts[1], chain.accounts[2], 0),
                sender=chain.accounts[0])
     assert parse_constructor_args("Bond", ["n", "s", "0x" + "11" * 20, "0x" + "22" * 20,
                                            '["0x' + "33" * 20 + '", "0x' + "44" * 20 + '", 1000, 25, [1, 2], 2]'])[4] \

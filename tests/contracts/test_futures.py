@@ -149,11 +149,12 @@ LEVERAGE = 5
 INITIAL_MARGIN = PRICE * SIZE // LEVERAGE  # 200.00
 MAINTENANCE_BPS = 7_500  # a margin call below 150.00
 CALL_WINDOW = 3600
+GRACE = 2 * DAY
 
 
 def deploy_future(chain, oracle, cash, long, short, maturity_days=10):
     terms = (cash.address, oracle.address, SILVER, PRICE, SIZE, LEVERAGE, chain.now() + maturity_days * DAY, DAY,
-             CALL_WINDOW, MAINTENANCE_BPS, long, short)
+             CALL_WINDOW, MAINTENANCE_BPS, long, short, GRACE)
     future = chain.deploy("CashSettledFuture", terms)
     chain.tx(cash.functions.setAllowed(future.address, True), chain.accounts[0])
     return future
@@ -254,13 +255,13 @@ def test_position_sold_to_carol_who_gets_the_capped_final_payout(chain, desk):
     assert margins(future) == (240_00, 160_00)
 
     # §3.7: Alice lists her long side; Carol pays and becomes its payout address, atomically.
-    chain.reverts(future.functions.buyPosition(LONG, carol), carol, "PositionNotForSale")
+    chain.reverts(future.functions.buyPosition(LONG, carol, 50_00, chain.now() + 600), carol, "PositionNotForSale")
     chain.reverts(future.functions.listPosition(LONG, 50_00), bob, "NotPositionHolder")
     receipt = chain.tx(future.functions.listPosition(LONG, 50_00), alice)
     assert events(future, "PositionListed", receipt) == [{"side": LONG, "holder": alice, "price": 50_00}]
     chain.tx(cash.functions.approve(future.address, 50_00), carol)
     alice_before = cash.functions.balanceOf(alice).call()
-    receipt = chain.tx(future.functions.buyPosition(LONG, carol), carol)
+    receipt = chain.tx(future.functions.buyPosition(LONG, carol, 50_00, chain.now() + 600), carol)
     assert events(future, "PositionSold", receipt) == [
         {"side": LONG, "seller": alice, "buyer": carol, "payout": carol, "price": 50_00}]
     assert future.functions.holder(LONG).call() == carol
@@ -299,7 +300,7 @@ def test_future_terms_are_checked(chain, desk):
     artifact = load_artifact("CashSettledFuture")
     factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     same_parties = (cash.address, oracle.address, SILVER, PRICE, SIZE, LEVERAGE, chain.now() + DAY, DAY, CALL_WINDOW,
-                    MAINTENANCE_BPS, alice, alice)
+                    MAINTENANCE_BPS, alice, alice, GRACE)
     chain.reverts(factory.constructor(same_parties), alice, "InvalidTerms")
     future = deploy_future(chain, oracle, cash, alice, chain.accounts[2])
     fund(chain, cash, future, LONG, alice)

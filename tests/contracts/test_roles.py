@@ -29,7 +29,7 @@ def test_each_role_gated_function_names_the_missing_role(chain):
         (registry.functions.updateInvestor(alice, 1, now + 999), AGENT),
         (registry.functions.removeInvestor(alice), AGENT),
         (share.functions.issue(alice, 1), ISSUER),
-        (share.functions.redeem(alice, 1), ISSUER),
+        (share.functions.burn(alice, 1), ISSUER),
         (share.functions.pause(), ISSUER),
         (share.functions.unpause(), ISSUER),
         (share.functions.setDocument(name, "u", name), ISSUER),

@@ -21,8 +21,15 @@ import {ConsortiumOracle} from "../oracle/ConsortiumOracle.sol";
 ///         - From maturity anyone may settle with a price observed at or after maturity and both
 ///           margins are paid out. A gain is always capped by the loser's margin: the contract is
 ///           solvent by construction.
-///         - A side's holder may list its position at a price; a buyer pays that price, which goes to
-///           the seller, and becomes the side's payout address, atomically.
+///         - If the oracle never reports after maturity, once `settlementGrace` has passed after it
+///           anyone may settle at the last accepted mark (`settleAtLastMark`): no further gain or
+///           loss, each side takes back its margin as it stands, so no margin is locked for ever.
+///         - Payouts are made side by side: a payout address the cash token refuses (not
+///           allow-listed, frozen) only defers that side's payout (`PayoutDeferred`); its holder
+///           pulls it later with `withdrawPayout(side, to)`. One side can never block the other's.
+///         - A side's holder may list its position at a price; a buyer names the price it accepts and
+///           a deadline (thesis §3.7 step 4: "a transaction containing the funds matching the price
+///           set by Alice"), pays the seller, and becomes the side's payout address, atomically.
 /// @dev Sides: 0 = long, 1 = short. Prices are cash units per unit of the underlying. The contract
 ///      must be allow-listed in the cash token.
 contract CashSettledFuture is ReentrancyGuard {
@@ -54,6 +61,7 @@ contract CashSettledFuture is ReentrancyGuard {
         uint16 maintenanceBps;
         address long;
         address short;
+        uint64 settlementGrace;
     }
 
     Terms private _terms;
@@ -71,6 +79,7 @@ contract CashSettledFuture is ReentrancyGuard {
     uint256[2] private _margin;
     uint64[2] private _marginCallDeadline;
     uint256[2] private _askPrice;
+    uint256[2] private _owed;
 
     /// @notice `from` added `amount` to `side`'s margin.
     event MarginDeposited(uint8 indexed side, address indexed from, uint256 amount);
@@ -93,6 +102,24 @@ contract CashSettledFuture is ReentrancyGuard {
     /// @notice `side` was sold by `seller` to `buyer` for `price`; its payout address is now `payout`.
     event PositionSold(uint8 indexed side, address indexed seller, address indexed buyer, address payout, uint256 price);
 
+    /// @notice `side`'s payout of `amount` could not be sent to `holder`; it waits for `withdrawPayout`.
+    event PayoutDeferred(uint8 indexed side, address indexed holder, uint256 amount);
+    /// @notice `side`'s deferred payout of `amount` went to `to`.
+    event PayoutWithdrawn(uint8 indexed side, address indexed to, uint256 amount);
+    /// @notice The oracle had not reported after maturity within the grace period: settled at `price`,
+    ///         the last accepted mark.
+    event SettledAtLastMark(uint256 price);
+
+    /// @notice The asking price of `side` is `askPrice`, not the `accepted` price.
+    error PriceChanged(uint8 side, uint256 askPrice, uint256 accepted);
+    /// @notice The buyer's offer expired at `deadline`.
+    error OfferExpired(uint256 deadline);
+    /// @notice Nothing is owed to `side`.
+    error NothingOwed(uint8 side);
+    /// @notice The fallback opens at `opensAt` (maturity + settlementGrace).
+    error GraceNotOver(uint256 opensAt);
+    /// @notice The oracle has a price observed at or after maturity: use `settleAtMaturity`.
+    error OraclePriceAvailable(uint256 price);
     /// @notice The terms are inconsistent (zero amounts, same parties, past maturity, ...).
     error InvalidTerms();
     /// @notice Sides are 0 (long) and 1 (short).
@@ -120,7 +147,8 @@ contract CashSettledFuture is ReentrancyGuard {
     constructor(Terms memory terms_) {
         if (terms_.contractPrice == 0 || terms_.size == 0 || terms_.leverage == 0 || terms_.markInterval == 0
             || terms_.maturity <= block.timestamp || terms_.maintenanceBps == 0 || terms_.maintenanceBps > 10_000
-            || terms_.long == address(0) || terms_.short == address(0) || terms_.long == terms_.short) {
+            || terms_.long == address(0) || terms_.short == address(0) || terms_.long == terms_.short
+            || terms_.settlementGrace == 0) {
             revert InvalidTerms();
         }
         _terms = terms_;
@@ -152,6 +180,11 @@ contract CashSettledFuture is ReentrancyGuard {
     /// @notice Deadline of `side`'s open margin call (0: none).
     function marginCallDeadline(uint8 side) external view returns (uint64) {
         return _marginCallDeadline[_side(side)];
+    }
+
+    /// @notice Payout of `side` waiting for `withdrawPayout`.
+    function owed(uint8 side) external view returns (uint256) {
+        return _owed[_side(side)];
     }
 
     /// @notice Asking price of `side` (0: not for sale).
@@ -240,6 +273,33 @@ contract CashSettledFuture is ReentrancyGuard {
         emit Settled(p.price, longPayout, shortPayout);
     }
 
+    /// @notice If no oracle price observed at or after maturity arrived within `settlementGrace` after
+    ///         it, settle at the last accepted mark and pay both margins out as they stand.
+    function settleAtLastMark() external nonReentrant {
+        _requireStatus(Status.Active);
+        uint256 opensAt = uint256(_terms.maturity) + _terms.settlementGrace;
+        if (block.timestamp < opensAt) revert GraceNotOver(opensAt);
+        try _terms.oracle.latestPrice(_terms.asset) returns (ConsortiumOracle.Price memory p) {
+            if (p.observedAt >= _terms.maturity) revert OraclePriceAvailable(p.price);
+        } catch {} // no price, or a stale one: the oracle has not reported
+        status = Status.Settled;
+        (uint256 longPayout, uint256 shortPayout) = (_margin[LONG], _margin[SHORT]);
+        _payOut();
+        emit SettledAtLastMark(lastMarkPrice);
+        emit Settled(lastMarkPrice, longPayout, shortPayout);
+    }
+
+    /// @notice The holder of `side` takes its deferred payout to `to`.
+    function withdrawPayout(uint8 side, address to) external nonReentrant {
+        _requireHolder(side);
+        uint256 amount = _owed[side];
+        if (amount == 0) revert NothingOwed(side);
+        if (to == address(0)) revert InvalidAmount();
+        _owed[side] = 0;
+        _terms.cashToken.safeTransfer(to, amount);
+        emit PayoutWithdrawn(side, to, amount);
+    }
+
     // -- selling a position (§3.7) ---------------------------------------------------------------
 
     /// @notice Offer the caller's side for `price` cash (replaces an earlier offer).
@@ -259,13 +319,17 @@ contract CashSettledFuture is ReentrancyGuard {
         emit PositionListed(side, msg.sender, 0);
     }
 
-    /// @notice Buy `side` at its asking price: the caller pays the seller and `payout` becomes the
-    ///         side's holder, in one transaction. Open margin calls pass to the buyer.
-    function buyPosition(uint8 side, address payout) external nonReentrant {
+    /// @notice Buy `side` at `price`, which must be its asking price, before `deadline`: the caller
+    ///         pays the seller and `payout` becomes the side's holder, in one transaction. A seller who
+    ///         re-lists between the buyer's read and this transaction makes it revert (`PriceChanged`).
+    ///         Open margin calls pass to the buyer.
+    function buyPosition(uint8 side, address payout, uint256 price, uint64 deadline) external nonReentrant {
         _side(side);
         _requireStatus(Status.Active);
-        uint256 price = _askPrice[side];
-        if (price == 0) revert PositionNotForSale(side);
+        if (block.timestamp > deadline) revert OfferExpired(deadline);
+        uint256 ask = _askPrice[side];
+        if (ask == 0) revert PositionNotForSale(side);
+        if (ask != price) revert PriceChanged(side, ask, price);
         if (payout == address(0)) revert InvalidAmount();
         address seller = _holder[side];
         _askPrice[side] = 0;
@@ -322,14 +386,23 @@ contract CashSettledFuture is ReentrancyGuard {
         emit Liquidated(defaulter, _holder[winner], payout);
     }
 
+    /// @dev Each side separately: a transfer the cash token refuses defers that side's payout only.
     function _payOut() private {
         for (uint8 side = 0; side < 2; ++side) {
             uint256 amount = _margin[side];
-            if (amount > 0) {
-                _margin[side] = 0;
-                _terms.cashToken.safeTransfer(_holder[side], amount);
+            if (amount == 0) continue;
+            _margin[side] = 0;
+            address to = _holder[side];
+            if (!_tryTransfer(to, amount)) {
+                _owed[side] += amount;
+                emit PayoutDeferred(side, to, amount);
             }
         }
+    }
+
+    function _tryTransfer(address to, uint256 amount) private returns (bool) {
+        (bool ok, bytes memory ret) = address(_terms.cashToken).call(abi.encodeCall(IERC20.transfer, (to, amount)));
+        return ok && (ret.length == 0 ? address(_terms.cashToken).code.length > 0 : abi.decode(ret, (bool)));
     }
 
     function _requireStatus(Status expected) private view {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ISettlementCheck} from "../settlement/ISettlementCheck.sol";
 
 /// @title CashToken
 /// @notice A bank-issued token backed by a traditional currency (thesis §4.7.5): the bank mints when
@@ -11,7 +12,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 /// @dev MINTER_ROLE mints and burns; COMPLIANCE_ROLE keeps the allow-list and freezes; the admin
 ///      grants roles. Contracts that hold cash (DvP, HTLC, bonds' payers, futures, dividend escrows)
 ///      must be allow-listed too.
-contract CashToken is ERC20, AccessControl {
+contract CashToken is ERC20, AccessControl, ISettlementCheck {
     /// @notice The issuing bank's treasury: mints and burns.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
     /// @notice Keeps the allow-list and freezes accounts.
@@ -68,6 +69,19 @@ contract CashToken is ERC20, AccessControl {
     function setFrozen(address account, bool frozen) external onlyRole(COMPLIANCE_ROLE) {
         _frozen[account] = frozen;
         emit AccountFrozenSet(account, frozen);
+    }
+
+    /// @notice ERC-165: AccessControl's interfaces and ISettlementCheck.
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(ISettlementCheck).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    /// @inheritdoc ISettlementCheck
+    /// @dev 1: `from` not allow-listed or frozen; 2: `to` not allow-listed or frozen.
+    function settlementRestriction(address from, address to, uint256) external view returns (uint8) {
+        if (!_allowed[from] || _frozen[from]) return 1;
+        if (!_allowed[to] || _frozen[to]) return 2;
+        return 0;
     }
 
     /// @notice True if `account` is on the allow-list.

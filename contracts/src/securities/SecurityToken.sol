@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {IInvestorRegistry, RestrictedToken} from "./RestrictedToken.sol";
+import {IIdentityRegistry} from "./IIdentityRegistry.sol";
+import {RestrictedToken} from "./RestrictedToken.sol";
 
 /// @title SecurityToken
 /// @notice An equity share on Settle (thesis §3.5): a RestrictedToken with the shareholder rights
@@ -97,7 +98,7 @@ contract SecurityToken is RestrictedToken, ReentrancyGuard {
     /// @param decimals_ ERC-20 decimals (0 for whole shares).
     /// @param registry The investor allow-list.
     /// @param admin Receives every role.
-    constructor(string memory name_, string memory symbol_, uint8 decimals_, IInvestorRegistry registry, address admin)
+    constructor(string memory name_, string memory symbol_, uint8 decimals_, IIdentityRegistry registry, address admin)
         RestrictedToken(name_, symbol_, decimals_, registry, admin)
     {}
 
@@ -213,11 +214,13 @@ contract SecurityToken is RestrictedToken, ReentrancyGuard {
     function split(uint256 multiplier) external onlyRole(ISSUER_ROLE) {
         if (multiplier < 2) revert InvalidSplitMultiplier(multiplier);
         address[] memory current = _holderList();
+        _setCorporateAction(true);
         for (uint256 i = 0; i < current.length; ++i) {
             address holder = current[i];
             _mint(holder, balanceOf(holder) * (multiplier - 1));
             _scaleFrozen(holder, multiplier);
         }
+        _setCorporateAction(false);
         emit StockSplit(multiplier, totalSupply());
     }
 }

@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
+import {ISettlementCheck} from "./ISettlementCheck.sol";
 
 /// @title DvPSettlement
 /// @notice Same-chain delivery versus payment (thesis §3.2.2, §3.4; LiquidShare "DvP at execution").
@@ -15,7 +17,11 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///      only the net amounts, directly from net payers to net receivers. A party therefore needs only
 ///      its net amount, not its gross. The contract never holds assets: each leg is a `transferFrom`
 ///      between the parties, so the tokens' own compliance rules (verified investors, allow-lists,
-///      freezes) apply to the real counterparties.
+///      freezes, compliance modules) apply to the real counterparties. Netting alone would let a
+///      party whose net position is zero escape them (it never appears in a transfer), so before
+///      moving anything every leg of every instruction is put to its token's
+///      `ISettlementCheck.settlementRestriction` (when the token announces it through ERC-165): the
+///      batch settles only if each trade would pass the token's rules gross, balances aside.
 contract DvPSettlement is ReentrancyGuard {
     /// @notice Lifecycle of an instruction.
     enum Status {
@@ -75,6 +81,9 @@ contract DvPSettlement is ReentrancyGuard {
     error AlreadyAffirmed(uint256 id, address party);
     /// @notice A leg's transfer failed (leg 0 = security, 1 = cash); nothing moved.
     error LegFailed(uint256 id, uint8 leg, bytes reason);
+    /// @notice A party of instruction `id` fails the rules of the token of `leg` (0 = security,
+    ///         1 = cash) as if the trade settled gross; `reason` is that token's code. Nothing moved.
+    error PartyRestricted(uint256 id, uint8 leg, uint8 reason);
     /// @notice A netted transfer of `token` from `from` to `to` failed; nothing moved.
     error NetTransferFailed(address token, address from, address to, uint256 amount, bytes reason);
     /// @notice The instruction is malformed (zero amounts, same party, zero address, past expiry).
@@ -153,6 +162,8 @@ contract DvPSettlement is ReentrancyGuard {
         for (uint256 i = 0; i < ids.length; ++i) {
             Instruction storage ins = _settleable(ids[i]); // a duplicate id fails here the second time
             ins.status = Status.Settled;
+            _requireGrossAllowed(ids[i], 0, address(ins.security), ins.seller, ins.buyer, ins.securityAmount);
+            _requireGrossAllowed(ids[i], 1, address(ins.cash), ins.buyer, ins.seller, ins.cashAmount);
             int256 sec = int256(ins.securityAmount);
             int256 cash = int256(ins.cashAmount);
             used = _addNet(entries, used, address(ins.security), ins.seller, -sec);
@@ -187,6 +198,15 @@ contract DvPSettlement is ReentrancyGuard {
         ins = _pending(id);
         if (block.timestamp > ins.expiry) revert InstructionExpired(id, ins.expiry);
         if (!ins.sellerAffirmed || !ins.buyerAffirmed) revert NotAffirmed(id);
+    }
+
+    function _requireGrossAllowed(uint256 id, uint8 leg, address token, address from, address to, uint256 amount)
+        private
+        view
+    {
+        if (!ERC165Checker.supportsInterface(token, type(ISettlementCheck).interfaceId)) return;
+        uint8 reason = ISettlementCheck(token).settlementRestriction(from, to, amount);
+        if (reason != 0) revert PartyRestricted(id, leg, reason);
     }
 
     function _addNet(NetEntry[] memory entries, uint256 used, address token, address party, int256 delta)
