@@ -119,6 +119,10 @@ def test_max_balance_per_investor_over_all_its_wallets(chain, market):
     chain.tx(dvp.functions.settleBatch([ins, back]), bob)
     chain.tx(share.functions.transfer(alice, 50), bob)
     assert market.balances(share, alice, bob) == [150, 0]
+    chain.tx(module.functions.setMaxBalance(150), issuer)
+    alice_new = chain.accounts[6]
+    chain.tx(share.functions.recoverWallet(alice, alice_new), issuer)  # at the cap, one investor: allowed
+    refused(chain, share.functions.issue(alice_new, 1), issuer, "MAX_BALANCE")
 
 
 def test_country_allow_and_deny_lists(chain, market):
@@ -195,14 +199,19 @@ def test_daily_and_monthly_transfer_limits(chain, market):
     gross_refused(chain, dvp, ins, "DAILY_LIMIT")
     netted_refused(chain, dvp, [ins], ins)
     assert tuple(module.functions.usage(alice).call()) == (20, 20)
+    # Recovery is allowed with the day's limit used up, and the usage follows Alice's identity.
+    alice_new = chain.accounts[6]
+    chain.tx(share.functions.recoverWallet(alice, alice_new), issuer)
+    refused(chain, share.functions.transfer(bob, 11), alice_new, "DAILY_LIMIT")
+    chain.tx(share.functions.transfer(bob, 10), alice_new)
     chain.advance(DAY)
-    chain.tx(share.functions.transfer(bob, 20), alice)
+    chain.tx(share.functions.transfer(bob, 10), alice_new)
     chain.advance(DAY)
-    refused(chain, share.functions.transfer(bob, 11), alice, "MONTHLY_LIMIT")
-    chain.tx(share.functions.transfer(bob, 10), alice)
+    refused(chain, share.functions.transfer(bob, 11), alice_new, "MONTHLY_LIMIT")
+    chain.tx(share.functions.transfer(bob, 10), alice_new)
     chain.tx(module.functions.setLimits(0, 0), issuer)  # 0 lifts a cap
-    chain.tx(share.functions.transfer(bob, 50), alice)
-    assert market.balances(share, alice, bob) == [0, 100]
+    chain.tx(share.functions.transfer(bob, 50), alice_new)
+    assert market.balances(share, alice_new, bob) == [0, 100]
 
 
 def test_modules_are_bounded_bound_and_replaceable(chain, market):
