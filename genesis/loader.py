@@ -168,7 +168,8 @@ def _parse_address_list(f: _Fields, value: Any, path: str) -> tuple[bytes, ...]:
 
 # --- sections ---
 
-_TOP_KEYS = ("chainId", "gasLimit", "timestamp", "extraData", "alloc", "validators", "consensus", "permissions")
+_TOP_KEYS = ("chainId", "gasLimit", "timestamp", "extraData", "alloc", "validators", "consensus", "permissions",
+             "maxTransactionGas")
 _ACCOUNT_KEYS = ("balance", "nonce", "code", "storage")
 _VALIDATOR_KEYS = ("address", "blsPublicKey", "peerId")
 _CONSENSUS_KEYS = ("blockPeriodMs", "roundTimeoutMs", "maxRoundTimeoutMs")
@@ -316,16 +317,15 @@ def parse_genesis(obj: Any, source: str = "genesis") -> Genesis:
     extra_data = _parse_hex_bytes(f, obj.get("extraData", "0x"), "extraData")
     if len(extra_data) > MAX_EXTRA_DATA:
         f.fail("extraData", f"at most {MAX_EXTRA_DATA} bytes allowed, got {len(extra_data)}")
+    gas_limit = _parse_int(f, obj["gasLimit"], "gasLimit", MIN_GAS_LIMIT, 2**63, f"an integer of at least {MIN_GAS_LIMIT} and below 2**63")
+    max_transaction_gas = None
+    if "maxTransactionGas" in obj:
+        max_transaction_gas = _parse_int(f, obj["maxTransactionGas"], "maxTransactionGas", 21_000, gas_limit + 1,
+                                         f"an integer from 21000 up to the block gas limit {gas_limit}")
     return Genesis(
         chain_id=_parse_int(f, obj["chainId"], "chainId", 1, MAX_CHAIN_ID + 1, f"an integer 1..{MAX_CHAIN_ID}"),
-        gas_limit=_parse_int(
-            f,
-            obj["gasLimit"],
-            "gasLimit",
-            MIN_GAS_LIMIT,
-            2**63,
-            f"an integer of at least {MIN_GAS_LIMIT} and below 2**63",
-        ),
+        gas_limit=gas_limit,
+        max_transaction_gas=max_transaction_gas,
         timestamp=_parse_int(f, obj.get("timestamp", 0), "timestamp", 0, _U64, "a non-negative integer below 2**64"),
         extra_data=extra_data,
         alloc=_parse_alloc(f, obj.get("alloc", {})),
@@ -403,7 +403,10 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
             entry["storage"] = {hex(slot): hex(account.storage[slot]) for slot in sorted(account.storage)}
         alloc[_address_json(address)] = entry
     permissions = genesis.permissions
+    # Written only when set, so that the genesis id of a network that leaves it out stays what it was.
+    optional = {} if genesis.max_transaction_gas is None else {"maxTransactionGas": hex(genesis.max_transaction_gas)}
     return {
+        **optional,
         "chainId": genesis.chain_id,
         "gasLimit": hex(genesis.gas_limit),
         "timestamp": genesis.timestamp,

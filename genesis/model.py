@@ -131,6 +131,16 @@ class Genesis:
     permissions: PermissionsConfig = PermissionsConfig()
     """First permission lists. Default: registry at its reserved address, empty lists."""
 
+    max_transaction_gas: int | None = None
+    """Gas limit one transaction may have (``maxTransactionGas``), a consensus rule: a
+    block holding a transaction above it is invalid. Default None: half the block gas
+    limit (:attr:`transaction_gas_cap`)."""
+
+    @property
+    def transaction_gas_cap(self) -> int:
+        """The per-transaction gas cap in force: ``max_transaction_gas``, or half the block gas limit."""
+        return self.max_transaction_gas if self.max_transaction_gas is not None else self.gas_limit // 2
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "alloc", _frozen_mapping(self.alloc))
         object.__setattr__(self, "validators", tuple(self.validators))

@@ -2,14 +2,23 @@
 as geth's ``ethapi.Backend``.
 
 It owns the chain store and the mempool, and it is used from a single trio
-thread: reads, admissions and block production never run concurrently, so no
-locks are needed and a block is never observed half-written.
+thread: admissions, block production and the cheap reads never run
+concurrently, so they need no locks and never observe a block half-written.
+
+The expensive reads -- :meth:`Backend.call`, :meth:`Backend.estimate_gas` and
+:meth:`Backend.get_logs` -- are the exception: JSON-RPC runs them on worker
+threads (:mod:`node.rpc.workers`) so that consensus never waits on them. They
+read only immutable data (the state under a committed header's root, committed
+blocks) through their own chain objects and overlays, never the head state the
+trio thread shares, and they stop at a wall-clock deadline.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +34,8 @@ from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
 from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
 from vm.block_import import BlockRejected, execute_block, reuse_known_senders
+from vm.deadline import ExecutionTimeout, set_deadline
+from vm.deadline import clock as deadline_clock
 from vm.leveldb import WriteOverlay
 from vm.senders import prefill_sender
 
@@ -54,6 +65,22 @@ class InvalidBlock(BackendError):
 
 class ExecutionFailed(BackendError):
     """A call failed without reverting (out of gas, invalid opcode, ...)."""
+
+
+class ExecutionTimedOut(BackendError):
+    """A call ran past the RPC execution time limit (geth's ``RPCEVMTimeout``) and was abandoned."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__(f"execution aborted (timeout = {timeout_seconds:g}s)")
+        self.timeout_seconds = timeout_seconds
+
+
+class QueryTimedOut(BackendError):
+    """A log query ran past the RPC time limit and was abandoned."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__(f"query timeout exceeded ({timeout_seconds:g}s): narrow the block range or filter by address")
+        self.timeout_seconds = timeout_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +169,17 @@ class Backend:
         coinbase: bytes,
         mempool_limits: MempoolLimits = MempoolLimits(),
         gas_cap: int = 50_000_000,
+        evm_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.chain_id = store.genesis.chain_id
         self.coinbase = coinbase
         self.gas_cap = gas_cap
+        self.evm_timeout = evm_timeout
+        """Seconds an ``eth_call``, an ``eth_estimateGas`` or a log query may run (geth's RPCEVMTimeout)."""
+        self.transaction_gas_cap = store.genesis.transaction_gas_cap
+        """Gas limit one transaction may have (a consensus rule from genesis)."""
         self.clock = clock
         self.time_offset = 0
         """Seconds added to wall-clock time for new block timestamps (dev mode only)."""
@@ -164,6 +196,11 @@ class Backend:
         """Read-only state after the head block; rebuilt lazily after each commit."""
         self._recent_blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
         """Decoded recent blocks: receipt polling reads the same few blocks over and over."""
+        self._recent_blocks_lock = threading.Lock()
+        """Log queries run on worker threads and share the cache with the trio thread."""
+        self._consensus_idle = threading.Event()
+        """Clear while this node executes a block: RPC workers then wait at their next deadline check."""
+        self._consensus_idle.set()
 
     # -- listeners -------------------------------------------------------------
     def on_block(self, listener: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]) -> None:
@@ -232,6 +269,11 @@ class Backend:
     def send_raw_transaction(self, raw: bytes, *, local: bool = True) -> bytes:
         """Admit a transaction to the mempool; ``local`` is false for gossip from peers."""
         transaction = self.decode_transaction(raw)
+        # Above the block gas limit the mempool's own message says more.
+        if self.transaction_gas_cap < transaction.gas <= self.store.genesis.gas_limit:
+            raise InvalidTransaction(
+                f"transaction gas limit too high (cap: {self.transaction_gas_cap}, tx: {transaction.gas})"
+            )
         try:
             tx_hash = self.mempool.add(transaction, len(raw), self.account_view)
         except Rejected as exc:
@@ -257,14 +299,18 @@ class Backend:
             return None
         overlay, chain = self.store.overlay_chain()
         started = time.perf_counter()
-        built = build_block(
-            chain,
-            self.head,
-            candidates,
-            timestamp=int(self.clock()) + self.time_offset,
-            coinbase=self.coinbase,
-            deadline=None if budget_ms is None else started + budget_ms / 1000,
-        )
+        with self._executing_block():
+            built = build_block(
+                chain,
+                self.head,
+                candidates,
+                timestamp=int(self.clock()) + self.time_offset,
+                coinbase=self.coinbase,
+                deadline=None if budget_ms is None else started + budget_ms / 1000,
+            )
+        for heavy in built.too_heavy:
+            log.warning("transaction too heavy for a block", hash="0x" + heavy.transaction.hash.hex(),
+                        reason=heavy.reason)
         return PendingBlock(built.block, built.receipts, overlay, built.excluded,
                             (time.perf_counter() - started) * 1000)
 
@@ -293,7 +339,8 @@ class Backend:
         started = time.perf_counter()
         reuse_known_senders(block.transactions, self.mempool.get)
         try:
-            executed = execute_block(chain, head, block)
+            with self._executing_block():
+                executed = execute_block(chain, head, block)
         except (BlockRejected, ValidationError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
             # py-evm lists mismatching fields on the lines after the first.
             raise InvalidBlock(" ".join(str(exc).split())[:600]) from exc
@@ -329,6 +376,30 @@ class Backend:
             self.commit_block(pending)
         return pending
 
+    @contextmanager
+    def _executing_block(self) -> Iterator[None]:
+        """RPC workers step aside while the block runs (they share the interpreter lock with it)."""
+        self._consensus_idle.clear()
+        try:
+            yield
+        finally:
+            self._consensus_idle.set()
+
+    def _worker_clock(self, deadline: float) -> Callable[[], float]:
+        """The clock an RPC execution reads its deadline on: it first waits while a block executes.
+
+        A worker thread competes with the trio thread for the interpreter lock;
+        waiting here hands it over until the block is done (or the deadline is).
+        """
+        idle = self._consensus_idle
+
+        def read() -> float:
+            if not idle.is_set():
+                idle.wait(max(0.0, deadline - deadline_clock()))
+            return deadline_clock()
+
+        return read
+
     # -- calls -----------------------------------------------------------------
     def _spoof(self, request: CallRequest, nonce: int, gas: int) -> SpoofTransaction:
         unsigned = self._vm_class.create_unsigned_transaction(
@@ -341,17 +412,18 @@ class Backend:
         )
         return SpoofTransaction(unsigned, from_=request.sender)
 
-    def call(self, request: CallRequest, header: BlockHeaderAPI) -> bytes:
-        """Execute without committing (``eth_call``) on the state after ``header``."""
+    def call(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None) -> bytes:
+        """Execute without committing (``eth_call``) on the state after ``header``.
+
+        Safe to run on a worker thread: it reads the state through its own
+        chain object and overlay, never the head state the trio thread shares.
+        Past ``deadline`` (a :func:`vm.deadline.clock` value) it raises
+        :class:`ExecutionTimedOut`.
+        """
         gas = min(request.gas or self.gas_cap, self.gas_cap)
-        transaction = self._spoof(request, self.state_at(header).get_nonce(request.sender), gas)
         _, chain = self.store.overlay_chain()
-        try:
-            with chain.get_vm(header).in_costless_state() as state:
-                # SpoofTransaction proxies a signed transaction with a chosen sender (py-evm's own idiom).
-                computation = state.costless_execute_transaction(transaction)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            raise ExecutionFailed(str(exc)) from exc
+        nonce = chain.get_vm(header).state.get_nonce(request.sender)
+        computation = self._execute(chain, header, self._spoof(request, nonce, gas), deadline)
         if computation.is_error:
             if isinstance(computation.error, Revert):
                 output = computation.output
@@ -359,22 +431,37 @@ class Backend:
             raise ExecutionFailed(str(computation.error) or type(computation.error).__name__)
         return computation.output
 
-    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI) -> int:
-        """Smallest gas with which the call succeeds, by binary search as geth does."""
+    def _execute(self, chain: Any, header: BlockHeaderAPI, transaction: SpoofTransaction,
+                 deadline: float | None) -> Any:
+        """One costless execution on a fresh state after ``header``, stopped at ``deadline``."""
+        try:
+            with chain.get_vm(header).in_costless_state() as state:
+                set_deadline(state, deadline, None if deadline is None else self._worker_clock(deadline))
+                # SpoofTransaction proxies a signed transaction with a chosen sender (py-evm's own idiom).
+                return state.costless_execute_transaction(transaction)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise ExecutionFailed(str(exc)) from exc
+        except ExecutionTimeout:
+            raise ExecutionTimedOut(self.evm_timeout) from None
+
+    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None) -> int:
+        """Smallest gas with which the call succeeds, by binary search as geth does.
+
+        Every try shares one ``deadline``: the whole search is one request's
+        worth of execution. Thread-safe as :meth:`call`.
+        """
         cap = min(request.gas or self.store.genesis.gas_limit, self.gas_cap)
-        self.call(CallRequest(request.sender, request.to, cap, request.value, request.data), header)
-        nonce = self.state_at(header).get_nonce(request.sender)
+        self.call(CallRequest(request.sender, request.to, cap, request.value, request.data), header, deadline)
+        _, chain = self.store.overlay_chain()
+        nonce = chain.get_vm(header).state.get_nonce(request.sender)
         low = self._spoof(request, nonce, cap).intrinsic_gas - 1
         high = cap
-        _, chain = self.store.overlay_chain()
         while low + 1 < high:
             mid = (low + high) // 2
-            candidate = self._spoof(request, nonce, mid)
-            with chain.get_vm(header).in_costless_state() as state:
-                try:
-                    failed = state.costless_execute_transaction(candidate).is_error  # type: ignore[arg-type]
-                except ValidationError:
-                    failed = True
+            try:
+                failed = self._execute(chain, header, self._spoof(request, nonce, mid), deadline).is_error
+            except ExecutionFailed:
+                failed = True
             if failed:
                 low = mid
             else:
@@ -387,20 +474,26 @@ class Backend:
 
         Committed blocks never change, so the cache needs no invalidation.
         """
-        cached = self._recent_blocks.get(header.hash)
-        if cached is not None:
-            self._recent_blocks.move_to_end(header.hash)
-            return cached
+        with self._recent_blocks_lock:
+            cached = self._recent_blocks.get(header.hash)
+            if cached is not None:
+                self._recent_blocks.move_to_end(header.hash)
+                return cached
         block = self.store.block(header)
         receipts = self.store.receipts(header)
         committed = CommittedBlock(block, receipts, tuple(logs_of_block(header, receipts, block.transactions)))
-        self._recent_blocks[header.hash] = committed
-        if len(self._recent_blocks) > RECENT_BLOCKS:
-            self._recent_blocks.popitem(last=False)
+        with self._recent_blocks_lock:
+            self._recent_blocks[header.hash] = committed
+            if len(self._recent_blocks) > RECENT_BLOCKS:
+                self._recent_blocks.popitem(last=False)
         return committed
 
     # -- logs ------------------------------------------------------------------
-    def get_logs(self, log_filter: LogFilter, max_blocks: int = 10_000) -> list[LogEntry]:
+    def get_logs(self, log_filter: LogFilter, max_blocks: int = 10_000, deadline: float | None = None) -> list[LogEntry]:
+        """Matching logs of committed blocks; thread-safe (committed blocks never change).
+
+        Past ``deadline`` (a :func:`vm.deadline.clock` value) it raises :class:`QueryTimedOut`.
+        """
         start, end = log_filter.from_block, min(log_filter.to_block, self.head.block_number)
         if end - start + 1 > max_blocks:
             raise BackendError(f"query spans {end - start + 1} blocks, more than the limit of {max_blocks}")
@@ -411,7 +504,10 @@ class Backend:
         else:
             numbers = list(range(start, end + 1))
         found: list[LogEntry] = []
+        read_clock = None if deadline is None else self._worker_clock(deadline)
         for number in numbers:
+            if read_clock is not None and deadline is not None and read_clock() > deadline:
+                raise QueryTimedOut(self.evm_timeout)
             header = self.store.header_by_number(number)
             if header is None or header.bloom == 0:
                 continue

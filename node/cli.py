@@ -143,6 +143,8 @@ def run(config_path: Path) -> None:
         rpc_port=config.rpc.port,
         cors_origins=tuple(config.rpc.cors_origins),
         gas_cap=config.rpc.gas_cap,
+        evm_timeout=config.rpc.evm_timeout_ms / 1000,
+        execution_workers=config.rpc.execution_workers,
         max_request_bytes=config.rpc.max_request_bytes,
         rpc_limits=limits_from_config(config.rpc),
         mempool=MempoolLimits(

@@ -22,6 +22,8 @@ A complete file with every default::
     port = 8545
     cors_origins = []           # ["*"] allows any origin
     gas_cap = 50000000
+    evm_timeout_ms = 5000       # wall-clock limit of one eth_call / eth_estimateGas / log query
+    execution_workers = 2       # threads running those, at once
     batch_limit = 100
     max_request_bytes = 5242880
     admin_token = ""            # empty: admin_ methods disabled
@@ -300,6 +302,15 @@ class RpcSection:
 
     gas_cap: int = _setting(50_000_000, _integer(1))
     """Gas limit applied to eth_call and eth_estimateGas. Default 50000000."""
+
+    evm_timeout_ms: int = _setting(5000, _integer(1))
+    """Wall-clock limit, in milliseconds, of one eth_call, one eth_estimateGas (its whole
+    search) and one log query, counted from the request's arrival (geth's RPCEVMTimeout).
+    Default 5000."""
+
+    execution_workers: int = _setting(2, _integer(1, 64))
+    """Worker threads running eth_call, eth_estimateGas and log queries off the consensus
+    thread; further requests wait for one. Default 2."""
 
     batch_limit: int = _setting(100, _integer(1))
     """Most requests accepted in one JSON-RPC batch. Default 100."""

@@ -38,7 +38,9 @@ from node.rpc.bft import BftAPI
 from node.rpc.filters import FilterManager, SubscriptionManager
 from node.rpc.limits import RpcLimits
 from node.rpc.server import Dispatcher, create_app, serve_rpc
+from node.rpc.workers import ReadWorkers, shorten_switch_interval
 from node.store import ChainStore
+from vm.precompiles import blake2f_is_native
 
 log = structlog.get_logger("settle.node")
 
@@ -67,6 +69,10 @@ class NodeSettings:
     rpc_port: int = 8545
     cors_origins: tuple[str, ...] = ()
     gas_cap: int = 50_000_000
+    evm_timeout: float = 5.0
+    """Seconds one eth_call, eth_estimateGas or log query may run (``rpc.evm_timeout_ms``)."""
+    execution_workers: int = 2
+    """Threads running those off the consensus thread (``rpc.execution_workers``)."""
     max_request_bytes: int = 5 * 1024 * 1024
     rpc_limits: RpcLimits = field(default_factory=RpcLimits)
     """The JSON-RPC server's DoS limits (the [rpc] config keys of the same names)."""
@@ -126,9 +132,10 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
     limits = settings.rpc_limits
     filters = FilterManager(backend, limits)
     subscriptions = SubscriptionManager(backend, limits)
+    workers = ReadWorkers(settings.execution_workers, settings.evm_timeout)
     methods: dict[str, Callable[..., Any]] = {}
     for namespace in (
-        EthAPI(backend, filters, subscriptions, settings.signer, limits),
+        EthAPI(backend, filters, subscriptions, settings.signer, limits, workers),
         NetAPI(backend, peer_count),
         Web3API(),
         *([BftAPI(backend, engine)] if engine is not None else []),
@@ -179,7 +186,11 @@ async def run_node(settings: NodeSettings) -> None:
             coinbase=settings.keys.address if settings.keys is not None else b"\x00" * 20,
             mempool_limits=settings.mempool,
             gas_cap=settings.gas_cap,
+            evm_timeout=settings.evm_timeout,
         )
+        shorten_switch_interval()
+        if not blake2f_is_native():
+            log.error("blake2f runs in pure Python (14.8 µs per gas): install the pinned blake2b-py")
         metrics.BLOCK_HEIGHT.set(backend.head.block_number)
         log.debug("start-up heap frozen out of the garbage collector", objects=freeze_startup_heap())
         if settings.metrics_port is not None:

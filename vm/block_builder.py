@@ -10,6 +10,13 @@ no longer fit the gas limit, and computes every root once per block.
 The block it returns is identical to what ``Chain.import_block`` produces from
 the same transactions: it runs the same pre- and post-processing, so any
 validator re-executing it gets the same hash.
+
+The build budget (``deadline``) binds inside a transaction too
+(:mod:`vm.deadline`): a transaction still running when it passes is rolled
+back and left out. If it started in the first half of the budget it is
+*too heavy* (:attr:`BuiltBlock.too_heavy`: it alone would hold every
+validator that long, so the node drops it); if it started later it was only
+unlucky, and is deferred to the next block.
 """
 from __future__ import annotations
 
@@ -29,6 +36,8 @@ from eth.abc import (
 from eth.vm.base import VM
 from eth_utils import ValidationError
 
+from vm import deadline as deadline_module
+from vm.deadline import ExecutionTimeout
 from vm.fast_path import DeferredHeader, persist_executed_block
 from vm.senders import prefill_sender
 from vm.transaction_checks import intrinsic_gas, run_checks
@@ -53,7 +62,10 @@ class BuiltBlock:
     excluded: tuple[ExcludedTransaction, ...]
     """Invalid transactions, to drop from the mempool."""
     deferred: tuple[SignedTransactionAPI, ...]
-    """Valid-looking transactions that did not fit the block gas limit."""
+    """Valid-looking transactions that did not fit the block gas limit or the build budget."""
+    too_heavy: tuple[ExcludedTransaction, ...] = ()
+    """Transactions that ran past the build budget having started in its first half: they
+    cost more time than a block may, so the node drops them (they are also in ``excluded``)."""
 
 
 def build_block(
@@ -70,9 +82,12 @@ def build_block(
 
     Writes go to ``chain``'s database; give it a write overlay to keep them
     pending until the caller commits. Past ``deadline`` (a ``time.perf_counter()``
-    value) the remaining candidates are deferred: every validator re-executes
-    the block within its round timeout, so a proposer must not build for longer.
+    value) the remaining candidates are deferred, and a transaction still
+    executing then is rolled back and left out (see the module docstring):
+    every validator re-executes the block within its round timeout, so a
+    proposer must not build for longer.
     """
+    started = deadline_module.clock()
     template = chain.create_header_from_parent(
         parent_header,
         timestamp=max(timestamp, parent_header.timestamp),
@@ -93,6 +108,9 @@ def build_block(
     computations: list[ComputationAPI] = []
     excluded: list[ExcludedTransaction] = []
     deferred: list[SignedTransactionAPI] = []
+    too_heavy: list[ExcludedTransaction] = []
+    deadline_module.set_deadline(vm.state, deadline)
+    half_budget = None if deadline is None else started + (deadline - started) / 2
 
     for transaction in candidates:
         if transaction.gas > header.gas_limit - header.gas_used or (
@@ -118,7 +136,24 @@ def build_block(
         # VM.apply_transaction (py-evm 0.12.1b1, no fork overrides it), less its
         # repeat of the header check just made on the same header.
         vm.state.lock_changes()
-        computation = vm.state.apply_transaction(transaction)
+        began = deadline_module.clock()
+        before = vm.state.snapshot() if deadline is not None else None
+        try:
+            computation = vm.state.apply_transaction(transaction)
+        except ExecutionTimeout:
+            assert before is not None and deadline is not None and half_budget is not None
+            vm.state.revert(before)
+            if began <= half_budget:
+                heavy = ExcludedTransaction(
+                    transaction,
+                    f"execution exceeded the block-build budget of {(deadline - started) * 1000:.0f} ms "
+                    f"(gas limit {transaction.gas})",
+                )
+                too_heavy.append(heavy)
+                excluded.append(heavy)
+            else:
+                deferred.append(transaction)
+            continue
         receipt = vm.make_receipt(header, transaction, computation, vm.state)
         vm.validate_receipt(receipt)
         header = vm.add_receipt_to_header(header, receipt)
@@ -127,6 +162,7 @@ def build_block(
         receipts.append(receipt)
         computations.append(computation)
 
+    deadline_module.set_deadline(vm.state, None)
     filled = vm.set_block_transactions_and_withdrawals(
         vm.get_block(), header.resolve(), included, receipts
     )
@@ -139,4 +175,5 @@ def build_block(
         computations=tuple(computations),
         excluded=tuple(excluded),
         deferred=tuple(deferred),
+        too_heavy=tuple(too_heavy),
     )

@@ -58,12 +58,23 @@ class SettleReferenceChain(Chain):
     chain_id = 1337
 
 
-def chain_class_for(chain_id: int) -> type[SettleChain]:
-    return SettleChain.configure(__name__=f"SettleChain{chain_id}", chain_id=chain_id)
+def chain_class_for(chain_id: int, max_transaction_gas: int | None = None) -> type[SettleChain]:
+    """The chain class of one network: its chain id, and its per-transaction gas cap if it has one."""
+    if max_transaction_gas is None:
+        return SettleChain.configure(__name__=f"SettleChain{chain_id}", chain_id=chain_id)
+    vm_class = SettleVM.configure(__name__="SettleVM", max_transaction_gas=max_transaction_gas)
+    return SettleChain.configure(
+        __name__=f"SettleChain{chain_id}", chain_id=chain_id, vm_configuration=((0, vm_class),)
+    )
 
 
-def reference_chain_class_for(chain_id: int) -> type[SettleReferenceChain]:
-    return SettleReferenceChain.configure(__name__=f"SettleReferenceChain{chain_id}", chain_id=chain_id)
+def reference_chain_class_for(chain_id: int, max_transaction_gas: int | None = None) -> type[SettleReferenceChain]:
+    if max_transaction_gas is None:
+        return SettleReferenceChain.configure(__name__=f"SettleReferenceChain{chain_id}", chain_id=chain_id)
+    vm_class = SettleReferenceVM.configure(__name__="SettleReferenceVM", max_transaction_gas=max_transaction_gas)
+    return SettleReferenceChain.configure(
+        __name__=f"SettleReferenceChain{chain_id}", chain_id=chain_id, vm_configuration=((0, vm_class),)
+    )
 
 
 def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
@@ -105,7 +116,7 @@ def build_genesis(
     ``chain_class`` defaults to the network's :func:`chain_class_for`; tests and
     benchmarks pass :func:`reference_chain_class_for` to get py-evm's own path.
     """
-    chain_class = chain_class or chain_class_for(genesis.chain_id)
+    chain_class = chain_class or chain_class_for(genesis.chain_id, genesis.transaction_gas_cap)
     # py-evm types from_genesis as returning BaseChain and its state as AccountDetails (a TypedDict of the same keys).
     return chain_class.from_genesis(  # type: ignore[return-value]
         db, genesis_params(genesis), genesis_state(genesis)  # type: ignore[arg-type]

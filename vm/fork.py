@@ -1,8 +1,8 @@
 """Settle's fork: Prague execution with consortium header rules.
 
 Settle runs Prague, the newest fork py-evm 0.12.1b1 supports, with three changes
-to the header rules and nothing else, so that execution stays bit-for-bit
-Ethereum's:
+to the header rules and two to execution's DoS bounds; everything else stays
+bit-for-bit Ethereum's:
 
 * **Base fee is always 0.** EIP-1559 would raise the base fee by at least 1 wei
   after any block above its gas target, even from 0. A consortium chain does not
@@ -18,6 +18,13 @@ Ethereum's:
   strict rule the chain's clock would run ahead of the wall clock by up to
   0.8 s every block. ``block.timestamp`` stays monotonic for contracts.
 
+* **A per-transaction gas cap** (the genesis ``maxTransactionGas``, by default
+  half the block gas limit): a block holding a transaction with a higher gas
+  limit is invalid, so one transaction cannot cost every validator more than
+  that (as EIP-7825 does from Osaka on, with its own cap).
+* **bn128 precompiles repriced** so that gas bounds time in py-evm's pure-Python
+  implementation (:mod:`vm.precompiles`, with the measured costs).
+
 Difficulty 0, nonce 0 and the empty-ommers hash follow the post-merge rules
 py-evm already enforces. ``parent_beacon_block_root`` is the zero hash: the
 EIP-4788 and EIP-2935 system contracts are not in Settle's genesis, and py-evm
@@ -27,12 +34,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.validation import validate_gas_limit
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
+from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
@@ -47,6 +55,7 @@ from vm.executor import (
 )
 from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
+from vm.precompiles import settle_precompiles
 from vm.transaction_checks import OnePassTransactionChecks
 
 #: The fork Solidity must target (``evmVersion``) for code that runs here.
@@ -81,14 +90,31 @@ def create_settle_header_from_parent(
     return header.copy(base_fee_per_gas=0)
 
 
+class SettleReferenceComputation(PragueComputation):
+    """Prague's computation with Settle's precompile prices (:mod:`vm.precompiles`), on py-evm's loop."""
+
+    _precompiles = settle_precompiles(PragueComputation._precompiles)
+
+
+class SettleReferenceState(PragueState):
+    """Prague's state with :class:`SettleReferenceComputation`."""
+
+    computation_class = SettleReferenceComputation
+
+
 class SettleReferenceVM(PragueVM):
-    """PragueVM with the consortium header rules described in this module, and nothing else.
+    """PragueVM with the consortium rules described in this module, and nothing else.
 
     Every block is processed by py-evm's own code: this is the reference that
     :class:`SettleVM`'s faster path is checked against, root for root.
     """
 
     fork = "settle-prague"
+    _state_class = SettleReferenceState
+
+    max_transaction_gas: int | None = None
+    """Gas limit one transaction may have (the genesis ``maxTransactionGas``, set per
+    network by :func:`vm.chain.chain_class_for`); None: only the block gas limit."""
 
     create_header_from_parent = staticmethod(
         create_settle_header_from_parent
@@ -113,6 +139,21 @@ class SettleReferenceVM(PragueVM):
                 f"mix_hash (PREVRANDAO) must be 0x{expected_randao.hex()} "
                 f"for this parent, header has 0x{header.mix_hash.hex()}"
             )
+
+    def validate_transaction_against_header(
+        self, base_header: BlockHeaderAPI, transaction: SignedTransactionAPI
+    ) -> None:
+        """Prague's check (the gas left in the block), after the per-transaction gas cap.
+
+        The cap is a consensus rule: one transaction must not cost every
+        validator more than a fixed share of a block (docs/execution.md).
+        """
+        cap = self.max_transaction_gas
+        if cap is not None and transaction.gas > cap:
+            raise ValidationError(
+                f"transaction gas limit too high (cap: {cap}, tx: {transaction.gas})"
+            )
+        super().validate_transaction_against_header(base_header, transaction)
 
     @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:

@@ -78,10 +78,12 @@ from eth.vm.opcode_values import DUP1, JUMPDEST, POP, PUSH0, STOP, SWAP1
 from eth.vm.stack import to_bytes, to_int
 from eth_utils import encode_hex
 
+from vm import deadline as deadline_module
 from vm import frames
 from vm import segments as segments_module
 from vm.encoding import is_uint
 from vm.native import keccak_256
+from vm.precompiles import settle_precompiles
 from vm.segments import BadJump, SegmentOp, code_segments
 from vm.transaction_checks import below, resolved
 
@@ -158,7 +160,14 @@ class FastInterpreter(_Computation):
         transaction_context: TransactionContextAPI,
         parent_computation: ComputationAPI | None = None,
     ) -> ComputationAPI:
-        """``BaseComputation.apply_computation`` (py-evm 0.12.1b1), step for step, with :func:`_run` as the loop."""
+        """``BaseComputation.apply_computation`` (py-evm 0.12.1b1), step for step, with :func:`_run` as the loop.
+
+        Every frame, a precompile's included, first checks the state's deadline
+        (:mod:`vm.deadline`); py-evm's own loop (DEBUG2) checks it only there.
+        """
+        deadline = getattr(state, "execution_deadline", None)
+        if deadline is not None:
+            deadline_module.check(deadline, deadline_module.clock_of(state))
         if cls.logger.show_debug2 or GasMeter.logger.show_debug2:
             return super().apply_computation(
                 state, message, transaction_context, parent_computation
@@ -180,6 +189,10 @@ class FastInterpreter(_Computation):
             _share_jump_analysis(computation.code)
             _run(computation)
         return computation
+
+
+#: Compiled runs and taken jumps between two readings of the deadline's clock (vm.deadline).
+CHECK_EVERY = 32
 
 
 def _run(computation: Any) -> None:
@@ -207,6 +220,11 @@ def _run(computation: Any) -> None:
     hot = hot_code.runs > segments_module.HOT_AFTER_RUNS
     msg = computation.msg
     memory = computation._memory
+    # vm.deadline: the clock is read every CHECK_EVERY compiled runs and jumps taken (EVM code loops
+    # only by jumping), a few microseconds apart; with no deadline, one test of a local each time.
+    deadline = getattr(computation.state, "execution_deadline", None)
+    clock = deadline_module.clock_of(computation.state)
+    ticks = CHECK_EVERY
     try:
         while True:
             segment = segments_get(pc)
@@ -215,6 +233,13 @@ def _run(computation: Any) -> None:
                     segment = hot_code.compile_at(pc, segment_table)
                 run, cost, need, room, unspent = segment
                 if cost <= gas and need <= len(values) <= room:
+                    if deadline is not None:
+                        ticks -= 1
+                        if not ticks:
+                            ticks = CHECK_EVERY
+                            if clock() > deadline:
+                                code.program_counter, meter.gas_remaining = pc, gas
+                                deadline_module.check(deadline, clock)
                     gas -= cost
                     try:
                         pc = run(values, msg, memory)  # type: ignore[misc]  # None only in NO_SEGMENT, never run
@@ -316,6 +341,13 @@ def _run(computation: Any) -> None:
                     if taken.__class__ is not int:
                         taken = from_bytes(taken, "big") if taken.__class__ is bytes else to_int(taken)
                 if taken:
+                    if deadline is not None:
+                        ticks -= 1
+                        if not ticks:
+                            ticks = CHECK_EVERY
+                            if clock() > deadline:
+                                code.program_counter, meter.gas_remaining = pc, gas
+                                deadline_module.check(deadline, clock)
                     if destination.__class__ is not int:
                         destination = (
                             from_bytes(destination, "big") if destination.__class__ is bytes else to_int(destination)
@@ -936,9 +968,10 @@ def with_fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
 
 
 class SettlePragueComputation(FastInterpreter, PragueComputation):
-    """Prague's computation on the fast loop."""
+    """Prague's computation on the fast loop, with Settle's precompile prices (:mod:`vm.precompiles`)."""
 
     opcodes = with_fast_opcodes(PragueComputation.opcodes)
+    _precompiles = settle_precompiles(PragueComputation._precompiles)
 
 
 class SettleCancunComputation(FastInterpreter, CancunComputation):

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 from eth_utils import ValidationError, to_checksum_address
@@ -22,8 +23,10 @@ from node.backend import (
     CallRequest,
     ExecutionFailed,
     ExecutionReverted,
+    ExecutionTimedOut,
     InvalidTransaction,
     LogFilter,
+    QueryTimedOut,
 )
 from node.dev_accounts import DevSigner
 from node.rpc import params as p
@@ -36,6 +39,7 @@ from node.rpc.errors import (
     rpc_error,
 )
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
+from node.rpc.workers import ReadWorkers
 from node.rpc.format import (
     block_json,
     hexb,
@@ -45,6 +49,8 @@ from node.rpc.format import (
     transaction_json,
 )
 from node.rpc.limits import RpcLimits, limit_exceeded, nested_deeper_than
+
+log = structlog.get_logger("settle.rpc")
 
 CLIENT_VERSION = "Settle/v0.1.0/python3.11/py-evm-0.12.1b1"
 LOG_CHUNK_BLOCKS = 1_000
@@ -110,12 +116,15 @@ class EthAPI(_Namespace):
         subscriptions: SubscriptionManager,
         signer: DevSigner | None,
         limits: RpcLimits | None = None,
+        workers: ReadWorkers | None = None,
     ) -> None:
         self.backend = backend
         self.filters = filters
         self.subscriptions = subscriptions
         self.signer = signer
         self.limits = limits or RpcLimits()
+        self.workers = workers or ReadWorkers(2, backend.evm_timeout)
+        """Where calls, gas estimates and log queries run: off the trio thread consensus uses."""
 
     # -- helpers -----------------------------------------------------------------
     def _resolve(self, ref: int | str | bytes) -> BlockHeaderAPI | None:
@@ -140,6 +149,8 @@ class EthAPI(_Namespace):
     def _execution_error(self, exc: BackendError) -> Exception:
         if isinstance(exc, ExecutionReverted):
             return rpc_error(EXECUTION_REVERTED, str(exc), hexb(exc.data))
+        if isinstance(exc, ExecutionTimedOut):
+            log.info("rpc execution timed out", timeout_seconds=exc.timeout_seconds)
         return rpc_error(SERVER_ERROR, str(exc))
 
     def _criteria(self, value: Any, index: int) -> tuple[LogCriteria, bytes | None]:
@@ -173,12 +184,10 @@ class EthAPI(_Namespace):
                 topics.append((p.fixed_bytes(entry, index, 32, "topic"),))
         return LogCriteria(from_ref, to_ref, addresses, tuple(topics)), block_hash
 
-    def _logs(self, criteria: LogCriteria, block_hash: bytes | None) -> list[dict[str, Any]]:
+    async def _logs(self, criteria: LogCriteria, block_hash: bytes | None) -> list[dict[str, Any]]:
         """The matching logs, or -32005 once they pass ``logs_max_results`` or ``logs_max_response_bytes``.
 
-        The range is read a chunk of blocks at a time, so that a query over
-        the limits stops after little more than the limit's worth of logs
-        instead of first gathering the whole range.
+        The range is checked here; the blocks are read on a worker thread (:meth:`_collect_logs`).
         """
         limits = self.limits
         if block_hash is not None:
@@ -196,14 +205,28 @@ class EthAPI(_Namespace):
         if last - first + 1 > limits.logs_max_block_range:
             raise limit_exceeded(f"query spans {last - first + 1} blocks, more than {limits.logs_max_block_range}",
                                  "logs_max_block_range")
+        return await self.workers.run(self._collect_logs, first, last, criteria)
+
+    def _collect_logs(self, first: int, last: int, criteria: LogCriteria,
+                      deadline: float | None = None) -> list[dict[str, Any]]:
+        """The logs of blocks ``first`` to ``last``, read on a worker thread, stopped at ``deadline``.
+
+        The range is read a chunk of blocks at a time, so that a query over
+        the limits stops after little more than the limit's worth of logs
+        instead of first gathering the whole range. It reads only committed
+        blocks (``Backend.get_logs`` is thread-safe).
+        """
+        limits = self.limits
         found: list[dict[str, Any]] = []
         size = 2
         for start in range(first, last + 1, LOG_CHUNK_BLOCKS):
             log_filter = LogFilter(start, min(last, start + LOG_CHUNK_BLOCKS - 1), criteria.addresses,
                                    criteria.topics)
             try:
-                entries = self.backend.get_logs(log_filter, LOG_CHUNK_BLOCKS)
+                entries = self.backend.get_logs(log_filter, LOG_CHUNK_BLOCKS, deadline)
             except BackendError as exc:
+                if isinstance(exc, QueryTimedOut):
+                    log.info("rpc log query timed out", timeout_seconds=exc.timeout_seconds)
                 raise rpc_error(LIMIT_EXCEEDED, str(exc)) from None
             if len(found) + len(entries) > limits.logs_max_results:
                 raise limit_exceeded(f"query returned more than {limits.logs_max_results} logs; "
@@ -387,25 +410,29 @@ class EthAPI(_Namespace):
             raise rpc_error(SERVER_ERROR, str(exc)) from None
 
     # -- execution ---------------------------------------------------------------
-    def call(self, transaction: Any, block: Any = "latest", overrides: Any = None) -> str:
+    # Calls, estimates and log queries: parameters are checked here, on the trio
+    # thread; the work runs on a worker thread (node.rpc.workers).
+    async def call(self, transaction: Any, block: Any = "latest", overrides: Any = None) -> str:
         if overrides is not None:
             raise invalid_argument(2, "state overrides are not supported")
         request = self._call_request(transaction, 0)
+        header = self._state_header(block, 1)
         try:
-            return hexb(self.backend.call(request, self._state_header(block, 1)))
-        except (ExecutionReverted, ExecutionFailed) as exc:
+            return hexb(await self.workers.run(self.backend.call, request, header))
+        except (ExecutionReverted, ExecutionFailed, ExecutionTimedOut) as exc:
             raise self._execution_error(exc) from None
 
-    def estimateGas(self, transaction: Any, block: Any = "latest") -> str:
+    async def estimateGas(self, transaction: Any, block: Any = "latest") -> str:
         request = self._call_request(transaction, 0)
+        header = self._state_header(block, 1)
         try:
-            return qty(self.backend.estimate_gas(request, self._state_header(block, 1)))
-        except (ExecutionReverted, ExecutionFailed) as exc:
+            return qty(await self.workers.run(self.backend.estimate_gas, request, header))
+        except (ExecutionReverted, ExecutionFailed, ExecutionTimedOut) as exc:
             raise self._execution_error(exc) from None
 
     # -- logs and filters --------------------------------------------------------
-    def getLogs(self, log_filter: Any) -> list[dict[str, Any]]:
-        return self._logs(*self._criteria(log_filter, 0))
+    async def getLogs(self, log_filter: Any) -> list[dict[str, Any]]:
+        return await self._logs(*self._criteria(log_filter, 0))
 
     def newFilter(self, connection: Connection, log_filter: Any) -> str:
         criteria, block_hash = self._criteria(log_filter, 0)
@@ -426,11 +453,11 @@ class EthAPI(_Namespace):
             raise rpc_error(SERVER_ERROR, "filter not found")
         return changes
 
-    def getFilterLogs(self, filter_id: Any) -> list[dict[str, Any]]:
+    async def getFilterLogs(self, filter_id: Any) -> list[dict[str, Any]]:
         found = self.filters.get(_filter_id(filter_id))
         if found is None or found.criteria is None:
             raise rpc_error(SERVER_ERROR, "filter not found")
-        return self._logs(found.criteria, None)
+        return await self._logs(found.criteria, None)
 
     def uninstallFilter(self, filter_id: Any) -> bool:
         return self.filters.uninstall(_filter_id(filter_id))
@@ -471,7 +498,7 @@ class EthAPI(_Namespace):
         """web3.py's name for EIP-712 signing; the same as ``eth_signTypedData_v4``."""
         return self.signTypedData_v4(address, typed_data)
 
-    def sendTransaction(self, transaction: Any) -> str:
+    async def sendTransaction(self, transaction: Any) -> str:
         fields = p.obj(transaction, 0, CALL_FIELDS, "transaction")
         if "from" not in fields:
             raise invalid_argument(0, "transaction: missing \"from\"")
@@ -482,8 +509,8 @@ class EthAPI(_Namespace):
             gas = request.gas
         else:
             try:
-                gas = self.backend.estimate_gas(request, self.backend.head)
-            except (ExecutionReverted, ExecutionFailed) as exc:
+                gas = await self.workers.run(self.backend.estimate_gas, request, self.backend.head)
+            except (ExecutionReverted, ExecutionFailed, ExecutionTimedOut) as exc:
                 raise self._execution_error(exc) from None
         tx: dict[str, Any] = {
             "chainId": self.backend.chain_id,

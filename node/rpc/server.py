@@ -3,7 +3,11 @@
 The dispatcher (jsonrpcserver) handles the JSON-RPC envelope: invalid
 requests, unknown methods. Settle's handlers are synchronous and run on the
 trio thread that owns the backend, so a request never sees a half-committed
-block.
+block. A handler written as ``async def`` (the expensive reads, which run on
+worker threads: :mod:`node.rpc.workers`) is only started by jsonrpcserver's
+synchronous dispatch: its result is a :class:`Pending` that
+:meth:`Dispatcher.handle_async` awaits, a batch's concurrently, before the
+reply is written.
 
 Before anything parses a request, :class:`Dispatcher` bounds it: nesting depth
 (scanned on the raw text), integer size, batch length, a batch's cost budget
@@ -18,15 +22,16 @@ import inspect
 import itertools
 import json
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
-from jsonrpcserver import Success, dispatch
+from jsonrpcserver import Success, dispatch_to_serializable
 from jsonrpcserver.exceptions import JsonRpcError
+from jsonrpcserver.sentinels import NODATA
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -55,6 +60,16 @@ def _raised_at(exc: BaseException) -> str:
     return f"{last.filename}:{last.lineno} in {last.name}"
 
 
+class Pending:
+    """The result of an ``async def`` handler, still to be awaited by :meth:`Dispatcher.handle_async`."""
+
+    __slots__ = ("name", "start")
+
+    def __init__(self, name: str, start: Callable[[], Awaitable[Any]]) -> None:
+        self.name = name
+        self.start = start
+
+
 def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """Adapt a namespace method to jsonrpcserver, with geth's arity messages and one-line logging."""
     signature = inspect.signature(function)
@@ -64,6 +79,7 @@ def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         parameters = parameters[1:]
     required = sum(1 for x in parameters if x.default is inspect.Parameter.empty)
     maximum = len(parameters)
+    is_async = inspect.iscoroutinefunction(function)
 
     def handler(connection: Connection, *args: Any, **named: Any) -> Any:
         try:
@@ -73,6 +89,11 @@ def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
                 raise JsonRpcError(INVALID_PARAMS, f"too many arguments, want at most {maximum}")
             if len(args) < required:
                 raise JsonRpcError(INVALID_PARAMS, f"missing value for required argument {len(args)}")
+            if is_async:
+                # No coroutine yet: one that is never awaited (a notification) would warn.
+                if takes_connection:
+                    return Success(Pending(name, lambda: function(connection, *args)))
+                return Success(Pending(name, lambda: function(*args)))
             if takes_connection:
                 return Success(function(connection, *args))
             return Success(function(*args))
@@ -85,6 +106,29 @@ def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
             raise JsonRpcError(INTERNAL_ERROR, "Internal error", problem) from None
 
     return handler
+
+
+async def _settle(answer: dict[str, Any]) -> None:
+    """Await ``answer``'s ``Pending`` result and put its value, or its error, in its place."""
+    pending: Pending = answer["result"]
+    try:
+        answer["result"] = await pending.start()
+        return
+    except JsonRpcError as exc:
+        log.debug("rpc request refused", method=pending.name, code=exc.code, message=exc.message)
+        error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.data is not NODATA:
+            error["data"] = exc.data
+    except Exception as exc:  # a bug: answer it, keep serving, and say where in one line
+        problem = f"{type(exc).__name__}: {exc}"
+        log.error("rpc handler failed", method=pending.name, error=problem, at=_raised_at(exc))
+        error = {"code": INTERNAL_ERROR, "message": "Internal error", "data": problem}
+    del answer["result"]
+    answer["error"] = error
+
+
+def _is_pending(answer: Any) -> bool:
+    return isinstance(answer, dict) and isinstance(answer.get("result"), Pending)
 
 
 def _request_id(item: Any) -> Any:
@@ -112,7 +156,27 @@ class Dispatcher:
         """Methods answered with a fixed error (e.g. writes on an audit node)."""
 
     def handle(self, body: str | bytes, connection: Connection) -> str:
-        """The JSON response text for a request body ('' for notifications only)."""
+        """The JSON response text for a request body ('' for notifications only).
+
+        For methods without ``async def`` handlers; the server uses :meth:`handle_async`.
+        """
+        return self._finish(self._answers(body, connection))
+
+    async def handle_async(self, body: str | bytes, connection: Connection) -> str:
+        """:meth:`handle`, awaiting the results of ``async def`` handlers (a batch's concurrently)."""
+        answers = self._answers(body, connection)
+        pending = [answer for answer in (answers if isinstance(answers, list) else [answers]) if _is_pending(answer)]
+        if pending:
+            async with trio.open_nursery() as nursery:
+                for answer in pending:
+                    nursery.start_soon(_settle, answer)
+        return self._finish(answers)
+
+    def _answers(self, body: str | bytes, connection: Connection) -> Any:
+        """The reply as JSON-ready data: one answer (None for a notification) or a batch's list.
+
+        Results of ``async def`` handlers are still :class:`Pending` in it.
+        """
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
         limits = self.limits
         if nested_deeper_than(text, limits.max_json_depth):
@@ -135,20 +199,41 @@ class Dispatcher:
                                                 f"{limits.batch_limit} (limit [rpc] batch_limit)")
         return self._dispatch_batch(parsed, connection)
 
-    def _refuse(self, code: int, message: str) -> str:
+    def _refuse(self, code: int, message: str) -> dict[str, Any]:
         log.debug("rpc request refused", code=code, message=message)
-        return json.dumps(_error(code, message))
+        return _error(code, message)
 
-    def _dispatch(self, item: Any, connection: Connection) -> str:
-        return dispatch("", methods=self.methods, context=connection, deserializer=lambda _: item)
+    def _dispatch(self, item: Any, connection: Connection) -> Any:
+        return dispatch_to_serializable("", methods=self.methods, context=connection, deserializer=lambda _: item)
 
-    def _dispatch_batch(self, items: list[Any], connection: Connection) -> str:
+    def _finish(self, answers: Any) -> str:
+        """The reply text; a batch's answers past ``batch_response_max_bytes`` become -32005."""
+        if answers is None:
+            return ""
+        if not isinstance(answers, list):
+            return json.dumps(answers)
+        limits = self.limits
+        texts: list[str] = []
+        size = 0
+        for answer in answers:
+            if size > limits.batch_response_max_bytes and "result" in answer:
+                refusal = (f"batch reply exceeds {limits.batch_response_max_bytes} bytes "
+                           "(limit [rpc] batch_response_max_bytes)")
+                log.debug("rpc request refused", code=LIMIT_EXCEEDED, message=refusal)
+                answer = _error(LIMIT_EXCEEDED, refusal, answer.get("id"))
+            text = json.dumps(answer)
+            texts.append(text)
+            size += len(text)
+        return "[" + ",".join(texts) + "]" if texts else ""
+
+    def _dispatch_batch(self, items: list[Any], connection: Connection) -> list[Any] | None:
         """Answer a batch in order until its cost budget or reply size is spent; -32005 for the rest.
 
         geth truncates an over-size batch reply the same way (``--rpc.batch-response-max-size``).
+        The size of answers still pending is counted once they are in (:meth:`_finish`).
         """
         limits = self.limits
-        answers: list[str] = []
+        answers: list[Any] = []
         spent = 0
         size = 0
         for item in items:
@@ -164,12 +249,13 @@ class Dispatcher:
                 answer = self._dispatch(item, connection)
                 if answer:
                     answers.append(answer)
-                    size += len(answer)
+                    if not _is_pending(answer):
+                        size += len(json.dumps(answer))
                 continue
             if not _is_notification(item):
                 log.debug("rpc request refused", code=LIMIT_EXCEEDED, message=refusal)
-                answers.append(json.dumps(_error(LIMIT_EXCEEDED, refusal, _request_id(item))))
-        return "[" + ",".join(answers) + "]" if answers else ""
+                answers.append(_error(LIMIT_EXCEEDED, refusal, _request_id(item)))
+        return answers or None
 
 
 _connection_numbers = itertools.count()
@@ -191,7 +277,7 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
                 )
         # Over HTTP a client is its address: the filters it installs are counted together.
         client = f"http {request.client.host}" if request.client is not None else "http"
-        answer = dispatcher.handle(body, Connection(client=client))
+        answer = await dispatcher.handle_async(body, Connection(client=client))
         if not answer:
             return Response(status_code=200)
         return Response(answer, media_type="application/json")
@@ -224,7 +310,7 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
                         if len(body) > max_request_bytes:
                             answer = json.dumps(_error(LIMIT_EXCEEDED, f"message exceeds {max_request_bytes} bytes"))
                         else:
-                            answer = dispatcher.handle(body, connection)
+                            answer = await dispatcher.handle_async(body, connection)
                         if answer:
                             await outbound_send.send(answer)
                 finally:
