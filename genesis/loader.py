@@ -317,7 +317,9 @@ def parse_genesis(obj: Any, source: str = "genesis") -> Genesis:
     extra_data = _parse_hex_bytes(f, obj.get("extraData", "0x"), "extraData")
     if len(extra_data) > MAX_EXTRA_DATA:
         f.fail("extraData", f"at most {MAX_EXTRA_DATA} bytes allowed, got {len(extra_data)}")
-    gas_limit = _parse_int(f, obj["gasLimit"], "gasLimit", MIN_GAS_LIMIT, 2**63, f"an integer of at least {MIN_GAS_LIMIT} and below 2**63")
+    gas_limit = _parse_int(
+        f, obj["gasLimit"], "gasLimit", MIN_GAS_LIMIT, 2**63, f"an integer of at least {MIN_GAS_LIMIT} and below 2**63"
+    )
     max_transaction_gas = None
     if "maxTransactionGas" in obj:
         max_transaction_gas = _parse_int(f, obj["maxTransactionGas"], "maxTransactionGas", 21_000, gas_limit + 1,

@@ -422,7 +422,7 @@ class Backend:
         """
         gas = min(request.gas or self.gas_cap, self.gas_cap)
         _, chain = self.store.overlay_chain()
-        nonce = chain.get_vm(header).state.get_nonce(request.sender)
+        nonce = chain.get_vm(header).state.get_nonce(Address(request.sender))
         computation = self._execute(chain, header, self._spoof(request, nonce, gas), deadline)
         if computation.is_error:
             if isinstance(computation.error, Revert):
@@ -437,8 +437,7 @@ class Backend:
         try:
             with chain.get_vm(header).in_costless_state() as state:
                 set_deadline(state, deadline, None if deadline is None else self._worker_clock(deadline))
-                # SpoofTransaction proxies a signed transaction with a chosen sender (py-evm's own idiom).
-                return state.costless_execute_transaction(transaction)  # type: ignore[arg-type]
+                return state.costless_execute_transaction(transaction)
         except ValidationError as exc:
             raise ExecutionFailed(str(exc)) from exc
         except ExecutionTimeout:
@@ -453,7 +452,7 @@ class Backend:
         cap = min(request.gas or self.store.genesis.gas_limit, self.gas_cap)
         self.call(CallRequest(request.sender, request.to, cap, request.value, request.data), header, deadline)
         _, chain = self.store.overlay_chain()
-        nonce = chain.get_vm(header).state.get_nonce(request.sender)
+        nonce = chain.get_vm(header).state.get_nonce(Address(request.sender))
         low = self._spoof(request, nonce, cap).intrinsic_gas - 1
         high = cap
         while low + 1 < high:
@@ -489,7 +488,8 @@ class Backend:
         return committed
 
     # -- logs ------------------------------------------------------------------
-    def get_logs(self, log_filter: LogFilter, max_blocks: int = 10_000, deadline: float | None = None) -> list[LogEntry]:
+    def get_logs(self, log_filter: LogFilter, max_blocks: int = 10_000,
+                 deadline: float | None = None) -> list[LogEntry]:
         """Matching logs of committed blocks; thread-safe (committed blocks never change).
 
         Past ``deadline`` (a :func:`vm.deadline.clock` value) it raises :class:`QueryTimedOut`.

@@ -24,7 +24,8 @@ and jumps taken: EVM code cannot loop without a jump or a call, so no execution
 runs more than a few microseconds past the deadline, except inside one opcode
 or one precompile call, which the gas schedule bounds. Without a deadline the
 loop pays one test of a local per run or jump (no measurable cost); with one,
-about 10% on a loop of the smallest runs (JUMPDEST PUSH ADD POP PUSH JUMP). :class:`ExecutionTimeout` is not a py-evm ``VMError``: a
+about 10% on a loop of the smallest runs (JUMPDEST PUSH ADD POP PUSH JUMP).
+:class:`ExecutionTimeout` is not a py-evm ``VMError``: a
 frame does not swallow it as a failure of that frame, it unwinds the whole
 execution, and the caller discards the state it ran on (or reverts it to a
 snapshot taken before the transaction).
@@ -32,7 +33,8 @@ snapshot taken before the transaction).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: The clock deadlines are read on (monotonic, fractional seconds).
 clock = time.perf_counter
@@ -48,7 +50,7 @@ class ExecutionTimeout(Exception):
 
 def deadline_of(state: Any) -> float | None:
     """The ``clock()`` value past which execution on ``state`` stops, or None."""
-    return getattr(state, "execution_deadline", None)  # type: ignore[no-any-return]
+    return getattr(state, "execution_deadline", None)
 
 
 def set_deadline(state: Any, deadline: float | None, read_clock: Callable[[], float] | None = None) -> None:

@@ -39,9 +39,10 @@ from eth.validation import validate_gas_limit
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState
+from eth.vm.state import BaseState
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
@@ -110,7 +111,7 @@ class SettleReferenceVM(PragueVM):
     """
 
     fork = "settle-prague"
-    _state_class = SettleReferenceState
+    _state_class: type[BaseState] = SettleReferenceState
 
     max_transaction_gas: int | None = None
     """Gas limit one transaction may have (the genesis ``maxTransactionGas``, set per

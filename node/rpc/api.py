@@ -39,7 +39,6 @@ from node.rpc.errors import (
     rpc_error,
 )
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
-from node.rpc.workers import ReadWorkers
 from node.rpc.format import (
     block_json,
     hexb,
@@ -49,6 +48,7 @@ from node.rpc.format import (
     transaction_json,
 )
 from node.rpc.limits import RpcLimits, limit_exceeded, nested_deeper_than
+from node.rpc.workers import ReadWorkers
 
 log = structlog.get_logger("settle.rpc")
 

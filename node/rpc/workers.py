@@ -19,7 +19,8 @@ Worker threads are never abandoned: the deadline stops them (:mod:`vm.deadline`)
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import trio
 

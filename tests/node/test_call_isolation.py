@@ -97,7 +97,8 @@ async def test_the_trio_thread_keeps_running_while_calls_execute(backend):
 async def test_async_handlers_answer_results_and_errors_in_a_batch(backend):
     dispatcher = _dispatcher(backend)
     body = json.dumps([
-        {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"to": "0x" + "00" * 19 + "04", "data": "0x1234"}]},
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
+         "params": [{"to": "0x" + "00" * 19 + "04", "data": "0x1234"}]},
         {"jsonrpc": "2.0", "id": 2, "method": "eth_call", "params": [{"to": "0x12"}]},
         {"jsonrpc": "2.0", "id": 3, "method": "eth_blockNumber", "params": []},
         {"jsonrpc": "2.0", "id": 4, "method": "eth_getLogs", "params": [{"fromBlock": "0x0"}]},

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from eth_account import Account
 from structlog.testing import capture_logs
 
@@ -51,7 +52,8 @@ class Node:
 
     def handle(self, body: Any, connection: Connection | None = None) -> Any:
         text = body if isinstance(body, str) else json.dumps(body)
-        answer = self.parts.dispatcher.handle(text, connection or self.connection)
+        # eth_call, eth_estimateGas and log queries are async handlers (worker threads): the server's path.
+        answer = trio.run(self.parts.dispatcher.handle_async, text, connection or self.connection)
         return json.loads(answer) if answer else None
 
     def call(self, method: str, params: Any, connection: Connection | None = None) -> Any:
