@@ -79,7 +79,8 @@ class QueryTimedOut(BackendError):
     """A log query ran past the RPC time limit and was abandoned."""
 
     def __init__(self, timeout_seconds: float) -> None:
-        super().__init__(f"query timeout exceeded ({timeout_seconds:g}s): narrow the block range or filter by address")
+        super().__init__(f"query timeout exceeded ({timeout_seconds:g}s): narrow the block range or filter by "
+                         "address (limit [rpc] evm_timeout_ms)")
         self.timeout_seconds = timeout_seconds
 
 
