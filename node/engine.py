@@ -14,8 +14,12 @@ each one returns, in order:
 * ``BuildBlock``, ``ValidateBlock`` and ``CommitBlock`` run on the backend,
   synchronously, and feed their results back as events.
 
-The engine runs on the same trio thread as JSON-RPC, so nothing here needs a
-lock; block execution blocks that thread for as long as it takes.
+The engine runs on the same trio thread as JSON-RPC's cheap reads, so nothing
+here needs a lock; block execution blocks that thread for as long as it takes,
+which gas bounds. Calls, gas estimates and log queries run on worker threads
+and step aside while a block executes (``node.rpc.workers``), and a
+transaction that would run past the build budget is left out of the block
+(``vm.block_builder``).
 """
 from __future__ import annotations
 

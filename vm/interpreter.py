@@ -84,7 +84,7 @@ from vm import segments as segments_module
 from vm.encoding import is_uint
 from vm.native import keccak_256
 from vm.precompiles import settle_precompiles
-from vm.segments import BadJump, SegmentOp, code_segments
+from vm.segments import BadJump, SegmentOp, code_segments, evict_oldest
 from vm.transaction_checks import below, resolved
 
 if TYPE_CHECKING:
@@ -476,7 +476,7 @@ def _share_jump_analysis(code: Any) -> None:
     shared = _JUMP_ANALYSIS.get(raw)
     if shared is None:
         if len(_JUMP_ANALYSIS) >= JUMP_ANALYSIS_LIMIT:
-            del _JUMP_ANALYSIS[next(iter(_JUMP_ANALYSIS))]
+            evict_oldest(_JUMP_ANALYSIS)
         _JUMP_ANALYSIS[raw] = (code.valid_positions, code.invalid_positions)
     else:
         code.valid_positions, code.invalid_positions = shared

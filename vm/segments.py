@@ -355,12 +355,25 @@ class CodeSegments:
         return segment
 
 
+def evict_oldest(cache: dict[Any, Any]) -> None:
+    """Drop ``cache``'s oldest entry.
+
+    Caches of this kind are shared by the consensus thread and the RPC worker
+    threads (``node.rpc.workers``): another thread may evict the same entry,
+    or change the dict, between the two steps, which is harmless here.
+    """
+    try:
+        cache.pop(next(iter(cache)), None)
+    except (StopIteration, RuntimeError):  # emptied, or changed size while read
+        pass
+
+
 def code_segments(cache: dict[bytes, CodeSegments], raw: bytes) -> CodeSegments:
     """``raw``'s entry in ``cache`` (one cache per opcode table), counting this run."""
     entry = cache.get(raw)
     if entry is None:
         if len(cache) >= CODE_LIMIT:
-            del cache[next(iter(cache))]
+            evict_oldest(cache)
         entry = cache[raw] = CodeSegments(raw)
     entry.runs += 1
     return entry
