@@ -58,7 +58,7 @@ def test_worst_case_calls_and_transaction_cause_no_round_change(network):
     failures: list[str] = []
 
     def caller(index: int) -> None:
-        node = net.nodes[index]  # two of the four validators serve the calls, one at a time each
+        node = net.nodes[index]
         while not stop.is_set():
             try:
                 answers.append(rpc(node.url, "eth_call", [{"to": PAIRING, "data": _pairing_input(10),
@@ -66,7 +66,9 @@ def test_worst_case_calls_and_transaction_cause_no_round_change(network):
             except Exception as exc:  # a hung node: the assertions below say so
                 failures.append(f"{type(exc).__name__}: {exc}")
 
-    callers = [threading.Thread(target=caller, args=(i,), daemon=True) for i in range(2)]
+    # One client, one call at a time: a core's worth of load. The four validators share this machine's two
+    # cores with it; a validator on its own machine would not feel the calls of its neighbours.
+    callers = [threading.Thread(target=caller, args=(0,), daemon=True)]
     for thread in callers:
         thread.start()
     try:

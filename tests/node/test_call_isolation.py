@@ -91,7 +91,9 @@ async def test_the_trio_thread_keeps_running_while_calls_execute(backend):
     assert [a["error"] for a in answer] == [{"code": -32000, "message": "execution aborted (timeout = 0.3s)"}] * 3
     assert [a["id"] for a in answer] == [0, 1, 2]
     assert elapsed < 3 * TIMEOUT  # two workers, one deadline per request from its arrival
-    assert max(gaps) < 0.1, max(gaps)
+    # Run on the trio thread, each call would hold it for its whole 0.3 s; a busy 2-core machine
+    # alone can delay a wake-up by a good fraction of that.
+    assert max(gaps) < TIMEOUT, max(gaps)
 
 
 async def test_async_handlers_answer_results_and_errors_in_a_batch(backend):
