@@ -22,7 +22,7 @@ import inspect
 import itertools
 import json
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import structlog
@@ -127,6 +127,13 @@ async def _settle(answer: dict[str, Any]) -> None:
     answer["error"] = error
 
 
+def _joined(answers: Any, texts: list[str]) -> str:
+    """One answer's text, or a batch's as a JSON array ('' for none)."""
+    if isinstance(answers, list):
+        return "[" + ",".join(texts) + "]" if texts else ""
+    return texts[0] if texts else ""
+
+
 def _is_pending(answer: Any) -> bool:
     return isinstance(answer, dict) and isinstance(answer.get("result"), Pending)
 
@@ -166,11 +173,17 @@ class Dispatcher:
         """:meth:`handle`, awaiting the results of ``async def`` handlers (a batch's concurrently)."""
         answers = self._answers(body, connection)
         pending = [answer for answer in (answers if isinstance(answers, list) else [answers]) if _is_pending(answer)]
-        if pending:
-            async with trio.open_nursery() as nursery:
-                for answer in pending:
-                    nursery.start_soon(_settle, answer)
-        return self._finish(answers)
+        if not pending:
+            return self._finish(answers)
+        async with trio.open_nursery() as nursery:
+            for answer in pending:
+                nursery.start_soon(_settle, answer)
+        # A batch of log queries can make megabytes of JSON: let consensus in between two answers.
+        texts = []
+        for text in self._texts(answers):
+            texts.append(text)
+            await trio.lowlevel.checkpoint()
+        return _joined(answers, texts)
 
     def _answers(self, body: str | bytes, connection: Connection) -> Any:
         """The reply as JSON-ready data: one answer (None for a notification) or a batch's list.
@@ -208,12 +221,16 @@ class Dispatcher:
 
     def _finish(self, answers: Any) -> str:
         """The reply text; a batch's answers past ``batch_response_max_bytes`` become -32005."""
+        return _joined(answers, list(self._texts(answers)))
+
+    def _texts(self, answers: Any) -> Iterator[str]:
+        """Each answer's JSON text, in order (see :meth:`_finish`)."""
         if answers is None:
-            return ""
+            return
         if not isinstance(answers, list):
-            return json.dumps(answers)
+            yield json.dumps(answers)
+            return
         limits = self.limits
-        texts: list[str] = []
         size = 0
         for answer in answers:
             if size > limits.batch_response_max_bytes and "result" in answer:
@@ -222,9 +239,8 @@ class Dispatcher:
                 log.debug("rpc request refused", code=LIMIT_EXCEEDED, message=refusal)
                 answer = _error(LIMIT_EXCEEDED, refusal, answer.get("id"))
             text = json.dumps(answer)
-            texts.append(text)
             size += len(text)
-        return "[" + ",".join(texts) + "]" if texts else ""
+            yield text
 
     def _dispatch_batch(self, items: list[Any], connection: Connection) -> list[Any] | None:
         """Answer a batch in order until its cost budget or reply size is spent; -32005 for the rest.
