@@ -146,7 +146,9 @@ def verify_certificate(certificate: CommitCertificate, validator_set: ValidatorS
     """Check that ``certificate`` proves finality for ``validator_set``; raise InvalidCertificate if not.
 
     The caller must also check that ``certificate.height`` and ``certificate.block_hash`` are those of
-    the block it accompanies, and that ``validator_set`` is the set of that height.
+    the block it accompanies, and that ``validator_set`` is the set of that height. The aggregate is
+    checked with FastAggregateVerify, sound only because a :class:`ValidatorSet` cannot be built with
+    a key whose proof of possession does not verify (no rogue keys).
     """
     n = validator_set.n
     expected_length = (n + 7) // 8

@@ -3,6 +3,13 @@
 Validators are identified by their secp256k1 address (consensus messages) and hold a BLS key
 (commit seals). Their order is the registry's order and fixes the proposer rotation and the bit of
 each validator in a certificate's signer bitmap.
+
+Every BLS key comes with its proof of possession (a signature by the key over the key itself,
+IETF ``PopProve``), and a :class:`ValidatorSet` checks each one when it is built. Certificates are
+checked with FastAggregateVerify, which sums the signers' keys: without the proofs, a validator
+could register the "rogue" key ``pk_attacker - sum(other keys)`` (whose secret nobody knows) and
+then forge a certificate signed by everyone from its own signature alone. No proof can be made for
+such a key, so a set holding it cannot be built, and no certificate is ever checked against it.
 """
 
 from __future__ import annotations
@@ -10,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from blspy import G1Element
+from blspy import G1Element, G2Element, PopSchemeMPL, PrivateKey
 
 from consensus.errors import InvalidConfig
 
 ADDRESS_LENGTH = 20
 BLS_PUBLIC_KEY_LENGTH = 48
+BLS_PROOF_OF_POSSESSION_LENGTH = 96
 
 
 def fault_tolerance(n: int) -> int:
@@ -34,6 +42,31 @@ def bls_public_key_point(public_key: bytes) -> G1Element:
     return G1Element.from_bytes(public_key)
 
 
+def prove_possession(bls_private_key: bytes) -> bytes:
+    """The 96-byte proof of possession of a 32-byte BLS secret key (IETF ``PopProve``).
+
+    Signed under its own domain (``BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_``), so a proof is
+    never a valid commit seal and a seal never a valid proof.
+    """
+    return bytes(PopSchemeMPL.pop_prove(PrivateKey.from_bytes(bls_private_key)))
+
+
+@lru_cache(maxsize=1024)
+def possession_proven(public_key: bytes, proof: bytes) -> bool:
+    """Whether ``proof`` is a valid proof of possession of ``public_key``; False for junk, never an error.
+
+    Memoised: a pairing check costs about a millisecond and the same set is rebuilt for every height.
+    """
+    if len(public_key) != BLS_PUBLIC_KEY_LENGTH or len(proof) != BLS_PROOF_OF_POSSESSION_LENGTH:
+        return False
+    try:
+        key = bls_public_key_point(public_key)
+        signature = G2Element.from_bytes(proof)
+    except (ValueError, RuntimeError):
+        return False
+    return bool(PopSchemeMPL.pop_verify(key, signature))
+
+
 @dataclass(frozen=True, slots=True)
 class Validator:
     """One member of the validator set."""
@@ -44,14 +77,17 @@ class Validator:
     bls_public_key: bytes
     """48-byte compressed BLS12-381 G1 public key; verifies the validator's commit seals."""
 
+    bls_proof_of_possession: bytes
+    """96-byte proof of possession of ``bls_public_key`` (:func:`prove_possession`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ValidatorSet:
     """An ordered, duplicate-free set of validators.
 
-    BLS public keys must be valid non-identity points whose proof of possession was checked when
-    they were registered (genesis or registry contract): certificates use FastAggregateVerify,
-    which is only sound against rogue keys under that assumption.
+    Construction refuses a BLS key that is not a valid non-identity point or whose proof of
+    possession does not verify: certificates use FastAggregateVerify, which is only sound against
+    rogue keys when every key's possession is proven, so a set is the proof that it was.
     """
 
     validators: tuple[Validator, ...]
@@ -79,6 +115,13 @@ class ValidatorSet:
                 raise InvalidConfig(f"validator {index}: BLS public key is not a G1 point ({error})") from None
             if point == G1Element():
                 raise InvalidConfig(f"validator {index}: BLS public key is the identity point")
+            if not validator.bls_proof_of_possession:
+                raise InvalidConfig(
+                    f"validator {index} (0x{validator.address.hex()}): BLS proof of possession is missing")
+            if not possession_proven(validator.bls_public_key, validator.bls_proof_of_possession):
+                raise InvalidConfig(
+                    f"validator {index} (0x{validator.address.hex()}): BLS proof of possession does not verify "
+                    "for its public key")
             addresses.add(validator.address)
             keys.add(validator.bls_public_key)
         object.__setattr__(self, "_indices", {v.address: index for index, v in enumerate(self.validators)})

@@ -57,7 +57,7 @@ from consensus.machine import apply, initial_state
 from consensus.messages import Commit, Prepare, Proposal, RoundChange, decode, sign
 from consensus.safety import SafetyRecord
 from consensus.state import ConsensusConfig
-from consensus.validators import Validator, ValidatorSet
+from consensus.validators import Validator, ValidatorSet, prove_possession
 
 CHAIN_ID = 4242
 GENESIS_HASH = keccak(b"settle/simulation/genesis")
@@ -79,7 +79,8 @@ def validator_set(n: int) -> ValidatorSet:
     for index in range(n):
         account_key, bls_key = validator_keys(index)
         address = keccak(PrivateKey(account_key).public_key.format(compressed=False)[1:])[-20:]
-        validators.append(Validator(address, bytes(BLSPrivateKey.from_bytes(bls_key).get_g1())))
+        validators.append(Validator(address, bytes(BLSPrivateKey.from_bytes(bls_key).get_g1()),
+                                    prove_possession(bls_key)))
     return ValidatorSet(tuple(validators))
 
 

@@ -2,7 +2,8 @@ from dataclasses import replace
 
 import pytest
 import rlp
-from blspy import PopSchemeMPL
+from blspy import G1Element, G2Element, PopSchemeMPL
+from eth_hash.auto import keccak
 from py_ecc.bls import G2ProofOfPossession
 
 from consensus.certificate import (
@@ -14,7 +15,8 @@ from consensus.certificate import (
     verify_certificate,
     verify_seal,
 )
-from consensus.errors import InvalidCertificate
+from consensus.errors import InvalidCertificate, InvalidConfig
+from consensus.validators import Validator, ValidatorSet
 from tests.consensus.helpers import block_hash
 from tests.consensus.simulation import CHAIN_ID, validator_keys, validator_set
 
@@ -141,3 +143,55 @@ def test_blspy_pop_keys_match_the_registered_keys():
     key = PrivateKey.from_bytes(validator_keys(2)[1])
     assert PopSchemeMPL.pop_verify(key.get_g1(), PopSchemeMPL.pop_prove(key))
     assert bytes(key.get_g1()) == VALIDATORS.validators[2].bls_public_key
+
+
+def test_py_ecc_verifies_the_registered_proofs_of_possession():
+    """Proofs use the IETF PoP ciphersuite: the reference implementation accepts blspy's."""
+    for validator in VALIDATORS.validators:
+        assert G2ProofOfPossession.PopVerify(validator.bls_public_key, validator.bls_proof_of_possession)
+    assert not G2ProofOfPossession.PopVerify(VALIDATORS.validators[0].bls_public_key,
+                                             VALIDATORS.validators[1].bls_proof_of_possession)
+
+
+def _rogue_key_attack():
+    """Issue 22, critical 2: three honest validators and an attacker who registers a rogue key.
+
+    The attacker picks ``pk_rogue = pk_attacker - (pk_0 + pk_1 + pk_2)``, so the four keys sum to
+    ``pk_attacker``: its one signature passes FastAggregateVerify for a certificate claiming all four
+    signers. It knows no secret key of ``pk_rogue``, so the best proof of possession it can offer is
+    one made with a key it does know.
+    """
+    honest = validator_set(3).validators
+    attacker = PopSchemeMPL.key_gen(keccak(b"settle/test/attacker"))
+    rogue = attacker.get_g1()
+    for validator in honest:
+        rogue = rogue + G1Element.from_bytes(validator.bls_public_key).negate()
+    message = seal_message(CHAIN_ID, 5, 0, H)
+    forged = bytes(PopSchemeMPL.sign(attacker, message))
+    return honest, bytes(rogue), bytes(PopSchemeMPL.pop_prove(attacker)), message, forged
+
+
+def test_the_rogue_key_forgery_passes_the_fast_aggregate_check_on_its_own():
+    """Why the proofs are needed: the bare primitive accepts the forged certificate."""
+    honest, rogue, _, message, forged = _rogue_key_attack()
+    keys = [G1Element.from_bytes(v.bls_public_key) for v in honest] + [G1Element.from_bytes(rogue)]
+    assert PopSchemeMPL.fast_aggregate_verify(keys, message, G2Element.from_bytes(forged))
+
+
+@pytest.mark.parametrize("proof", ["attacker's own", "an honest one", "missing"])
+def test_a_rogue_key_cannot_join_a_set_so_its_forged_certificate_is_never_checked(proof):
+    honest, rogue, attacker_proof, _, forged = _rogue_key_attack()
+    offered = {"attacker's own": attacker_proof, "an honest one": honest[0].bls_proof_of_possession,
+               "missing": b""}[proof]
+    with pytest.raises(InvalidConfig) as error:
+        ValidatorSet(honest + (Validator(b"\xaa" * 20, rogue, offered),))
+    assert error.value.reason.startswith(f"validator 3 (0x{'aa' * 20}): BLS proof of possession")
+
+
+def test_verify_certificate_refuses_the_forgery_against_the_honest_set():
+    """Without the rogue key in the set, the forged signature proves nothing."""
+    honest, _, _, _, forged = _rogue_key_attack()
+    honest_set = ValidatorSet(honest)
+    forged_certificate = CommitCertificate(5, 0, H, signer_bitmap(frozenset(range(3)), 3), forged)
+    with pytest.raises(InvalidCertificate, match="aggregate signature does not verify"):
+        verify_certificate(forged_certificate, honest_set, CHAIN_ID)

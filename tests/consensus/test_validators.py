@@ -2,7 +2,7 @@ import pytest
 from blspy import G1Element
 
 from consensus.errors import InvalidConfig
-from consensus.validators import Validator, ValidatorSet, fault_tolerance, quorum_size
+from consensus.validators import Validator, ValidatorSet, fault_tolerance, possession_proven, quorum_size
 from tests.consensus.simulation import validator_set
 
 # n: (f, quorum); n >= 3f + 1 and any two quorums overlap in more than f validators.
@@ -41,7 +41,8 @@ def _with(validators, index, **changes):
     items = list(validators.validators)
     original = items[index]
     items[index] = Validator(changes.get("address", original.address),
-                             changes.get("bls_public_key", original.bls_public_key))
+                             changes.get("bls_public_key", original.bls_public_key),
+                             changes.get("proof", original.bls_proof_of_possession))
     return tuple(items)
 
 
@@ -58,3 +59,26 @@ def test_invalid_sets_are_refused_with_the_reason(change, reason):
     with pytest.raises(InvalidConfig) as error:
         ValidatorSet(change(validator_set(4)))
     assert error.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("index, proof, problem", [
+    (2, lambda v: b"", "BLS proof of possession is missing"),
+    (2, lambda v: v.validators[1].bls_proof_of_possession, "BLS proof of possession does not verify"),
+    (3, lambda v: b"\x01" * 96, "BLS proof of possession does not verify"),
+    (0, lambda v: v.validators[0].bls_proof_of_possession[:95], "BLS proof of possession does not verify"),
+])
+def test_a_key_without_its_proof_of_possession_is_refused_naming_the_validator(index, proof, problem):
+    validators = validator_set(4)
+    with pytest.raises(InvalidConfig) as error:
+        ValidatorSet(_with(validators, index, proof=proof(validators)))
+    address = validators.validators[index].address.hex()
+    assert error.value.reason == f"validator {index} (0x{address}): {problem}" + (
+        " for its public key" if "verify" in problem else "")
+
+
+def test_possession_proven_is_false_for_junk_never_an_error():
+    validator = validator_set(4).validators[0]
+    assert possession_proven(validator.bls_public_key, validator.bls_proof_of_possession)
+    assert not possession_proven(validator.bls_public_key, b"")
+    assert not possession_proven(b"\x00" * 48, validator.bls_proof_of_possession)
+    assert not possession_proven(validator.bls_public_key, b"\xff" * 96)
