@@ -31,6 +31,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
 
+from consensus.validators import possession_proven, prove_possession
 from genesis.errors import InvalidKeyError, KeyFileError
 from genesis.model import GenesisValidator
 
@@ -77,6 +78,11 @@ class ValidatorKeys:
         return bytes(BLSPrivateKey.from_bytes(self.bls_secret_key).get_g1())
 
     @property
+    def bls_proof_of_possession(self) -> bytes:
+        """96-byte proof of possession of the BLS key, written into genesis beside the public key."""
+        return prove_possession(self.bls_secret_key)
+
+    @property
     def peer_id(self) -> str:
         """Base58 libp2p peer id of the node key."""
         return ID.from_pubkey(self.libp2p_key_pair().public_key).to_base58()
@@ -91,7 +97,8 @@ class ValidatorKeys:
 
     def genesis_validator(self) -> GenesisValidator:
         """The public identities of these keys, as a genesis validator entry."""
-        return GenesisValidator(address=self.address, bls_public_key=self.bls_public_key, peer_id=self.peer_id)
+        return GenesisValidator(address=self.address, bls_public_key=self.bls_public_key,
+                                bls_proof_of_possession=self.bls_proof_of_possession, peer_id=self.peer_id)
 
 
 def secp256k1_address(account_key: bytes) -> bytes:
@@ -227,6 +234,19 @@ def check_bls_public_key(public_key: bytes) -> None:
         raise ValueError(f"not a valid BLS12-381 G1 point ({exc})") from None
     if point == G1Element():
         raise ValueError("is the G1 identity point, which is not a valid public key")
+
+
+def check_bls_proof_of_possession(public_key: bytes, proof: bytes) -> None:
+    """Raise ``ValueError`` unless ``proof`` proves possession of the (already checked) ``public_key``.
+
+    Commit certificates are checked with FastAggregateVerify, which a rogue key (one chosen as
+    another key minus the others, whose secret nobody knows) defeats unless every key's
+    possession is proven when it is registered.
+    """
+    if len(proof) != 96:
+        raise ValueError(f"expected 96 bytes, got {len(proof)}")
+    if not possession_proven(public_key, proof):
+        raise ValueError("does not verify for this BLS public key")
 
 
 def check_peer_id(peer_id: str) -> None:

@@ -34,7 +34,7 @@ from genesis.errors import (
     GenesisJSONError,
     UnknownGenesisFieldError,
 )
-from genesis.keys import check_bls_public_key, check_peer_id
+from genesis.keys import check_bls_proof_of_possession, check_bls_public_key, check_peer_id
 from genesis.model import (
     ConsensusParams,
     Genesis,
@@ -171,7 +171,8 @@ def _parse_address_list(f: _Fields, value: Any, path: str) -> tuple[bytes, ...]:
 _TOP_KEYS = ("chainId", "gasLimit", "timestamp", "extraData", "alloc", "validators", "consensus", "permissions",
              "maxTransactionGas")
 _ACCOUNT_KEYS = ("balance", "nonce", "code", "storage")
-_VALIDATOR_KEYS = ("address", "blsPublicKey", "peerId")
+_VALIDATOR_KEYS = ("address", "blsPublicKey", "blsProofOfPossession", "peerId")
+_VALIDATOR_REQUIRED = ("address", "blsPublicKey", "peerId")
 _CONSENSUS_KEYS = ("blockPeriodMs", "roundTimeoutMs", "maxRoundTimeoutMs")
 _PERMISSION_KEYS = ("registryAddress", "admins", "members", "deployers", "auditors")
 
@@ -214,13 +215,25 @@ def _parse_alloc(f: _Fields, obj: Any) -> dict[bytes, GenesisAccount]:
 
 
 def _parse_validator(f: _Fields, obj: Any, path: str) -> GenesisValidator:
-    f.check_keys(obj, path, _VALIDATOR_KEYS, required=_VALIDATOR_KEYS)
+    f.check_keys(obj, path, _VALIDATOR_KEYS, required=_VALIDATOR_REQUIRED)
+    address = _parse_address(f, obj["address"], _join(path, "address"))
     bls_path = _join(path, "blsPublicKey")
     bls_public_key = _parse_hex_bytes(f, obj["blsPublicKey"], bls_path)
     try:
         check_bls_public_key(bls_public_key)
     except ValueError as exc:
         f.fail(bls_path, f"invalid BLS public key: {exc}")
+    # Checked here, where keys enter the chain: a set holding a key without a valid proof could
+    # accept a certificate forged from one signature (consensus.validators refuses it too).
+    proof_path = _join(path, "blsProofOfPossession")
+    who = f"validator {to_checksum_address(address)}"
+    if "blsProofOfPossession" not in obj:
+        f.fail(proof_path, f"{who} has no BLS proof of possession (`settle keys show` prints it)")
+    proof = _parse_hex_bytes(f, obj["blsProofOfPossession"], proof_path)
+    try:
+        check_bls_proof_of_possession(bls_public_key, proof)
+    except ValueError as exc:
+        f.fail(proof_path, f"wrong BLS proof of possession for {who}: {exc}")
     peer_path = _join(path, "peerId")
     peer_id = obj["peerId"]
     if not isinstance(peer_id, str):
@@ -230,8 +243,9 @@ def _parse_validator(f: _Fields, obj: Any, path: str) -> GenesisValidator:
     except ValueError as exc:
         f.fail(peer_path, f"invalid peer id {_show(peer_id)}: {exc}")
     return GenesisValidator(
-        address=_parse_address(f, obj["address"], _join(path, "address")),
+        address=address,
         bls_public_key=bls_public_key,
+        bls_proof_of_possession=proof,
         peer_id=peer_id,
     )
 
@@ -387,6 +401,16 @@ def _address_json(address: bytes) -> str:
     return to_checksum_address(address)
 
 
+def validator_to_json(validator: GenesisValidator) -> dict[str, Any]:
+    """One entry of genesis ``validators``, as ``settle keys generate`` also writes it."""
+    return {
+        "address": _address_json(validator.address),
+        "blsPublicKey": "0x" + validator.bls_public_key.hex(),
+        "blsProofOfPossession": "0x" + validator.bls_proof_of_possession.hex(),
+        "peerId": validator.peer_id,
+    }
+
+
 def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
     """The JSON document of ``genesis``; ``parse_genesis`` of it gives ``genesis`` back.
 
@@ -415,8 +439,7 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
         "extraData": "0x" + genesis.extra_data.hex(),
         "alloc": alloc,
         "validators": [
-            {"address": _address_json(v.address), "blsPublicKey": "0x" + v.bls_public_key.hex(), "peerId": v.peer_id}
-            for v in genesis.validators
+validator_to_json(v) for v in genesis.validators
         ],
         "consensus": {
             "blockPeriodMs": genesis.consensus.block_period_ms,

@@ -50,13 +50,17 @@ class GenesisAccount:
 
 @dataclass(frozen=True, slots=True)
 class GenesisValidator:
-    """A member of the first validator set: the three identities a validator uses."""
+    """A member of the first validator set: the three identities a validator uses, and the BLS key's proof."""
 
     address: bytes
     """20-byte secp256k1 account address; signs consensus messages."""
 
     bls_public_key: bytes
     """48-byte compressed BLS12-381 G1 public key; verifies commit seals."""
+
+    bls_proof_of_possession: bytes
+    """96-byte proof that the validator holds the secret of ``bls_public_key`` (IETF ``PopProve``);
+    without it a rogue key could forge commit certificates."""
 
     peer_id: str
     """libp2p peer id (base58); only these peers may connect."""

@@ -257,19 +257,33 @@ def keys() -> None:
     "out_dir",
     type=click.Path(path_type=Path),
     required=True,
-    help="Directory for account.key, bls.key and node.key.",
+    help="Directory for account.key, bls.key, node.key and validator.json.",
 )
 def keys_generate(out_dir: Path) -> None:
-    """Generate a validator's secp256k1, BLS12-381 and libp2p keys."""
+    """Generate a validator's secp256k1, BLS12-381 and libp2p keys.
+
+    Also writes validator.json, the validator's genesis entry (public: address, BLS key and its
+    proof of possession, peer id), to paste into the genesis "validators" list.
+    """
+    import json
+
     from genesis.errors import GenesisError
     from genesis.keys import KeyFilePaths, generate_validator_keys, write_validator_keys
+    from genesis.loader import validator_to_json
 
     generated = generate_validator_keys()
     paths = KeyFilePaths(out_dir / "account.key", out_dir / "bls.key", out_dir / "node.key")
+    entry_path = out_dir / "validator.json"
+    if entry_path.exists():
+        raise SettleError(f"{entry_path} already exists; refusing to overwrite")
     try:
         write_validator_keys(paths, generated)
+        entry_path.write_text(json.dumps(validator_to_json(generated.genesis_validator()), indent=2) + "\n",
+                              encoding="utf-8")
     except GenesisError as exc:
         raise SettleError(str(exc)) from None
+    except OSError as exc:
+        raise SettleError(f"{entry_path}: cannot write: {exc.strerror}") from None
     _show_keys(generated)
 
 
@@ -292,6 +306,7 @@ def _show_keys(validator_keys) -> None:
 
     click.echo(f"address        {to_checksum_address(validator_keys.address)}")
     click.echo(f"bls public key 0x{validator_keys.bls_public_key.hex()}")
+    click.echo(f"bls proof of possession 0x{validator_keys.bls_proof_of_possession.hex()}")
     click.echo(f"peer id        {validator_keys.peer_id}")
 
 

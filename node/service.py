@@ -91,7 +91,8 @@ class NodeSettings:
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
-    return ValidatorSet(tuple(Validator(v.address, v.bls_public_key) for v in genesis.validators))
+    return ValidatorSet(tuple(Validator(v.address, v.bls_public_key, v.bls_proof_of_possession)
+                              for v in genesis.validators))
 
 
 def consensus_config(settings: NodeSettings) -> ConsensusConfig:

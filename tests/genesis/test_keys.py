@@ -63,6 +63,14 @@ def test_bls_public_key_matches_py_ecc_and_signatures_cross_verify() -> None:
     assert G2ProofOfPossession.Verify(BLSPubkey(keys.bls_public_key), message, BLSSignature(signature))
 
 
+def test_proof_of_possession_verifies_with_py_ecc_and_is_in_the_genesis_entry() -> None:
+    keys = generate_validator_keys(b"\x08" * 32)
+    assert G2ProofOfPossession.PopVerify(BLSPubkey(keys.bls_public_key), BLSSignature(keys.bls_proof_of_possession))
+    other = generate_validator_keys(b"\x09" * 32)
+    assert not G2ProofOfPossession.PopVerify(BLSPubkey(other.bls_public_key), BLSSignature(keys.bls_proof_of_possession))
+    assert keys.genesis_validator().bls_proof_of_possession == keys.bls_proof_of_possession
+
+
 def test_repr_does_not_leak_secrets() -> None:
     keys = generate_validator_keys(SEED)
     assert keys.account_key.hex() not in repr(keys)

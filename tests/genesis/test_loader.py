@@ -44,7 +44,8 @@ def valid_document() -> dict[str, Any]:
             to_checksum_address(KEYS[0].address): {"balance": "0xde0b6b3a7640000"},
         },
         "validators": [
-            {"address": "0x" + k.address.hex(), "blsPublicKey": "0x" + k.bls_public_key.hex(), "peerId": k.peer_id}
+            {"address": "0x" + k.address.hex(), "blsPublicKey": "0x" + k.bls_public_key.hex(),
+             "blsProofOfPossession": "0x" + k.bls_proof_of_possession.hex(), "peerId": k.peer_id}
             for k in KEYS
         ],
         "consensus": {"blockPeriodMs": 500, "roundTimeoutMs": 1500, "maxRoundTimeoutMs": 30000},
@@ -70,6 +71,7 @@ def test_parses_every_field() -> None:
     assert genesis.alloc[KEYS[0].address].balance == 10**18
     assert [v.address for v in genesis.validators] == [k.address for k in KEYS]
     assert genesis.validators[1].bls_public_key == KEYS[1].bls_public_key
+    assert genesis.validators[1].bls_proof_of_possession == KEYS[1].bls_proof_of_possession
     assert genesis.validators[2].peer_id == KEYS[2].peer_id
     assert (genesis.consensus.block_period_ms, genesis.consensus.round_timeout_ms) == (500, 1500)
     assert genesis.consensus.max_round_timeout_ms == 30000
@@ -228,6 +230,24 @@ BAD_FIELDS = [
         "validators[2].blsPublicKey",
         "identity",
     ),
+    (
+        "BLS proof of another key",
+        _set(["validators", 1, "blsProofOfPossession"], "0x" + KEYS[0].bls_proof_of_possession.hex()),
+        "validators[1].blsProofOfPossession",
+        f"wrong BLS proof of possession for validator {to_checksum_address(KEYS[1].address)}: does not verify",
+    ),
+    (
+        "BLS proof 95 bytes",
+        _set(["validators", 2, "blsProofOfPossession"], "0x" + KEYS[2].bls_proof_of_possession.hex()[:-2]),
+        "validators[2].blsProofOfPossession",
+        f"wrong BLS proof of possession for validator {to_checksum_address(KEYS[2].address)}: expected 96 bytes",
+    ),
+    (
+        "BLS proof missing",
+        lambda d: d["validators"][0].pop("blsProofOfPossession"),
+        "validators[0].blsProofOfPossession",
+        f"validator {to_checksum_address(KEYS[0].address)} has no BLS proof of possession",
+    ),
     ("peer id not base58", _set(["validators", 0, "peerId"], "0OIl"), "validators[0].peerId", "peer id"),
     ("peer id not a multihash", _set(["validators", 0, "peerId"], "abc"), "validators[0].peerId", "peer id"),
     ("peer id not a key", _set(["validators", 0, "peerId"], "16Uiu2"), "validators[0].peerId", "peer id"),
@@ -352,3 +372,30 @@ def test_top_level_must_be_an_object(tmp_path: Path) -> None:
     path.write_text("[]")
     with pytest.raises(GenesisFieldError, match="expected a JSON object"):
         load_genesis(path)
+
+
+def test_a_rogue_bls_key_is_refused_at_load_naming_the_validator(tmp_path: Path) -> None:
+    """Issue 22, critical 2: a fourth validator registers pk_attacker - sum(honest keys).
+
+    With it in the set, one signature by the attacker would pass as a certificate of all four
+    (tests/consensus/test_certificate.py shows the forgery); it cannot prove possession of that
+    key, so the genesis that lists it does not load.
+    """
+    from blspy import G1Element, PopSchemeMPL
+
+    attacker = generate_validator_keys(b"\x66" * 32)
+    rogue = attacker.bls_private_key().get_g1()
+    for keys in KEYS:
+        rogue = rogue + G1Element.from_bytes(keys.bls_public_key).negate()
+    document = valid_document()
+    document["validators"].append({
+        "address": to_checksum_address(attacker.address), "blsPublicKey": "0x" + bytes(rogue).hex(),
+        "blsProofOfPossession": "0x" + bytes(PopSchemeMPL.pop_prove(attacker.bls_private_key())).hex(),
+        "peerId": attacker.peer_id,
+    })
+    path = tmp_path / "genesis.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(GenesisFieldError) as info:
+        load_genesis(path)
+    assert info.value.field_path == "validators[3].blsProofOfPossession"
+    assert f"wrong BLS proof of possession for validator {to_checksum_address(attacker.address)}" in str(info.value)

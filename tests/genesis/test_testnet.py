@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blspy import G1Element, G2Element, PopSchemeMPL
 from multiaddr import Multiaddr
 
 from genesis.errors import GenesisError, GenesisFieldError, OutputDirNotEmptyError, TestnetError
@@ -67,6 +68,8 @@ def test_keys_are_readable_and_match_genesis(testnet: TestnetLayout) -> None:
         keys = read_validator_keys(KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key))
         assert keys.address == validator.address
         assert keys.bls_public_key == validator.bls_public_key
+        assert PopSchemeMPL.pop_verify(G1Element.from_bytes(validator.bls_public_key),
+                                       G2Element.from_bytes(validator.bls_proof_of_possession))
         assert keys.peer_id == validator.peer_id
         assert stat.S_IMODE(config.keys.bls_key.stat().st_mode) == 0o600
 
