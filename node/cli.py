@@ -105,6 +105,7 @@ def run(config_path: Path) -> None:
     from genesis.loader import load_genesis
     from node.config import ConfigError, load_config
     from node.mempool import MempoolLimits
+    from node.p2p.settings import P2PSettings
     from node.rpc.limits import limits_from_config
     from node.service import NodeSettings
 
@@ -138,6 +139,14 @@ def run(config_path: Path) -> None:
         block_period=genesis.consensus.block_period_ms / 1000,
         p2p_listen=config.p2p.listen,
         bootstrap=tuple(config.p2p.bootstrap),
+        p2p=P2PSettings(
+            max_rlp_depth=config.p2p.max_rlp_depth,
+            peer_message_rate=config.p2p.peer_message_rate,
+            peer_message_burst=config.p2p.peer_message_burst,
+            peer_ban_score=config.p2p.peer_ban_score,
+            peer_score_decay=config.p2p.peer_score_decay,
+            peer_ban_seconds=config.p2p.peer_ban_seconds,
+        ),
         rpc_enabled=config.rpc.enabled,
         rpc_host=config.rpc.host,
         rpc_port=config.rpc.port,

@@ -47,6 +47,12 @@ A complete file with every default::
     [p2p]
     listen = "/ip4/127.0.0.1/tcp/30300"
     bootstrap = []              # multiaddrs ending in /p2p/<peer id>
+    max_rlp_depth = 16          # nested RLP lists in a peer's message
+    peer_message_rate = 500.0   # messages/s per peer, then dropped and penalised
+    peer_message_burst = 5000
+    peer_ban_score = 100.0      # malformed message 25, message over the rate 1
+    peer_score_decay = 1.0      # points forgiven per second
+    peer_ban_seconds = 60.0
 
     [mempool]
     max_transactions = 10000
@@ -173,6 +179,18 @@ def _integer(low: int, high: int | None = None) -> _Check:
         if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
             raise _Invalid(expected)
         return value
+
+    return check
+
+
+def _number(low: float, *, inclusive: bool) -> _Check:
+    expected = f"a number {'>=' if inclusive else '>'} {low:g}"
+
+    def check(value: Any) -> float:
+        if (not isinstance(value, int | float) or isinstance(value, bool) or value != value
+                or value == float("inf") or value < low or (value == low and not inclusive)):
+            raise _Invalid(expected)
+        return float(value)
 
     return check
 
@@ -380,6 +398,26 @@ class P2PSection:
 
     bootstrap: tuple[str, ...] = _setting((), _bootstrap)
     """Peers to dial at start, as multiaddrs with /p2p/<peer id>. Default []."""
+
+    max_rlp_depth: int = _setting(16, _integer(1, 1000))
+    """Deepest nesting of RLP lists accepted in a peer's message, checked before decoding. Default 16."""
+
+    peer_message_rate: float = _setting(500.0, _number(0, inclusive=False))
+    """Messages per second each peer may send (gossip it delivers first, sync requests); excess is
+    dropped and penalised. Default 500."""
+
+    peer_message_burst: int = _setting(5_000, _integer(1))
+    """Messages a peer may send at once above its rate (token bucket size). Default 5000."""
+
+    peer_ban_score: float = _setting(100.0, _number(0, inclusive=False))
+    """Penalty score at which a peer is disconnected and banned (malformed message 25, message over
+    the rate 1). Default 100."""
+
+    peer_score_decay: float = _setting(1.0, _number(0, inclusive=True))
+    """Penalty points a peer's score loses per second. Default 1."""
+
+    peer_ban_seconds: float = _setting(60.0, _number(0, inclusive=False))
+    """Seconds a banned peer's connections are refused. Default 60."""
 
 
 @dataclass(frozen=True, slots=True)

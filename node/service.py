@@ -32,6 +32,7 @@ from node.dev_accounts import DevSigner
 from node.engine import ConsensusEngine
 from node.logs import READY_EVENT
 from node.mempool import MempoolLimits
+from node.p2p.settings import P2PSettings
 from node.recursion import bound_recursion
 from node.rpc.api import Connection, DevAPI, EthAPI, NetAPI, Web3API
 from node.rpc.bft import BftAPI
@@ -63,6 +64,8 @@ class NodeSettings:
     """Propose every period even with no transactions; a dev chain waits for them instead."""
     p2p_listen: str = "/ip4/127.0.0.1/tcp/30300"
     bootstrap: tuple[str, ...] = ()
+    p2p: P2PSettings = field(default_factory=P2PSettings)
+    """Limits of the validator network: message budget, peer scoring, RLP depth."""
     rpc_enabled: bool = True
     """False runs the node without a JSON-RPC endpoint."""
     rpc_host: str = "127.0.0.1"
@@ -256,6 +259,7 @@ async def _start_network(
         status_provider=lambda: Status(*sync.status()),
         blocks_provider=sync.blocks,
         on_peer_status=sync.on_peer_status,
+        settings=settings.p2p,
     )
     engine.network = network
     sync.network = network

@@ -1,4 +1,4 @@
-"""Noise security that admits only allowed peer ids.
+"""Noise security that admits only allowed peer ids (and, of those, none that is banned).
 
 The Noise handshake proves which key the remote holds, so its peer id is known
 the moment the handshake ends. Checking it there, inside the security
@@ -13,7 +13,7 @@ otherwise; this transport is the only one we give it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from libp2p.abc import IRawConnection, ISecureConn
@@ -38,9 +38,11 @@ class PeerNotAllowed(HandshakeFailure):
 class AllowListNoise(NoiseTransport):
     """Noise XX that closes the connection unless the remote peer id is allowed."""
 
-    def __init__(self, key_pair: KeyPair, allowed_peers: Collection[ID], log: Any) -> None:
+    def __init__(self, key_pair: KeyPair, allowed_peers: Collection[ID], log: Any,
+                 is_banned: Callable[[ID], bool] = lambda peer: False) -> None:
         super().__init__(key_pair, noise_privkey=create_x25519_key_pair().private_key)
         self._allowed_peers = allowed_peers
+        self._is_banned = is_banned
         self._log = log
 
     async def secure_inbound(self, conn: IRawConnection) -> ISecureConn:
@@ -51,11 +53,13 @@ class AllowListNoise(NoiseTransport):
 
     async def _admit(self, secure_conn: ISecureConn, direction: str) -> ISecureConn:
         peer_id = secure_conn.get_remote_peer()
-        if peer_id in self._allowed_peers:
+        if peer_id in self._allowed_peers and not self._is_banned(peer_id):
             return secure_conn
-        self._log.warning(
-            "refused a connection from a peer not in the allow-list", peer=str(peer_id), direction=direction
-        )
+        if peer_id in self._allowed_peers:
+            self._log.info("refused a connection from a banned peer", peer=str(peer_id), direction=direction)
+        else:
+            self._log.warning("refused a connection from a peer not in the allow-list", peer=str(peer_id),
+                              direction=direction)
         try:
             await secure_conn.close()
         except Exception:

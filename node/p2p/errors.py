@@ -47,6 +47,10 @@ class SyncRequestFailed(P2PError):
         super().__init__(f"{request} request to {peer_id} failed: {problem}")
 
 
+class MalformedResponse(SyncRequestFailed):
+    """The peer's answer did not decode (bad RLP, nested too deep, wrong fields); the peer is penalised."""
+
+
 class PeerNotConnected(SyncRequestFailed):
     """The peer is not connected (or not in the allow-list), so nothing was sent."""
 

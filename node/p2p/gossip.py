@@ -24,7 +24,15 @@ ours, so this module changes them:
   per hop in py-libp2p (signing, a signed peer record, IDONTWANT, verifying);
 * peers outside the allow-list count as blacklisted, so nothing they forward
   or originate is delivered or relayed (the Noise gate already refuses their
-  connections; this is the second lock).
+  connections; this is the second lock), and so do banned peers;
+* each message a peer is the first to bring us takes a token from its budget
+  (:class:`node.p2p.scoring.PeerGuard`); over budget, it is dropped before its
+  signature is checked;
+* nothing a peer sends can raise out of pubsub: libp2p handles each incoming
+  message in a task of the pubsub *service*, and one exception there (a
+  ``RecursionError`` from a deeply nested payload, say) stops gossip with every
+  peer. Every message's handling is wrapped, the failure logged in one line
+  with the peer and the peer penalised.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
@@ -43,6 +51,7 @@ from libp2p.pubsub.pubsub import Pubsub
 
 from node.p2p.errors import P2PError
 from node.p2p.messages import BATCH_OVERHEAD_BYTES, MAX_BATCH_ITEMS, encode_batch
+from node.p2p.scoring import MALFORMED_PENALTY, PeerGuard
 
 MESH_DEGREE = 64
 """Target mesh degree; larger than any validator set, so the mesh is the full peer set."""
@@ -106,6 +115,8 @@ class ValidatorPubsub(Pubsub):
         deliver: Deliver,
         max_queued: int,
         max_message_bytes: int,
+        guard: PeerGuard,
+        log: Any,
     ) -> None:
         max_rpc_bytes = max_message_bytes + RPC_OVERHEAD_BYTES
         super().__init__(host, router, seen_ttl=SEEN_TTL_SECONDS, max_inbound_rpc_size=max_rpc_bytes)
@@ -113,11 +124,43 @@ class ValidatorPubsub(Pubsub):
         self.counter = time.time_ns()
         self._allowed_peers = allowed_peers
         self._deliver = deliver
+        self._guard = guard
+        self._log = log
 
     def is_peer_blacklisted(self, peer_id: ID) -> bool:
         if peer_id == self.my_id:
             return False
-        return peer_id not in self._allowed_peers or super().is_peer_blacklisted(peer_id)
+        return (peer_id not in self._allowed_peers or self._guard.is_banned(peer_id)
+                or super().is_peer_blacklisted(peer_id))
+
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        """Handle one incoming message: budget it, then pubsub's checks, delivery and relay; never raises."""
+        try:
+            if msg_forwarder != self.my_id and not self.is_peer_blacklisted(msg_forwarder) \
+                    and not self._is_msg_seen(msg) and not self._guard.allow(msg_forwarder):
+                return  # over budget: dropped before the signature check, the costly part
+            await super().push_msg(msg_forwarder, msg)
+        except Exception as exc:
+            self._contain(msg_forwarder, "gossip message", exc)
+
+    async def stream_handler(self, stream: INetStream) -> None:
+        """Read a peer's pubsub stream; whatever it sends, the failure stays with that stream."""
+        peer_id = stream.muxed_conn.peer_id
+        try:
+            await super().stream_handler(stream)
+        except Exception as exc:
+            self._contain(peer_id, "pubsub stream", exc)
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+            self._handle_dead_peer(peer_id)
+
+    def _contain(self, peer_id: ID, what: str, exc: Exception) -> None:
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        self._log.warning(f"{what} from peer failed; dropped", peer=peer_id.to_base58(),
+                          error=f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__)
+        self._guard.penalise(peer_id, MALFORMED_PENALTY, f"{what} failed ({exc.__class__.__name__})")
 
     def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
         origin = ID(publish_message.from_id)

@@ -37,6 +37,7 @@ from rlp.exceptions import DecodingError, DeserializationError
 from rlp.sedes import big_endian_int
 
 from node.p2p.errors import MalformedMessage
+from node.rlp_nesting import MAX_RLP_DEPTH, RLPTooDeep, check_rlp_nesting
 
 NETWORK_ID_LENGTH = 32
 """The network id is the 32-byte genesis id."""
@@ -67,6 +68,7 @@ BATCH_OVERHEAD_BYTES = 16
 
 MAX_REASON_LENGTH = 200
 """Error reasons are cut to this many characters, so a peer cannot make us log megabytes."""
+
 
 _ERROR, _STATUS, _BLOCKS = 0, 1, 2
 _MAX_START = 2**64 - 1
@@ -157,9 +159,9 @@ def encode_request(request: SyncRequest) -> bytes:
     return rlp.encode([_BLOCKS, request.start, request.count])
 
 
-def decode_request(payload: bytes) -> SyncRequest:
+def decode_request(payload: bytes, max_depth: int = MAX_RLP_DEPTH) -> SyncRequest:
     """Parse a request frame body; anything unexpected is a :class:`MalformedMessage`."""
-    fields = _decode_list(payload)
+    fields = _decode_list(payload, max_depth)
     kind = _message_type(fields)
     if kind == _STATUS:
         _expect_length(fields, 1, "status request")
@@ -183,9 +185,12 @@ def encode_response(response: SyncResponse) -> bytes:
     return rlp.encode([_ERROR, response.reason[:MAX_REASON_LENGTH].encode("utf-8")])
 
 
-def decode_response(payload: bytes) -> SyncResponse:
-    """Parse a response frame body; anything unexpected is a :class:`MalformedMessage`."""
-    fields = _decode_list(payload)
+def decode_response(payload: bytes, max_depth: int = MAX_RLP_DEPTH) -> SyncResponse:
+    """Parse a response frame body; anything unexpected is a :class:`MalformedMessage`.
+
+    Each block item is checked for nesting too: the node decodes them next.
+    """
+    fields = _decode_list(payload, max_depth)
     kind = _message_type(fields)
     _expect_length(fields, 2, "response")
     body = fields[1]
@@ -207,6 +212,8 @@ def decode_response(payload: bytes) -> SyncResponse:
     if kind == _BLOCKS:
         if not isinstance(body, list) or not all(isinstance(item, bytes) for item in body):
             raise MalformedMessage("blocks must be a list of byte strings")
+        for item in body:
+            check_payload_nesting(item, max_depth)
         return BlocksResponse(items=tuple(body))
     raise MalformedMessage(f"unknown response type {kind}")
 
@@ -216,17 +223,42 @@ def encode_batch(items: list[bytes]) -> bytes:
     return rlp.encode(items)
 
 
-def decode_batch(data: bytes) -> list[bytes]:
-    """The payloads of a gossip message; anything but a list of byte strings is a :class:`MalformedMessage`."""
-    items = _decode_list(data)
+def decode_batch(data: bytes, max_depth: int = MAX_RLP_DEPTH) -> list[bytes]:
+    """The payloads of a gossip message; anything but a list of byte strings is a :class:`MalformedMessage`.
+
+    So is a payload nesting RLP lists deeper than ``max_depth``: the node decodes each one next
+    (transactions, consensus messages), and would recurse as deep as the peer chose.
+    """
+    items = _decode_list(data, max_depth)
     if len(items) > MAX_BATCH_ITEMS:
         raise MalformedMessage(f"gossip batch of {len(items)} items exceeds {MAX_BATCH_ITEMS}")
     if not all(isinstance(item, bytes) for item in items):
         raise MalformedMessage("gossip batch items must be byte strings")
+    for item in items:
+        check_payload_nesting(item, max_depth)
     return items
 
 
-def _decode_list(payload: bytes) -> list:
+def check_payload_nesting(payload: bytes, max_depth: int) -> None:
+    """Refuse (:class:`MalformedMessage`) a payload the node would decode into lists nested deeper
+    than ``max_depth``: an RLP item, or an EIP-2718 typed transaction (a type byte below 0x80, then
+    RLP). Payloads that are neither pass: the node refuses them when it decodes them, without
+    recursing."""
+    if payload and payload[0] < 0x80:
+        payload = payload[1:]
+    if payload:
+        _check_nesting(payload, max_depth)
+
+
+def _check_nesting(payload: bytes, max_depth: int) -> None:
+    try:
+        check_rlp_nesting(payload, max_depth)
+    except RLPTooDeep as exc:
+        raise MalformedMessage(str(exc)) from None
+
+
+def _decode_list(payload: bytes, max_depth: int) -> list:
+    _check_nesting(payload, max_depth)
     try:
         fields = rlp.decode(payload, strict=True)
     except (DecodingError, DeserializationError) as exc:

@@ -12,7 +12,12 @@ status/blocks sync protocol, and the connection policy:
 * every new connection triggers a status request, and every connected peer is
   polled every ``status_poll_interval``; each answer goes to
   ``on_peer_status``. A peer that fails several polls in a row is
-  disconnected, so a half-dead TCP connection is replaced by a fresh dial.
+  disconnected, so a half-dead TCP connection is replaced by a fresh dial;
+* every peer has a message budget and a misbehaviour score
+  (:mod:`node.p2p.scoring`): whatever a peer sends (malformed or deeply
+  nested RLP, a flood) is dropped with one warning naming it, costs it points,
+  and at the ban score it is disconnected and refused for a while. Nothing a
+  peer sends can raise out of gossip or sync into :meth:`P2PNetwork.run`.
 
 Everything runs inside :meth:`P2PNetwork.run`, started with
 ``await nursery.start(network.run)``; cancelling that nursery stops the host
@@ -46,6 +51,7 @@ from node.p2p.errors import (
     InvalidNetworkConfig,
     ListenFailed,
     MalformedMessage,
+    MalformedResponse,
     MessageTooLarge,
     NetworkNotRunning,
     P2PError,
@@ -60,11 +66,13 @@ from node.p2p.messages import (
     BlocksRequest,
     Status,
     StatusRequest,
+    SyncResponse,
     consensus_topic,
     decode_batch,
     sync_protocol_id,
     transaction_topic,
 )
+from node.p2p.scoring import MALFORMED_PENALTY, PeerGuard
 from node.p2p.settings import P2PSettings
 
 MessageCallback = Callable[[bytes, str], Awaitable[None]]
@@ -137,6 +145,12 @@ class P2PNetwork:
         self._status_failures: dict[ID, int] = {}
         self._status_exchanges: set[ID] = set()
         self._foreign_networks: dict[ID, bytes] = {}
+        self.guard = PeerGuard(
+            rate=self._settings.peer_message_rate, burst=self._settings.peer_message_burst,
+            ban_score=self._settings.peer_ban_score, ban_seconds=self._settings.peer_ban_seconds,
+            decay=self._settings.peer_score_decay, log=self._log, on_ban=self._banned,
+        )
+        """Per-peer message budgets, scores and bans."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -202,7 +216,8 @@ class P2PNetwork:
         with libp2p_scope:
             host = new_host(
                 key_pair=self._key_pair,
-                sec_opt={NOISE_PROTOCOL_ID: AllowListNoise(self._key_pair, self._allowed, self._log)},
+                sec_opt={NOISE_PROTOCOL_ID: AllowListNoise(self._key_pair, self._allowed, self._log,
+                                                           is_banned=self.guard.is_banned)},
                 listen_addrs=[self._listen],
                 connection_config=ConnectionConfig(
                     # One connection per peer skips the 250 ms happy-eyeballs wait
@@ -224,6 +239,8 @@ class P2PNetwork:
                 deliver=self._enqueue_delivery,
                 max_queued=settings.gossip_queue_size,
                 max_message_bytes=settings.max_gossip_message_bytes,
+                guard=self.guard,
+                log=self._log,
             )
             server = sync_protocol.SyncServer(
                 status_provider=self._status_provider,
@@ -232,6 +249,8 @@ class P2PNetwork:
                 timeout=settings.serve_timeout,
                 max_concurrent=settings.max_concurrent_requests,
                 log=self._log,
+                guard=self.guard,
+                max_rlp_depth=settings.max_rlp_depth,
             )
             host.set_stream_handler(TProtocol(STATUS_PROTOCOL_ID), server.handle_status_stream)
             host.set_stream_handler(TProtocol(self._sync_protocol), server.handle_sync_stream)
@@ -301,14 +320,21 @@ class P2PNetwork:
         self._outboxes[topic].put(raw)
 
     def _enqueue_delivery(self, topic: str, data: bytes, origin: ID) -> None:
+        """Split a verified gossip message into payloads for the topic's delivery task; never raises.
+
+        Called inside pubsub's message handling: anything raised here would stop pubsub itself.
+        The origin signed the message, so a malformed one is the origin's offence.
+        """
         inbox = self._inboxes.get(topic)
         if inbox is None:
             return
         try:
-            items = decode_batch(data)
-        except MalformedMessage as exc:
+            items = decode_batch(data, self._settings.max_rlp_depth)
+        except Exception as exc:  # MalformedMessage, or anything a decoder bug lets through
+            problem = exc.problem if isinstance(exc, MalformedMessage) else f"{exc.__class__.__name__}: {exc}"[:200]
             self._log.warning("malformed gossip message dropped", topic=topic, origin=origin.to_base58(),
-                              problem=exc.problem)
+                              problem=problem)
+            self.guard.penalise(origin, MALFORMED_PENALTY, "malformed gossip message", log=False)
             return
         for item in items:
             try:
@@ -335,9 +361,7 @@ class P2PNetwork:
     async def request_status(self, peer_id: str) -> Status:
         """Ask a connected peer for its status; raises a :class:`SyncRequestFailed` subclass on failure or timeout."""
         peer = self._connected_peer(peer_id, "status")
-        response = await sync_protocol.request(
-            self._require_host(), peer, STATUS_PROTOCOL_ID, StatusRequest(), timeout=self._settings.request_timeout
-        )
+        response = await self._request(peer, STATUS_PROTOCOL_ID, StatusRequest())
         return sync_protocol.expect_status(peer, response)
 
     async def request_blocks(self, peer_id: str, start: int, count: int) -> list[bytes]:
@@ -356,11 +380,17 @@ class P2PNetwork:
             raise ValueError(f"count must be a positive integer, got {count!r}")
         count = min(count, MAX_BLOCKS_PER_REQUEST)
         peer = self._connected_peer(peer_id, "blocks")
-        response = await sync_protocol.request(
-            self._require_host(), peer, self._sync_protocol, BlocksRequest(start, count),
-            timeout=self._settings.request_timeout,
-        )
+        response = await self._request(peer, self._sync_protocol, BlocksRequest(start, count))
         return sync_protocol.expect_blocks(peer, response, count)
+
+    async def _request(self, peer: ID, protocol_id: str, message: StatusRequest | BlocksRequest) -> SyncResponse:
+        try:
+            return await sync_protocol.request(self._require_host(), peer, protocol_id, message,
+                                               timeout=self._settings.request_timeout,
+                                               max_rlp_depth=self._settings.max_rlp_depth)
+        except MalformedResponse:
+            self.guard.penalise(peer, MALFORMED_PENALTY, "malformed sync response")
+            raise
 
     def peers(self) -> list[str]:
         """Base58 ids of the allowed peers we are connected to, sorted."""
@@ -413,6 +443,22 @@ class P2PNetwork:
                 if peer in self._allowed and peer != self._own_id and self._is_connected(peer)]
 
     # -- connection policy -------------------------------------------------
+
+    def _banned(self, peer: ID) -> None:
+        """PeerGuard's ban callback (synchronous, maybe inside pubsub): close the peer's connection soon."""
+        nursery = self._nursery
+        if nursery is not None:
+            nursery.start_soon(self._disconnect_banned, peer)
+
+    async def _disconnect_banned(self, peer: ID) -> None:
+        host = self._host
+        if host is None:
+            return
+        with trio.move_on_after(self._settings.dial_timeout):
+            try:
+                await host.disconnect(peer)
+            except Exception as exc:
+                self._log.warning("disconnecting a banned peer failed", peer=peer.to_base58(), error=repr(exc))
 
     def _connection_event(self, connection: INetConn, connected: bool) -> None:
         peer = connection.muxed_conn.peer_id
@@ -497,6 +543,10 @@ class P2PNetwork:
                 while not self._is_connected(peer):
                     await self._connection_changed.wait()
         while True:
+            ban = self.guard.ban_remaining(peer)
+            if ban > 0:
+                await trio.sleep(ban)  # its handshake would be refused anyway
+                continue
             while self._is_connected(peer):
                 was_connected = True
                 delay = self._settings.redial_initial_delay

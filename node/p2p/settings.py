@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.rlp_nesting import MAX_RLP_DEPTH
+
 
 @dataclass(frozen=True, slots=True)
 class P2PSettings:
@@ -50,6 +52,27 @@ class P2PSettings:
     """Messages queued per peer for sending, and per topic for delivery to the node,
     before dropping (with a warning)."""
 
+    max_rlp_depth: int = MAX_RLP_DEPTH
+    """Deepest nesting of RLP lists accepted in a peer's gossip message, payload or sync frame; checked
+    before decoding. Default 16 (Settle's own messages nest at most 3 deep)."""
+
+    peer_message_rate: float = 500.0
+    """Messages per second each peer may bring us (gossip messages it delivers first, sync requests),
+    refilled continuously; excess ones are dropped and penalised. Default 500."""
+
+    peer_message_burst: int = 5_000
+    """Messages a peer may send at once above its rate (the token bucket's size). Default 5000."""
+
+    peer_ban_score: float = 100.0
+    """Penalty points at which a peer is disconnected and banned (a malformed message costs 25, a
+    message over the rate 1). Default 100."""
+
+    peer_score_decay: float = 1.0
+    """Penalty points a peer's score loses per second. Default 1."""
+
+    peer_ban_seconds: float = 60.0
+    """How long a banned peer's connections are refused. Default 60."""
+
     def __post_init__(self) -> None:
         for name in (
             "request_timeout",
@@ -58,6 +81,9 @@ class P2PSettings:
             "dial_timeout",
             "redial_initial_delay",
             "redial_max_delay",
+            "peer_message_rate",
+            "peer_ban_score",
+            "peer_ban_seconds",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -66,9 +92,13 @@ class P2PSettings:
             "status_failures_before_disconnect",
             "max_gossip_message_bytes",
             "gossip_queue_size",
+            "max_rlp_depth",
+            "peer_message_burst",
         ):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not self.peer_score_decay >= 0:
+            raise ValueError(f"peer_score_decay must be non-negative, got {self.peer_score_decay!r}")
         if not self.transaction_batch_delay >= 0:
             raise ValueError(f"transaction_batch_delay must be non-negative, got {self.transaction_batch_delay!r}")
         if self.redial_max_delay < self.redial_initial_delay:

@@ -23,7 +23,13 @@ from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
 from libp2p.utils import decode_uvarint_from_stream, encode_varint_prefixed
 
-from node.p2p.errors import MalformedMessage, SyncRequestFailed, SyncRequestRefused, SyncRequestTimeout
+from node.p2p.errors import (
+    MalformedMessage,
+    MalformedResponse,
+    SyncRequestFailed,
+    SyncRequestRefused,
+    SyncRequestTimeout,
+)
 from node.p2p.messages import (
     MAX_BLOCKS_PER_REQUEST,
     MAX_REQUEST_BYTES,
@@ -41,6 +47,8 @@ from node.p2p.messages import (
     encode_request,
     encode_response,
 )
+from node.p2p.scoring import MALFORMED_PENALTY, PeerGuard
+from node.rlp_nesting import MAX_RLP_DEPTH
 
 
 class FrameError(Exception):
@@ -94,6 +102,8 @@ class SyncServer:
     store); an exception from one becomes an error frame for the peer and a
     warning here. At most ``max_concurrent`` requests are served at once;
     further streams are reset, so a flood of requests cannot pile up tasks.
+    Each request takes a token from the peer's budget in ``guard`` (none left:
+    reset unread), and a malformed one costs the peer points.
     """
 
     def __init__(
@@ -105,7 +115,11 @@ class SyncServer:
         timeout: float,
         max_concurrent: int,
         log: Any,
+        guard: PeerGuard | None = None,
+        max_rlp_depth: int = MAX_RLP_DEPTH,
     ) -> None:
+        self._guard = guard
+        self._max_rlp_depth = max_rlp_depth
         self._status_provider = status_provider
         self._blocks_provider = blocks_provider
         self._allowed_peers = allowed_peers
@@ -126,6 +140,9 @@ class SyncServer:
         if peer not in self._allowed_peers:
             self._log.warning("sync request from a peer not in the allow-list", peer=str(peer))
             await _reset_quietly(stream)
+            return
+        if self._guard is not None and not self._guard.allow(peer):
+            await _reset_quietly(stream)  # over its budget or banned; the guard logged it
             return
         try:
             self._slots.acquire_nowait()
@@ -151,9 +168,11 @@ class SyncServer:
     def answer(self, payload: bytes, *, status_only: bool, peer: str) -> SyncResponse:
         """The response to one request frame body; never raises."""
         try:
-            request = decode_request(payload)
+            request = decode_request(payload, self._max_rlp_depth)
         except MalformedMessage as exc:
             self._log.warning("malformed sync request", peer=peer, problem=exc.problem)
+            if self._guard is not None:
+                self._guard.penalise(ID.from_base58(peer), MALFORMED_PENALTY, "malformed sync request", log=False)
             return ErrorResponse(reason=str(exc))
         if isinstance(request, StatusRequest):
             try:
@@ -190,7 +209,8 @@ class SyncServer:
 
 
 async def request(
-    host: IHost, peer: ID, protocol_id: str, message: SyncRequest, *, timeout: float
+    host: IHost, peer: ID, protocol_id: str, message: SyncRequest, *, timeout: float,
+    max_rlp_depth: int = MAX_RLP_DEPTH,
 ) -> SyncResponse:
     """Send one request to ``peer`` and return its decoded answer.
 
@@ -198,8 +218,8 @@ async def request(
     negotiation included) takes longer than ``timeout``, and
     :class:`SyncRequestFailed` for anything else that goes wrong: the peer
     does not speak the protocol, resets the stream, dies, or sends bytes that
-    do not decode. An :class:`ErrorResponse` is returned, not raised; callers
-    turn it into :class:`SyncRequestRefused`.
+    do not decode (then :class:`MalformedResponse`). An :class:`ErrorResponse`
+    is returned, not raised; callers turn it into :class:`SyncRequestRefused`.
     """
     kind = "status" if isinstance(message, StatusRequest) else "blocks"
     stream: INetStream | None = None
@@ -208,12 +228,12 @@ async def request(
             stream = await host.new_stream(peer, [TProtocol(protocol_id)])
             await write_frame(stream, encode_request(message))
             payload = await read_frame(stream, MAX_RESPONSE_BYTES)
-            response = decode_response(payload)
+            response = decode_response(payload, max_rlp_depth)
             await stream.close()
             return response
     except MalformedMessage as exc:
         await _reset_quietly(stream)
-        raise SyncRequestFailed(str(peer), kind, exc.problem) from None
+        raise MalformedResponse(str(peer), kind, exc.problem) from None
     except Exception as exc:  # libp2p raises assorted types for dead or refusing peers
         await _reset_quietly(stream)
         raise SyncRequestFailed(str(peer), kind, _describe(exc)) from None

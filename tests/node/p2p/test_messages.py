@@ -109,3 +109,26 @@ def test_gossip_batches_round_trip_and_reject_garbage() -> None:
         decode_batch(rlp.encode([b"ok", [b"nested"]]))
     with pytest.raises(MalformedMessage, match="exceeds"):
         decode_batch(rlp.encode([b"x"] * (MAX_BATCH_ITEMS + 1)))
+
+
+def _nested(depth: int) -> bytes:
+    data = b"\xc0"
+    for _ in range(depth - 1):
+        data = rlp.codec.length_prefix(len(data), 0xC0) + data
+    return data
+
+
+def test_deep_nesting_is_refused_before_decoding_everywhere_a_peer_sends_rlp() -> None:
+    deep = _nested(100_000)
+    for decode in (decode_batch, decode_request, decode_response):
+        with pytest.raises(MalformedMessage, match="RLP lists nested deeper than 16"):
+            decode(deep)
+    # Payloads inside a well-formed message are decoded by the node next: checked too, typed
+    # transactions (a type byte, then RLP) included.
+    with pytest.raises(MalformedMessage, match="nested deeper than 16"):
+        decode_batch(encode_batch([b"ok", _nested(17)]))
+    with pytest.raises(MalformedMessage, match="nested deeper than 16"):
+        decode_batch(encode_batch([b"\x02" + _nested(17)]))
+    with pytest.raises(MalformedMessage, match="nested deeper than 4"):
+        decode_response(rlp.encode([2, [_nested(5)]]), max_depth=4)
+    assert decode_batch(encode_batch([b"\x02" + _nested(16), _nested(16)])) == [b"\x02" + _nested(16), _nested(16)]

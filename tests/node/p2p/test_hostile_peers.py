@@ -1,0 +1,87 @@
+"""An allowed peer that sends what no honest validator would: real libp2p hosts on 127.0.0.1.
+
+Issue 22, high 4: a deeply nested RLP gossip message raised RecursionError inside libp2p's pubsub
+service, which stopped gossip and escaped P2PNetwork.run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import rlp
+import trio
+from libp2p.peer.id import ID
+
+from node.p2p.messages import consensus_topic, encode_batch
+from tests.node.p2p.harness import (
+    FAST,
+    KEYS,
+    NETWORK_ID,
+    address_of,
+    free_port,
+    start_node,
+    start_validators,
+    wait_for_full_mesh,
+    wait_until,
+)
+
+
+def nested(depth: int) -> bytes:
+    """``depth`` RLP lists inside each other, built without recursion."""
+    data = b"\xc0"
+    for _ in range(depth - 1):
+        data = rlp.codec.length_prefix(len(data), 0xC0) + data
+    return data
+
+
+async def test_a_deeply_nested_rlp_frame_leaves_p2p_running(nursery: trio.Nursery) -> None:
+    a, b = await start_validators(nursery, 2)
+    await wait_for_full_mesh([a, b])
+    topic = consensus_topic(NETWORK_ID)
+
+    # Bypass the batching layer, as a hostile validator could: a 100,000-deep list (378 KB) as the
+    # gossip message itself, then a well-formed batch whose one payload nests 5,000 deep.
+    await a.network._pubsub.publish(topic, nested(100_000))
+    await a.network._pubsub.publish(topic, encode_batch([nested(5_000)]))
+    await a.network.publish_consensus(b"after the attack")
+    await wait_until(lambda: b.consensus, what="the well-formed message after the nested ones")
+
+    assert b.consensus == [(b"after the attack", a.peer_id)]
+    assert b.network.host is not None and b.network.peers() == [a.peer_id]
+    problems = [fields for level, event, fields in b.log.events
+                if (level, event) == ("warning", "malformed gossip message dropped")]
+    assert [p["problem"] for p in problems] == ["RLP lists nested deeper than 16"] * 2
+    assert {p["origin"] for p in problems} == {a.peer_id}
+    assert b.network.guard.score(ID.from_base58(a.peer_id)) > 40  # 2 x 25, less a little decay
+    # And gossip still works the other way.
+    await b.network.publish_consensus(b"b is alive")
+    await wait_until(lambda: a.consensus == [(b"b is alive", b.peer_id)], what="b's message at a")
+
+
+async def test_a_flood_over_the_rate_is_dropped_and_the_peer_banned_then_readmitted(nursery: trio.Nursery) -> None:
+    keys = KEYS[:2]
+    ports = [free_port(), free_port()]
+    addresses = [address_of(key, port) for key, port in zip(keys, ports)]
+    strict = replace(FAST, peer_message_rate=5.0, peer_message_burst=10, peer_ban_score=30.0,
+                     peer_ban_seconds=2.0)
+    a = await start_node(nursery, keys[0], port=ports[0], allowed=keys, bootstrap=addresses)
+    b = await start_node(nursery, keys[1], port=ports[1], allowed=keys, bootstrap=addresses, settings=strict)
+    await wait_for_full_mesh([a, b])
+
+    for number in range(100):
+        await a.network.publish_consensus(b"flood %d" % number)
+        await trio.lowlevel.checkpoint()  # each one its own gossip message
+    await wait_until(lambda: b.log.count("warning", "peer banned; disconnecting") == 1, what="a banned at b")
+
+    assert 10 <= len(b.consensus) <= 20  # the burst, and what the rate refilled meanwhile
+    assert b.log.count("warning", "peer over its message rate; messages dropped") == 1
+    await wait_until(lambda: a.peer_id not in b.network.peers(), what="a disconnected from b")
+    assert b.network.guard.is_banned(ID.from_base58(a.peer_id))
+
+    # The ban is temporary: a is re-admitted, and gossips normally again.
+    await wait_until(lambda: a.peer_id in b.network.peers(), timeout=10, what="a re-admitted after its ban")
+    await wait_for_full_mesh([a, b], timeout=10)
+    before = len(b.consensus)
+    await a.network.publish_consensus(b"after the ban")
+    await wait_until(lambda: len(b.consensus) > before, what="a's message after the ban")
+    assert b.consensus[-1] == (b"after the ban", a.peer_id)
