@@ -157,7 +157,10 @@ def run(config_path: Path) -> None:
         max_request_bytes=config.rpc.max_request_bytes,
         rpc_limits=limits_from_config(config.rpc),
         mempool=MempoolLimits(
-            config.mempool.max_transactions, config.mempool.max_per_sender, config.mempool.max_transaction_bytes
+            max_transactions=config.mempool.max_transactions,
+            max_per_sender=config.mempool.max_per_sender,
+            max_transaction_bytes=config.mempool.max_transaction_bytes,
+            account_slots=config.mempool.account_slots,
         ),
         metrics_host=config.metrics.host,
         metrics_port=config.metrics.port if config.metrics.enabled else None,

@@ -58,6 +58,7 @@ A complete file with every default::
     max_transactions = 10000
     max_per_sender = 1000
     max_transaction_bytes = 131072
+    account_slots = 16          # guaranteed per sender when full (eviction, see node/mempool.py)
 
     [metrics]
     enabled = false
@@ -433,6 +434,11 @@ class MempoolSection:
     max_transaction_bytes: int = _setting(131_072, _integer(1))
     """Largest encoded transaction accepted, in bytes. Default 131072 (128 KiB)."""
 
+    account_slots: int = _setting(16, _integer(1))
+    """Transactions each sender is guaranteed when the pool is full: a sender holding fewer may evict
+    the newest transaction of a sender of its kind (funded or empty account) holding more; a funded
+    sender may always evict an empty account's. At most max_per_sender. Default 16."""
+
 
 @dataclass(frozen=True, slots=True)
 class MetricsSection:
@@ -561,6 +567,11 @@ def _check_consistency(config: NodeConfig, source: str) -> None:
             "max_per_sender",
             f"must not exceed max_transactions ({config.mempool.max_transactions}), "
             f"got {config.mempool.max_per_sender}",
+        )
+    if config.mempool.account_slots > config.mempool.max_per_sender:
+        raise ConfigFieldError(
+            source, "mempool", "account_slots",
+            f"must not exceed max_per_sender ({config.mempool.max_per_sender}), got {config.mempool.account_slots}",
         )
     rpc, metrics = config.rpc, config.metrics
     if rpc.enabled and metrics.enabled and rpc.host == metrics.host and rpc.port == metrics.port:

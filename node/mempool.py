@@ -17,8 +17,24 @@ geth's wording so that client libraries recognise it):
    future transactions, so a gap is answered at once instead of waiting forever);
    the same nonce replaces the pending transaction if its fees are at least 10%
    higher (or both are zero, the usual case on a zero-fee chain);
-6. the sender can pay ``gas * max fee + value``;
-7. pool limits: ``max_transactions`` in all, ``max_per_sender`` per sender.
+6. the sender can pay ``gas * max fee + value`` (on a zero-fee chain, ``value``:
+   an empty account may send, it just cannot send value);
+7. pool limits: ``max_per_sender`` per sender, ``max_transactions`` in all.
+
+When the pool is full, price cannot decide who stays (gas is free), so eviction
+ranks senders instead, as geth's txpool does with ``AccountSlots`` above its
+price rule. A new transaction from sender S evicts the newest transaction (the
+highest nonce, so no gap opens) of another sender V when
+
+* S holds a positive balance and V none: an empty key costs nothing to make, so
+  10,000 of them must not lock out every funded account (issue 22); or
+* both are of the same kind, S holds fewer than ``account_slots`` transactions
+  (its guaranteed share) and V more: one sender cannot crowd out the others.
+
+V is the lowest-ranked sender: empty before funded, then the one holding the
+most, then the one that arrived last. Otherwise the pool answers "txpool is
+full". Settle does not queue gapped transactions, so geth's ``AccountQueue``
+and ``GlobalQueue`` have no counterpart.
 
 Block building takes transactions in arrival order, each sender's in nonce order.
 """
@@ -39,12 +55,17 @@ class Rejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MempoolLimits:
+    """Bounds of the pool, each a ``[mempool]`` config key of the same name."""
+
     max_transactions: int = 10_000
-    """Pending transactions in all."""
+    """Pending transactions in all (geth's GlobalSlots)."""
     max_per_sender: int = 1_000
-    """Pending transactions from one sender."""
+    """Pending transactions from one sender, whatever the pool holds."""
     max_transaction_bytes: int = 128 * 1024
     """Encoded size of one transaction."""
+    account_slots: int = 16
+    """Transactions each sender is guaranteed when the pool is full (geth's AccountSlots): a sender
+    holding fewer may evict from one of its kind holding more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +93,14 @@ class Mempool:
     _by_hash: dict[bytes, SignedTransactionAPI] = field(default_factory=dict)
     _cost_by_sender: dict[bytes, int] = field(default_factory=dict)
     """Sum of ``gas * max fee + value`` over each sender's pending transactions."""
+    _funded: dict[bytes, bool] = field(default_factory=dict)
+    """Whether each sender held a positive balance when its latest transaction was admitted."""
+    _ranks: dict[bool, dict[int, dict[bytes, None]]] = field(
+        default_factory=lambda: {False: {}, True: {}})
+    """funded -> pending count -> senders in the order they reached it: eviction's index."""
     _sequence: itertools.count = field(default_factory=itertools.count)
+    evicted: int = 0
+    """Transactions evicted to make room since start (a metric)."""
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -139,21 +167,73 @@ class Mempool:
                 f"insufficient funds for gas * price + value: address 0x{sender.hex()} "
                 f"have {account.balance} want {cost + committed_elsewhere}"
             )
+        funded = account.balance > 0
         if replaced is None:
-            if len(self._by_hash) >= self.limits.max_transactions:
-                raise Rejected("txpool is full")
             if len(pending) >= self.limits.max_per_sender:
                 raise Rejected(
-                    f"too many pending transactions from 0x{sender.hex()} (limit {self.limits.max_per_sender})"
+                    f"too many pending transactions from 0x{sender.hex()}: {len(pending)} "
+                    f"(mempool.max_per_sender = {self.limits.max_per_sender})"
                 )
+            if len(self._by_hash) >= self.limits.max_transactions:
+                self._evict_for(sender, funded, len(pending))
             sequence = next(self._sequence)
         else:
             del self._by_hash[replaced.transaction.hash]
             sequence = replaced.sequence
+        count_before = len(pending)
         self._by_sender.setdefault(sender, {})[nonce] = _Entry(transaction, sequence)
         self._by_hash[tx_hash] = transaction
         self._cost_by_sender[sender] = committed_elsewhere + cost
+        self._rerank(sender, count_before, funded)
         return tx_hash
+
+    def _rerank(self, sender: bytes, count_before: int, funded: bool | None = None) -> None:
+        """Move ``sender`` to its bucket after its count (or kind, when ``funded`` is given) changed."""
+        was_funded = self._funded.get(sender)
+        if was_funded is not None and count_before:
+            bucket = self._ranks[was_funded][count_before]
+            bucket.pop(sender, None)
+            if not bucket:
+                del self._ranks[was_funded][count_before]
+        count = len(self._by_sender.get(sender, ()))
+        if not count:
+            self._funded.pop(sender, None)
+            return
+        kind = was_funded if funded is None else funded
+        assert kind is not None
+        self._funded[sender] = kind
+        self._ranks[kind].setdefault(count, {})[sender] = None
+
+    def _evict_for(self, sender: bytes, funded: bool, holding: int) -> None:
+        """Make room for one transaction of ``sender`` in a full pool, or raise "txpool is full"."""
+        victim = None
+        lowest = self._lowest_ranked(exclude=sender)
+        if lowest is not None:
+            kind, count, candidate = lowest
+            if funded and not kind:
+                victim = candidate
+            elif kind == funded and holding < self.limits.account_slots < count:
+                victim = candidate
+        if victim is None:
+            raise Rejected(
+                f"txpool is full: {len(self._by_hash)} transactions (mempool.max_transactions = "
+                f"{self.limits.max_transactions}), and this sender ({'funded' if funded else 'empty account'}, "
+                f"{holding} pending) outranks none of them (mempool.account_slots = {self.limits.account_slots})"
+            )
+        nonces = self._by_sender[victim]
+        newest = nonces[max(nonces)].transaction
+        self.remove([newest])
+        self.evicted += 1
+
+    def _lowest_ranked(self, exclude: bytes) -> tuple[bool, int, bytes] | None:
+        """(funded, count, sender) of the sender eviction takes from first, ``exclude`` aside."""
+        for kind in (False, True):
+            counts = self._ranks[kind]
+            for count in sorted(counts, reverse=True):
+                for candidate in reversed(counts[count]):  # the last to reach that count first
+                    if candidate != exclude:
+                        return kind, count, candidate
+        return None
 
     def candidates(self) -> list[SignedTransactionAPI]:
         """Every pending transaction, in arrival order with each sender's nonces ascending."""
@@ -176,11 +256,13 @@ class Mempool:
             sender = transaction.sender
             nonces = self._by_sender.get(sender)
             if nonces is not None:
+                count_before = len(nonces)
                 nonces.pop(transaction.nonce, None)
                 self._cost_by_sender[sender] -= _cost(transaction)
                 if not nonces:
                     del self._by_sender[sender]
                     del self._cost_by_sender[sender]
+                self._rerank(sender, count_before)
 
     def prune(self, account_of: Callable[[bytes], AccountView]) -> list[SignedTransactionAPI]:
         """Drop transactions whose nonce the head state has passed; return them."""
