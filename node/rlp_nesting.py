@@ -7,7 +7,6 @@ proposals) is walked here first, iteratively, and refused past a small bound.
 
 from __future__ import annotations
 
-
 MAX_RLP_DEPTH = 16
 """Default bound on nested RLP lists from outside (``[p2p] max_rlp_depth`` for peers' messages).
 Settle's deepest honest structure, a typed transaction's access list, is 3 lists deep."""

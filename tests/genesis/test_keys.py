@@ -67,7 +67,8 @@ def test_proof_of_possession_verifies_with_py_ecc_and_is_in_the_genesis_entry() 
     keys = generate_validator_keys(b"\x08" * 32)
     assert G2ProofOfPossession.PopVerify(BLSPubkey(keys.bls_public_key), BLSSignature(keys.bls_proof_of_possession))
     other = generate_validator_keys(b"\x09" * 32)
-    assert not G2ProofOfPossession.PopVerify(BLSPubkey(other.bls_public_key), BLSSignature(keys.bls_proof_of_possession))
+    assert not G2ProofOfPossession.PopVerify(
+        BLSPubkey(other.bls_public_key), BLSSignature(keys.bls_proof_of_possession))
     assert keys.genesis_validator().bls_proof_of_possession == keys.bls_proof_of_possession
 
 

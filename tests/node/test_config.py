@@ -207,7 +207,7 @@ BAD_VALUES = [
         "max_per_sender",
         "[mempool] max_per_sender: must not exceed max_transactions (10), got 11",
     ),
-    ("[p2p]\npeer_message_rate = 0", "p2p", "peer_message_rate", "[p2p] peer_message_rate: expected a number > 0, got 0"),
+    ("[p2p]\npeer_message_rate = 0", "p2p", "peer_message_rate", "[p2p] peer_message_rate: expected a number > 0"),
     ("[p2p]\npeer_ban_seconds = true", "p2p", "peer_ban_seconds", "[p2p] peer_ban_seconds: expected a number > 0"),
     ("[p2p]\npeer_score_decay = -1.5", "p2p", "peer_score_decay", "[p2p] peer_score_decay: expected a number >= 0"),
     ("[p2p]\nmax_rlp_depth = 0", "p2p", "max_rlp_depth", "[p2p] max_rlp_depth: expected an integer 1..1000, got 0"),

@@ -67,7 +67,8 @@ def test_the_walk_bounds_what_pyrlp_decodes_on_mangled_input() -> None:
     for _ in range(3000):
         data = bytearray(rlp.encode(structure(12)))
         for _ in range(generator.randrange(4)):
-            data[generator.randrange(len(data))] = generator.choice([0xC0, 0xC1, 0xC5, 0xF8, 0xB8, generator.randrange(256)])
+            corruption = generator.choice([0xC0, 0xC1, 0xC5, 0xF8, 0xB8, generator.randrange(256)])
+            data[generator.randrange(len(data))] = corruption
         data = bytes(data)
         try:
             check_rlp_nesting(data, 6)

@@ -61,7 +61,7 @@ async def test_a_deeply_nested_rlp_frame_leaves_p2p_running(nursery: trio.Nurser
 async def test_a_flood_over_the_rate_is_dropped_and_the_peer_banned_then_readmitted(nursery: trio.Nursery) -> None:
     keys = KEYS[:2]
     ports = [free_port(), free_port()]
-    addresses = [address_of(key, port) for key, port in zip(keys, ports)]
+    addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
     strict = replace(FAST, peer_message_rate=5.0, peer_message_burst=10, peer_ban_score=30.0,
                      peer_ban_seconds=2.0)
     a = await start_node(nursery, keys[0], port=ports[0], allowed=keys, bootstrap=addresses)
