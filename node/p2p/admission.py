@@ -28,11 +28,11 @@ __all__ = ["NOISE_PROTOCOL_ID", "AllowListNoise", "PeerNotAllowed"]
 
 
 class PeerNotAllowed(HandshakeFailure):
-    """The remote completed the Noise handshake with a key that is not in the allow-list."""
+    """The remote completed the Noise handshake with a key that is not in the allow-list, or is banned."""
 
-    def __init__(self, peer_id: ID) -> None:
+    def __init__(self, peer_id: ID, problem: str = "is not in the allow-list") -> None:
         self.peer_id = peer_id
-        super().__init__(f"peer {peer_id} is not in the allow-list")
+        super().__init__(f"peer {peer_id} {problem}")
 
 
 class AllowListNoise(NoiseTransport):
@@ -55,7 +55,8 @@ class AllowListNoise(NoiseTransport):
         peer_id = secure_conn.get_remote_peer()
         if peer_id in self._allowed_peers and not self._is_banned(peer_id):
             return secure_conn
-        if peer_id in self._allowed_peers:
+        banned = peer_id in self._allowed_peers
+        if banned:
             self._log.info("refused a connection from a banned peer", peer=str(peer_id), direction=direction)
         else:
             self._log.warning("refused a connection from a peer not in the allow-list", peer=str(peer_id),
@@ -64,4 +65,4 @@ class AllowListNoise(NoiseTransport):
             await secure_conn.close()
         except Exception:
             pass
-        raise PeerNotAllowed(peer_id)
+        raise PeerNotAllowed(peer_id, "is banned for misbehaving" if banned else "is not in the allow-list")

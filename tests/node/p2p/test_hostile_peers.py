@@ -73,7 +73,7 @@ async def test_a_flood_over_the_rate_is_dropped_and_the_peer_banned_then_readmit
         await trio.lowlevel.checkpoint()  # each one its own gossip message
     await wait_until(lambda: b.log.count("warning", "peer banned; disconnecting") == 1, what="a banned at b")
 
-    assert 10 <= len(b.consensus) <= 20  # the burst, and what the rate refilled meanwhile
+    assert 10 <= len(b.consensus) <= 30  # the burst, and what the rate (5/s) refilled meanwhile: not 100
     assert b.log.count("warning", "peer over its message rate; messages dropped") == 1
     await wait_until(lambda: a.peer_id not in b.network.peers(), what="a disconnected from b")
     assert b.network.guard.is_banned(ID.from_base58(a.peer_id))
