@@ -31,7 +31,6 @@ from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
 
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
-from node.rlp_nesting import MAX_RLP_DEPTH, check_rlp_nesting
 from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
 from vm.block_import import BlockRejected, execute_block, reuse_known_senders
@@ -318,7 +317,6 @@ class Backend:
 
     def decode_block(self, raw: bytes) -> BlockAPI:
         try:
-            check_rlp_nesting(raw, MAX_RLP_DEPTH)  # a peer's block; pyrlp would recurse as deep as it nests
             return rlp.decode(raw, sedes=self._vm_class.get_block_class())
         except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as exc:
             raise InvalidBlock(f"block could not be decoded: {_first_line(exc)}") from exc

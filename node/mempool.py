@@ -121,7 +121,8 @@ class Mempool:
         """Admit ``transaction`` or raise :class:`Rejected`; returns its hash."""
         if encoded_size > self.limits.max_transaction_bytes:
             raise Rejected(
-                f"oversized data: transaction size {encoded_size}, limit {self.limits.max_transaction_bytes}"
+                f"oversized data: transaction size {encoded_size}, limit {self.limits.max_transaction_bytes} "
+                "([mempool] max_transaction_bytes)"
             )
         tx_chain_id = getattr(transaction, "chain_id", None)
         if tx_chain_id is None:
@@ -172,7 +173,7 @@ class Mempool:
             if len(pending) >= self.limits.max_per_sender:
                 raise Rejected(
                     f"too many pending transactions from 0x{sender.hex()}: {len(pending)} "
-                    f"(mempool.max_per_sender = {self.limits.max_per_sender})"
+                    "(limit [mempool] max_per_sender)"
                 )
             if len(self._by_hash) >= self.limits.max_transactions:
                 self._evict_for(sender, funded, len(pending))
@@ -216,9 +217,9 @@ class Mempool:
                 victim = candidate
         if victim is None:
             raise Rejected(
-                f"txpool is full: {len(self._by_hash)} transactions (mempool.max_transactions = "
-                f"{self.limits.max_transactions}), and this sender ({'funded' if funded else 'empty account'}, "
-                f"{holding} pending) outranks none of them (mempool.account_slots = {self.limits.account_slots})"
+                f"txpool is full: {len(self._by_hash)} transactions (limit [mempool] max_transactions), and this "
+                f"sender ({'funded' if funded else 'empty account'}, {holding} pending) outranks none of them "
+                f"([mempool] account_slots = {self.limits.account_slots})"
             )
         nonces = self._by_sender[victim]
         newest = nonces[max(nonces)].transaction

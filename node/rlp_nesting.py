@@ -1,8 +1,8 @@
 """How deep a peer's RLP would nest, found before it is decoded.
 
 pyrlp decodes recursively, so the depth of a decoded structure is the sender's choice. Settle's
-own structures are a few lists deep; anything received from outside (gossip, sync, blocks in
-proposals) is walked here first, iteratively, and refused past a small bound.
+own structures are a few lists deep; what peers send (gossip messages and their payloads, sync
+frames and their blocks) is walked here first, iteratively, and refused past a small bound.
 """
 
 from __future__ import annotations

@@ -56,12 +56,3 @@ def test_block_not_extending_the_head_is_rejected(pair):
 def test_garbage_is_not_a_block(pair):
     with pytest.raises(InvalidBlock, match="could not be decoded"):
         pair[1].decode_block(b"\xc3\x01\x02\x03")
-
-
-def test_a_deeply_nested_block_is_refused_before_decoding(pair):
-    """A peer's block (proposal or sync) nesting 100,000 lists deep: pyrlp would recurse that deep."""
-    data = b"\xc0"
-    for _ in range(100_000 - 1):
-        data = rlp.codec.length_prefix(len(data), 0xC0) + data
-    with pytest.raises(InvalidBlock, match="could not be decoded: RLP lists nested deeper than 16"):
-        pair[1].decode_block(data)

@@ -81,7 +81,6 @@ async def test_a_flood_over_the_rate_is_dropped_and_the_peer_banned_then_readmit
     # The ban is temporary: a is re-admitted, and gossips normally again.
     await wait_until(lambda: a.peer_id in b.network.peers(), timeout=10, what="a re-admitted after its ban")
     await wait_for_full_mesh([a, b], timeout=10)
-    before = len(b.consensus)
+    # (Gossip repair may also deliver flood messages b dropped unseen: they arrive late, not never.)
     await a.network.publish_consensus(b"after the ban")
-    await wait_until(lambda: len(b.consensus) > before, what="a's message after the ban")
-    assert b.consensus[-1] == (b"after the ban", a.peer_id)
+    await wait_until(lambda: (b"after the ban", a.peer_id) in b.consensus, what="a's message after the ban")
