@@ -36,6 +36,7 @@ from genesis.errors import (
 )
 from genesis.keys import check_bls_proof_of_possession, check_bls_public_key, check_peer_id
 from genesis.model import (
+    AnchorParams,
     ConsensusParams,
     Genesis,
     GenesisAccount,
@@ -169,7 +170,7 @@ def _parse_address_list(f: _Fields, value: Any, path: str) -> tuple[bytes, ...]:
 # --- sections ---
 
 _TOP_KEYS = ("chainId", "gasLimit", "timestamp", "extraData", "alloc", "validators", "consensus", "permissions",
-             "maxTransactionGas")
+             "maxTransactionGas", "anchor")
 _ACCOUNT_KEYS = ("balance", "nonce", "code", "storage")
 _VALIDATOR_KEYS = ("address", "blsPublicKey", "blsProofOfPossession", "peerId")
 _VALIDATOR_REQUIRED = ("address", "blsPublicKey", "peerId")
@@ -320,6 +321,14 @@ def _parse_permissions(f: _Fields, obj: Any) -> PermissionsConfig:
     )
 
 
+def _parse_anchor(f: _Fields, obj: Any) -> AnchorParams:
+    """The optional ``anchor`` object (Bitcoin anchoring, docs/anchoring.md)."""
+    f.check_keys(obj, "anchor", ("registryAddress",))
+    if "registryAddress" not in obj:
+        return AnchorParams()
+    return AnchorParams(registry_address=_parse_address(f, obj["registryAddress"], "anchor.registryAddress"))
+
+
 def parse_genesis(obj: Any, source: str = "genesis") -> Genesis:
     """Validate a decoded genesis JSON document and build a :class:`Genesis`.
 
@@ -348,6 +357,7 @@ def parse_genesis(obj: Any, source: str = "genesis") -> Genesis:
         validators=_parse_validators(f, obj["validators"]),
         consensus=_parse_consensus(f, obj.get("consensus", {})),
         permissions=_parse_permissions(f, obj.get("permissions", {})),
+        anchor=_parse_anchor(f, obj.get("anchor", {})),
     )
 
 
@@ -431,7 +441,7 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
     permissions = genesis.permissions
     # Written only when set, so that the genesis id of a network that leaves it out stays what it was.
     optional = {} if genesis.max_transaction_gas is None else {"maxTransactionGas": hex(genesis.max_transaction_gas)}
-    return {
+    document: dict[str, Any] = {
         **optional,
         "chainId": genesis.chain_id,
         "gasLimit": hex(genesis.gas_limit),
@@ -454,6 +464,9 @@ validator_to_json(v) for v in genesis.validators
             "auditors": [_address_json(a) for a in permissions.auditors],
         },
     }
+    if genesis.anchor != AnchorParams():  # written only when set, so existing genesis files stay as they were
+        document["anchor"] = {"registryAddress": _address_json(genesis.anchor.registry_address)}
+    return document
 
 
 def write_genesis(genesis: Genesis, path: Path | str) -> None:

@@ -20,6 +20,9 @@ from typing import TypeVar
 #: change); "5e77" reads as "sett(le)".
 DEFAULT_REGISTRY_ADDRESS = bytes.fromhex("0000000000000000000000000000000000005e77")
 
+#: Address of the anchor-registry system contract (Bitcoin anchoring, docs/anchoring.md); "a7c4" reads as "anch(or)".
+DEFAULT_ANCHOR_REGISTRY_ADDRESS = bytes.fromhex("000000000000000000000000000000000000a7c4")
+
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -108,6 +111,15 @@ class PermissionsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AnchorParams:
+    """Where Bitcoin anchor records live (docs/anchoring.md)."""
+
+    registry_address: bytes = DEFAULT_ANCHOR_REGISTRY_ADDRESS
+    """Address of the anchor-registry system contract, which genesis deploys there (unless ``alloc`` already
+    holds that address). Default ``0x000000000000000000000000000000000000a7c4``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Genesis:
     """Everything a node needs to build block 0 and start consensus."""
 
@@ -139,6 +151,9 @@ class Genesis:
     """Gas limit one transaction may have (``maxTransactionGas``), a consensus rule: a
     block holding a transaction above it is invalid. Default None: half the block gas
     limit (:attr:`transaction_gas_cap`)."""
+
+    anchor: AnchorParams = AnchorParams()
+    """Bitcoin anchoring: the anchor registry's address. Default :class:`AnchorParams` defaults."""
 
     @property
     def transaction_gas_cap(self) -> int:

@@ -11,6 +11,8 @@ from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth_typing import Address, BlockNumber, Hash32
 
+from genesis.system import system_accounts
+
 if TYPE_CHECKING:
     from genesis.model import Genesis
 from vm.encoding import encode_list, encode_uint, is_uint
@@ -78,7 +80,7 @@ def reference_chain_class_for(chain_id: int, max_transaction_gas: int | None = N
 
 
 def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
-    """The allocation in py-evm's ``apply_state_dict`` form."""
+    """The allocation in py-evm's ``apply_state_dict`` form, system contracts (genesis/system.py) included."""
     return {
         Address(address): {
             "balance": account.balance,
@@ -86,7 +88,7 @@ def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
             "code": account.code,
             "storage": dict(account.storage),
         }
-        for address, account in genesis.alloc.items()
+        for address, account in {**genesis.alloc, **system_accounts(genesis)}.items()
     }
 
 
