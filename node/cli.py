@@ -11,6 +11,8 @@ import trio
 from node.logs import configure_logging
 
 if TYPE_CHECKING:
+    from node.anchor.service import AnchorSettings
+    from node.config import NodeConfig
     from node.service import NodeSettings
 
 
@@ -164,11 +166,33 @@ def run(config_path: Path) -> None:
         ),
         metrics_host=config.metrics.host,
         metrics_port=config.metrics.port if config.metrics.enabled else None,
+        anchor=_anchor_settings(config) if keys is not None else None,
+        anchor_rpc_max_records=config.anchor.rpc_max_records,
     )
     _run(settings)
 
 
+def _anchor_settings(config: NodeConfig) -> AnchorSettings | None:
+    """The ``[anchor]`` section for the anchoring duty; None when disabled."""
+    from node.anchor.bitcoin import BitcoinCredentials
+    from node.anchor.service import AnchorSettings
+
+    section = config.anchor
+    if not section.enabled:
+        return None
+    return AnchorSettings(
+        rpc_url=section.rpc_url,
+        credentials=BitcoinCredentials(section.rpc_user, section.rpc_password) if section.rpc_user else None,
+        cookie_file=section.rpc_cookie_file, wallet=section.wallet, network=section.network,
+        fee_rate=section.fee_rate, interval_blocks=section.interval_blocks, confirmations=section.confirmations,
+        duty_timeout=section.duty_timeout_seconds, poll_seconds=section.poll_seconds,
+        rpc_timeout=section.rpc_timeout_seconds, scan_depth=section.scan_depth_blocks,
+        max_in_flight=section.max_in_flight,
+    )
+
+
 def _run(settings: NodeSettings) -> None:
+    from node.anchor.pending import PendingFileError
     from node.engine import ConsensusHalted
     from node.metrics import MetricsListenFailed
     from node.p2p import ListenFailed
@@ -186,6 +210,7 @@ def _run(settings: NodeSettings) -> None:
         ListenFailed,
         RpcListenFailed,
         MetricsListenFailed,
+        PendingFileError,
     )
     try:
         trio.run(run_node, settings)
@@ -578,6 +603,15 @@ def bench_network(seconds: float, periods: str, validators: int) -> None:
         raise SettleError(f"--periods: expected comma-separated milliseconds, got {periods!r}") from None
     sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators))
 
+
+# -- anchor (Bitcoin anchoring: node/anchor/cli.py) ----------------------------
+def _register_anchor_commands() -> None:
+    from node.anchor.cli import anchor
+
+    main.add_command(anchor)
+
+
+_register_anchor_commands()
 
 if __name__ == "__main__":
     main()

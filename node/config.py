@@ -69,6 +69,24 @@ A complete file with every default::
     level = "info"              # debug | info | warning | error
     format = "console"          # console | json
 
+    [anchor]                    # Bitcoin anchoring (docs/anchoring.md); validators only
+    enabled = false
+    rpc_url = "http://127.0.0.1:8332/"
+    rpc_user = ""
+    rpc_password = ""           # or rpc_cookie_file
+    rpc_cookie_file = ""
+    wallet = ""
+    network = "mainnet"         # mainnet | testnet | signet | regtest
+    fee_rate = 10.0             # sat/vB
+    interval_blocks = 100
+    confirmations = 6
+    duty_timeout_seconds = 600
+    poll_seconds = 5.0
+    rpc_timeout_seconds = 30.0
+    scan_depth_blocks = 144
+    max_in_flight = 20
+    rpc_max_records = 1000
+
 Every section and key may be left out. Unknown sections and keys are errors,
 because a misspelt key silently falling back to its default is how a node ends
 up serving admin RPC on the wrong interface.
@@ -265,6 +283,23 @@ def _bootstrap(value: Any) -> tuple[str, ...]:
         except Exception as exc:  # multiaddr raises several ValueError and TypeError subclasses
             raise _Invalid(expected, index=index, element=entry, detail=str(exc)) from None
     return tuple(value)
+
+
+def _number(low: float, high: float) -> _Check:
+    expected = f"a number {low}..{high}"
+
+    def check(value: Any) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+            raise _Invalid(expected)
+        return float(value)
+
+    return check
+
+
+def _optional_path(value: Any) -> Path | None:
+    if not isinstance(value, str):
+        raise _Invalid('a path string, or "" for none')
+    return Path(value).expanduser() if value else None
 
 
 def _setting(default: Any, check: _Check, *, path: bool = False, repr: bool = True) -> Any:
@@ -466,6 +501,61 @@ class LogSection:
 
 
 @dataclass(frozen=True, slots=True)
+class AnchorSection:
+    """``[anchor]``: timestamping block hashes into Bitcoin (docs/anchoring.md). Read by validators only."""
+
+    enabled: bool = _setting(False, _boolean)
+    """Take part in the anchoring duty. Default false."""
+
+    rpc_url: str = _setting("http://127.0.0.1:8332/", _text, repr=False)
+    """JSON-RPC URL of the operator's own Bitcoin Core node. Default "http://127.0.0.1:8332/"."""
+
+    rpc_user: str = _setting("", _text, repr=False)
+    """RPC user name; empty with ``rpc_cookie_file`` or credentials in the URL. Default ""."""
+
+    rpc_password: str = _setting("", _text, repr=False)
+    """RPC password; never logged. Default ""."""
+
+    rpc_cookie_file: Path | None = _setting(None, _optional_path, path=True)
+    """bitcoind's ``.cookie`` file, read instead of user and password. Default "" (none)."""
+
+    wallet: str = _setting("", _text)
+    """Wallet that pays for anchor transactions; "" for the node's default wallet. Default ""."""
+
+    network: str = _setting("mainnet", _choice("mainnet", "testnet", "signet", "regtest"))
+    """The Bitcoin network the node must be on (checked against ``getblockchaininfo``). Default "mainnet"."""
+
+    fee_rate: float = _setting(10.0, _number(1.0, 10_000.0))
+    """Fee rate of anchor transactions in sat/vB. Default 10."""
+
+    interval_blocks: int = _setting(100, _integer(1))
+    """Anchor every block whose height is a multiple of this (a checkpoint). Default 100."""
+
+    confirmations: int = _setting(6, _integer(1, 1000))
+    """Bitcoin confirmations before the record is written on Settle. Default 6."""
+
+    duty_timeout_seconds: float = _setting(600.0, _number(1.0, 86_400.0))
+    """After this long without an anchor for a checkpoint (counted from its block's timestamp), the duty
+    passes to the next validator, and so on round the set. Default 600."""
+
+    poll_seconds: float = _setting(5.0, _number(0.05, 3600.0))
+    """How often the Bitcoin node is polled. Default 5."""
+
+    rpc_timeout_seconds: float = _setting(30.0, _number(0.1, 3600.0))
+    """Timeout of one Bitcoin RPC call. Default 30."""
+
+    scan_depth_blocks: int = _setting(144, _integer(1, 100_000))
+    """Bitcoin blocks searched back from the tip for anchors at start-up. Default 144 (a day)."""
+
+    max_in_flight: int = _setting(20, _integer(1, 1000))
+    """Most checkpoints this validator anchors at once (catch-up after an outage goes in steps of this;
+    Bitcoin Core's mempool allows 25 unconfirmed ancestors). Default 20."""
+
+    rpc_max_records: int = _setting(1000, _integer(1, 100_000))
+    """Most records one ``anchor_getAnchors`` answer carries (any node, anchoring or not). Default 1000."""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """A node's whole configuration. Paths in a loaded config are absolute."""
 
@@ -490,6 +580,9 @@ class NodeConfig:
     log: LogSection = LogSection()
     """``[log]`` section."""
 
+    anchor: AnchorSection = AnchorSection()
+    """``[anchor]`` section (Bitcoin anchoring)."""
+
     source_path: Path | None = field(default=None, compare=False)
     """File the config was loaded from; None when built in code. Not compared:
     it records provenance, not configuration."""
@@ -503,6 +596,7 @@ _SECTIONS: dict[str, type] = {
     "mempool": MempoolSection,
     "metrics": MetricsSection,
     "log": LogSection,
+    "anchor": AnchorSection,
 }
 
 
@@ -552,7 +646,7 @@ def _parse_section(name: str, cls: type, table: Any, base_dir: Path, source: str
                 raise ConfigFieldError(source, name, key, problem, exc.index) from None
         else:
             value = spec.default
-        if spec.metadata["path"]:
+        if spec.metadata["path"] and value is not None:  # None: an optional path left empty
             value = _absolute(value, base_dir)
         values[key] = value
     return cls(**values)
@@ -639,7 +733,9 @@ def config_to_dict(config: NodeConfig, base_dir: Path | None = None) -> dict[str
         table: dict[str, Any] = {}
         for spec in dataclasses.fields(section):
             value = getattr(section, spec.name)
-            if spec.metadata["path"]:
+            if spec.metadata["path"] and value is None:
+                value = ""
+            elif spec.metadata["path"]:
                 value = os.path.relpath(value, base_dir) if base_dir is not None else os.fspath(value)
                 value = Path(value).as_posix()
             elif isinstance(value, tuple):

@@ -27,6 +27,7 @@ from consensus.validators import Validator, ValidatorSet
 from genesis.keys import ValidatorKeys
 from genesis.model import Genesis
 from node import metrics
+from node.anchor.service import AnchorService, AnchorSettings
 from node.backend import Backend, InvalidTransaction
 from node.dev_accounts import DevSigner
 from node.engine import ConsensusEngine
@@ -34,6 +35,7 @@ from node.logs import READY_EVENT
 from node.mempool import MempoolLimits
 from node.p2p.settings import P2PSettings
 from node.recursion import bound_recursion
+from node.rpc.anchor import AnchorAPI
 from node.rpc.api import Connection, DevAPI, EthAPI, NetAPI, Web3API
 from node.rpc.bft import BftAPI
 from node.rpc.filters import FilterManager, SubscriptionManager
@@ -87,6 +89,10 @@ class NodeSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
     """Serve Prometheus metrics on this port; None disables them."""
+    anchor: AnchorSettings | None = None
+    """Bitcoin anchoring (node/anchor); None when ``[anchor] enabled`` is false or the node is no validator."""
+    anchor_rpc_max_records: int = 1000
+    """Most records one ``anchor_getAnchors`` answer carries."""
 
     @property
     def networked(self) -> bool:
@@ -131,7 +137,7 @@ class RpcParts:
 
 
 def build_dispatcher(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
-                     peer_count: Callable[[], int] = lambda: 0) -> RpcParts:
+                     peer_count: Callable[[], int] = lambda: 0, anchor: AnchorService | None = None) -> RpcParts:
     """Every namespace this node offers, behind one dispatcher with the configured limits."""
     limits = settings.rpc_limits
     filters = FilterManager(backend, limits)
@@ -144,6 +150,7 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
         Web3API(),
         *([BftAPI(backend, engine)] if engine is not None else []),
         *([DevAPI(backend, engine)] if settings.dev_methods else []),
+        AnchorAPI(backend, anchor, settings.anchor_rpc_max_records),
     ):
         methods.update(namespace.methods())
     if settings.keys is None:
@@ -154,9 +161,9 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
 
 
 def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
-              peer_count: Callable[[], int] = lambda: 0) -> Any:
+              peer_count: Callable[[], int] = lambda: 0, anchor: AnchorService | None = None) -> Any:
     """The ASGI app serving every namespace this node offers."""
-    parts = build_dispatcher(backend, settings, engine, peer_count)
+    parts = build_dispatcher(backend, settings, engine, peer_count, anchor)
     return create_app(
         parts.dispatcher,
         cors_origins=list(settings.cors_origins),
@@ -210,9 +217,16 @@ async def run_node(settings: NodeSettings) -> None:
                     if settings.networked:
                         network = await _start_network(nursery, settings, backend, engine)
                     await nursery.start(engine.run)
+                anchor = None
+                if settings.anchor is not None and settings.keys is not None:
+                    anchor = AnchorService(backend, settings.anchor, account_key=settings.keys.account_key,
+                                           validators=[v.address for v in settings.genesis.validators],
+                                           data_dir=settings.data_dir)
+                    await nursery.start(anchor.run)
                 if settings.rpc_enabled:
                     app = build_rpc(backend, settings, engine,
-                                    (lambda: len(network.peers())) if network is not None else (lambda: 0))
+                                    (lambda: len(network.peers())) if network is not None else (lambda: 0),
+                                    anchor)
                     await nursery.start(serve_rpc, app, settings.rpc_host, settings.rpc_port)
                 log.info(
                     READY_EVENT,
