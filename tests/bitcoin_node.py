@@ -62,12 +62,12 @@ class LitecoinNode:
     def call(self, method: str, *params: Any, wallet: str = "") -> Any:
         return self.rpc(wallet).call(method, *params, wallet=bool(wallet))
 
-    def start(self) -> LitecoinNode:
+    def start(self, *extra_args: str) -> LitecoinNode:
         args = [
             LITECOIND, "-regtest", f"-datadir={self.datadir}", f"-rpcport={self.port}", "-rpcbind=127.0.0.1",
             "-rpcallowip=127.0.0.1", "-listen=0", "-server=1", f"-rpcuser={RPC_USER}",
             f"-rpcpassword={RPC_PASSWORD}", VBPARAMS, "-fallbackfee=0.0002", "-txindex=0", "-printtoconsole=0",
-            "-dnsseed=0", "-discover=0", "-upnp=0",
+            "-dnsseed=0", "-discover=0", "-upnp=0", *extra_args,
         ]
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)

@@ -146,7 +146,7 @@ def test_four_validators_anchor_into_bitcoin(tmp_path, litecoin, network):
 
         def sender() -> ValidatorProcess | None:
             for n in net.nodes:
-                if any("anchor transaction sent" in line and f"height={target}" in line
+                if any("anchor transaction sent" in line and re.search(rf"height={target}\b", line)
                        for line in n.process.lines(seen[n.node.index])):
                     return n
             return None

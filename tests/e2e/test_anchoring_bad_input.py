@@ -2,6 +2,8 @@
 never a crash, and anchoring resumes once fixed. A real litecoind regtest node; one validator."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.bitcoin_node import LitecoinNode, poll_until
@@ -78,4 +80,40 @@ def test_bad_bitcoin_input_is_logged_once_counted_and_recovered_from(tmp_path, l
         node.start()
         before = recorded()
         poll_until(lambda: recorded() >= before + 2, 90, lambda: f"no anchors after the fix:\n{node.log()[-3000:]}")
+    node.stop()
+
+
+def test_an_anchor_dropped_by_a_bitcoin_reorg_is_sent_again_and_recorded_on_the_new_chain(tmp_path, litecoin):
+    litecoin.setup_miner()
+    litecoin.create_wallet("v0")
+    litecoin.fund("v0")
+    net = Network(tmp_path / "net", validators=1, block_period_ms=300)
+    (node,) = net.nodes
+    configure_anchor(node, litecoin, "v0", interval_blocks=5, confirmations=3)
+    node.start()
+    sent = poll_until(lambda: [line for line in node.process.lines() if "anchor transaction sent" in line
+                               and re.search(r"height=5\b", line)], 60,
+                      lambda: f"no anchor sent:\n{node.log()[-3000:]}")
+    txid = sent[0].split("btc_txid=")[1].split()[0]
+    orphaned = litecoin.mine(1)[0]
+    assert txid in litecoin.call("getblock", orphaned, 1)["tx"]
+
+    # The block is orphaned, and bitcoind restarts without its mempool and without wallet re-broadcasts:
+    # the anchor is nowhere in Bitcoin any more, only in the validator's pending file (the validator is
+    # stopped meanwhile, or it would re-send at once).
+    node.stop()
+    litecoin.call("invalidateblock", orphaned)
+    litecoin.stop()
+    litecoin.start("-persistmempool=0", "-walletbroadcast=0")
+    assert litecoin.call("getbestblockhash") != orphaned and txid not in litecoin.call("getrawmempool")
+    node.start()
+    with litecoin.mining(0.5):
+        poll_until(lambda: 5 in [r["height"] for r in node.call("anchor_getAnchors")], 90,
+                   lambda: f"checkpoint 5 not recorded after the reorg:\n{node.log()[-3000:]}")
+    assert any("anchor transaction re-sent" in line and re.search(r"height=5\b", line)
+               for line in node.process.lines())
+    (record,) = [r for r in node.call("anchor_getAnchors") if r["height"] == 5]
+    assert record["btcTxid"] == txid, "the same transaction, re-sent, not a second anchor"
+    assert record["btcBlockHash"] != orphaned
+    assert litecoin.call("getblockhash", record["btcBlockHeight"]) == record["btcBlockHash"]
     node.stop()
