@@ -130,7 +130,7 @@ class AnchorService:
         while True:
             try:
                 await self.poll()
-            except (BackendError, ValueError, OSError) as exc:  # never take the node down; say what failed
+            except Exception as exc:  # anchoring must never take the node down: one line saying what failed
                 log.error("anchoring poll failed", error=f"{type(exc).__name__}: {exc}")
             await trio.sleep(self.settings.poll_seconds)
 
@@ -151,6 +151,9 @@ class AnchorService:
         self.due = [h for h in checkpoints_up_to(head, interval) if h not in self._recorded_set]
         metrics.LAST_ANCHORED_HEIGHT.set(max(self.recorded, default=0))
         metrics.PENDING_ANCHORS.set(len(self.due))
+        for height in [h for h in self._seen if h in self._recorded_set]:  # forget what is settled
+            del self._seen[height]
+            self._record_submitted.pop(height, None)
         done = [h for h in self.pending.entries if h in self._recorded_set]
         if done:
             await trio.to_thread.run_sync(self.pending.drop, done)
