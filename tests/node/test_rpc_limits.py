@@ -324,6 +324,8 @@ def valid_params(node: Node) -> dict[str, list[Any]]:
                                     "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2},
                                    SIGNER.accounts[1].key).raw_transaction
     return {
+        "anchor_getAnchorForBlock": ["0x0"],
+        "anchor_getAnchors": ["0x0", "0x10"],
         "eth_call": [{"from": sender, "to": ADDRESS, "data": "0x", "value": "0x0", "gas": "0x5208"}, "latest"],
         "eth_estimateGas": [{"from": sender, "to": ADDRESS, "input": "0x"}, "latest"],
         "eth_feeHistory": ["0x1", "latest", [50]],
