@@ -70,8 +70,8 @@ def assert_no_duplicates(litecoin: LitecoinNode, net: Network, node: ValidatorPr
 
 
 def ots_verify(litecoin: LitecoinNode, digest: str, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([OTS, "--no-cache", "--bitcoin-node", litecoin.url_with_credentials, "verify", "-d",
-                           digest, str(path)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([OTS, "--no-cache", "--btc-regtest", "--bitcoin-node", litecoin.url_with_credentials,
+                           "verify", "-d", digest, str(path)], capture_output=True, text=True, timeout=60)
 
 
 def test_four_validators_anchor_into_bitcoin(tmp_path, litecoin, network):

@@ -3,13 +3,14 @@ never a crash, and anchoring resumes once fixed. A real litecoind regtest node; 
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
 from tests.bitcoin_node import LitecoinNode, poll_until
 from tests.e2e.anchoring import configure_anchor, metric
 from tests.e2e.network import Network
-from tests.e2e.node_process import free_port
+from tests.e2e.node_process import SETTLE, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -116,4 +117,9 @@ def test_an_anchor_dropped_by_a_bitcoin_reorg_is_sent_again_and_recorded_on_the_
     assert record["btcTxid"] == txid, "the same transaction, re-sent, not a second anchor"
     assert record["btcBlockHash"] != orphaned
     assert litecoin.call("getblockhash", record["btcBlockHeight"]) == record["btcBlockHash"]
+    # The verifier takes the Bitcoin node, credentials and confirmations from the validator's own config.
+    result = subprocess.run([*SETTLE, "anchor", "verify", "--rpc", node.url, "--config", str(node.node.config_path),
+                             "--height", "3"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok height 5:" in result.stdout and "covered by the anchor of checkpoint 5" in result.stdout
     node.stop()

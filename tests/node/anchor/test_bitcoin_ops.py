@@ -13,6 +13,8 @@ from node.anchor.bitcoin_tx import dsha256, fold_branch, internal, parse_transac
 from node.anchor.ots import build_ots
 from node.anchor.payload import AnchorPayload
 
+pytestmark = pytest.mark.slow  # a litecoind node and some fifty `ots` client runs: about 30 s
+
 OTS = str(Path(sys.executable).with_name("ots"))
 
 
@@ -58,8 +60,9 @@ def test_ots_proof_verifies_with_the_standard_client_and_a_flipped_byte_fails(li
     path.write_bytes(proof)
 
     def verify(file: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([OTS, "--no-cache", "--bitcoin-node", litecoin.url_with_credentials, "verify",
-                               "-d", payload.block_hash.hex(), str(file)], capture_output=True, text=True, timeout=60)
+        return subprocess.run([OTS, "--no-cache", "--btc-regtest", "--bitcoin-node", litecoin.url_with_credentials,
+                               "verify", "-d", payload.block_hash.hex(), str(file)],
+                              capture_output=True, text=True, timeout=60)
 
     result = verify(path)
     assert result.returncode == 0, result.stderr
