@@ -21,7 +21,7 @@ from node.anchor.bitcoin import BitcoinCredentials, BitcoinError, BitcoinRPC, re
 from node.anchor.bitcoin_ops import find_payload
 from node.anchor.bitcoin_tx import BitcoinParseError, parse_transaction
 from node.anchor.ots import build_ots
-from node.anchor.registry import AnchorRecord, checkpoint_covering
+from node.anchor.registry import AnchorRecord, checkpoint_covering, read_record, recorded_heights
 from node.anchor.verify import Mismatch, Verified, hash_chain_mismatches, verify_record
 
 
@@ -82,6 +82,54 @@ class LocalChain:
         return bytes.fromhex(block["parentHash"][2:]) if block else None
 
 
+class DatabaseChain:
+    """A stopped node's LevelDB (or a copy of one handed to an auditor), read directly.
+
+    Each block hash is recomputed as the keccak of the header stored in the
+    database, so nothing the database's owner says about hashes is taken on trust;
+    records, unless given with ``--records``, are read from the registry in its state.
+    """
+
+    def __init__(self, data_dir: Path, genesis_path: Path) -> None:
+        from genesis.errors import GenesisError
+        from genesis.loader import load_genesis
+        from node.backend import Backend
+        from node.store import ChainStore, StoreError
+        from vm.leveldb import StorageError
+
+        if not (data_dir / "chain").is_dir():
+            raise AnchorCliError(f"{data_dir}: no chain database here (expected {data_dir / 'chain'})")
+        try:
+            genesis = load_genesis(genesis_path)
+            self.store = ChainStore(data_dir, genesis)
+        except (GenesisError, StoreError, StorageError) as exc:
+            raise AnchorCliError(str(exc)) from None
+        self.chain_id = genesis.chain_id
+        self.backend = Backend(self.store, coinbase=b"\x00" * 20)
+
+    def block_hash(self, number: int) -> bytes | None:
+        header = self.store.header_by_number(number)
+        return bytes(header.hash) if header is not None else None
+
+    def parent_hash(self, number: int) -> bytes | None:
+        header = self.store.header_by_number(number)
+        return bytes(header.parent_hash) if header is not None else None
+
+    def records(self) -> list[AnchorRecord]:
+        from node.backend import CallRequest
+
+        registry = self.store.genesis.anchor.registry_address
+
+        def call(data: bytes) -> bytes:
+            return self.backend.call(CallRequest(b"\x00" * 20, registry, None, 0, data), self.backend.head)
+
+        found = [read_record(call, height) for height in recorded_heights(call)]
+        return [record for record in found if record is not None]
+
+    def close(self) -> None:
+        self.store.close()
+
+
 def _bitcoin(config: Path | None, url: str | None, user: str | None, password: str | None,
              cookie: Path | None) -> tuple[BitcoinRPC, int]:
     confirmations = 6
@@ -118,6 +166,11 @@ def anchor() -> None:
               help="JSON-RPC URL of the Settle node whose chain is checked.")
 @click.option("--records", "records_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Check these records (JSON from anchor_getAnchors) instead of the node's own.")
+@click.option("--datadir", "data_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Read the chain from this stopped node's data directory (or a copy) instead of --rpc: "
+              "block hashes are recomputed from the stored headers. Needs --genesis.")
+@click.option("--genesis", "genesis_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="The chain's genesis.json, with --datadir.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Take the Bitcoin node and confirmations from this node config's [anchor] section.")
 @click.option("--bitcoin-rpc", "bitcoin_url", help="Bitcoin Core JSON-RPC URL (http://user:pass@host:port/).")
@@ -128,14 +181,29 @@ def anchor() -> None:
 @click.option("--confirmations", type=click.IntRange(1, 1000), help="Confirmations required (default: config, or 6).")
 @click.option("--height", type=click.IntRange(0), help="Check only block H: the hash chain up to the checkpoint "
               "anchor that covers it, and that anchor.")
-def verify(rpc_url: str, records_file: Path | None, config_path: Path | None, bitcoin_url: str | None,
-           bitcoin_user: str | None, bitcoin_password: str | None, bitcoin_cookie: Path | None,
-           confirmations: int | None, height: int | None) -> None:
+def verify(rpc_url: str, records_file: Path | None, data_dir: Path | None, genesis_path: Path | None,
+           config_path: Path | None, bitcoin_url: str | None, bitcoin_user: str | None,
+           bitcoin_password: str | None, bitcoin_cookie: Path | None, confirmations: int | None,
+           height: int | None) -> None:
     """Check every anchor record against a Bitcoin node and the local chain; exit 1 on any mismatch."""
     rpc, configured = _bitcoin(config_path, bitcoin_url, bitcoin_user, bitcoin_password, bitcoin_cookie)
     required = confirmations or configured
+    if (data_dir is None) != (genesis_path is None):
+        raise AnchorCliError("--datadir and --genesis go together")
+    if data_dir is not None and genesis_path is not None:
+        database = DatabaseChain(data_dir, genesis_path)
+        try:
+            records = load_records(rpc_url, records_file) if records_file is not None else database.records()
+            _verify(database, records, rpc, required, height)
+        finally:
+            database.close()
+        return
     chain = LocalChain(rpc_url)
-    records = load_records(rpc_url, records_file)
+    _verify(chain, load_records(rpc_url, records_file), rpc, required, height)
+
+
+def _verify(chain: LocalChain | DatabaseChain, records: list[AnchorRecord], rpc: BitcoinRPC, required: int,
+            height: int | None) -> None:
     problems: list[Mismatch] = []
     if height is not None:
         covering = checkpoint_covering([r.height for r in records], height)

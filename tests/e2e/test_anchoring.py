@@ -170,6 +170,12 @@ def test_four_validators_anchor_into_bitcoin(tmp_path, litecoin, network):
     published = tmp_path / "records.json"
     published.write_text(json.dumps(records(a)))
     net.stop_all()
+    # The honest database, read directly (hashes recomputed from its headers, records from its state), passes.
+    database = ["--datadir", str(a.node.directory / "data"), "--genesis", str(net.layout.genesis_path)]
+    result = settle("anchor", "verify", *database, "--bitcoin-rpc", litecoin.url_with_credentials,
+                    "--confirmations", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(json.loads(published.read_text()))} anchor record(s) verified" in result.stdout
     for node in net.nodes:
         shutil.rmtree(node.node.directory / "data")
         configure_anchor(node, litecoin, f"validator{node.node.index}", enabled=False)
@@ -184,3 +190,9 @@ def test_four_validators_anchor_into_bitcoin(tmp_path, litecoin, network):
     result = settle("anchor", "verify", "--rpc", a.url, "--records", str(published), "--bitcoin-rpc",
                     litecoin.url_with_credentials, "--height", "3")
     assert result.returncode == 1 and f"MISMATCH height {INTERVAL}: block hash" in result.stdout, result.stdout
+    # The forged database handed over as a copy: the same verdict, from its own stored headers.
+    net.stop_all()
+    result = settle("anchor", "verify", *database, "--records", str(published), "--bitcoin-rpc",
+                    litecoin.url_with_credentials, "--confirmations", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"MISMATCH height {INTERVAL}: block hash" in result.stdout, result.stdout
