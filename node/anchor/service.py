@@ -46,7 +46,7 @@ from node.anchor.bitcoin_ops import (
     inclusion,
 )
 from node.anchor.bitcoin_tx import display, internal, parse_transaction
-from node.anchor.duty import checkpoints_up_to, duty_holder
+from node.anchor.duty import checkpoints_up_to, duty_holder, hand_overs
 from node.anchor.payload import AnchorPayload
 from node.anchor.pending import PendingAnchor, PendingAnchors
 from node.anchor.registry import AnchorRecord, encode_record, recorded_count, recorded_heights
@@ -116,6 +116,8 @@ class AnchorService:
         self._scanned: set[bytes] = set()
         self._mempool_checked: set[bytes] = set()
         self._record_submitted: dict[int, float] = {}
+        self._duty_polls: dict[int, int] = {}
+        """Checkpoint height -> consecutive polls this validator has been on duty for it with nothing visible."""
         self._error: tuple[str, str] | None = None
         self._foreign_logged: set[bytes] = set()
         self.bitcoin_tip: int | None = None
@@ -154,6 +156,8 @@ class AnchorService:
         for height in [h for h in self._seen if h in self._recorded_set]:  # forget what is settled
             del self._seen[height]
             self._record_submitted.pop(height, None)
+        for height in [h for h in self._duty_polls if h in self._recorded_set]:
+            del self._duty_polls[height]
         done = [h for h in self.pending.entries if h in self._recorded_set]
         if done:
             await trio.to_thread.run_sync(self.pending.drop, done)
@@ -281,6 +285,7 @@ class AnchorService:
             return AnchorRecord(height, checkpoint.block_hash, txid, where.block_hash, where.height, where.tx_index,
                                 where.branch, seen.anchor.stripped)
         if visible:
+            self._duty_polls.pop(height, None)
             return None
         if own is not None:
             if own.block_hash != checkpoint.block_hash:  # cannot happen on a final chain; never anchor it
@@ -295,6 +300,12 @@ class AnchorService:
                             btc_txid=display(own.txid))
                 self.pending.drop([height])
         if not on_duty:
+            self._duty_polls.pop(height, None)
+            return None
+        # Handed the duty over by a timeout: wait one poll, so that an anchor the previous holder sent just
+        # before the hand-over reaches the mempool (and this validator's view) first.
+        self._duty_polls[height] = self._duty_polls.get(height, 0) + 1
+        if hand_overs(checkpoint.timestamp, now, self.settings.duty_timeout) > 0 and self._duty_polls[height] < 2:
             return None
         payload = AnchorPayload(self.chain_id, self.genesis_prefix, height, checkpoint.block_hash).encode()
         raw = create_anchor_transaction(self.rpc, payload, self.settings.fee_rate)

@@ -8,7 +8,7 @@ from genesis.model import DEFAULT_ANCHOR_REGISTRY_ADDRESS, AnchorParams
 from genesis.system import mapping_slot, system_accounts
 from node.anchor.bitcoin import redact_url, split_url
 from node.anchor.bitcoin_tx import dsha256, fold_branch, merkle_branch, op_return_data
-from node.anchor.duty import checkpoints_up_to, duty_holder
+from node.anchor.duty import checkpoints_up_to, duty_holder, hand_overs
 from node.anchor.payload import SIZE, AnchorPayload, PayloadError
 from node.anchor.pending import PendingAnchor, PendingAnchors, PendingFileError
 from node.config import ConfigFieldError, default_config
@@ -63,6 +63,7 @@ def test_duty_rotates_by_checkpoint_and_hands_over_after_the_timeout():
     assert duty_holder(10, 10, validators, 1000, 1060, 60) == b"c"
     assert duty_holder(10, 10, validators, 1000, 1000 + 4 * 60, 60) == b"b"  # round the set
     assert duty_holder(10, 10, validators, 1000, 900, 60) == b"b"  # a clock behind the block: still the first
+    assert [hand_overs(1000, now, 60) for now in (900, 1000, 1059, 1060, 1181)] == [0, 0, 0, 1, 3]
 
 
 def test_pending_anchors_survive_a_reload_and_a_corrupt_file_is_an_error(tmp_path):
