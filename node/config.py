@@ -97,6 +97,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import re
 import tomllib
@@ -202,12 +203,16 @@ def _integer(low: int, high: int | None = None) -> _Check:
     return check
 
 
-def _number(low: float, *, inclusive: bool) -> _Check:
-    expected = f"a number {'>=' if inclusive else '>'} {low:g}"
+def _number(low: float, high: float = math.inf, *, inclusive: bool = True) -> _Check:
+    """A finite number from ``low`` (itself allowed when ``inclusive``) up to ``high``."""
+    if high != math.inf:
+        expected = f"a number {low:g}..{high:g}"
+    else:
+        expected = f"a number {'>=' if inclusive else '>'} {low:g}"
 
     def check(value: Any) -> float:
-        if (not isinstance(value, int | float) or isinstance(value, bool) or value != value
-                or value == float("inf") or value < low or (value == low and not inclusive)):
+        if (not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
+                or value < low or (value == low and not inclusive) or value > high):
             raise _Invalid(expected)
         return float(value)
 
@@ -283,17 +288,6 @@ def _bootstrap(value: Any) -> tuple[str, ...]:
         except Exception as exc:  # multiaddr raises several ValueError and TypeError subclasses
             raise _Invalid(expected, index=index, element=entry, detail=str(exc)) from None
     return tuple(value)
-
-
-def _number(low: float, high: float) -> _Check:
-    expected = f"a number {low}..{high}"
-
-    def check(value: Any) -> float:
-        if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
-            raise _Invalid(expected)
-        return float(value)
-
-    return check
 
 
 def _optional_path(value: Any) -> Path | None:
