@@ -1,8 +1,8 @@
 """Settle's fork: Prague execution with consortium header rules.
 
 Settle runs Prague, the newest fork py-evm 0.12.1b1 supports, with three changes
-to the header rules and two to execution's DoS bounds; everything else stays
-bit-for-bit Ethereum's:
+to the header rules, two to execution's DoS bounds and one precompile added;
+everything else stays bit-for-bit Ethereum's:
 
 * **Base fee is always 0.** EIP-1559 would raise the base fee by at least 1 wei
   after any block above its gas target, even from 0. A consortium chain does not
@@ -24,6 +24,9 @@ bit-for-bit Ethereum's:
   that (as EIP-7825 does from Osaka on, with its own cap).
 * **bn128 precompiles repriced** so that gas bounds time in py-evm's pure-Python
   implementation (:mod:`vm.precompiles`, with the measured costs).
+* **The matching engine** precompile at
+  :data:`vm.matching.precompile.MATCHING_ADDRESS`, on both paths, whose state is
+  consensus state (:mod:`vm.matching.state`; docs/matching.md).
 
 Difficulty 0, nonce 0 and the empty-ommers hash follow the post-merge rules
 py-evm already enforces. ``parent_beacon_block_root`` is the zero hash: the
@@ -56,6 +59,8 @@ from vm.executor import (
 )
 from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
+from vm.matching.precompile import MATCHING_ADDRESS, matching_precompile
+from vm.matching.state import MatchingState
 from vm.precompiles import settle_precompiles
 from vm.transaction_checks import OnePassTransactionChecks
 
@@ -92,13 +97,20 @@ def create_settle_header_from_parent(
 
 
 class SettleReferenceComputation(PragueComputation):
-    """Prague's computation with Settle's precompile prices (:mod:`vm.precompiles`), on py-evm's loop."""
+    """Prague's computation with Settle's precompile prices (:mod:`vm.precompiles`) and the
+    matching-engine precompile (:mod:`vm.matching`), on py-evm's loop."""
 
-    _precompiles = settle_precompiles(PragueComputation._precompiles)
+    _precompiles = {**settle_precompiles(PragueComputation._precompiles), MATCHING_ADDRESS: matching_precompile}
 
 
-class SettleReferenceState(PragueState):
-    """Prague's state with :class:`SettleReferenceComputation`."""
+class SettleMatchingComputation(SettlePragueComputation):
+    """The fast loop's Prague computation with the matching-engine precompile."""
+
+    _precompiles = {**SettlePragueComputation.get_precompiles(), MATCHING_ADDRESS: matching_precompile}
+
+
+class SettleReferenceState(MatchingState, PragueState):
+    """Prague's state with :class:`SettleReferenceComputation`, holding the matching engine."""
 
     computation_class = SettleReferenceComputation
 
@@ -165,11 +177,11 @@ class SettleReferenceVM(PragueVM):
             )
 
 
-class SettlePragueState(CachedStateLogger, FlatSnapshots, ValidatedOnce, PragueState):
+class SettlePragueState(MatchingState, CachedStateLogger, FlatSnapshots, ValidatedOnce, PragueState):
     """Prague state on :mod:`vm.interpreter`'s loop, :mod:`vm.executor`'s executor
-    and :mod:`vm.account_db`'s accounts."""
+    and :mod:`vm.account_db`'s accounts, holding the matching engine (:mod:`vm.matching.state`)."""
 
-    computation_class = SettlePragueComputation
+    computation_class = SettleMatchingComputation
     account_db_class = SettleAccountDB
     transaction_executor_class = SettlePragueTransactionExecutor
 

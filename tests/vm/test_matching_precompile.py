@@ -1,0 +1,201 @@
+"""The matching precompile through real blocks: the fast path, a second importing node and py-evm's
+reference path agree on every root; reverted frames leave nothing in the engine; the digest is in the
+state; a restarted node continues from the database; bad input reverts with a reason and charges gas."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
+from eth_abi import decode, encode
+
+from contracts.compiler import load_artifact
+from tests.vm.test_equivalence import OPERATOR, OPERATOR_ADDRESS, Chains, _contract_address, _selector, _sign
+from vm.matching import NativeEngine
+from vm.matching import state as matching_state
+from vm.matching.codec import decode_events, place
+from vm.matching.precompile import GAS_CALL, MATCHING_ADDRESS
+from vm.matching.reference import BUY, EV_FILL, LIMIT, SELL
+
+PROBE = _contract_address(OPERATOR.address, 0)
+
+
+def call(signature: str, types: list[str], values: list[object]) -> bytes:
+    return _selector(signature.encode()) + encode(types, values)
+
+
+class Session:
+    """Chains plus the operator's nonce, and a native engine fed the same commands (the expectation)."""
+
+    def __init__(self) -> None:
+        self.chains = Chains()
+        self.nonce = 0
+        self.expected = NativeEngine()
+
+    def send(self, *payloads: tuple[bytes, bytes], gas: int = 2_000_000):
+        raws = []
+        for to, data in payloads:
+            raws.append(_sign(OPERATOR, self.nonce, to, data, gas=gas))
+            self.nonce += 1
+        return self.chains.apply(raws)
+
+    def deploy_probe(self) -> None:
+        built = self.send((None, load_artifact("MatchingProbe").bytecode), gas=3_000_000)  # type: ignore[arg-type]
+        assert statuses(built)[0] == 1
+        self.expected.create_book(PROBE, 0, False)
+
+    def digest(self, chain=None) -> bytes:
+        state = (chain or self.chains.builder).get_vm().state
+        return state.get_storage(MATCHING_ADDRESS, 0).to_bytes(32, "big")
+
+    def probe_place(self, owner: int, side: int, price: int, qty: int, *, revert: bool = False):
+        name = "placeThenRevert" if revert else "place"
+        return self.send((PROBE, call(f"{name}(uint64,uint8,uint64,uint64)", ["uint64", "uint8", "uint64", "uint64"],
+                                      [owner, side, price, qty])))
+
+
+def statuses(built) -> list[int]:
+    """Each receipt's status (a post-Byzantium receipt keeps it in the state-root field)."""
+    return [1 if r.state_root == b"\x01" else 0 for r in built.receipts]
+
+
+def roots(chains: Chains) -> set[bytes]:
+    return {c.get_canonical_head().state_root for c in (chains.builder, chains.importer, chains.reference)}
+
+
+@pytest.fixture
+def session() -> Session:
+    s = Session()
+    s.deploy_probe()
+    return s
+
+
+def test_direct_calls_commit_the_engine_digest_on_all_paths() -> None:
+    s = Session()
+    book_call = call("createBook(uint8,bool)", ["uint8", "bool"], [0, False])
+    place_sig = "place(uint32,uint64,uint8,uint8,uint64,uint64)"
+    types = ["uint32", "uint64", "uint8", "uint8", "uint64", "uint64"]
+    built = s.send((MATCHING_ADDRESS, book_call),
+                   (MATCHING_ADDRESS, call(place_sig, types, [1, 1, SELL, LIMIT, 100, 5])),
+                   (MATCHING_ADDRESS, call(place_sig, types, [1, 2, BUY, LIMIT, 101, 3])))
+    assert statuses(built) == [1, 1, 1]
+    words = decode(["uint256[]"], built.computations[2].output)[0]
+    events = decode_events(b"".join(w.to_bytes(32, "big") for w in words))
+    assert [(e.a, e.b, e.price, e.qty) for e in events if e.kind == EV_FILL] == [(2, 1, 100, 3)]
+    s.expected.create_book(OPERATOR_ADDRESS, 0, False)
+    s.expected.execute(OPERATOR_ADDRESS, 1, place(1, SELL, LIMIT, 100, 5) + place(2, BUY, LIMIT, 101, 3))
+    expected = hashlib.sha256(s.expected.serialize()).digest()
+    assert s.digest() == s.digest(s.chains.importer) == s.digest(s.chains.reference) == expected
+    assert len(roots(s.chains)) == 1
+    state = s.chains.builder.get_vm().state
+    assert state.get_nonce(MATCHING_ADDRESS) == 1
+    assert state.matching_engine().best(1) == (0, 0, 100, 2)
+
+
+def test_match_then_revert_leaves_no_trace(session: Session) -> None:
+    session.probe_place(1, SELL, 100, 5)
+    before = session.digest()
+    built = session.probe_place(2, BUY, 100, 3, revert=True)
+    assert statuses(built)[0] == 0
+    assert session.digest() == before
+    state = session.chains.builder.get_vm().state
+    assert state.matching_engine().best(1) == (0, 0, 100, 5)
+    assert len(roots(session.chains)) == 1
+
+
+def test_a_reverted_child_frame_is_undone_but_its_parent_is_kept(session: Session) -> None:
+    session.probe_place(1, SELL, 100, 5)
+    sig = "childRevertsThenPlace(uint64,uint8,uint64,uint64,uint64)"
+    built = session.send((PROBE, call(sig, ["uint64", "uint8", "uint64", "uint64", "uint64"], [2, BUY, 100, 4, 1])))
+    assert statuses(built)[0] == 1
+    session.expected.execute(PROBE, 1, place(1, SELL, LIMIT, 100, 5))
+    session.expected.execute(PROBE, 1, place(2, BUY, LIMIT, 100, 4))  # the child's order took id 2 ...
+    engine = session.chains.builder.get_vm().state.matching_engine()
+    assert engine.best(1) == (0, 0, 100, 4)  # ... but only the parent's fill of 1 remains
+    assert engine.next_id == 3  # the child's id was given back with the rest of its changes
+    assert len(roots(session.chains)) == 1
+
+
+def test_reverted_and_kept_in_one_block(session: Session) -> None:
+    sig = "place(uint64,uint8,uint64,uint64)"
+    types = ["uint64", "uint8", "uint64", "uint64"]
+    built = session.send((PROBE, call(sig, types, [1, SELL, 100, 5])),
+                         (PROBE, call("placeThenRevert(uint64,uint8,uint64,uint64)", types, [2, BUY, 100, 5])),
+                         (PROBE, call(sig, types, [3, BUY, 99, 2])))
+    assert statuses(built) == [1, 0, 1]
+    session.expected.execute(PROBE, 1, place(1, SELL, LIMIT, 100, 5))
+    session.expected.execute(PROBE, 1, place(3, BUY, LIMIT, 99, 2))
+    assert session.digest() == hashlib.sha256(session.expected.serialize()).digest()
+    assert len(roots(session.chains)) == 1
+
+
+def test_restart_continues_from_the_database(session: Session) -> None:
+    session.probe_place(1, SELL, 100, 5)
+    session.probe_place(1, SELL, 101, 5)
+    digest = session.digest()
+    # A node restarted: a new chain object on the same database, nothing in memory.
+    matching_state._cache.clear()
+    kv = dict(session.chains.builder.chaindb.db.wrapped_db.kv_store)
+    assert kv[matching_state.engine_key(digest)]
+    session.chains.builder = type(session.chains.builder)(AtomicDB(MemoryDB(kv)))
+    engine = session.chains.builder.get_vm().state.matching_engine()
+    assert hashlib.sha256(engine.serialize()).digest() == digest
+    built = session.probe_place(2, BUY, 101, 7)
+    assert statuses(built)[0] == 1
+    assert session.chains.builder.get_vm().state.matching_engine().best(1) == (0, 0, 101, 3)
+    assert len(roots(session.chains)) == 1
+
+
+def test_missing_engine_state_is_an_error_not_a_silent_empty_book(session: Session) -> None:
+    session.probe_place(1, SELL, 100, 5)
+    digest = session.digest()
+    matching_state._cache.clear()
+    kv = dict(session.chains.builder.chaindb.db.wrapped_db.kv_store)
+    del kv[matching_state.engine_key(digest)]
+    chain = type(session.chains.builder)(AtomicDB(MemoryDB(kv)))
+    with pytest.raises(matching_state.MatchingStateError, match="no matching-engine state"):
+        chain.get_vm().state.matching_engine()
+
+
+RAW = "raw(bytes)"
+PLACE6 = ["uint256"] * 6  # wide types, so that out-of-range values can be encoded
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\xde\xad\xbe\xef", "unknown selector 0xdeadbeef"),
+        (b"\x01\x02", "shorter than a selector"),
+        (call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 1, 0, 0, 100, 1])[:-1], "expected 192"),
+        (call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 1, 0, 0, 0, 1]), "price out of range"),
+        (call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 1, 0, 0, 1 << 41, 1]),
+         "price out of range"),
+        (call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 1, 0, 0, 5, 1 << 41]),
+         "quantity out of range"),
+        (call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 1 << 64, 0, 0, 5, 1]),
+         "owner out of range"),
+        (call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [7, 1, 0, 0, 100, 1]), "unknown book 7"),
+        (call("cancel(uint32,uint64)", ["uint256", "uint256"], [1 << 33, 1]), "book out of range"),
+        (call("submit(uint32,uint256[])", ["uint32", "uint256[]"], [1, [1 << 255]]), "command 0"),
+    ],
+)
+def test_bad_input_reverts_with_a_reason_and_charges_gas(session: Session, data: bytes, reason: str) -> None:
+    before = session.digest()
+    built = session.send((PROBE, call(RAW, ["bytes"], [data])))
+    assert statuses(built)[0] == 1  # the probe survives its failed call
+    ok, output = decode(["bool", "bytes"], built.computations[0].output)
+    assert not ok
+    assert output[:4] == bytes.fromhex("08c379a0")
+    assert reason in decode(["string"], output[4:])[0]
+    child = built.computations[0].children[0]
+    assert child.is_error and child.get_gas_used() >= GAS_CALL
+    assert session.digest() == before
+    assert len(roots(session.chains)) == 1
+
+
+def test_other_callers_cannot_touch_a_probe_book(session: Session) -> None:
+    data = call("cancel(uint32,uint64)", ["uint32", "uint64"], [1, 1])
+    built = session.send((MATCHING_ADDRESS, data))
+    assert statuses(built)[0] == 0
+    assert b"not its operator" in built.computations[0].output

@@ -1,0 +1,148 @@
+"""The matching engine as consensus state: loaded per EVM state, undone with its frames, committed per block.
+
+* **Which engine.** The world state holds the engine's digest (SHA-256 of its
+  serialisation) in slot 0 of :data:`MATCHING_ADDRESS`'s account. A state
+  (one block's execution, or one ``eth_call``) gets its own engine the first
+  time the precompile runs: a copy of the engine with that digest, from a
+  small in-process cache or else from the database, where every committed
+  serialisation is stored under ``settle:matching:<digest>``. A node restarted
+  at its head therefore continues with the head's book, and a node syncing
+  from genesis rebuilds each one.
+* **Reverts.** ``snapshot`` notes the engine's undo-log position under the
+  account checkpoint; ``revert`` rolls the engine back to it, ``commit``
+  forgets it. So a frame that reverts (or whose ancestor does) leaves nothing
+  in the engine, on the fast path and on py-evm's reference path alike, both
+  of which take every snapshot through the state.
+* **Commitment.** ``persist`` (once per block, before the state root is
+  computed) writes the digest into slot 0, gives the account nonce 1 (so that
+  EIP-161 never clears it as an empty account) and stores the serialisation,
+  in the same database batch as the block. Nothing is written when the
+  engine's digest did not change, so a block whose matching was all reverted,
+  or an ``eth_call``, leaves no trace.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from vm.matching import NativeEngine
+from vm.matching.precompile import MATCHING_ADDRESS
+
+#: Database key prefix of committed engine serialisations (content-addressed by digest).
+DB_PREFIX = b"settle:matching:"
+_EMPTY = NativeEngine().serialize()
+EMPTY_DIGEST = hashlib.sha256(_EMPTY).digest()
+#: Engines kept in memory by digest (the heads of recent blocks), so a block need not read its parent's from disk.
+CACHE_SIZE = 8
+_cache: OrderedDict[bytes, bytes] = OrderedDict()
+
+
+def engine_key(digest: bytes) -> bytes:
+    return DB_PREFIX + digest
+
+
+def _remember(digest: bytes, serialised: bytes) -> None:
+    _cache[digest] = serialised
+    _cache.move_to_end(digest)
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+
+
+class MatchingStateError(Exception):
+    """The engine a state root names cannot be found or does not match its digest."""
+
+
+def committed_digest(state: Any) -> bytes:
+    """The engine digest a state commits to (the empty engine's when the slot is unset)."""
+    value = state.get_storage(MATCHING_ADDRESS, 0)
+    return value.to_bytes(32, "big") if value else EMPTY_DIGEST
+
+
+def load_engine(db: Any, digest: bytes) -> NativeEngine:
+    """A fresh copy of the engine with ``digest``, from the cache or the database."""
+    if digest == EMPTY_DIGEST:
+        return NativeEngine()
+    serialised = _cache.get(digest)
+    if serialised is None:
+        try:
+            serialised = bytes(db[engine_key(digest)])
+        except KeyError:
+            raise MatchingStateError(f"no matching-engine state 0x{digest.hex()} in the database") from None
+        if hashlib.sha256(serialised).digest() != digest:
+            raise MatchingStateError(f"matching-engine state 0x{digest.hex()} does not match its digest")
+        _remember(digest, serialised)
+    return NativeEngine.from_bytes(serialised)
+
+
+if TYPE_CHECKING:
+    from eth.vm.forks.prague.state import PragueState as _State
+else:
+    _State = object
+
+
+class MatchingState(_State):
+    """State mixin: the engine of this state, tied to snapshots and committed on persist.
+
+    Place it before any mixin that overrides ``snapshot``/``commit`` (such as
+    ``FlatSnapshots``), so that every snapshot goes through it.
+    """
+
+    _matching: NativeEngine | None = None
+    _matching_digest: bytes = EMPTY_DIGEST
+    _matching_marks: dict[Any, int]
+
+    def matching_engine(self) -> NativeEngine:
+        """This state's engine, loaded on first use."""
+        engine = self._matching
+        if engine is None:
+            digest = committed_digest(self)
+            engine = load_engine(self._db, digest)
+            self._matching, self._matching_digest = engine, digest
+        return engine
+
+    def _marks(self) -> dict[Any, int]:
+        marks = self.__dict__.get("_matching_marks")
+        if marks is None:
+            marks = self._matching_marks = {}
+        return marks
+
+    def snapshot(self) -> Any:
+        snapshot = super().snapshot()
+        engine = self._matching
+        self._marks()[snapshot[1]] = engine.checkpoint() if engine is not None else 0
+        return snapshot
+
+    def revert(self, snapshot: Any) -> None:
+        super().revert(snapshot)
+        position = self._marks().pop(snapshot[1], None)
+        engine = self._matching
+        if engine is not None and position is not None:
+            engine.rollback(position)
+
+    def commit(self, snapshot: Any) -> None:
+        super().commit(snapshot)
+        self._marks().pop(snapshot[1], None)
+
+    def lock_changes(self) -> None:
+        """Between transactions: no revert reaches back past here, so the undo log can go."""
+        super().lock_changes()
+        if self._matching is not None:
+            self._matching.clear_log()
+        self._marks().clear()
+
+    def persist(self) -> Any:
+        engine = self._matching
+        if engine is not None:
+            serialised = engine.serialize()
+            digest = hashlib.sha256(serialised).digest()
+            if digest != self._matching_digest:
+                self.set_storage(MATCHING_ADDRESS, 0, int.from_bytes(digest, "big"))
+                if self.get_nonce(MATCHING_ADDRESS) == 0:
+                    self.set_nonce(MATCHING_ADDRESS, 1)
+                self._db[engine_key(digest)] = serialised
+                _remember(digest, serialised)
+                self._matching_digest = digest
+            engine.clear_log()
+            self._marks().clear()
+        return super().persist()
