@@ -604,6 +604,19 @@ def bench_network(seconds: float, periods: str, validators: int) -> None:
     sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators))
 
 
+@bench.command("matching")
+@click.option("--commands", type=click.IntRange(1_000, 50_000_000), default=500_000, show_default=True,
+              help="Commands of the mixed stream for the native engine.")
+@click.option("--python-commands", type=click.IntRange(256, 5_000_000), default=50_000, show_default=True,
+              help="Commands of the same stream for the Python reference.")
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--evm-blocks", type=click.IntRange(1, 50), default=2, show_default=True)
+def bench_matching(commands: int, python_commands: int, repeats: int, evm_blocks: int) -> None:
+    """Matching engine: native vs Python, through the EVM, state costs (bench-results/matching.json)."""
+    _load_script("bench_matching").main(commands=commands, python_commands=python_commands, repeats=repeats,
+                                        evm_blocks=evm_blocks)
+
+
 # -- anchor (Bitcoin anchoring: node/anchor/cli.py) ----------------------------
 def _register_anchor_commands() -> None:
     from node.anchor.cli import anchor

@@ -125,6 +125,27 @@ contract Exchange is ReentrancyGuard {
         orderId = _apply(events, expiry);
     }
 
+    /// @notice Many good-till-cancelled orders of one member in one engine call (`submit`): one reservation
+    ///         transfer per asset for the whole batch, then every fill settled as in `placeOrder`.
+    ///         Each entry is `side << 128 | price << 64 | qty` (limit orders).
+    function placeOrders(uint256[] calldata packed) external nonReentrant {
+        uint64 owner = _member(msg.sender);
+        uint256 cashNeeded = 0;
+        uint256 sharesNeeded = 0;
+        uint256[] memory commands = new uint256[](packed.length);
+        for (uint256 i = 0; i < packed.length; i++) {
+            uint8 side = uint8(packed[i] >> 128);
+            uint64 price = uint64(packed[i] >> 64);
+            uint64 qty = uint64(packed[i]);
+            if (side == BUY) cashNeeded += uint256(price) * qty;
+            else sharesNeeded += qty;
+            commands[i] = MatchingEvents.placeWord(owner, side, 0, price, qty);
+        }
+        if (cashNeeded > 0) cash.safeTransferFrom(msg.sender, address(this), cashNeeded);
+        if (sharesNeeded > 0) security.safeTransferFrom(msg.sender, address(this), sharesNeeded);
+        _apply(ENGINE.submit(book, commands), 0);
+    }
+
     /// @notice Cancel one's own order, releasing its reservation.
     function cancelOrder(uint64 orderId) external nonReentrant {
         Order storage order = orders[orderId];
