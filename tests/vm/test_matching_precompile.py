@@ -199,3 +199,14 @@ def test_other_callers_cannot_touch_a_probe_book(session: Session) -> None:
     built = session.send((MATCHING_ADDRESS, data))
     assert statuses(built)[0] == 0
     assert b"not its operator" in built.computations[0].output
+
+
+def test_delegatecall_is_refused(session: Session) -> None:
+    """By DELEGATECALL the probe's caller (the operator's EOA) would be the engine's msg.sender."""
+    session.send((MATCHING_ADDRESS, call("createBook(uint8,bool)", ["uint8", "bool"], [0, False])))
+    before = session.digest()
+    data = call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [2, 1, 0, 0, 100, 1])
+    built = session.send((PROBE, call("rawDelegate(bytes)", ["bytes"], [data])))
+    ok, output = decode(["bool", "bytes"], built.computations[0].output)
+    assert not ok and b"not DELEGATECALL" in output
+    assert session.digest() == before

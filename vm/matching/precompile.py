@@ -10,7 +10,7 @@ Gas is charged by work done, so that a block's gas limit bounds its matching
 work: a base per call, one price per command, and after the call one per
 fill and one per price level the matching touched. Bad input (an unknown
 selector, short or malformed calldata, a value out of its type's range, an
-unknown book, a book of another operator, a write in a static call) reverts
+unknown book, a book of another operator, a write in a static call, a DELEGATECALL or CALLCODE) reverts
 with an ``Error(string)`` naming the fault, after the base charge.
 """
 from __future__ import annotations
@@ -107,6 +107,10 @@ def matching_precompile(computation: Any) -> Any:
         selector, args = data[:4], data[4:]
         if selector in _WRITES and computation.msg.is_static:
             raise BadCall("a write in a static call")
+        if computation.msg.storage_address != MATCHING_ADDRESS:
+            # DELEGATECALL or CALLCODE: msg.sender would be the calling contract's caller, so a contract
+            # could act as whoever calls it on that caller's books.
+            raise BadCall("call the engine with CALL or STATICCALL, not DELEGATECALL or CALLCODE")
         engine = computation.state.matching_engine()
         caller = bytes(computation.msg.sender)
         if selector == SEL_SUBMIT:

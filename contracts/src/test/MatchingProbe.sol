@@ -42,4 +42,10 @@ contract MatchingProbe {
         (ok, output) = address(ENGINE).call(data);
         emit Raw(ok, output);
     }
+
+    /// @notice The same by DELEGATECALL (which the engine refuses).
+    function rawDelegate(bytes calldata data) external returns (bool ok, bytes memory output) {
+        (ok, output) = address(ENGINE).delegatecall(data);
+        emit Raw(ok, output);
+    }
 }
