@@ -312,6 +312,29 @@ def test_rollback_restores_state_exactly(engine_class: Any) -> None:
     assert engine.serialize() == before and engine.book_count == 1
 
 
+def test_work_budget_bounds_a_call_and_undoes_it(engine_class: Any) -> None:
+    engine, book = book_with(engine_class)
+    run(engine, book, *(place(1, SELL, LIMIT, 100 + i, 1) for i in range(10)))
+    before = engine.serialize()
+    sweep = place(2, BUY, MARKET, 0, 10)
+    # 10 levels touched + 10 fills = 20 work units
+    with pytest.raises(ERRORS, match="work budget exceeded"):
+        engine.execute(OPERATOR, book, sweep, 19)
+    assert engine.serialize() == before
+    events, fills, levels = engine.execute(OPERATOR, book, sweep, 20)
+    assert (fills, levels) == (10, 10)
+    assert len(fills_of := [e for e in decode_events(events) if e.kind == EV_FILL]) == 10 and fills_of
+
+
+def test_fok_check_and_self_trade_cancels_count_as_work(engine_class: Any) -> None:
+    engine, book = book_with(engine_class, stp=STP_CANCEL_MAKER)
+    run(engine, book, *(place(7, SELL, LIMIT, 100, 1) for _ in range(5)))
+    _, fills, levels = engine.execute(OPERATOR, book, place(7, BUY, FOK, 100, 1))
+    assert (fills, levels) == (0, 5)  # five own orders walked by the check, none fillable
+    _, fills, levels = engine.execute(OPERATOR, book, place(7, BUY, LIMIT, 100, 1))
+    assert (fills, levels) == (0, 6)  # one level touched, five self-trade cancels
+
+
 # ---------------------------------------------------------------- property test: C == Python
 
 OWNERS = st.integers(1, 4)
@@ -330,14 +353,15 @@ def steps(draw: Any) -> list[tuple[Any, ...]]:
             words = [place(draw(OWNERS), draw(st.integers(0, 1)), kind, price, draw(QTYS))]
             if draw(st.integers(0, 30)) == 0:  # an invalid word somewhere in the call
                 words.append(place(1, BUY, LIMIT, 0, 1))
-            out.append(("exec", draw(st.integers(1, 3)), b"".join(words)))
+            budget = draw(st.sampled_from([None, None, None, 0, 1, 3, 8]))
+            out.append(("exec", draw(st.integers(1, 3)), b"".join(words), budget))
         elif choice < 70:
             out.append(("exec", draw(st.integers(1, 3)), cancel(draw(st.integers(1, 60)))))
         elif choice < 82:
             out.append(("exec", draw(st.integers(1, 3)), amend(draw(st.integers(1, 60)), draw(PRICES),
                                                                 draw(st.integers(0, 25)))))
         elif choice < 88:
-            out.append(("auction", draw(st.booleans())))
+            out.append(("auction", draw(st.booleans()), draw(st.sampled_from([2**64 - 1, 2**64 - 1, 2, 5]))))
         elif choice < 93:
             out.append(("checkpoint",))
         elif choice < 97:
@@ -350,11 +374,16 @@ def steps(draw: Any) -> list[tuple[Any, ...]]:
 def apply_step(engine: Any, step: tuple[Any, ...], marks: list[int]) -> Any:
     if step[0] == "exec":
         try:
+            if len(step) > 3 and step[3] is not None:
+                return engine.execute(OPERATOR, step[1], step[2], step[3])
             return engine.execute(OPERATOR, step[1], step[2])
         except ERRORS as exc:
             return ("error", str(exc))
     if step[0] == "auction":
-        return engine.clearing_price(4), engine.run_auction(OPERATOR, 4, step[1])
+        try:
+            return engine.clearing_price(4), engine.run_auction(OPERATOR, 4, step[1], step[2])
+        except ERRORS as exc:
+            return ("error", str(exc))
     if step[0] == "checkpoint":
         marks.append(engine.checkpoint())
         return None
@@ -378,7 +407,7 @@ def test_native_and_reference_agree(stream: list[tuple[Any, ...]], stp: int) -> 
     # the auction book gets orders too: route some placements there
     for step in stream:
         if step[0] == "exec" and step[1] == 3 and step[2][0] == 1 and step[2][2] == LIMIT:
-            step = ("exec", 4, step[2])
+            step = ("exec", 4, *step[2:])
         results = []
         for i, engine in enumerate(engines):
             result = apply_step(engine, step, marks[i])

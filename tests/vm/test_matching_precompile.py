@@ -210,3 +210,24 @@ def test_delegatecall_is_refused(session: Session) -> None:
     ok, output = decode(["bool", "bytes"], built.computations[0].output)
     assert not ok and b"not DELEGATECALL" in output
     assert session.digest() == before
+
+
+def test_work_beyond_the_gas_left_fails_out_of_gas_and_is_undone(session: Session) -> None:
+    session.send((MATCHING_ADDRESS, call("createBook(uint8,bool)", ["uint8", "bool"], [0, False])))
+    place_sig = "place(uint32,uint64,uint8,uint8,uint64,uint64)"
+    session.send(*((MATCHING_ADDRESS, call(place_sig, PLACE6, [2, 1, SELL, LIMIT, 100 + i, 1])) for i in range(40)))
+    before = session.digest()
+    sweep = call(place_sig, PLACE6, [2, 2, BUY, 1, 0, 40])
+    # 40 levels and 40 fills (80 work units) need 52,000 gas on top of the call's 3,200. With 10,000 gas
+    # left the budget (33 units) stops the engine early; with 48,000 the work is done but not paid for.
+    for gas, error in ((21_000 + 3_200 + 10_000 + 2_000, "work beyond the gas left"),
+                       (21_000 + 3_200 + 48_000 + 2_000, "Reason: matching work")):
+        built = session.send((MATCHING_ADDRESS, sweep), gas=gas)
+        assert statuses(built) == [0]
+        assert error in str(built.computations[0].error)
+        assert session.digest() == before
+        assert session.chains.builder.get_vm().state.matching_engine().best(2) == (0, 0, 100, 1)
+    built = session.send((MATCHING_ADDRESS, sweep), gas=200_000)
+    assert statuses(built) == [1]
+    assert session.chains.builder.get_vm().state.matching_engine().best(2) == (0, 0, 0, 0)
+    assert len(roots(session.chains)) == 1

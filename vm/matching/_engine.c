@@ -79,8 +79,8 @@ typedef struct {
     /* the call in progress: events and work counters */
     uint8_t *ev;
     size_t nev, capev;
-    uint64_t fills, levels;
-    int oom;
+    uint64_t fills, levels, budget;
+    int oom, over;
 } Engine;
 
 static PyObject *MatchingError;
@@ -332,13 +332,16 @@ static inline int crosses(int taker_side, uint64_t limit, uint64_t level_price) 
 /* Emit a fill between a taker and a maker, buy side first. */
 static int emit_fill(Engine *e, int taker_side, uint64_t taker_id, uint64_t taker_owner, Order *m,
                      uint64_t price, uint64_t qty, int flag) {
-    e->fills++;
     if (taker_side == BUY)
         return emit(e, EV_FILL, flag, taker_id, m->id, taker_owner, m->owner, price, qty);
     return emit(e, EV_FILL, flag, m->id, taker_id, m->owner, taker_owner, price, qty);
 }
 
-/* Fill-or-kill pre-check: can `qty` be filled at prices within `limit` without an STP stop? */
+/* Work units (fills plus levels touched and orders walked) past the call's budget stop it. */
+#define SPEND(e, field) do { (e)->field++; if ((e)->fills + (e)->levels > (e)->budget) { (e)->over = 1; return -1; } } while (0)
+
+/* Fill-or-kill pre-check: can `qty` be filled at prices within `limit` without an STP stop? 1 yes, 0 no,
+   -1 over budget. Every order looked at is a work unit. */
 static int fok_fillable(Engine *e, Book *b, int side, uint64_t owner, uint64_t limit, uint64_t qty) {
     int opp = 1 - side;
     uint64_t sum = 0;
@@ -347,6 +350,7 @@ static int fok_fillable(Engine *e, Book *b, int side, uint64_t owner, uint64_t l
         if (!crosses(side, limit, l->price)) break;
         for (uint32_t s = l->head; s != NIL; s = e->slots[s].next) {
             Order *m = &e->slots[s];
+            SPEND(e, levels);
             if (b->stp != STP_NONE && m->owner == owner) {
                 if (b->stp == STP_CANCEL_MAKER) continue;
                 return 0;
@@ -367,7 +371,7 @@ static int match(Engine *e, uint32_t bi, int side, uint64_t id, uint64_t owner, 
     while (*qty > 0 && b->n[opp] > 0) {
         Level *l = &b->lv[opp][b->n[opp] - 1];
         if (!crosses(side, limit, l->price)) break;
-        e->levels++;
+        SPEND(e, levels);
         uint64_t price = l->price;
         while (*qty > 0) {
             l = &b->lv[opp][b->n[opp] - 1]; /* the level array may not move, but re-read after removals */
@@ -376,6 +380,7 @@ static int match(Engine *e, uint32_t bi, int side, uint64_t id, uint64_t owner, 
             int last = m->next == NIL;
             if (b->stp != STP_NONE && m->owner == owner) {
                 if (b->stp == STP_CANCEL_TAKER) { *stopped = 1; return 0; }
+                SPEND(e, levels);
                 if (emit(e, EV_CANCEL, opp, m->id, R_STP, m->owner, 0, m->price, m->qty) < 0) return -1;
                 if (remove_order(e, s) < 0) return -1;
                 if (b->stp == STP_CANCEL_BOTH) { *stopped = 1; return 0; }
@@ -383,6 +388,7 @@ static int match(Engine *e, uint32_t bi, int side, uint64_t id, uint64_t owner, 
                 continue;
             }
             uint64_t f = m->qty < *qty ? m->qty : *qty;
+            SPEND(e, fills);
             if (emit_fill(e, side, id, owner, m, price, f, side) < 0) return -1;
             *qty -= f;
             if (f == m->qty) {
@@ -410,8 +416,11 @@ static int process(Engine *e, uint32_t bi, int side, int type, uint64_t id, uint
             return emit(e, EV_CANCEL, side, id, R_POST_ONLY, owner, 0, price, qty);
     }
     uint64_t limit = type == T_MARKET ? (side == BUY ? UINT64_MAX : 0) : price;
-    if (type == T_FOK && !fok_fillable(e, b, side, owner, limit, qty))
-        return emit(e, EV_CANCEL, side, id, R_FOK, owner, 0, price, qty);
+    if (type == T_FOK) {
+        int fillable = fok_fillable(e, b, side, owner, limit, qty);
+        if (fillable < 0) return -1;
+        if (!fillable) return emit(e, EV_CANCEL, side, id, R_FOK, owner, 0, price, qty);
+    }
     int stopped;
     if (match(e, bi, side, id, owner, limit, &qty, &stopped) < 0) return -1;
     if (qty == 0) return 0;
@@ -542,9 +551,9 @@ static int run_auction(Engine *e, uint32_t bi, int cancel_rest) {
             uint32_t bs = bl->head, as = al->head;
             Order *bo = &e->slots[bs], *ao = &e->slots[as];
             uint64_t f = bo->qty < ao->qty ? bo->qty : ao->qty;
-            e->fills++;
+            SPEND(e, fills);
+            SPEND(e, levels);
             if (emit(e, EV_FILL, 2, bo->id, ao->id, bo->owner, ao->owner, p, f) < 0) return -1;
-            e->levels++;
             if (f == bo->qty) { if (remove_order(e, bs) < 0) return -1; }
             else if (reduce_order(e, bs, f, bl) < 0) return -1;
             al = &b->lv[SELL][b->n[SELL] - 1];
@@ -557,7 +566,7 @@ static int run_auction(Engine *e, uint32_t bi, int cancel_rest) {
             while (b->n[side]) {
                 Level *l = &b->lv[side][b->n[side] - 1];
                 Order *o = &e->slots[l->head];
-                e->levels++;
+                SPEND(e, levels);
                 if (emit(e, EV_CANCEL, side, o->id, R_AUCTION_END, o->owner, 0, o->price, o->qty) < 0) return -1;
                 if (remove_order(e, l->head) < 0) return -1;
             }
@@ -702,7 +711,12 @@ static int get_book(Engine *e, unsigned long long book, const char *caller, Py_s
 }
 
 static PyObject *finish_call(Engine *e, size_t mark, int failed) {
-    if (e->oom) { rollback_to(e, mark); e->oom = 0; return PyErr_NoMemory(); }
+    if (e->oom) { rollback_to(e, mark); e->oom = 0; e->over = 0; return PyErr_NoMemory(); }
+    if (e->over) {
+        rollback_to(e, mark); e->over = 0;
+        PyErr_Format(MatchingError, "work budget exceeded (%llu units)", (unsigned long long)e->budget);
+        return NULL;
+    }
     if (failed) { rollback_to(e, mark); return NULL; }
     PyObject *ev = PyBytes_FromStringAndSize((const char *)e->ev, (Py_ssize_t)e->nev);
     if (!ev) return NULL;
@@ -719,11 +733,11 @@ static PyObject *Engine_create_book(Engine *e, PyObject *args) {
     return PyLong_FromUnsignedLong(e->nbooks);
 }
 
-/* execute(caller | None, book, commands) -> (events, fills, levels); all or nothing. */
+/* execute(caller | None, book, commands, budget=2**64-1) -> (events, fills, levels); all or nothing. */
 static PyObject *Engine_execute(Engine *e, PyObject *args) {
-    const char *caller = NULL; Py_ssize_t caller_len = 0; unsigned long long book;
+    const char *caller = NULL; Py_ssize_t caller_len = 0; unsigned long long book, budget = UINT64_MAX;
     Py_buffer cmds;
-    if (!PyArg_ParseTuple(args, "z#Ky*", &caller, &caller_len, &book, &cmds)) return NULL;
+    if (!PyArg_ParseTuple(args, "z#Ky*|K", &caller, &caller_len, &book, &cmds, &budget)) return NULL;
     uint32_t bi;
     if (get_book(e, book, caller, caller_len, &bi) < 0) { PyBuffer_Release(&cmds); return NULL; }
     if (cmds.len % 32) {
@@ -733,7 +747,7 @@ static PyObject *Engine_execute(Engine *e, PyObject *args) {
     }
     int journal = e->journal; e->journal = 1; /* an error undoes the whole call */
     size_t mark = e->nlog;
-    e->nev = 0; e->fills = 0; e->levels = 0;
+    e->nev = 0; e->fills = 0; e->levels = 0; e->budget = budget; e->over = 0;
     const uint8_t *w = (const uint8_t *)cmds.buf;
     Py_ssize_t n = cmds.len / 32;
     int failed = 0;
@@ -751,14 +765,15 @@ static PyObject *Engine_execute(Engine *e, PyObject *args) {
 }
 
 static PyObject *Engine_run_auction(Engine *e, PyObject *args) {
-    const char *caller = NULL; Py_ssize_t caller_len = 0; unsigned long long book; int cancel_rest;
-    if (!PyArg_ParseTuple(args, "z#Kp", &caller, &caller_len, &book, &cancel_rest)) return NULL;
+    const char *caller = NULL; Py_ssize_t caller_len = 0; unsigned long long book, budget = UINT64_MAX;
+    int cancel_rest;
+    if (!PyArg_ParseTuple(args, "z#Kp|K", &caller, &caller_len, &book, &cancel_rest, &budget)) return NULL;
     uint32_t bi;
     if (get_book(e, book, caller, caller_len, &bi) < 0) return NULL;
     if (!e->books[bi].auction) { PyErr_Format(MatchingError, "book %llu is not a call-auction book", book); return NULL; }
     int journal = e->journal; e->journal = 1;
     size_t mark = e->nlog;
-    e->nev = 0; e->fills = 0; e->levels = 0;
+    e->nev = 0; e->fills = 0; e->levels = 0; e->budget = budget; e->over = 0;
     run_auction(e, bi, cancel_rest);
     PyObject *res = finish_call(e, mark, 0);
     e->journal = journal;

@@ -8,7 +8,10 @@ world state when the block is persisted.
 
 Gas is charged by work done, so that a block's gas limit bounds its matching
 work: a base per call, one price per command, and after the call one per
-fill and one per price level the matching touched. Bad input (an unknown
+fill and one per other work unit (a price level touched, an order walked by
+a fill-or-kill check or cancelled by self-trade prevention or an auction's
+end). The engine gets the gas left as a budget of work units and stops, undone,
+when the call could not pay for more: a call never does work it cannot pay for. Bad input (an unknown
 selector, short or malformed calldata, a value out of its type's range, an
 unknown book, a book of another operator, a write in a static call, a DELEGATECALL or CALLCODE) reverts
 with an ``Error(string)`` naming the fault, after the base charge.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth.exceptions import Revert
+from eth.exceptions import OutOfGas, Revert
 from eth_abi import encode
 from eth_typing import Address
 from eth_utils import keccak
@@ -188,7 +191,13 @@ def matching_precompile(computation: Any) -> Any:
 
 
 def _run(computation: Any, call: Any, caller: bytes, book: int, argument: Any) -> None:
-    """An engine call, then the gas for the work it did (an out-of-gas reverts it with the frame)."""
-    events, fills, levels = call(caller, book, argument)
+    """An engine call within the work the gas left can pay for, then the gas for the work it did."""
+    budget = computation.get_gas_remaining() // min(GAS_FILL, GAS_LEVEL)
+    try:
+        events, fills, levels = call(caller, book, argument, budget)
+    except MatchingError as exc:
+        if str(exc).startswith("work budget exceeded"):
+            raise OutOfGas(f"matching work beyond the gas left ({exc})") from None
+        raise
     computation.consume_gas(GAS_FILL * fills + GAS_LEVEL * levels, reason="matching work")
     computation.output = _events_output(events)

@@ -28,6 +28,10 @@ class MatchingError(ValueError):
     """Bad input to the engine (the native engine raises its own class of the same name)."""
 
 
+class _OverBudget(Exception):
+    """The call's work units (fills, levels touched, orders walked) passed its budget."""
+
+
 @dataclass
 class _Order:
     id: int
@@ -76,6 +80,7 @@ class ReferenceEngine:
         self._events: list[bytes] = []
         self._fills = 0
         self._levels = 0
+        self._budget = (1 << 64) - 1
 
     # -- state -------------------------------------------------------------
 
@@ -136,6 +141,14 @@ class ReferenceEngine:
     def _emit(self, *fields: int) -> None:
         self._events.append(_event(*fields))
 
+    def _spend(self, fill: bool) -> None:
+        if fill:
+            self._fills += 1
+        else:
+            self._levels += 1
+        if self._fills + self._levels > self._budget:
+            raise _OverBudget
+
     # -- matching ----------------------------------------------------------
 
     def _fok_fillable(self, book: _Book, side: int, owner: int, limit: int, qty: int) -> bool:
@@ -144,6 +157,7 @@ class ReferenceEngine:
             if not _crosses(side, limit, level.price):
                 break
             for maker in level.orders:
+                self._spend(False)
                 if book.stp != STP_NONE and maker.owner == owner:
                     if book.stp == STP_CANCEL_MAKER:
                         continue
@@ -160,19 +174,20 @@ class ReferenceEngine:
             level = opposite[-1]
             if not _crosses(side, limit, level.price):
                 break
-            self._levels += 1
+            self._spend(False)
             while qty > 0 and level.orders:
                 maker = level.orders[0]
                 if book.stp != STP_NONE and maker.owner == owner:
                     if book.stp == STP_CANCEL_TAKER:
                         return qty, True
+                    self._spend(False)
                     self._emit(EV_CANCEL, 1 - side, maker.id, R_STP, maker.owner, 0, maker.price, maker.qty)
                     self._remove(bi, maker)
                     if book.stp == STP_CANCEL_BOTH:
                         return qty, True
                     continue
                 filled = min(maker.qty, qty)
-                self._fills += 1
+                self._spend(True)
                 if side == BUY:
                     self._emit(EV_FILL, side, order_id, maker.id, owner, maker.owner, level.price, filled)
                 else:
@@ -272,19 +287,27 @@ class ReferenceEngine:
         else:
             raise MatchingError(f"command {index}: unknown operation")
 
-    def execute(self, caller: bytes | None, book: int, commands: bytes) -> tuple[bytes, int, int]:
-        """Run 32-byte commands on one book, all or nothing: (events, fills, levels touched)."""
+    def execute(self, caller: bytes | None, book: int, commands: bytes,
+                budget: int = (1 << 64) - 1) -> tuple[bytes, int, int]:
+        """Run 32-byte commands on one book, all or nothing: (events, fills, other work units).
+
+        Work units are fills, levels touched and orders walked (self-trade cancels, a fill-or-kill's
+        check); past ``budget`` of them the call fails and is undone.
+        """
         bi = self._book(book, caller)
         if len(commands) % 32:
             raise MatchingError("commands must be whole 32-byte words")
         before = self.serialize()
-        self._events, self._fills, self._levels = [], 0, 0
+        self._events, self._fills, self._levels, self._budget = [], 0, 0, budget
         try:
             for index in range(len(commands) // 32):
                 self._command(bi, commands[32 * index:32 * index + 32], index)
         except MatchingError:
             self._restore(before)
             raise
+        except _OverBudget:
+            self._restore(before)
+            raise MatchingError(f"work budget exceeded ({budget} units)") from None
         return b"".join(self._events), self._fills, self._levels
 
     # -- call auction --------------------------------------------------------
@@ -310,20 +333,31 @@ class ReferenceEngine:
             return tied[-1][0], volume
         return tied[0][0], volume
 
-    def run_auction(self, caller: bytes | None, book: int, cancel_rest: bool) -> tuple[bytes, int, int]:
+    def run_auction(self, caller: bytes | None, book: int, cancel_rest: bool,
+                    budget: int = (1 << 64) - 1) -> tuple[bytes, int, int]:
         bi = self._book(book, caller)
         target = self.books[bi]
         if not target.auction:
             raise MatchingError(f"book {book} is not a call-auction book")
-        self._events, self._fills, self._levels = [], 0, 0
+        before = self.serialize()
+        self._events, self._fills, self._levels, self._budget = [], 0, 0, budget
+        try:
+            self._auction(bi, book, cancel_rest)
+        except _OverBudget:
+            self._restore(before)
+            raise MatchingError(f"work budget exceeded ({budget} units)") from None
+        return b"".join(self._events), self._fills, self._levels
+
+    def _auction(self, bi: int, book: int, cancel_rest: bool) -> None:
+        target = self.books[bi]
         price, _ = self.clearing_price(book)
         bids, asks = target.levels[BUY], target.levels[SELL]
         if price:
             while bids and asks and bids[-1].price >= price and asks[-1].price <= price:
                 buy, sell = bids[-1].orders[0], asks[-1].orders[0]
                 filled = min(buy.qty, sell.qty)
-                self._fills += 1
-                self._levels += 1
+                self._spend(True)
+                self._spend(False)
                 self._emit(EV_FILL, 2, buy.id, sell.id, buy.owner, sell.owner, price, filled)
                 for order in (buy, sell):
                     if filled == order.qty:
@@ -334,10 +368,9 @@ class ReferenceEngine:
             for side in (BUY, SELL):
                 while target.levels[side]:
                     order = target.levels[side][-1].orders[0]
-                    self._levels += 1
+                    self._spend(False)
                     self._emit(EV_CANCEL, side, order.id, R_AUCTION_END, order.owner, 0, order.price, order.qty)
                     self._remove(bi, order)
-        return b"".join(self._events), self._fills, self._levels
 
     # -- queries -------------------------------------------------------------
 
