@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ EMPTY_DIGEST = hashlib.sha256(_EMPTY).digest()
 #: Engines kept in memory by digest (the heads of recent blocks), so a block need not read its parent's from disk.
 CACHE_SIZE = 8
 _cache: OrderedDict[bytes, bytes] = OrderedDict()
+#: Reads (eth_call) may run in worker threads beside block execution.
+_cache_lock = threading.Lock()
 
 
 def engine_key(digest: bytes) -> bytes:
@@ -43,10 +46,16 @@ def engine_key(digest: bytes) -> bytes:
 
 
 def _remember(digest: bytes, serialised: bytes) -> None:
-    _cache[digest] = serialised
-    _cache.move_to_end(digest)
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+    with _cache_lock:
+        _cache[digest] = serialised
+        _cache.move_to_end(digest)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def _recall(digest: bytes) -> bytes | None:
+    with _cache_lock:
+        return _cache.get(digest)
 
 
 class MatchingStateError(Exception):
@@ -63,7 +72,7 @@ def load_engine(db: Any, digest: bytes) -> NativeEngine:
     """A fresh copy of the engine with ``digest``, from the cache or the database."""
     if digest == EMPTY_DIGEST:
         return NativeEngine()
-    serialised = _cache.get(digest)
+    serialised = _recall(digest)
     if serialised is None:
         try:
             serialised = bytes(db[engine_key(digest)])
