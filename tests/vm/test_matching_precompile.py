@@ -231,3 +231,27 @@ def test_work_beyond_the_gas_left_fails_out_of_gas_and_is_undone(session: Sessio
     assert statuses(built) == [1]
     assert session.chains.builder.get_vm().state.matching_engine().best(2) == (0, 0, 0, 0)
     assert len(roots(session.chains)) == 1
+
+
+def test_reads_depth_best_and_digest_and_no_writes_in_a_static_call(session: Session) -> None:
+    sig = "place(uint64,uint8,uint64,uint64)"
+    types = ["uint64", "uint8", "uint64", "uint64"]
+    session.send(*((PROBE, call(sig, types, args)) for args in
+                   ([1, SELL, 101, 2], [2, SELL, 101, 3], [3, SELL, 103, 1], [4, BUY, 99, 7])))
+
+    def static(data: bytes) -> tuple[bool, bytes]:
+        built = session.send((PROBE, call("rawStatic(bytes)", ["bytes"], [data])))
+        return decode(["bool", "bytes"], built.computations[0].output)
+
+    ok, output = static(call("depth(uint32,uint8,uint32)", ["uint32", "uint8", "uint32"], [1, SELL, 5]))
+    assert ok
+    rows = [((w >> 128), (w >> 64) & (2**64 - 1), w & (2**64 - 1)) for w in decode(["uint256[]"], output)[0]]
+    assert rows == [(101, 5, 2), (103, 1, 1)]
+    ok, output = static(call("bestBidAsk(uint32)", ["uint32"], [1]))
+    assert ok and list(decode(["uint64"] * 4, output)) == [99, 7, 101, 5]
+    ok, output = static(call("digest()", [], []))
+    assert ok and output == session.digest()  # nothing changed since the last block
+    ok, output = static(call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 1, 0, 0, 100, 1]))
+    assert not ok and b"a write in a static call" in output
+    ok, output = static(call("depth(uint32,uint8,uint32)", ["uint32", "uint8", "uint32"], [1, 0, 1001]))
+    assert not ok and b"at most 1000 levels" in output

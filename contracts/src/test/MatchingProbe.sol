@@ -43,6 +43,12 @@ contract MatchingProbe {
         emit Raw(ok, output);
     }
 
+    /// @notice The same by STATICCALL (reads only).
+    function rawStatic(bytes calldata data) external returns (bool ok, bytes memory output) {
+        (ok, output) = address(ENGINE).staticcall(data);
+        emit Raw(ok, output);
+    }
+
     /// @notice The same by DELEGATECALL (which the engine refuses).
     function rawDelegate(bytes calldata data) external returns (bool ok, bytes memory output) {
         (ok, output) = address(ENGINE).delegatecall(data);
