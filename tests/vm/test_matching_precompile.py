@@ -4,11 +4,14 @@ state; a restarted node continues from the database; bad input reverts with a re
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth_abi import decode, encode
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contracts.compiler import load_artifact
 from tests.vm.test_equivalence import OPERATOR, OPERATOR_ADDRESS, Chains, _contract_address, _selector, _sign
@@ -255,3 +258,59 @@ def test_reads_depth_best_and_digest_and_no_writes_in_a_static_call(session: Ses
     assert not ok and b"a write in a static call" in output
     ok, output = static(call("depth(uint32,uint8,uint32)", ["uint32", "uint8", "uint32"], [1, 0, 1001]))
     assert not ok and b"at most 1000 levels" in output
+
+
+SIGNATURES = {
+    "createBook(uint8,bool)": 2, "place(uint32,uint64,uint8,uint8,uint64,uint64)": 6, "cancel(uint32,uint64)": 2,
+    "amend(uint32,uint64,uint64,uint64)": 4, "submit(uint32,uint256[])": 3, "runAuction(uint32,bool)": 2,
+    "bestBidAsk(uint32)": 1, "depth(uint32,uint8,uint32)": 3, "digest()": 0}
+SELECTORS = [_selector(s.encode()) for s in SIGNATURES]
+ARITY = dict(zip(SELECTORS, SIGNATURES.values(), strict=True))
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+@st.composite
+def calldata(draw: Any) -> bytes:
+    """Mostly well-shaped calls with small or extreme words, sometimes cut short or lengthened."""
+    selector = draw(st.sampled_from(SELECTORS + [b"\x00\x00\x00\x00", b"\xff"]))
+    small = st.integers(0, 6)
+    edge = st.sampled_from([0, 1, 2**32, 2**40, 2**64 - 1, 2**64, 2**255, 2**256 - 1])
+    count = ARITY.get(selector, 0) if draw(st.integers(0, 4)) else draw(st.integers(0, 7))
+    tiny = st.integers(0, 2)  # valid for most fields: books 1-2, sides, bools, prices and quantities
+    words = [_word(draw(st.one_of(tiny, tiny, tiny, small, edge))) for _ in range(count)]
+    if selector == SELECTORS[4] and draw(st.booleans()):
+        commands = [bytes([draw(st.integers(0, 4)), draw(st.integers(0, 2)), draw(st.integers(0, 5))]) + bytes(5)
+                    + b"".join(draw(st.sampled_from([1, 2, 100, 0, 2**40])).to_bytes(8, "big") for _ in range(3))
+                    for _ in range(draw(st.integers(0, 6)))]
+        words = [_word(draw(st.integers(1, 3))), _word(64), _word(len(commands)), *commands]
+    data = selector + b"".join(words)
+    cut = draw(st.integers(0, 3))
+    return data[:len(data) - cut] if cut and draw(st.booleans()) else data
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(calldata(), min_size=1, max_size=8))
+def test_any_calldata_is_answered_and_a_failure_changes_nothing(calls: list[bytes]) -> None:
+    """Random calls into a real state: each succeeds or fails as a VM error; a failure leaves the engine as it was."""
+    from eth.exceptions import VMError
+    from eth.vm.message import Message
+    from eth.vm.transaction_context import BaseTransactionContext
+
+    chain = Chains().builder
+    state = chain.get_vm().state
+    engine = state.matching_engine()
+    engine.create_book(OPERATOR_ADDRESS, 0, False)
+    engine.create_book(OPERATOR_ADDRESS, 2, True)
+    for data in calls:
+        before = engine.serialize()
+        message = Message(gas=2_000_000, to=MATCHING_ADDRESS, sender=OPERATOR_ADDRESS, value=0, data=data, code=b"")
+        context = BaseTransactionContext(gas_price=0, origin=OPERATOR_ADDRESS)
+        computation = state.computation_class.apply_message(state, message, context)
+        if computation.is_error:
+            assert isinstance(computation.error, VMError)
+            assert engine.serialize() == before
+        else:
+            assert computation.get_gas_used() >= GAS_CALL
