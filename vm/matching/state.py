@@ -9,8 +9,9 @@
   at its head therefore continues with the head's book, and a node syncing
   from genesis rebuilds each one.
 * **Reverts.** ``snapshot`` notes the engine's undo-log position under the
-  account checkpoint; ``revert`` rolls the engine back to it, ``commit``
-  forgets it. So a frame that reverts (or whose ancestor does) leaves nothing
+  account checkpoint (nothing while no engine is loaded: the log starts empty
+  at the load, so position 0 stands for any earlier snapshot); ``revert``
+  rolls the engine back to it, ``commit`` forgets it. So a frame that reverts (or whose ancestor does) leaves nothing
   in the engine, on the fast path and on py-evm's reference path alike, both
   of which take every snapshot through the state.
 * **Commitment.** ``persist`` (once per block, before the state root is
@@ -119,19 +120,23 @@ class MatchingState(_State):
     def snapshot(self) -> Any:
         snapshot = super().snapshot()
         engine = self._matching
-        self._marks()[snapshot[1]] = engine.checkpoint() if engine is not None else 0
+        if engine is not None:
+            self._marks()[snapshot[1]] = engine.checkpoint()
         return snapshot
 
     def revert(self, snapshot: Any) -> None:
+        """Undo the engine back to the snapshot; one taken before the engine was loaded undoes all since the load."""
         super().revert(snapshot)
-        position = self._marks().pop(snapshot[1], None)
         engine = self._matching
-        if engine is not None and position is not None:
+        position = self._marks().pop(snapshot[1], 0)
+        if engine is not None:
             engine.rollback(position)
 
     def commit(self, snapshot: Any) -> None:
         super().commit(snapshot)
-        self._marks().pop(snapshot[1], None)
+        marks = self.__dict__.get("_matching_marks")
+        if marks:
+            marks.pop(snapshot[1], None)
 
     def lock_changes(self) -> None:
         """Between transactions: no revert reaches back past here, so the undo log can go."""
