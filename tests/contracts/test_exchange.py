@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_abi import encode
 from eth_utils import keccak
 
 from tests.contracts.suite import Market, deploy_market, events
@@ -191,8 +192,18 @@ def test_fair_mode_commit_reveal_batch_with_a_non_revealer(chain: Any) -> None:
     chain.reverts(exchange.functions.settleBatch(batch), alice, "BatchNotOver")
 
     mine_to_batch(chain, exchange, batch + 2)
+    chain.mine()  # settling starts the block after the cut-off block, whose hash is part of the seed
     receipt = chain.tx(exchange.functions.settleBatch(batch), bob)
     (settled,) = events(exchange, "BatchSettled", receipt)
+    # anyone can recompute the seed from the reveals and the cut-off block
+    salt_mix = 0
+    for member in (alice, bob, carol, dave):
+        salt_mix ^= int.from_bytes(salts[member], "big")
+    cutoff = exchange.functions.startBlock().call() + (batch + 2) * 12
+    anchor = bytes(chain.w3.eth.get_block(cutoff)["hash"])
+    expected_seed = keccak(encode(["address", "uint64", "bytes32", "bytes32"],
+                                  [exchange.address, batch, salt_mix.to_bytes(32, "big"), anchor]))
+    assert bytes(settled["seed"]) == expected_seed
     # demand >=99: 10, >=100: 10, >=101: 5, >=102: 5; supply <=99: 4, <=100: 4, <=101: 8, <=102: 8
     # volume 4 at 99/100, 5 at 101/102; imbalance 3 at both 101 and 102 (excess supply) -> lowest: 101
     assert (settled["price"], settled["volume"], settled["orders"]) == (101, 5, 4)

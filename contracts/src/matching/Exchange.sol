@@ -23,9 +23,10 @@ import {IMatching, MatchingEvents} from "./IMatching.sol";
 ///
 ///         Fair mode (LGO §5.1.1): members commit the hash of an order in batch k and reveal it in
 ///         batch k+1; after that batch's cut-off anyone calls `settleBatch(k)`, which places the revealed
-///         orders in a call-auction book in an order fixed by the revealed salts (no participant can
-///         choose it: each salt was committed before any was revealed), runs the auction at one uniform
-///         price and cancels the rest. Commitments never revealed expire with nothing reserved.
+///         orders in a call-auction book in an order fixed by a seed no participant can choose (the
+///         revealed salts, each committed before any was revealed, and the hash of the cut-off block,
+///         unknown until every reveal is in), runs the auction at one uniform price and cancels the rest.
+///         Commitments never revealed expire with nothing reserved.
 ///         Every step is an event, so anyone can recompute the batch from the reveals.
 ///
 ///         This contract must be allow-listed in the cash token and verified in the security's identity
@@ -242,8 +243,10 @@ contract Exchange is ReentrancyGuard {
     }
 
     /// @notice After batch `batch + 1` (its reveal window) is over: the call auction of `batch`'s orders.
+    ///         Callable from the block after the cut-off block (the first block of batch `batch + 2`).
     function settleBatch(uint64 batch) external nonReentrant {
-        if (currentBatch() < batch + 2) revert BatchNotOver(batch, currentBatch());
+        uint256 cutoff = uint256(startBlock) + (uint256(batch) + 2) * batchBlocks;
+        if (block.number <= cutoff) revert BatchNotOver(batch, currentBatch());
         if (batchSettled[batch]) revert BatchAlreadySettled(batch);
         batchSettled[batch] = true;
         bytes32[] storage all = batchCommitments[batch];
@@ -260,7 +263,8 @@ contract Exchange is ReentrancyGuard {
                 emit CommitmentExpired(batch, all[i], c.member);
             }
         }
-        bytes32 seed = keccak256(abi.encode(address(this), batch, saltMix));
+        // blockhash is 0 once the cut-off block is more than 256 blocks old: then the salts alone decide.
+        bytes32 seed = keccak256(abi.encode(address(this), batch, saltMix, blockhash(cutoff)));
         // Priority at equal prices: ascending keccak(seed, commitment), which no single participant controls.
         bytes32[] memory keys = new bytes32[](m);
         for (uint256 i = 0; i < m; i++) {
