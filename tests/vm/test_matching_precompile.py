@@ -138,7 +138,7 @@ def test_restart_continues_from_the_database(session: Session) -> None:
     session.probe_place(1, SELL, 101, 5)
     digest = session.digest()
     # A node restarted: a new chain object on the same database, nothing in memory.
-    matching_state._cache.clear()
+    matching_state.clear_caches()
     kv = dict(session.chains.builder.chaindb.db.wrapped_db.kv_store)
     assert kv[matching_state.engine_key(digest)]
     session.chains.builder = type(session.chains.builder)(AtomicDB(MemoryDB(kv)))
@@ -153,7 +153,7 @@ def test_restart_continues_from_the_database(session: Session) -> None:
 def test_missing_engine_state_is_an_error_not_a_silent_empty_book(session: Session) -> None:
     session.probe_place(1, SELL, 100, 5)
     digest = session.digest()
-    matching_state._cache.clear()
+    matching_state.clear_caches()
     kv = dict(session.chains.builder.chaindb.db.wrapped_db.kv_store)
     del kv[matching_state.engine_key(digest)]
     chain = type(session.chains.builder)(AtomicDB(MemoryDB(kv)))
@@ -314,3 +314,29 @@ def test_any_calldata_is_answered_and_a_failure_changes_nothing(calls: list[byte
             assert engine.serialize() == before
         else:
             assert computation.get_gas_used() >= GAS_CALL
+
+
+def test_reads_share_the_committed_engine_and_never_copy_it(session: Session) -> None:
+    """A state that only reads gets answers from the shared engine; its first write makes its own copy."""
+    from eth.vm.message import Message
+    from eth.vm.transaction_context import BaseTransactionContext
+
+    session.probe_place(1, SELL, 100, 5)
+    state = session.chains.builder.get_vm().state
+
+    def run(data: bytes, sender: bytes = OPERATOR_ADDRESS) -> Any:
+        message = Message(gas=1_000_000, to=MATCHING_ADDRESS, sender=sender, value=0, data=data, code=b"")
+        context = BaseTransactionContext(gas_price=0, origin=OPERATOR_ADDRESS)
+        return state.computation_class.apply_message(state, message, context)
+
+    best = run(call("bestBidAsk(uint32)", ["uint32"], [1]))
+    assert list(decode(["uint64"] * 4, best.output)) == [0, 0, 100, 5]
+    assert state._matching is None  # no copy for a read
+    shared = state.matching_reader()
+    placed = run(call("place(uint32,uint64,uint8,uint8,uint64,uint64)", PLACE6, [1, 2, BUY, 0, 100, 2]),
+                 sender=PROBE)
+    assert not placed.is_error
+    assert state._matching is not None and state.matching_reader() is state._matching
+    assert shared.best(1) == (0, 0, 100, 5)  # the shared engine was not touched
+    best = run(call("bestBidAsk(uint32)", ["uint32"], [1]))
+    assert list(decode(["uint64"] * 4, best.output)) == [0, 0, 100, 3]  # reads now see the state's own

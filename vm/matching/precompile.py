@@ -114,7 +114,8 @@ def matching_precompile(computation: Any) -> Any:
             # DELEGATECALL or CALLCODE: msg.sender would be the calling contract's caller, so a contract
             # could act as whoever calls it on that caller's books.
             raise BadCall("call the engine with CALL or STATICCALL, not DELEGATECALL or CALLCODE")
-        engine = computation.state.matching_engine()
+        state = computation.state
+        engine = state.matching_engine() if selector in _WRITES else state.matching_reader()
         caller = bytes(computation.msg.sender)
         if selector == SEL_SUBMIT:
             if len(args) < 96:

@@ -38,6 +38,9 @@ EMPTY_DIGEST = hashlib.sha256(_EMPTY).digest()
 #: Engines kept in memory by digest (the heads of recent blocks), so a block need not read its parent's from disk.
 CACHE_SIZE = 8
 _cache: OrderedDict[bytes, bytes] = OrderedDict()
+#: Read-only engines shared by states that only read (``eth_call`` of bestBidAsk, depth, digest).
+READERS_SIZE = 2
+_readers: OrderedDict[bytes, NativeEngine] = OrderedDict()
 #: Reads (eth_call) may run in worker threads beside block execution.
 _cache_lock = threading.Lock()
 
@@ -85,6 +88,26 @@ def load_engine(db: Any, digest: bytes) -> NativeEngine:
     return NativeEngine.from_bytes(serialised)
 
 
+def shared_engine(db: Any, digest: bytes) -> NativeEngine:
+    """A read-only engine with ``digest``, shared between states: callers must never change it."""
+    with _cache_lock:
+        engine = _readers.get(digest)
+    if engine is None:
+        engine = load_engine(db, digest)
+        with _cache_lock:
+            _readers[digest] = engine
+            while len(_readers) > READERS_SIZE:
+                _readers.popitem(last=False)
+    return engine
+
+
+def clear_caches() -> None:
+    """Forget every engine held in memory (what a restarted process starts with)."""
+    with _cache_lock:
+        _cache.clear()
+        _readers.clear()
+
+
 if TYPE_CHECKING:
     from eth.vm.forks.prague.state import PragueState as _State
 else:
@@ -102,8 +125,17 @@ class MatchingState(_State):
     _matching_digest: bytes = EMPTY_DIGEST
     _matching_marks: dict[Any, int]
 
+    def matching_reader(self) -> NativeEngine:
+        """The engine to read from: this state's own once it has one, else the shared committed one.
+
+        Reads need no copy of the engine, so an ``eth_call`` of a query costs no load.
+        """
+        if self._matching is not None:
+            return self._matching
+        return shared_engine(self._db, committed_digest(self))
+
     def matching_engine(self) -> NativeEngine:
-        """This state's engine, loaded on first use."""
+        """This state's own engine, to change: a copy of the committed one, made on first use."""
         engine = self._matching
         if engine is None:
             digest = committed_digest(self)
