@@ -340,3 +340,32 @@ def test_reads_share_the_committed_engine_and_never_copy_it(session: Session) ->
     assert shared.best(1) == (0, 0, 100, 5)  # the shared engine was not touched
     best = run(call("bestBidAsk(uint32)", ["uint32"], [1]))
     assert list(decode(["uint64"] * 4, best.output)) == [0, 0, 100, 3]  # reads now see the state's own
+
+
+def test_a_transaction_cut_by_the_build_deadline_leaves_nothing_in_the_engine(session: Session) -> None:
+    """The proposer's build budget stops a transaction inside its execution and reverts it to a snapshot."""
+    import time
+
+    from vm.block_builder import build_block
+    from vm.block_import import execute_block
+
+    session.probe_place(1, SELL, 100, 5)
+    types = ["uint64", "uint8", "uint64", "uint64"]
+    first = _sign(OPERATOR, session.nonce, PROBE, call("place(uint64,uint8,uint64,uint64)", types,
+                                                          [2, SELL, 101, 5]))
+    heavy = _sign(OPERATOR, session.nonce + 1, PROBE, call("placeThenSpin(uint64,uint8,uint64,uint64)", types,
+                                                           [3, BUY, 101, 7]), gas=25_000_000)
+    chains = session.chains
+    parent = chains.builder.get_canonical_head()
+    started = time.perf_counter()
+    built = build_block(chains.builder, parent, chains.decode([first, heavy]), timestamp=parent.timestamp + 1,
+                        coinbase=b"\x0c" * 20, deadline=started + 0.3)
+    assert len(built.block.transactions) == 1 and len(built.too_heavy) == 1
+    session.expected.execute(PROBE, 1, place(1, SELL, LIMIT, 100, 5) + place(2, SELL, LIMIT, 101, 5))
+    state = chains.builder.get_vm(built.block.header).state
+    expected = hashlib.sha256(session.expected.serialize()).digest()
+    assert state.get_storage(MATCHING_ADDRESS, 0).to_bytes(32, "big") == expected
+    # a validator re-executing the block, and py-evm's reference path, get the same roots
+    executed = execute_block(chains.importer, chains.importer.get_canonical_head(), chains._fresh(built.block))
+    imported = chains.reference.import_block(chains._fresh(built.block)).imported_block
+    assert executed.block.hash == imported.hash == built.block.hash

@@ -162,7 +162,7 @@ contract Exchange is ReentrancyGuard {
             if (order.member == address(0)) revert UnknownOrder(orderIds[i]);
             if (order.expiry == 0 || order.expiry > block.timestamp) revert NotExpired(orderIds[i], order.expiry);
             uint256[] memory events = ENGINE.cancel(book, orderIds[i]);
-            MatchingEvents.Event memory e = MatchingEvents.at(events, 0);
+            MatchingEvents.Event memory e = MatchingEvents.eventAt(events, 0);
             _release(e.a, e.qty, REASON_EXPIRED);
         }
     }
@@ -186,7 +186,7 @@ contract Exchange is ReentrancyGuard {
         if (qty == 0) {
             // a cancel: the CANCEL event releases what the order still had, which was just returned
             uint256[] memory cancelled = ENGINE.amend(book, orderId, price, 0);
-            MatchingEvents.Event memory e = MatchingEvents.at(cancelled, 0);
+            MatchingEvents.Event memory e = MatchingEvents.eventAt(cancelled, 0);
             emit OrderCancelled(orderId, order.member, e.qty, 1);
             delete orders[orderId];
             return;
@@ -292,7 +292,7 @@ contract Exchange is ReentrancyGuard {
         uint256 volume = 0;
         uint256 count = MatchingEvents.count(result);
         for (uint256 i = 0; i < count; i++) {
-            MatchingEvents.Event memory e = MatchingEvents.at(result, i);
+            MatchingEvents.Event memory e = MatchingEvents.eventAt(result, i);
             if (e.kind == MatchingEvents.FILL) {
                 price = e.price;
                 volume += e.qty;
@@ -322,7 +322,7 @@ contract Exchange is ReentrancyGuard {
     function _apply(uint256[] memory events, uint64 expiry) internal returns (uint64 accepted) {
         uint256 count = MatchingEvents.count(events);
         for (uint256 i = 0; i < count; i++) {
-            MatchingEvents.Event memory e = MatchingEvents.at(events, i);
+            MatchingEvents.Event memory e = MatchingEvents.eventAt(events, i);
             if (e.kind == MatchingEvents.ACCEPT) {
                 accepted = e.a;
                 orders[e.a] = Order(memberOf[e.c], e.flag, e.price, e.qty, expiry);

@@ -60,7 +60,7 @@ library MatchingEvents {
         uint64 qty;
     }
 
-    function at(uint256[] memory events, uint256 i) internal pure returns (Event memory e) {
+    function eventAt(uint256[] memory events, uint256 i) internal pure returns (Event memory e) {
         uint256 w1 = events[2 * i];
         uint256 w2 = events[2 * i + 1];
         e.kind = uint8(w1 >> 248);

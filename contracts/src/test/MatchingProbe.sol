@@ -29,6 +29,16 @@ contract MatchingProbe {
         revert Undone(events.length / 2);
     }
 
+    /// @notice Places (and so matches), then runs until the gas or a build deadline stops it.
+    function placeThenSpin(uint64 owner, uint8 side, uint64 price, uint64 qty) external returns (uint256 spins) {
+        place(owner, side, price, qty);
+        while (gasleft() > 0) {
+            unchecked {
+                spins++;
+            }
+        }
+    }
+
     /// @notice A child frame places and reverts; this frame then places `qty2` and succeeds.
     function childRevertsThenPlace(uint64 owner, uint8 side, uint64 price, uint64 qty, uint64 qty2) external {
         try this.placeThenRevert(owner, side, price, qty) {} catch (bytes memory reason) {
