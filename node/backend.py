@@ -14,6 +14,8 @@ trio thread shares, and they stop at a wall-clock deadline.
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -24,12 +26,15 @@ from typing import Any
 
 import rlp
 import structlog
+from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.exceptions import Revert, UnrecognizedTransactionType
 from eth.vm.spoof import SpoofTransaction
+from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber
 from eth_utils import ValidationError
 
+from node.call_overrides import NO_OVERRIDES, AccountOverride, CallOverrides, apply_account_overrides, overridden_header
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
 from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
@@ -75,6 +80,10 @@ class ExecutionTimedOut(BackendError):
         self.timeout_seconds = timeout_seconds
 
 
+class SimulationError(BackendError):
+    """An ``eth_simulateV1`` request the node cannot carry out as asked (block order, gas budget)."""
+
+
 class QueryTimedOut(BackendError):
     """A log query ran past the RPC time limit and was abandoned."""
 
@@ -93,6 +102,52 @@ class CallRequest:
     gas: int | None
     value: int
     data: bytes
+    access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
+    """EIP-2930 access list: the call then runs as a type-1 transaction (its gas counts the list)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """One simulated execution: what ``eth_call`` returns, and what ``eth_createAccessList`` and
+    ``eth_simulateV1`` report besides."""
+
+    output: bytes
+    gas_used: int
+    """Gas the transaction would use, intrinsic gas included and refunds deducted."""
+    error: BackendError | None
+    """:class:`ExecutionReverted` or :class:`ExecutionFailed`; None on success."""
+    logs: tuple[tuple[bytes, tuple[bytes, ...], bytes], ...]
+    """(address, topics, data) of each log, in order (empty if the call failed)."""
+    accessed: tuple[tuple[bytes, tuple[int, ...]], ...]
+    """Addresses and storage slots the execution touched (EIP-2929 warm set), in first-touch order."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedBlock:
+    """One block of an ``eth_simulateV1`` request: its header as executed, and its calls' results."""
+
+    header: BlockHeaderAPI
+    calls: tuple[tuple[bytes, CallResult], ...]
+    """(transaction hash, result) per call."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationRequest:
+    """One block of ``eth_simulateV1``: overrides applied before its calls, and the calls."""
+
+    overrides: CallOverrides
+    calls: tuple[CallRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DevSnapshot:
+    """A dev chain's state at an ``evm_snapshot``: its head, its pool, its clock."""
+
+    head: BlockHeaderAPI
+    pending: tuple[bytes, ...]
+    """The pool's raw transactions, re-admitted on revert."""
+    time_offset: int
+    next_timestamp: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +159,11 @@ class LogFilter:
     topics: tuple[tuple[bytes, ...] | None, ...]
     """Per position: ``None`` matches anything, else any of the listed topics."""
 
+
+ACCESS_LIST_ROUNDS = 8
+"""Most re-runs of eth_createAccessList until its list stops changing (one deadline covers them all)."""
+SIMULATED_BLOCK_SECONDS = 12
+"""Seconds between simulated blocks unless overridden (geth's eth_simulateV1 default)."""
 
 RECENT_BLOCKS = 64
 """Committed blocks kept decoded for receipt and log queries."""
@@ -184,6 +244,10 @@ class Backend:
         self.clock = clock
         self.time_offset = 0
         """Seconds added to wall-clock time for new block timestamps (dev mode only)."""
+        self._dev_state_edits: dict[bytes, AccountOverride] = {}
+        """Dev mode's hardhat_set* edits, written into the next block built here."""
+        self.next_timestamp: int | None = None
+        """The exact timestamp of the next block (dev mode's ``evm_setNextBlockTimestamp``); then cleared."""
         self.mempool = Mempool(
             chain_id=self.chain_id,
             block_gas_limit=store.genesis.gas_limit,
@@ -243,6 +307,12 @@ class Backend:
             self._head_state = chain.get_vm(head).state
         return self._head_state
 
+    def next_block_time(self) -> int:
+        """The timestamp the next block built here gets (dev mode may set or shift it)."""
+        if self.next_timestamp is not None:
+            return self.next_timestamp
+        return int(self.clock()) + self.time_offset
+
     def account_view(self, sender: bytes) -> AccountView:
         state = self.state_at(self.head)
         return AccountView(nonce=state.get_nonce(sender), balance=state.get_balance(sender))
@@ -296,7 +366,8 @@ class Backend:
         that long; the rest wait for the next block.
         """
         candidates = self.mempool.candidates()
-        if not candidates and not allow_empty:
+        edits, self._dev_state_edits = self._dev_state_edits, {}
+        if not candidates and not allow_empty and not edits:
             return None
         overlay, chain = self.store.overlay_chain()
         started = time.perf_counter()
@@ -305,9 +376,10 @@ class Backend:
                 chain,
                 self.head,
                 candidates,
-                timestamp=int(self.clock()) + self.time_offset,
+                timestamp=self.next_block_time(),
                 coinbase=self.coinbase,
                 deadline=None if budget_ms is None else started + budget_ms / 1000,
+                prepare_state=(lambda state: apply_account_overrides(state, edits)) if edits else None,
             )
         for heavy in built.too_heavy:
             log.warning("transaction too heavy for a block", hash="0x" + heavy.transaction.hash.hex(),
@@ -354,6 +426,10 @@ class Backend:
             raise InvalidBlock(f"block {block.number} no longer extends the head {self.head.block_number}")
         self.store.commit(pending.overlay, block, pending.receipts, certificate)
         self._head_state = None
+        if self.next_timestamp is not None and block.header.timestamp == self.next_timestamp:
+            # Later blocks go on from the timestamp set, as in Hardhat.
+            self.time_offset = self.next_timestamp - int(self.clock())
+            self.next_timestamp = None
         self.mempool.remove(block.transactions)
         self.mempool.remove(excluded.transaction for excluded in pending.excluded)
         for excluded in pending.excluded:
@@ -376,6 +452,49 @@ class Backend:
         if pending is not None:
             self.commit_block(pending)
         return pending
+
+    # -- dev chains ---------------------------------------------------------------
+    def edit_state(self, accounts: dict[bytes, AccountOverride]) -> None:
+        """Dev mode (``hardhat_setBalance`` and the like): write these into the next block built here.
+
+        The edits are state changes no transaction made, so such a block is
+        valid only on this single-validator dev chain; they never happen on a
+        network (the namespace is served by ``settle node dev`` only).
+        """
+        for address, edit in accounts.items():
+            earlier = self._dev_state_edits.get(address)
+            if earlier is not None:
+                edit = AccountOverride(
+                    balance=edit.balance if edit.balance is not None else earlier.balance,
+                    nonce=edit.nonce if edit.nonce is not None else earlier.nonce,
+                    code=edit.code if edit.code is not None else earlier.code,
+                    state=edit.state if edit.state is not None else earlier.state,
+                    state_diff={**(earlier.state_diff or {}), **(edit.state_diff or {})} or None,
+                )
+            self._dev_state_edits[address] = edit
+
+    def snapshot(self) -> DevSnapshot:
+        """Dev mode (``evm_snapshot``): what :meth:`revert_to` needs to return to this moment."""
+        return DevSnapshot(self.head, tuple(tx.encode() for tx in self.mempool.candidates()), self.time_offset,
+                           self.next_timestamp)
+
+    def revert_to(self, snapshot: DevSnapshot) -> list[BlockAPI]:
+        """Dev mode (``evm_revert``): the chain and the pool as they were at ``snapshot``; returns the blocks dropped.
+
+        The store moves its head back in one synced batch (:meth:`ChainStore.rewind_to`);
+        the pool is emptied here, and the caller re-admits ``snapshot.pending``
+        once consensus has restarted at the new height.
+        """
+        dropped = self.store.rewind_to(snapshot.head)
+        self._head_state = None
+        with self._recent_blocks_lock:
+            self._recent_blocks.clear()
+        self.mempool.remove(self.mempool.candidates())
+        self._dev_state_edits = {}
+        self.time_offset = snapshot.time_offset
+        self.next_timestamp = snapshot.next_timestamp
+        log.info("dev chain reverted", head=snapshot.head.block_number, dropped_blocks=len(dropped))
+        return dropped
 
     @contextmanager
     def _executing_block(self) -> Iterator[None]:
@@ -402,64 +521,99 @@ class Backend:
         return read
 
     # -- calls -----------------------------------------------------------------
+    # Calls, estimates, access lists and simulations are safe to run on a worker
+    # thread: each reads the state through its own chain object and overlay, never
+    # the head state the trio thread shares, and stops at ``deadline`` (a
+    # :func:`vm.deadline.clock` value) with :class:`ExecutionTimedOut`.
     def _spoof(self, request: CallRequest, nonce: int, gas: int) -> SpoofTransaction:
-        unsigned = self._vm_class.create_unsigned_transaction(
-            nonce=nonce,
-            gas_price=0,
-            gas=gas,
-            to=Address(request.to if request.to is not None else b""),
-            value=request.value,
-            data=request.data,
-        )
+        to = Address(request.to if request.to is not None else b"")
+        unsigned: Any
+        if request.access_list:
+            builder: Any = self._vm_class.get_transaction_builder()
+            unsigned = builder.new_unsigned_access_list_transaction(
+                chain_id=self.chain_id, nonce=nonce, gas_price=0, gas=gas, to=to, value=request.value,
+                data=request.data, access_list=request.access_list,
+            )
+        else:
+            unsigned = self._vm_class.create_unsigned_transaction(
+                nonce=nonce, gas_price=0, gas=gas, to=to, value=request.value, data=request.data,
+            )
         return SpoofTransaction(unsigned, from_=request.sender)
 
-    def call(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None) -> bytes:
-        """Execute without committing (``eth_call``) on the state after ``header``.
+    def _call_state(self, chain: Any, header: BlockHeaderAPI, overrides: CallOverrides) -> Any:
+        """A throwaway state after ``header``, in the block that would follow it, with ``overrides`` applied.
 
-        Safe to run on a worker thread: it reads the state through its own
-        chain object and overlay, never the head state the trio thread shares.
-        Past ``deadline`` (a :func:`vm.deadline.clock` value) it raises
-        :class:`ExecutionTimedOut`.
+        The same state ``VM.in_costless_state`` builds (base fee 0), but with the
+        block fields a caller may override; it is never persisted.
         """
-        gas = min(request.gas or self.gas_cap, self.gas_cap)
-        _, chain = self.store.overlay_chain()
-        nonce = chain.get_vm(header).state.get_nonce(Address(request.sender))
-        computation = self._execute(chain, header, self._spoof(request, nonce, gas), deadline)
-        if computation.is_error:
-            if isinstance(computation.error, Revert):
-                output = computation.output
-                raise ExecutionReverted(decode_revert_reason(output), output)
-            raise ExecutionFailed(str(computation.error) or type(computation.error).__name__)
-        return computation.output
+        vm: Any = chain.get_vm(header)
+        child = vm.generate_block_from_parent_header_and_coinbase(header, header.coinbase).header
+        context = overridden_header(child.copy(base_fee_per_gas=0), overrides.block)
+        previous = itertools.chain((header.hash,), vm.previous_hashes)
+        state = vm.build_state(vm.chaindb.db, context, vm.chain_context, previous)
+        apply_account_overrides(state, overrides.accounts)
+        return state
 
-    def _execute(self, chain: Any, header: BlockHeaderAPI, transaction: SpoofTransaction,
-                 deadline: float | None) -> Any:
-        """One costless execution on a fresh state after ``header``, stopped at ``deadline``."""
+    def _run(self, state: Any, request: CallRequest, gas: int, deadline: float | None) -> CallResult:
+        """Execute ``request`` on ``state``; its changes stay in the state's journal for the next run."""
+        sender = Address(request.sender)
+        nonce = state.get_nonce(sender)
+        transaction = self._spoof(request, nonce, gas)
+        set_deadline(state, deadline, None if deadline is None else self._worker_clock(deadline))
         try:
-            with chain.get_vm(header).in_costless_state() as state:
-                set_deadline(state, deadline, None if deadline is None else self._worker_clock(deadline))
-                return state.costless_execute_transaction(transaction)
+            computation = state.costless_execute_transaction(transaction)
         except ValidationError as exc:
             raise ExecutionFailed(str(exc)) from exc
         except ExecutionTimeout:
             raise ExecutionTimedOut(self.evm_timeout) from None
+        accessed = _accessed_in_order(state)
+        state.lock_changes()
+        used = gas - computation.get_gas_remaining()
+        error: BackendError | None = None
+        logs: tuple[tuple[bytes, tuple[bytes, ...], bytes], ...] = ()
+        if computation.is_error:
+            if isinstance(computation.error, Revert):
+                error = ExecutionReverted(decode_revert_reason(computation.output), computation.output)
+            else:
+                error = ExecutionFailed(str(computation.error) or type(computation.error).__name__)
+        else:
+            used -= min(computation.get_gas_refund(), used // 5)  # EIP-3529's refund cap
+            logs = tuple(
+                (address, tuple(t.to_bytes(32, "big") for t in topics), data)
+                for _, address, topics, data in computation.get_raw_log_entries()
+            )
+        return CallResult(computation.output, used, error, logs, accessed)
 
-    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None) -> int:
+    def execute_call(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None,
+                     overrides: CallOverrides = NO_OVERRIDES) -> CallResult:
+        """One call on the state after ``header``, its failure reported in the result rather than raised."""
+        gas = min(request.gas or self.gas_cap, self.gas_cap)
+        _, chain = self.store.overlay_chain()
+        return self._run(self._call_state(chain, header, overrides), request, gas, deadline)
+
+    def call(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None,
+             overrides: CallOverrides = NO_OVERRIDES) -> bytes:
+        """Execute without committing (``eth_call``) on the state after ``header``; raises on failure."""
+        result = self.execute_call(request, header, deadline, overrides)
+        if result.error is not None:
+            raise result.error
+        return result.output
+
+    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None,
+                     overrides: CallOverrides = NO_OVERRIDES) -> int:
         """Smallest gas with which the call succeeds, by binary search as geth does.
 
-        Every try shares one ``deadline``: the whole search is one request's
-        worth of execution. Thread-safe as :meth:`call`.
+        Every try shares one ``deadline``: the whole search is one request's worth of execution.
         """
         cap = min(request.gas or self.store.genesis.gas_limit, self.gas_cap)
-        self.call(CallRequest(request.sender, request.to, cap, request.value, request.data), header, deadline)
+        self.call(dataclasses.replace(request, gas=cap), header, deadline, overrides)
         _, chain = self.store.overlay_chain()
-        nonce = chain.get_vm(header).state.get_nonce(Address(request.sender))
-        low = self._spoof(request, nonce, cap).intrinsic_gas - 1
+        low = self._spoof(request, 0, cap).intrinsic_gas - 1
         high = cap
         while low + 1 < high:
             mid = (low + high) // 2
             try:
-                failed = self._execute(chain, header, self._spoof(request, nonce, mid), deadline).is_error
+                failed = self._run(self._call_state(chain, header, overrides), request, mid, deadline).error is not None
             except ExecutionFailed:
                 failed = True
             if failed:
@@ -467,6 +621,87 @@ class Backend:
             else:
                 high = mid
         return high
+
+    def create_access_list(
+        self, request: CallRequest, header: BlockHeaderAPI, deadline: float | None = None,
+        overrides: CallOverrides = NO_OVERRIDES,
+    ) -> tuple[tuple[tuple[bytes, tuple[int, ...]], ...], CallResult]:
+        """The access list the call touches, and the result of running it with that list (``eth_createAccessList``).
+
+        As geth does, the call is re-run with the list found until the list no
+        longer changes (adding a list can change the path, e.g. a gas-dependent
+        branch). The sender, the callee (or created contract), precompiles and
+        the fee recipient are left out unless storage of theirs is touched.
+        """
+        gas = min(request.gas or self.store.genesis.gas_limit, self.gas_cap)
+        _, chain = self.store.overlay_chain()
+        access_list = request.access_list
+        for _ in range(ACCESS_LIST_ROUNDS):
+            state = self._call_state(chain, header, overrides)
+            nonce = state.get_nonce(Address(request.sender))
+            callee = request.to if request.to is not None else generate_contract_address(Address(request.sender), nonce)
+            excluded = {request.sender, callee, state.coinbase,
+                        *getattr(state.computation_class, "_precompiles", {}).keys()}
+            result = self._run(state, dataclasses.replace(request, access_list=access_list), gas, deadline)
+            found = tuple((address, slots) for address, slots in result.accessed if slots or address not in excluded)
+            if found == access_list:
+                break
+            access_list = found
+        return access_list, result
+
+    def simulate(self, blocks: tuple[SimulationRequest, ...], header: BlockHeaderAPI,
+                 deadline: float | None = None) -> list[SimulatedBlock]:
+        """``eth_simulateV1``: blocks of calls on top of ``header``, each block seeing the one before.
+
+        As geth: each block is number+1 and 12 seconds after its parent unless
+        overridden; a call without ``gas`` gets what is left of the block's gas
+        limit; all calls together spend at most ``gas_cap`` (geth's RPC gas cap
+        budget). Nothing is persisted: the state lives in one journal.
+        """
+        _, chain = self.store.overlay_chain()
+        vm: Any = chain.get_vm(header)
+        hashes = [header.hash, *itertools.islice(vm.previous_hashes, 255)]
+        budget = self.gas_cap
+        parent = header
+        state: Any = None
+        simulated: list[SimulatedBlock] = []
+        for block in blocks:
+            context = overridden_header(
+                parent.copy(parent_hash=parent.hash, block_number=parent.block_number + 1,
+                            timestamp=parent.timestamp + SIMULATED_BLOCK_SECONDS, gas_used=0, base_fee_per_gas=0),
+                block.overrides.block,
+            )
+            if context.block_number <= parent.block_number:
+                raise SimulationError(f"block number {context.block_number} is not above its parent's "
+                                      f"{parent.block_number}")
+            if context.timestamp < parent.timestamp:
+                raise SimulationError(f"block timestamp {context.timestamp} is before its parent's {parent.timestamp}")
+            execution_context = vm.create_execution_context(context, tuple(hashes), vm.chain_context)
+            if state is None:
+                state = vm.build_state(vm.chaindb.db, context, vm.chain_context, tuple(hashes))
+            state.execution_context = execution_context
+            apply_account_overrides(state, block.overrides.accounts)
+            block_gas = 0
+            results = []
+            for request in block.calls:
+                gas = request.gas if request.gas is not None else min(budget, context.gas_limit - block_gas)
+                if gas > budget:
+                    raise SimulationError(f"calls need more gas than the gas cap of {self.gas_cap} (limit [rpc] "
+                                          "gas_cap)")
+                if block_gas + gas > context.gas_limit:
+                    raise SimulationError(f"block {context.block_number} gas limit reached")
+                nonce = state.get_nonce(Address(request.sender))
+                result = self._run(state, request, gas, deadline)
+                budget -= result.gas_used
+                block_gas += result.gas_used
+                transaction_hash = keccak(rlp.encode([request.sender, nonce, gas, request.to or b"", request.value,
+                                                      request.data, context.block_number]))
+                results.append((transaction_hash, result))
+            sealed = context.copy(state_root=state.make_state_root(), gas_used=block_gas)
+            simulated.append(SimulatedBlock(sealed, tuple(results)))
+            hashes = [sealed.hash, *hashes[:255]]
+            parent = sealed
+        return simulated
 
     # -- committed blocks ------------------------------------------------------
     def committed_block(self, header: BlockHeaderAPI) -> CommittedBlock:
@@ -514,6 +749,25 @@ class Backend:
                 continue
             found.extend(e for e in self.committed_block(header).logs if matches(log_filter, e))
         return found
+
+
+def _accessed_in_order(state: Any) -> tuple[tuple[bytes, tuple[int, ...]], ...]:
+    """The warm set of the transaction just run on ``state``: addresses with the slots touched, first touch first.
+
+    Reads ``vm.account_db.AccessedState``'s log of keys (20-byte addresses and
+    (address, slot) pairs); it is reset when the next transaction starts.
+    """
+    keys = getattr(state._account_db._journal_accessed_state, "_added", [])
+    found: dict[bytes, list[int]] = {}
+    for key in keys:
+        if isinstance(key, tuple):
+            address, slot = key
+            slots = found.setdefault(bytes(address), [])
+            if slot not in slots:
+                slots.append(slot)
+        else:
+            found.setdefault(bytes(key), [])
+    return tuple((address, tuple(slots)) for address, slots in found.items())
 
 
 def logs_of_block(

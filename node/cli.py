@@ -43,7 +43,11 @@ def node() -> None:
 @click.option("--rpc-port", type=click.IntRange(0, 65535), default=8545, show_default=True,
               help="JSON-RPC port (HTTP and WebSocket).")
 @click.option("--block-period", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
-              help="Minimum seconds between blocks; a block follows as soon as transactions wait.")
+              help="Seconds between blocks. By default (automine) it is the minimum: a block follows as soon as "
+                   "transactions wait, and no empty blocks are made. With --interval-mining it is the period.")
+@click.option("--interval-mining", is_flag=True, default=False,
+              help="Make a block every --block-period seconds, empty or not, and let transactions wait pending for "
+                   "it (Hardhat's mining.interval, geth's --dev.period). Default: off (automine).")
 @click.option("--cors", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Allow browser requests from ORIGIN ('*' for any). Repeatable.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
@@ -57,6 +61,7 @@ def dev(
     rpc_host: str,
     rpc_port: int,
     block_period: float,
+    interval_mining: bool,
     cors_origins: tuple[str, ...],
     metrics_port: int | None,
     log_level: str,
@@ -81,7 +86,7 @@ def dev(
         block_period=block_period,
         # One validator has nobody to hand a round over to: never give up on a round.
         round_timeout=24 * 3600,
-        empty_blocks=False,
+        empty_blocks=interval_mining,
         rpc_host=rpc_host,
         rpc_port=rpc_port,
         cors_origins=cors_origins,

@@ -43,6 +43,9 @@ A complete file with every default::
     max_subscriptions = 10000
     subscriptions_per_connection = 128
     ws_send_queue = 4096
+    override_max_accounts = 1000
+    simulate_max_blocks = 256
+    simulate_max_calls = 1000
 
     [p2p]
     listen = "/ip4/127.0.0.1/tcp/30300"
@@ -417,6 +420,17 @@ class RpcSection:
 
     ws_send_queue: int = _setting(4_096, _integer(1))
     """Messages queued for one WebSocket; a subscriber that lets it fill is dropped. Default 4096."""
+
+    # -- simulated execution (issue 23): overrides and eth_simulateV1 --------------
+    override_max_accounts: int = _setting(1_000, _integer(1))
+    """Most accounts one state override set may name (eth_call, eth_estimateGas, eth_createAccessList,
+    one block of eth_simulateV1). Default 1000."""
+
+    simulate_max_blocks: int = _setting(256, _integer(1))
+    """Most blocks in one eth_simulateV1 (geth: 256). Default 256."""
+
+    simulate_max_calls: int = _setting(1_000, _integer(1))
+    """Most calls in one eth_simulateV1, over all its blocks. Default 1000."""
 
 
 @dataclass(frozen=True, slots=True)

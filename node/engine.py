@@ -104,7 +104,10 @@ class ConsensusEngine:
         self._height_started = time.monotonic()
         self._nursery: trio.Nursery | None = None
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](math.inf)
-        backend.on_transaction(lambda _hash: self._build_if_waiting())
+        self.automine = not empty_blocks
+        """Dev chains: propose as soon as a transaction arrives (``evm_setAutomine``). Off, transactions
+        wait for the next period (interval mining) or for ``evm_mine``."""
+        backend.on_transaction(lambda _hash: self._on_transaction())
 
     # -- running -----------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -192,7 +195,10 @@ class ConsensusEngine:
                 except RuntimeError:  # shutting down: the nursery takes no new timers
                     pass
         elif isinstance(action, BuildBlock):
-            self._build(action.height, action.round, allow_empty=self.empty_blocks)
+            if not self.empty_blocks and not self.automine:
+                self._waiting_build = (action.height, action.round)  # evm_mine or automine builds it
+            else:
+                self._build(action.height, action.round, allow_empty=self.empty_blocks)
         elif isinstance(action, ValidateBlock):
             self._validate(action)
         elif isinstance(action, CommitBlock):
@@ -206,9 +212,36 @@ class ConsensusEngine:
         else:  # pragma: no cover - a new action type the engine does not know yet
             raise TypeError(f"unknown consensus action {action!r}")
 
+    def _on_transaction(self) -> None:
+        if not self.automine or self._feeding:
+            return
+        if self.empty_blocks:
+            self.mine_now()  # interval mining with automine on too: no wait for the period
+        else:
+            self._build_if_waiting()
+
     def _build_if_waiting(self) -> None:
         if self._waiting_build is not None and not self._feeding:
             self._build(*self._waiting_build, allow_empty=False)
+
+    def set_automine(self, enabled: bool) -> None:
+        """Dev chains (``evm_setAutomine``); turned on, it mines what waits at once."""
+        self.automine = enabled
+        if enabled and len(self.backend.mempool):
+            self.mine_now()
+
+    def chain_rewound(self) -> None:
+        """Dev chains (``evm_revert``): the store's head moved back; consensus starts again at the next height.
+
+        Only a single-validator dev chain may do this: its safety record was
+        deleted with the blocks (nobody else holds votes it could contradict).
+        Timers of the abandoned heights are stale and dropped by the state machine.
+        """
+        self._pending.clear()
+        self._waiting_build = None
+        self.state = initial_state(self.config, self.backend.head.block_number + 1, None)
+        self._mark_commit()
+        self.feed(NewHeight(self.backend.head.block_number + 1))
 
     def _build(self, height: int, round_: int, *, allow_empty: bool) -> None:
         if height != self.backend.head.block_number + 1 or height != self.state.height:

@@ -36,7 +36,7 @@ from node.mempool import MempoolLimits
 from node.p2p.settings import P2PSettings
 from node.recursion import bound_recursion
 from node.rpc.anchor import AnchorAPI
-from node.rpc.api import Connection, DevAPI, EthAPI, NetAPI, Web3API
+from node.rpc.api import Connection, EthAPI, NetAPI, RpcAPI, TxpoolAPI, Web3API, dev_namespaces
 from node.rpc.bft import BftAPI
 from node.rpc.filters import FilterManager, SubscriptionManager
 from node.rpc.limits import RpcLimits
@@ -148,8 +148,10 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
         EthAPI(backend, filters, subscriptions, settings.signer, limits, workers),
         NetAPI(backend, peer_count),
         Web3API(),
+        TxpoolAPI(backend),
+        RpcAPI(lambda: list(methods)),
         *([BftAPI(backend, engine)] if engine is not None else []),
-        *([DevAPI(backend, engine)] if settings.dev_methods else []),
+        *dev_namespaces(backend, engine, settings.dev_methods),
         AnchorAPI(backend, anchor, settings.anchor_rpc_max_records),
     ):
         methods.update(namespace.methods())

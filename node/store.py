@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.db.schema import SchemaV1
 from eth.exceptions import BlockNotFound, HeaderNotFound
 from eth_hash.auto import keccak
 from eth_typing import BlockNumber, Hash32
@@ -96,6 +97,40 @@ class ChainStore:
             overlay[CERTIFICATE_PREFIX + block.hash] = certificate
         self.db.write_many(overlay.pending())
         self._head = None
+
+    def rewind_to(self, header: BlockHeaderAPI) -> list[BlockAPI]:
+        """Dev chains only (``evm_revert``): make ``header`` the head again; returns the blocks dropped.
+
+        One synced batch moves the canonical head back and deletes what names
+        the later blocks: their number-to-hash entries, transaction index
+        entries, log index entries, commit certificates, and the validator's
+        safety record (a single dev validator has nobody to contradict). A
+        crash leaves either the old chain or the rewound one. The dropped
+        blocks' headers, bodies and state stay as unreferenced data, as any
+        non-canonical block's do; the next block at each height replaces them
+        in the canonical chain.
+        """
+        head = self.head
+        dropped = []
+        changes: dict[bytes, bytes | None] = {}
+        for number in range(header.block_number + 1, head.block_number + 1):
+            dropped_header = self.header_by_number(number)
+            if dropped_header is None:  # pragma: no cover - the canonical chain has no gaps
+                continue
+            block = self.block(dropped_header)
+            dropped.append(block)
+            changes[SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number))] = None
+            for transaction in block.transactions:
+                changes[SchemaV1.make_transaction_hash_to_block_lookup_key(Hash32(transaction.hash))] = None
+            for receipt in self.receipts(dropped_header):
+                for entry in receipt.logs:
+                    changes[LOG_INDEX_PREFIX + entry.address + number.to_bytes(8, "big")] = None
+            changes[CERTIFICATE_PREFIX + dropped_header.hash] = None
+        changes[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
+        changes[SAFETY_KEY] = None
+        self.db.write_many(changes)
+        self._head = None
+        return dropped
 
     def save_safety_record(self, record: bytes) -> None:
         """Persist (synced) what this validator must never contradict, before it votes."""

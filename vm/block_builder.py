@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from eth.abc import (
     ComputationAPI,
     ReceiptAPI,
     SignedTransactionAPI,
+    StateAPI,
 )
 from eth.vm.base import VM
 from eth_utils import ValidationError
@@ -77,6 +79,7 @@ def build_block(
     coinbase: bytes,
     extra_data: bytes = b"",
     deadline: float | None = None,
+    prepare_state: Callable[[StateAPI], None] | None = None,
 ) -> BuiltBlock:
     """Execute ``candidates`` on top of ``parent_header`` and persist the block.
 
@@ -96,6 +99,9 @@ def build_block(
     )
     vm = cast(VM, chain.get_vm(template))
     vm.block_preprocessing(vm.get_block())
+    if prepare_state is not None:  # dev chains only: state edits (hardhat_setBalance...) land in this block
+        prepare_state(vm.state)
+        vm.state.lock_changes()
 
     # A duck-typed BlockHeaderAPI: py-evm's per-transaction calls only read fields and copy.
     header: Any = DeferredHeader(vm.get_header().copy(gas_used=0))

@@ -7,8 +7,12 @@ Methods take positional JSON parameters and return JSON values; they raise
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
+import itertools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,13 +25,18 @@ from node.backend import (
     Backend,
     BackendError,
     CallRequest,
+    DevSnapshot,
     ExecutionFailed,
     ExecutionReverted,
     ExecutionTimedOut,
     InvalidTransaction,
     LogFilter,
     QueryTimedOut,
+    SimulatedBlock,
+    SimulationError,
+    SimulationRequest,
 )
+from node.call_overrides import AccountOverride
 from node.dev_accounts import DevSigner
 from node.rpc import params as p
 from node.rpc.errors import (
@@ -41,8 +50,10 @@ from node.rpc.errors import (
 from node.rpc.filters import FilterManager, LogCriteria, Subscription, SubscriptionManager
 from node.rpc.format import (
     block_json,
+    header_json,
     hexb,
     log_json,
+    pending_block_json,
     qty,
     receipt_json,
     transaction_json,
@@ -144,6 +155,7 @@ class EthAPI(_Namespace):
             gas=p.quantity(fields["gas"], index, "gas") if fields.get("gas") is not None else None,
             value=p.quantity(fields["value"], index, "value") if fields.get("value") is not None else 0,
             data=p.data(payload, index, "input") if payload is not None else b"",
+            access_list=_access_list(fields["accessList"], index) if fields.get("accessList") else (),
         )
 
     def _execution_error(self, exc: BackendError) -> Exception:
@@ -345,15 +357,34 @@ class EthAPI(_Namespace):
 
     # -- blocks ------------------------------------------------------------------
     def getBlockByNumber(self, block: Any, full: Any = False) -> dict[str, Any] | None:
-        header = self._resolve(p.block_ref(block, 0))
-        return None if header is None else block_json(self.backend.store.block(header), p.boolean(full, 1))
+        ref = p.block_ref(block, 0)
+        full_transactions = p.boolean(full, 1)
+        if ref == "pending":
+            return pending_block_json(self.backend.head, self.backend.next_block_time(),
+                                      self._pending_transactions(), full_transactions)
+        header = self._resolve(ref)
+        return None if header is None else block_json(self.backend.store.block(header), full_transactions)
+
+    def _pending_transactions(self) -> list[Any]:
+        """The pool's transactions in the order a block would take them, at most a block's gas limit of them."""
+        taken = []
+        gas = 0
+        for transaction in self.backend.mempool.candidates():
+            if gas + transaction.gas > self.backend.head.gas_limit:
+                break
+            gas += transaction.gas
+            taken.append(transaction)
+        return taken
 
     def getBlockByHash(self, block_hash: Any, full: Any = False) -> dict[str, Any] | None:
         header = self.backend.store.header_by_hash(p.block_hash(block_hash, 0))
         return None if header is None else block_json(self.backend.store.block(header), p.boolean(full, 1))
 
     def getBlockTransactionCountByNumber(self, block: Any) -> str | None:
-        header = self._resolve(p.block_ref(block, 0))
+        ref = p.block_ref(block, 0)
+        if ref == "pending":
+            return qty(len(self._pending_transactions()))
+        header = self._resolve(ref)
         return None if header is None else qty(len(self.backend.store.block(header).transactions))
 
     def getBlockTransactionCountByHash(self, block_hash: Any) -> str | None:
@@ -390,6 +421,28 @@ class EthAPI(_Namespace):
         header = self._resolve(p.block_ref(block, 0))
         return self._tx_at(header, p.quantity(index, 1, "index"))
 
+    def _raw_at(self, header: BlockHeaderAPI | None, index: int) -> str | None:
+        if header is None:
+            return None
+        transactions = self.backend.store.block(header).transactions
+        return hexb(transactions[index].encode()) if index < len(transactions) else None
+
+    def getRawTransactionByHash(self, tx_hash: Any) -> str | None:
+        wanted = p.tx_hash(tx_hash, 0)
+        location = self.backend.store.transaction_location(wanted)
+        if location is None:
+            pending = self.backend.mempool.get(wanted)
+            return None if pending is None else hexb(pending.encode())
+        number, index = location
+        return self._raw_at(self.backend.store.header_by_number(number), index)
+
+    def getRawTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> str | None:
+        header = self.backend.store.header_by_hash(p.block_hash(block_hash, 0))
+        return self._raw_at(header, p.quantity(index, 1, "index"))
+
+    def getRawTransactionByBlockNumberAndIndex(self, block: Any, index: Any) -> str | None:
+        return self._raw_at(self._resolve(p.block_ref(block, 0)), p.quantity(index, 1, "index"))
+
     def getTransactionReceipt(self, tx_hash: Any) -> dict[str, Any] | None:
         location = self.backend.store.transaction_location(p.tx_hash(tx_hash, 0))
         if location is None:
@@ -412,23 +465,88 @@ class EthAPI(_Namespace):
     # -- execution ---------------------------------------------------------------
     # Calls, estimates and log queries: parameters are checked here, on the trio
     # thread; the work runs on a worker thread (node.rpc.workers).
-    async def call(self, transaction: Any, block: Any = "latest", overrides: Any = None) -> str:
-        if overrides is not None:
-            raise invalid_argument(2, "state overrides are not supported")
+    async def call(self, transaction: Any, block: Any = "latest", state_overrides: Any = None,
+                   block_overrides: Any = None) -> str:
         request = self._call_request(transaction, 0)
         header = self._state_header(block, 1)
+        overrides = p.state_overrides(state_overrides, 2, self.limits.override_max_accounts)
+        overrides = dataclasses.replace(overrides, block=p.block_overrides(block_overrides, 3))
         try:
-            return hexb(await self.workers.run(self.backend.call, request, header))
+            call = functools.partial(self.backend.call, overrides=overrides)
+            return hexb(await self.workers.run(call, request, header))
         except (ExecutionReverted, ExecutionFailed, ExecutionTimedOut) as exc:
             raise self._execution_error(exc) from None
 
-    async def estimateGas(self, transaction: Any, block: Any = "latest") -> str:
+    async def estimateGas(self, transaction: Any, block: Any = "latest", state_overrides: Any = None) -> str:
         request = self._call_request(transaction, 0)
         header = self._state_header(block, 1)
+        overrides = p.state_overrides(state_overrides, 2, self.limits.override_max_accounts)
         try:
-            return qty(await self.workers.run(self.backend.estimate_gas, request, header))
+            estimate = functools.partial(self.backend.estimate_gas, overrides=overrides)
+            return qty(await self.workers.run(estimate, request, header))
         except (ExecutionReverted, ExecutionFailed, ExecutionTimedOut) as exc:
             raise self._execution_error(exc) from None
+
+    async def createAccessList(self, transaction: Any, block: Any = "latest",
+                               state_overrides: Any = None) -> dict[str, Any]:
+        """geth's answer: the list, the gas used with it, and the failure (as ``error``) if the call fails."""
+        request = self._call_request(transaction, 0)
+        header = self._state_header(block, 1)
+        overrides = p.state_overrides(state_overrides, 2, self.limits.override_max_accounts)
+        try:
+            access_list, result = await self.workers.run(
+                functools.partial(self.backend.create_access_list, overrides=overrides), request, header)
+        except (ExecutionFailed, ExecutionTimedOut) as exc:
+            raise self._execution_error(exc) from None
+        answer: dict[str, Any] = {
+            "accessList": [
+                {"address": to_checksum_address(address), "storageKeys": [hexb(k.to_bytes(32, "big")) for k in keys]}
+                for address, keys in access_list
+            ],
+            "gasUsed": qty(result.gas_used),
+        }
+        if result.error is not None:
+            answer["error"] = str(result.error)
+        return answer
+
+    async def simulateV1(self, options: Any, block: Any = "latest") -> list[dict[str, Any]]:
+        """geth's multi-block call simulation (``eth_simulateV1``), on the state after ``block``."""
+        fields = p.obj(options, 0, {"blockStateCalls", "validation", "traceTransfers", "returnFullTransactions"},
+                       "simulation")
+        blocks = fields.get("blockStateCalls")
+        if not isinstance(blocks, list) or not blocks:
+            raise invalid_argument(0, "simulation: blockStateCalls must be a non-empty list")
+        for flag in ("validation", "traceTransfers", "returnFullTransactions"):
+            if flag in fields:
+                p.boolean(fields[flag], 0)
+        limits = self.limits
+        if len(blocks) > limits.simulate_max_blocks:
+            raise limit_exceeded(f"simulation of {len(blocks)} blocks, more than {limits.simulate_max_blocks}",
+                                 "simulate_max_blocks")
+        requests = []
+        calls = 0
+        for entry in blocks:
+            block_fields = p.obj(entry, 0, {"blockOverrides", "stateOverrides", "calls"}, "block state call")
+            raw_calls = block_fields.get("calls") or []
+            if not isinstance(raw_calls, list):
+                raise invalid_argument(0, "block state call: calls must be a list")
+            calls += len(raw_calls)
+            if calls > limits.simulate_max_calls:
+                raise limit_exceeded(f"simulation of more than {limits.simulate_max_calls} calls",
+                                     "simulate_max_calls")
+            overrides = p.state_overrides(block_fields.get("stateOverrides"), 0, limits.override_max_accounts)
+            overrides = dataclasses.replace(overrides, block=p.block_overrides(block_fields.get("blockOverrides"), 0))
+            requests.append(SimulationRequest(overrides, tuple(self._call_request(c, 0) for c in raw_calls)))
+        header = self._state_header(block, 1)
+        full = fields.get("returnFullTransactions") is True
+        try:
+            simulated = await self.workers.run(self.backend.simulate, tuple(requests), header)
+        except SimulationError as exc:
+            raise rpc_error(SERVER_ERROR, str(exc)) from None
+        except (ExecutionFailed, ExecutionTimedOut) as exc:
+            raise self._execution_error(exc) from None
+        return [_simulated_block_json(block_result, request, full) for block_result, request
+                in zip(simulated, requests, strict=True)]
 
     # -- logs and filters --------------------------------------------------------
     async def getLogs(self, log_filter: Any) -> list[dict[str, Any]]:
@@ -498,7 +616,8 @@ class EthAPI(_Namespace):
         """web3.py's name for EIP-712 signing; the same as ``eth_signTypedData_v4``."""
         return self.signTypedData_v4(address, typed_data)
 
-    async def sendTransaction(self, transaction: Any) -> str:
+    async def _fill_and_sign(self, transaction: Any) -> bytes:
+        """The raw signed transaction for a request from an unlocked account, missing fields filled as geth does."""
         fields = p.obj(transaction, 0, CALL_FIELDS, "transaction")
         if "from" not in fields:
             raise invalid_argument(0, "transaction: missing \"from\"")
@@ -521,6 +640,11 @@ class EthAPI(_Namespace):
         }
         if request.to is not None:
             tx["to"] = request.to
+        if request.access_list:
+            tx["accessList"] = [
+                {"address": to_checksum_address(a), "storageKeys": [hexb(k.to_bytes(32, "big")) for k in keys]}
+                for a, keys in request.access_list
+            ]
         if "gasPrice" in fields:
             tx["gasPrice"] = p.quantity(fields["gasPrice"], 0, "gasPrice")
         else:
@@ -529,23 +653,44 @@ class EthAPI(_Namespace):
                 fields.get("maxPriorityFeePerGas", "0x0"), 0, "maxPriorityFeePerGas"
             )
         assert self.signer is not None
-        raw = self.signer.sign_transaction(sender, tx)
+        return self.signer.sign_transaction(sender, tx)
+
+    async def sendTransaction(self, transaction: Any) -> str:
+        raw = await self._fill_and_sign(transaction)
         try:
             return hexb(self.backend.send_raw_transaction(raw))
         except InvalidTransaction as exc:
             raise rpc_error(SERVER_ERROR, str(exc)) from None
 
+    async def signTransaction(self, transaction: Any) -> dict[str, Any]:
+        """Sign without sending, as geth: ``{raw, tx}`` (the caller may send ``raw`` later)."""
+        raw = await self._fill_and_sign(transaction)
+        try:
+            decoded = self.backend.decode_transaction(raw)
+        except InvalidTransaction as exc:  # pragma: no cover - the node's own signer made it
+            raise rpc_error(SERVER_ERROR, str(exc)) from None
+        return {"raw": hexb(raw), "tx": transaction_json(decoded, None, None)}
+
     # -- subscriptions (WebSocket only) ------------------------------------------
     def subscribe(self, connection: Connection, kind: Any, options: Any = None) -> str:
         if connection.send is None:
             raise rpc_error(-32601, "notifications not supported: use a WebSocket connection")
-        if kind in ("newHeads", "newPendingTransactions"):
+        if kind == "newHeads":
+            return self.subscriptions.subscribe(Subscription(kind, None, connection.send))
+        if kind == "newPendingTransactions":
+            full = p.boolean(options, 1) if options is not None else False
+            return self.subscriptions.subscribe(Subscription(kind, None, connection.send, full))
+        if kind == "syncing":
+            # A node that serves RPC follows the chain as it commits: it only syncs while it
+            # catches up, before or between commits, and eth_syncing then still reports false.
+            # So, as geth when it is not syncing, the subscription is accepted and stays silent.
             return self.subscriptions.subscribe(Subscription(kind, None, connection.send))
         if kind == "logs":
             criteria, _ = self._criteria(options or {}, 1)
             log_filter = LogFilter(0, 2**63, criteria.addresses, criteria.topics)
             return self.subscriptions.subscribe(Subscription("logs", log_filter, connection.send))
-        raise invalid_argument(0, f"unsupported subscription type {kind!r} (newHeads, logs, newPendingTransactions)")
+        raise invalid_argument(0, f"unsupported subscription type {kind!r} "
+                                  "(newHeads, logs, newPendingTransactions, syncing)")
 
     def unsubscribe(self, connection: Connection, subscription_id: Any) -> bool:
         if not isinstance(subscription_id, str):
@@ -570,6 +715,101 @@ def _check_typed_data(value: Any) -> None:
     for part in ("domain", "message"):
         if not isinstance(value.get(part), dict):
             raise invalid_argument(1, f"typed data: {part} must be an object")
+    if value["primaryType"] in types:
+        _check_typed_arrays(types, value["primaryType"], value["message"], value["primaryType"], 0)
+    if "EIP712Domain" in types:
+        _check_typed_arrays(types, "EIP712Domain", value["domain"], "domain", 0)
+
+
+_ARRAY_SUFFIX = re.compile(r"^(.*)\[(\d*)\]$")
+
+
+def _check_typed_arrays(types: dict[str, Any], type_name: str, value: Any, path: str, depth: int) -> None:
+    """Every array in ``value`` (of EIP-712 type ``type_name``) is a list of the declared length, as geth checks.
+
+    eth_account encodes a ``Person[2]`` holding one item without complaint; geth refuses it.
+    """
+    if depth > len(types) + 8:  # types that refer to themselves: the request's depth bound still holds
+        raise invalid_argument(1, f"typed data: {path} nests types too deeply")
+    array = _ARRAY_SUFFIX.match(type_name)
+    if array is not None:
+        if not isinstance(value, list):
+            raise invalid_argument(1, f"typed data: {path} must be an array ({type_name})")
+        if array.group(2) and len(value) != int(array.group(2)):
+            raise invalid_argument(1, f"typed data: {path} has {len(value)} items, the type {type_name} wants "
+                                      f"{int(array.group(2))}")
+        for index, item in enumerate(value):
+            _check_typed_arrays(types, array.group(1), item, f"{path}[{index}]", depth + 1)
+    elif type_name in types:
+        if not isinstance(value, dict):
+            raise invalid_argument(1, f"typed data: {path} must be an object ({type_name})")
+        for field_type in types[type_name]:
+            if field_type["name"] in value:
+                _check_typed_arrays(types, field_type["type"], value[field_type["name"]],
+                                    f"{path}.{field_type['name']}", depth + 1)
+
+
+def _access_list(value: Any, index: int) -> tuple[tuple[bytes, tuple[int, ...]], ...]:
+    """An EIP-2930 access list: ``[{address, storageKeys}]``."""
+    if not isinstance(value, list):
+        raise invalid_argument(index, "accessList: expected a list")
+    entries = []
+    for entry in value:
+        fields = p.obj(entry, index, {"address", "storageKeys"}, "accessList entry")
+        keys = fields.get("storageKeys") or []
+        if not isinstance(keys, list):
+            raise invalid_argument(index, "accessList entry: storageKeys must be a list")
+        entries.append((
+            p.address(fields.get("address"), index, "accessList address"),
+            tuple(int.from_bytes(p.fixed_bytes(k, index, 32, "storage key"), "big") for k in keys),
+        ))
+    return tuple(entries)
+
+
+SIMULATION_VM_ERROR = -32015
+"""geth's code for a simulated call that failed without reverting (out of gas, invalid opcode...)."""
+
+
+def _simulated_block_json(simulated: SimulatedBlock, request: SimulationRequest, full: bool) -> dict[str, Any]:
+    """A simulated block as geth's eth_simulateV1 renders it: the block, and ``calls`` with each call's outcome."""
+    header = simulated.header
+    out = header_json(header)
+    block_hash = hexb(header.hash)
+    calls = []
+    log_index = 0
+    for tx_index, (tx_hash, result) in enumerate(simulated.calls):
+        call: dict[str, Any] = {
+            "returnData": hexb(result.output),
+            "gasUsed": qty(result.gas_used),
+            "status": qty(0 if result.error is not None else 1),
+            "logs": [],
+        }
+        for address, topics, data in result.logs:
+            call["logs"].append({
+                "address": to_checksum_address(address), "topics": [hexb(t) for t in topics], "data": hexb(data),
+                "blockNumber": qty(header.block_number), "blockHash": block_hash, "transactionHash": hexb(tx_hash),
+                "transactionIndex": qty(tx_index), "logIndex": qty(log_index), "removed": False,
+            })
+            log_index += 1
+        if isinstance(result.error, ExecutionReverted):
+            call["error"] = {"code": EXECUTION_REVERTED, "message": str(result.error), "data": hexb(result.error.data)}
+        elif result.error is not None:
+            call["error"] = {"code": SIMULATION_VM_ERROR, "message": str(result.error)}
+        calls.append(call)
+    if full:
+        out["transactions"] = [
+            {"hash": hexb(tx_hash), "from": to_checksum_address(call.sender),
+             "to": to_checksum_address(call.to) if call.to is not None else None, "input": hexb(call.data),
+             "value": qty(call.value), "gas": qty(call.gas) if call.gas is not None else None,
+             "blockHash": block_hash, "blockNumber": qty(header.block_number), "transactionIndex": qty(index)}
+            for index, ((tx_hash, _), call) in enumerate(zip(simulated.calls, request.calls, strict=True))
+        ]
+    else:
+        out["transactions"] = [hexb(tx_hash) for tx_hash, _ in simulated.calls]
+    out["uncles"] = []
+    out["withdrawals"] = []
+    out["calls"] = calls
+    return out
 
 
 def _filter_id(value: Any) -> str:
@@ -605,6 +845,67 @@ class Web3API(_Namespace):
         return hexb(keccak(p.data(value, 0)))
 
 
+class TxpoolAPI(_Namespace):
+    """geth's ``txpool_`` namespace: what the pool holds, for operators and wallets.
+
+    Settle refuses transactions with a nonce gap instead of queueing them, so
+    ``queued`` is always empty and every pooled transaction is ``pending``.
+    """
+
+    prefix = "txpool"
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def _by_sender(self) -> dict[str, dict[str, Any]]:
+        grouped: dict[str, dict[str, Any]] = {}
+        for transaction in self.backend.mempool.candidates():
+            grouped.setdefault(to_checksum_address(transaction.sender), {})[str(transaction.nonce)] = transaction
+        return grouped
+
+    def content(self) -> dict[str, Any]:
+        pending = {
+            sender: {nonce: transaction_json(tx, None, None) for nonce, tx in nonces.items()}
+            for sender, nonces in self._by_sender().items()
+        }
+        return {"pending": pending, "queued": {}}
+
+    def contentFrom(self, address: Any) -> dict[str, Any]:
+        account = to_checksum_address(p.address(address, 0))
+        nonces = self._by_sender().get(account, {})
+        return {"pending": {nonce: transaction_json(tx, None, None) for nonce, tx in nonces.items()}, "queued": {}}
+
+    def status(self) -> dict[str, str]:
+        return {"pending": qty(len(self.backend.mempool)), "queued": qty(0)}
+
+    def inspect(self) -> dict[str, Any]:
+        """geth's one-line summaries: ``0xTo: value wei + gas gas × price wei``."""
+        pending = {
+            sender: {nonce: _inspect_line(tx) for nonce, tx in nonces.items()}
+            for sender, nonces in self._by_sender().items()
+        }
+        return {"pending": pending, "queued": {}}
+
+
+def _inspect_line(transaction: Any) -> str:
+    to = to_checksum_address(transaction.to) if transaction.to else "contract creation"
+    price = transaction.max_fee_per_gas
+    return f"{to}: {transaction.value} wei + {transaction.gas} gas × {price} wei"
+
+
+class RpcAPI(_Namespace):
+    """geth's ``rpc_modules``: the namespaces this node serves, each at version 1.0."""
+
+    prefix = "rpc"
+
+    def __init__(self, served: Callable[[], list[str]]) -> None:
+        self.served = served
+        """Every method name the dispatcher serves (read when asked: namespaces are added after this one)."""
+
+    def modules(self) -> dict[str, str]:
+        return {name: "1.0" for name in sorted({method.split("_", 1)[0] for method in self.served()})}
+
+
 class DevAPI(_Namespace):
     """Hardhat/anvil-compatible controls, served only by ``settle node dev``."""
 
@@ -614,15 +915,20 @@ class DevAPI(_Namespace):
         self.backend = backend
         self.engine = engine
         """The consensus engine (node.engine.ConsensusEngine) that commits blocks."""
+        self._snapshots: dict[int, DevSnapshot] = {}
+        self._snapshot_ids = itertools.count(1)
+
+    def _mine(self) -> None:
+        if self.engine is not None:
+            self.engine.mine_now()
+        else:
+            self.backend.produce_block(allow_empty=True)
 
     def mine(self, timestamp: Any = None) -> str:
         if timestamp is not None:
             target = p.quantity(timestamp, 0, "timestamp")
             self.backend.time_offset = max(0, target - int(self.backend.clock()))
-        if self.engine is not None:
-            self.engine.mine_now()
-        else:
-            self.backend.produce_block(allow_empty=True)
+        self._mine()
         return "0x0"
 
     def increaseTime(self, seconds: Any) -> str:
@@ -631,3 +937,89 @@ class DevAPI(_Namespace):
             raise invalid_argument(0, "seconds must be non-negative")
         self.backend.time_offset += delta
         return qty(self.backend.time_offset)
+
+    def setNextBlockTimestamp(self, timestamp: Any) -> str:
+        """The next block's exact timestamp; later blocks go on from it (Hardhat's behaviour)."""
+        target = p.quantity(timestamp, 0, "timestamp")
+        head_time = self.backend.head.timestamp
+        if target <= head_time:
+            raise invalid_argument(0, f"timestamp {target} is not after the latest block's {head_time}")
+        self.backend.next_timestamp = target
+        return qty(target)
+
+    def setAutomine(self, enabled: Any) -> bool:
+        """On, a block follows each transaction; off, transactions wait for evm_mine or the next interval."""
+        on = p.boolean(enabled, 0)
+        if self.engine is None:
+            raise rpc_error(SERVER_ERROR, "this node has no block producer")
+        self.engine.set_automine(on)
+        return True
+
+    def snapshot(self) -> str:
+        """A snapshot of the chain, the pool and the clock; :meth:`revert` returns to it (Hardhat's semantics)."""
+        snapshot_id = next(self._snapshot_ids)
+        self._snapshots[snapshot_id] = self.backend.snapshot()
+        return qty(snapshot_id)
+
+    def revert(self, snapshot_id: Any) -> bool:
+        """Back to a snapshot: later blocks are dropped from the store, the pool is restored.
+
+        As in Hardhat, the snapshot and every later one are used up; an
+        unknown id answers false.
+        """
+        wanted = p.quantity(snapshot_id, 0, "snapshot id")
+        snapshot = self._snapshots.get(wanted)
+        if snapshot is None:
+            return False
+        for later in [key for key in self._snapshots if key >= wanted]:
+            del self._snapshots[later]
+        self.backend.revert_to(snapshot)
+        if self.engine is not None:
+            self.engine.chain_rewound()
+        for raw in snapshot.pending:
+            try:
+                self.backend.send_raw_transaction(raw, local=False)
+            except InvalidTransaction as exc:
+                log.info("transaction not restored after revert", reason=str(exc))
+        return True
+
+
+class HardhatAPI(_Namespace):
+    """Hardhat's state-editing helpers, served only by ``settle node dev``.
+
+    Each edit is written by a block mined at once (the dev chain's blocks
+    carry the state they commit to, so an edit cannot happen between blocks).
+    """
+
+    prefix = "hardhat"
+
+    def __init__(self, backend: Backend, dev: DevAPI) -> None:
+        self.backend = backend
+        self.dev = dev
+
+    def _edit(self, address: Any, edit: AccountOverride) -> bool:
+        self.backend.edit_state({p.address(address, 0): edit})
+        self.dev._mine()
+        return True
+
+    def setBalance(self, address: Any, balance: Any) -> bool:
+        return self._edit(address, AccountOverride(balance=p.quantity(balance, 1, "balance")))
+
+    def setNonce(self, address: Any, nonce: Any) -> bool:
+        return self._edit(address, AccountOverride(nonce=p.quantity(nonce, 1, "nonce")))
+
+    def setCode(self, address: Any, code: Any) -> bool:
+        return self._edit(address, AccountOverride(code=p.data(code, 1, "code")))
+
+    def setStorageAt(self, address: Any, slot: Any, value: Any) -> bool:
+        position = p.storage_slot(slot, 1)
+        word = int.from_bytes(p.fixed_bytes(value, 2, 32, "value"), "big")
+        return self._edit(address, AccountOverride(state_diff={position: word}))
+
+
+def dev_namespaces(backend: Backend, engine: Any, enabled: bool) -> list[_Namespace]:
+    """``evm_`` and ``hardhat_``, for ``settle node dev`` only (``enabled``); none otherwise."""
+    if not enabled:
+        return []
+    dev = DevAPI(backend, engine)
+    return [dev, HardhatAPI(backend, dev)]

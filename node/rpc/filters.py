@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth.abc import BlockAPI, ReceiptAPI
+from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 
 from node.backend import Backend, LogFilter, logs_of_block, matches
-from node.rpc.format import header_json, hexb, log_json
+from node.rpc.format import header_json, hexb, log_json, transaction_json
 from node.rpc.limits import RpcLimits, limit_exceeded
 
 
@@ -144,6 +144,8 @@ class Subscription:
     send: Callable[[str], bool]
     """Queues a notification's JSON text; returns False when the subscriber cannot keep up.
     One ``send`` is one WebSocket connection."""
+    full: bool = False
+    """newPendingTransactions: send whole transactions rather than hashes."""
 
 
 class SubscriptionManager:
@@ -206,10 +208,31 @@ class SubscriptionManager:
                             entry_json[index] = json.dumps(log_json(entry))
                         self._notify(subscription_id, subscription, entry_json[index])
 
+    def _admitted(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        """A transaction just admitted: in the pool, or already in a block (a dev chain mines at once)."""
+        pending = self.backend.mempool.get(tx_hash)
+        if pending is not None:
+            return pending
+        location = self.backend.store.transaction_location(tx_hash)
+        if location is None:
+            return None
+        header = self.backend.store.header_by_number(location[0])
+        return None if header is None else self.backend.store.block(header).transactions[location[1]]
+
     def _on_transaction(self, tx_hash: bytes) -> None:
-        tx_json = None
+        hash_json = None
+        full_json = None
         for subscription_id, subscription in list(self.subscriptions.items()):
-            if subscription.kind == "newPendingTransactions":
-                if tx_json is None:
-                    tx_json = json.dumps(hexb(tx_hash))
-                self._notify(subscription_id, subscription, tx_json)
+            if subscription.kind != "newPendingTransactions":
+                continue
+            if subscription.full:
+                if full_json is None:
+                    transaction = self._admitted(tx_hash)
+                    if transaction is None:  # replaced or dropped already
+                        continue
+                    full_json = json.dumps(transaction_json(transaction, None, None))
+                self._notify(subscription_id, subscription, full_json)
+            else:
+                if hash_json is None:
+                    hash_json = json.dumps(hexb(tx_hash))
+                self._notify(subscription_id, subscription, hash_json)

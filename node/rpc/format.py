@@ -72,6 +72,39 @@ def block_json(block: BlockAPI, full_transactions: bool) -> dict[str, Any]:
     return out
 
 
+def pending_block_json(parent: BlockHeaderAPI, timestamp: int, transactions: list[SignedTransactionAPI],
+                       full_transactions: bool) -> dict[str, Any]:
+    """The "pending" block as geth shows it: the next number, no hash, nonce or miner yet, the pool's transactions.
+
+    The pool is not executed for this (a block is built only when it is
+    proposed), so ``gasUsed`` counts the transactions' gas limits and the
+    roots are the parent's.
+    """
+    out = header_json(parent)
+    out.update({
+        "number": qty(parent.block_number + 1),
+        "hash": None,
+        "parentHash": hexb(parent.hash),
+        "nonce": None,
+        "miner": None,
+        "timestamp": qty(max(timestamp, parent.timestamp)),
+        "gasUsed": qty(min(parent.gas_limit, sum(tx.gas for tx in transactions))),
+        "logsBloom": hexb(bytes(256)),
+    })
+    if full_transactions:
+        out["transactions"] = []
+        for index, tx in enumerate(transactions):
+            rendered = transaction_json(tx, None, None)
+            rendered["blockNumber"] = qty(parent.block_number + 1)
+            rendered["transactionIndex"] = qty(index)
+            out["transactions"].append(rendered)
+    else:
+        out["transactions"] = [hexb(tx.hash) for tx in transactions]
+    out["uncles"] = []
+    out["withdrawals"] = []
+    return out
+
+
 def _type_id(transaction: SignedTransactionAPI) -> int:
     return getattr(transaction, "type_id", None) or 0
 
@@ -114,10 +147,27 @@ def transaction_json(
         if type_id >= 2:
             out["maxFeePerGas"] = qty(transaction.max_fee_per_gas)
             out["maxPriorityFeePerGas"] = qty(transaction.max_priority_fee_per_gas)
-            # Base fee is always 0, so the effective price is the tip, capped by the fee cap.
-            out["gasPrice"] = qty(min(transaction.max_fee_per_gas, transaction.max_priority_fee_per_gas))
+            # Base fee is always 0, so the effective price of a mined one is the tip, capped by the fee
+            # cap. A pending one has no effective price yet: geth reports the fee cap, and tools that
+            # resubmit it (replacement) compare the two.
+            if header is None:
+                out["gasPrice"] = qty(transaction.max_fee_per_gas)
+            else:
+                out["gasPrice"] = qty(min(transaction.max_fee_per_gas, transaction.max_priority_fee_per_gas))
         else:
             out["gasPrice"] = qty(transaction.gas_price)
+        if type_id == 4:
+            out["authorizationList"] = [
+                {
+                    "chainId": qty(auth.chain_id),
+                    "address": addr(auth.address),
+                    "nonce": qty(auth.nonce),
+                    "yParity": qty(auth.y_parity),
+                    "r": qty(auth.r),
+                    "s": qty(auth.s),
+                }
+                for auth in getattr(transaction, "authorization_list", ())
+            ]
     return out
 
 

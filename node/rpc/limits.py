@@ -75,6 +75,17 @@ class RpcLimits:
     ws_send_queue: int = 4_096
     """Messages queued for one WebSocket; a subscriber whose queue is full is dropped. Default 4096."""
 
+    # -- simulated execution (issue 23): overrides and eth_simulateV1 --------------
+    override_max_accounts: int = 1_000
+    """Most accounts one state override set (eth_call, eth_estimateGas, eth_createAccessList, one block of
+    eth_simulateV1) may name. Default 1000."""
+
+    simulate_max_blocks: int = 256
+    """Most blocks in one eth_simulateV1 (geth's maxSimulateBlocks: 256). Default 256."""
+
+    simulate_max_calls: int = 1_000
+    """Most calls in one eth_simulateV1, over all its blocks. Default 1000."""
+
 
 def limits_from_config(rpc_section: Any) -> RpcLimits:
     """The limits an ``[rpc]`` config section (``node.config.RpcSection``) sets: every key of the same name."""
@@ -109,6 +120,16 @@ METHOD_COSTS: dict[str, int] = {
     "eth_getLogs": 20,
     "eth_getFilterLogs": 20,
     "evm_mine": 20,
+    "eth_createAccessList": 40,
+    "eth_simulateV1": 100,
+    "eth_signTransaction": 10,
+    "eth_getRawTransactionByHash": 2,
+    "eth_getRawTransactionByBlockHashAndIndex": 2,
+    "eth_getRawTransactionByBlockNumberAndIndex": 2,
+    "txpool_content": 5,
+    "txpool_inspect": 5,
+    "evm_snapshot": 5,
+    "evm_revert": 20,
 }
 """Cost units per method, counted against ``batch_cost_budget``; any other method costs 1.
 

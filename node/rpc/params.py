@@ -10,7 +10,9 @@ from typing import Any
 
 from eth_utils import is_checksum_address, to_checksum_address
 
+from node.call_overrides import NO_OVERRIDES, AccountOverride, BlockOverrides, CallOverrides
 from node.rpc.errors import invalid_argument
+from node.rpc.limits import limit_exceeded
 
 BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
@@ -116,6 +118,72 @@ def block_ref(value: Any, index: int) -> int | str | bytes:
         if "blockNumber" in fields:
             return block_ref(fields["blockNumber"], index)
         raise invalid_argument(index, "block: needs blockNumber or blockHash")
+    if isinstance(value, str) and len(value) == 66 and value.startswith(("0x", "0X")):
+        return block_hash(value, index)  # as geth's BlockNumberOrHash: 32 bytes of hex are a block hash
     if isinstance(value, str) and not value.startswith(("0x", "0X")):
         raise invalid_argument(index, f"block: expected a number or one of {', '.join(BLOCK_TAGS)}, got {value!r}")
     return quantity(value, index, "block number")
+
+
+_ACCOUNT_OVERRIDE_FIELDS = {"balance", "nonce", "code", "state", "stateDiff"}
+_BLOCK_OVERRIDE_FIELDS = {"number", "time", "gasLimit", "feeRecipient", "coinbase", "prevRandao", "random",
+                          "baseFeePerGas", "blobBaseFee", "difficulty"}
+
+
+def _storage(value: Any, index: int, what: str) -> dict[int, int]:
+    if not isinstance(value, dict):
+        raise invalid_argument(index, f"{what}: expected an object of slot: value, got {type(value).__name__}")
+    return {
+        int.from_bytes(fixed_bytes(slot, index, 32, f"{what} slot"), "big"):
+            int.from_bytes(fixed_bytes(word, index, 32, f"{what} value"), "big")
+        for slot, word in value.items()
+    }
+
+
+def state_overrides(value: Any, index: int, max_accounts: int) -> CallOverrides:
+    """geth's state override set: ``{address: {balance, nonce, code, state | stateDiff}}``."""
+    if value is None:
+        return NO_OVERRIDES
+    if not isinstance(value, dict):
+        raise invalid_argument(index, f"state overrides: expected an object, got {type(value).__name__}")
+    if len(value) > max_accounts:
+        raise limit_exceeded(f"state overrides name {len(value)} accounts, more than {max_accounts}",
+                             "override_max_accounts")
+    accounts: dict[bytes, AccountOverride] = {}
+    for raw_address, fields in value.items():
+        account = address(raw_address, index, "state override address")
+        fields = obj(fields, index, _ACCOUNT_OVERRIDE_FIELDS, "state override")
+        if "state" in fields and "stateDiff" in fields:
+            raise invalid_argument(index, f"account 0x{account.hex()} has both 'state' and 'stateDiff'")
+        accounts[account] = AccountOverride(
+            balance=quantity(fields["balance"], index, "balance") if fields.get("balance") is not None else None,
+            nonce=quantity(fields["nonce"], index, "nonce") if fields.get("nonce") is not None else None,
+            code=data(fields["code"], index, "code") if fields.get("code") is not None else None,
+            state=_storage(fields["state"], index, "state") if fields.get("state") is not None else None,
+            state_diff=_storage(fields["stateDiff"], index, "stateDiff")
+            if fields.get("stateDiff") is not None else None,
+        )
+    return CallOverrides(accounts)
+
+
+def block_overrides(value: Any, index: int) -> BlockOverrides | None:
+    """geth's block overrides: ``number``, ``time``, ``gasLimit``, ``feeRecipient``, ``prevRandao``.
+
+    ``baseFeePerGas``, ``blobBaseFee`` and ``difficulty`` are accepted only as 0: Settle's
+    base fee is always 0 and its blocks are post-merge.
+    """
+    if value is None:
+        return None
+    fields = obj(value, index, _BLOCK_OVERRIDE_FIELDS, "block overrides")
+    for fixed_zero in ("baseFeePerGas", "blobBaseFee", "difficulty"):
+        if fields.get(fixed_zero) is not None and quantity(fields[fixed_zero], index, fixed_zero) != 0:
+            raise invalid_argument(index, f"block overrides: {fixed_zero} can only be 0 on this chain")
+    recipient = fields.get("feeRecipient", fields.get("coinbase"))
+    randao = fields.get("prevRandao", fields.get("random"))
+    return BlockOverrides(
+        number=quantity(fields["number"], index, "number") if fields.get("number") is not None else None,
+        time=quantity(fields["time"], index, "time") if fields.get("time") is not None else None,
+        gas_limit=quantity(fields["gasLimit"], index, "gasLimit") if fields.get("gasLimit") is not None else None,
+        fee_recipient=address(recipient, index, "feeRecipient") if recipient is not None else None,
+        prev_randao=fixed_bytes(randao, index, 32, "prevRandao") if randao is not None else None,
+    )

@@ -95,7 +95,7 @@ def log_blocks(node: Node, blocks: int) -> None:
     """Commit ``blocks`` blocks, each with one call to LOGGER (three logs)."""
     sender = SIGNER.accounts[0]
     for nonce in range(blocks):
-        raw = Account.sign_transaction({"chainId": 1337, "nonce": nonce, "to": LOGGER, "value": 0, "gas": 100_000,
+        raw = Account.sign_transaction({"chainId": 1337, "nonce": nonce, "to": LOGGER_HEX, "value": 0, "gas": 100_000,
                                         "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2}, sender.key)
         node.backend.send_raw_transaction(bytes(raw.raw_transaction))
         node.backend.produce_block()
@@ -309,6 +309,12 @@ WRONG_ARGUMENTS: list[Any] = [
 ]
 ADDRESS = "0x" + "11" * 20
 HASH = "0x" + "22" * 32
+LOGGER_HEX = "0x" + "10" * 20
+OVERRIDES = {ADDRESS: {"balance": "0x1", "nonce": "0x2", "code": "0x00", "stateDiff": {HASH: HASH}},
+             "0x" + "10" * 20: {"state": {HASH: HASH}}}
+BLOCK_LOGGER_HEX = "0x" + "10" * 20
+BLOCK_OVERRIDES = {"number": "0x10", "time": "0x10", "gasLimit": "0x1000000", "feeRecipient": ADDRESS,
+                   "prevRandao": HASH}
 TYPED_DATA = {
     "types": {"EIP712Domain": [{"name": "name", "type": "string"}], "Mail": [{"name": "contents", "type": "string"}]},
     "primaryType": "Mail", "domain": {"name": "Settle"}, "message": {"contents": "hello"},
@@ -362,6 +368,29 @@ def valid_params(node: Node) -> dict[str, list[Any]]:
         "bft_getValidatorsByBlockNumber": ["0x0"],
         "evm_increaseTime": ["0x1"],
         "evm_mine": ["0x1"],
+        # issue 23
+        "eth_createAccessList": [{"from": sender, "to": LOGGER_HEX, "accessList": [{"address": ADDRESS,
+                                                                                "storageKeys": [HASH]}]},
+                                 "latest", OVERRIDES],
+        "eth_simulateV1": [{"blockStateCalls": [{"blockOverrides": BLOCK_OVERRIDES, "stateOverrides": OVERRIDES,
+                                                 "calls": [{"from": sender, "to": LOGGER_HEX}]}],
+                            "validation": False, "returnFullTransactions": True}, "latest"],
+        "eth_signTransaction": [{"from": sender, "to": ADDRESS, "value": "0x1", "gas": "0x5208"}],
+        "eth_getRawTransactionByHash": [HASH],
+        "eth_getRawTransactionByBlockHashAndIndex": [HASH, "0x0"],
+        "eth_getRawTransactionByBlockNumberAndIndex": ["0x0", "0x0"],
+        "txpool_contentFrom": [ADDRESS],
+        "evm_revert": ["0x1"],
+        "evm_setAutomine": [True],
+        "evm_setNextBlockTimestamp": [hex(2**40)],
+        "hardhat_setBalance": [ADDRESS, "0x1"],
+        "hardhat_setCode": [ADDRESS, "0x00"],
+        "hardhat_setNonce": [ADDRESS, "0x1"],
+        "hardhat_setStorageAt": [ADDRESS, "0x0", HASH],
+    } | {
+        "eth_call": [{"from": sender, "to": ADDRESS, "data": "0x", "value": "0x0", "gas": "0x5208"}, "latest",
+                     OVERRIDES, BLOCK_OVERRIDES],
+        "eth_estimateGas": [{"from": sender, "to": ADDRESS, "input": "0x"}, "latest", OVERRIDES],
     }
 
 

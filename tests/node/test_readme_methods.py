@@ -1,0 +1,35 @@
+"""README's list of JSON-RPC methods is exactly what `settle node dev` serves (issue 23)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from node.backend import Backend
+from node.dev import dev_genesis, dev_validator_keys
+from node.dev_accounts import DevSigner
+from node.engine import ConsensusEngine
+from node.service import NodeSettings, build_dispatcher, consensus_config
+from node.store import ChainStore
+
+
+def readme_methods() -> set[str]:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("<!-- methods served: begin -->")[1].split("<!-- methods served: end -->")[0]
+    return {f"{namespace}_{name}" for namespace, names in re.findall(r"- `(\w+)_`: `([^`]*)`", section)
+            for name in names.split()}
+
+
+def test_readme_lists_exactly_the_methods_a_dev_node_serves(tmp_path: Path) -> None:
+    signer = DevSigner.from_mnemonic()
+    settings = NodeSettings(data_dir=tmp_path / "chain", genesis=dev_genesis(signer), keys=dev_validator_keys(),
+                            signer=signer, dev_methods=True)
+    store = ChainStore(settings.data_dir, settings.genesis)
+    try:
+        backend = Backend(store, coinbase=b"\x00" * 20)
+        engine = ConsensusEngine(backend, consensus_config(settings), empty_blocks=False)
+        served = set(build_dispatcher(backend, settings, engine).dispatcher.methods)
+    finally:
+        store.close()
+    listed = readme_methods()
+    assert served - listed == set(), "served but not in the README"
+    assert listed - served == set(), "in the README but not served"
