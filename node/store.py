@@ -12,9 +12,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 from eth.db.schema import SchemaV1
 from eth.exceptions import BlockNotFound, HeaderNotFound
+from eth.rlp.sedes import chain_gaps
 from eth_hash.auto import keccak
 from eth_typing import BlockNumber, Hash32
 
@@ -127,6 +129,11 @@ class ChainStore:
                     changes[LOG_INDEX_PREFIX + entry.address + number.to_bytes(8, "big")] = None
             changes[CERTIFICATE_PREFIX + dropped_header.hash] = None
         changes[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
+        # py-evm's record of which heights it holds: nothing above the new head, so that the next
+        # block at each height is written as new rather than compared with a dropped one.
+        known = rlp.encode(((), header.block_number + 1), sedes=chain_gaps)
+        changes[SchemaV1.make_header_chain_gaps_lookup_key()] = known
+        changes[SchemaV1.make_chain_gaps_lookup_key()] = known
         changes[SAFETY_KEY] = None
         self.db.write_many(changes)
         self._head = None

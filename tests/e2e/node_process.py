@@ -232,6 +232,8 @@ class DevNode:
     data_dir: Path
     port: int = field(default_factory=free_port)
     block_period: float = 0.2
+    extra_args: list[str] = field(default_factory=list)
+    """More `settle node dev` options (e.g. --interval-mining)."""
     log_path: Path | None = None
     process: WatchedProcess | None = None
 
@@ -247,7 +249,7 @@ class DevNode:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"
         self.process = spawn_settle(
             ["node", "dev", "--datadir", str(self.data_dir), "--rpc-port", str(self.port),
-             "--block-period", str(self.block_period)],
+             "--block-period", str(self.block_period), *self.extra_args],
             self.log_path,
         )
         wait_for_ready(self.process, self.url, timeout)
