@@ -46,6 +46,7 @@ A complete file with every default::
     override_max_accounts = 1000
     simulate_max_blocks = 256
     simulate_max_calls = 1000
+    dev_max_snapshots = 1000
 
     [p2p]
     listen = "/ip4/127.0.0.1/tcp/30300"
@@ -431,6 +432,9 @@ class RpcSection:
 
     simulate_max_calls: int = _setting(1_000, _integer(1))
     """Most calls in one eth_simulateV1, over all its blocks. Default 1000."""
+
+    dev_max_snapshots: int = _setting(1_000, _integer(1))
+    """Most evm_snapshot snapshots a dev node keeps at once (each holds the pool's transactions). Default 1000."""
 
 
 @dataclass(frozen=True, slots=True)

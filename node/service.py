@@ -151,7 +151,7 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
         TxpoolAPI(backend),
         RpcAPI(lambda: list(methods)),
         *([BftAPI(backend, engine)] if engine is not None else []),
-        *dev_namespaces(backend, engine, settings.dev_methods),
+        *dev_namespaces(backend, engine, settings.dev_methods, limits),
         AnchorAPI(backend, anchor, settings.anchor_rpc_max_records),
     ):
         methods.update(namespace.methods())

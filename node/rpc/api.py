@@ -911,10 +911,11 @@ class DevAPI(_Namespace):
 
     prefix = "evm"
 
-    def __init__(self, backend: Backend, engine: Any = None) -> None:
+    def __init__(self, backend: Backend, engine: Any = None, limits: RpcLimits | None = None) -> None:
         self.backend = backend
         self.engine = engine
         """The consensus engine (node.engine.ConsensusEngine) that commits blocks."""
+        self.limits = limits or RpcLimits()
         self._snapshots: dict[int, DevSnapshot] = {}
         self._snapshot_ids = itertools.count(1)
 
@@ -957,6 +958,9 @@ class DevAPI(_Namespace):
 
     def snapshot(self) -> str:
         """A snapshot of the chain, the pool and the clock; :meth:`revert` returns to it (Hardhat's semantics)."""
+        if len(self._snapshots) >= self.limits.dev_max_snapshots:
+            raise limit_exceeded(f"{self.limits.dev_max_snapshots} snapshots are kept already; revert to one "
+                                 "to free it and the later ones", "dev_max_snapshots")
         snapshot_id = next(self._snapshot_ids)
         self._snapshots[snapshot_id] = self.backend.snapshot()
         return qty(snapshot_id)
@@ -1017,9 +1021,9 @@ class HardhatAPI(_Namespace):
         return self._edit(address, AccountOverride(state_diff={position: word}))
 
 
-def dev_namespaces(backend: Backend, engine: Any, enabled: bool) -> list[_Namespace]:
+def dev_namespaces(backend: Backend, engine: Any, enabled: bool, limits: RpcLimits | None = None) -> list[_Namespace]:
     """``evm_`` and ``hardhat_``, for ``settle node dev`` only (``enabled``); none otherwise."""
     if not enabled:
         return []
-    dev = DevAPI(backend, engine)
+    dev = DevAPI(backend, engine, limits)
     return [dev, HardhatAPI(backend, dev)]

@@ -86,6 +86,9 @@ class RpcLimits:
     simulate_max_calls: int = 1_000
     """Most calls in one eth_simulateV1, over all its blocks. Default 1000."""
 
+    dev_max_snapshots: int = 1_000
+    """Most evm_snapshot snapshots a dev node keeps at once (each holds the pool's transactions). Default 1000."""
+
 
 def limits_from_config(rpc_section: Any) -> RpcLimits:
     """The limits an ``[rpc]`` config section (``node.config.RpcSection``) sets: every key of the same name."""

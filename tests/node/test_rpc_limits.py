@@ -457,3 +457,22 @@ def test_every_limit_is_an_rpc_config_key_with_the_same_default() -> None:
     documented = (Path(__file__).parents[2] / "docs" / "limits.md").read_text()
     for limit in dataclasses.fields(RpcLimits):
         assert f"`{limit.name}`" in documented, limit.name
+
+
+def test_dev_snapshots_are_bounded(tmp_path: Path) -> None:
+    with small_node(tmp_path, dev_max_snapshots=2) as node:
+        first = node.call("evm_snapshot", [])["result"]
+        node.call("evm_snapshot", [])
+        refused = node.call("evm_snapshot", [])["error"]
+        assert refused["code"] == -32005 and "dev_max_snapshots" in refused["message"]
+        assert node.call("evm_revert", [first])["result"] is True  # frees it and the later one
+        assert "result" in node.call("evm_snapshot", [])
+
+
+def test_state_overrides_are_bounded(tmp_path: Path) -> None:
+    with small_node(tmp_path, override_max_accounts=2) as node:
+        overrides = {"0x" + f"{i:040x}": {"balance": "0x1"} for i in range(1, 4)}
+        refused = node.call("eth_call", [{"to": ADDRESS}, "latest", overrides])["error"]
+        assert refused["code"] == -32005 and "override_max_accounts" in refused["message"]
+        del overrides["0x" + f"{3:040x}"]
+        assert node.call("eth_call", [{"to": ADDRESS}, "latest", overrides])["result"] == "0x"
