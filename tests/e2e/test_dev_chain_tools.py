@@ -154,10 +154,3 @@ def test_hardhat_state_helpers(dev_node: DevNode) -> None:
     assert w3.eth.get_balance(Web3.to_checksum_address(SOMEONE)) == 12345  # earlier edits stay
     # The chain still works as a chain after the edits.
     assert receipt_of(w3, w3.eth.send_transaction({"from": ALICE, "to": BOB, "value": 1})).status == 1
-
-
-def test_dev_namespaces_are_dev_only(tmp_path) -> None:
-    """A validator started from a config file serves no evm_ or hardhat_ method."""
-    from node.rpc.api import dev_namespaces
-
-    assert dev_namespaces(None, None, enabled=False) == []  # type: ignore[arg-type]

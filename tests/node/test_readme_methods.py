@@ -19,17 +19,28 @@ def readme_methods() -> set[str]:
             for name in names.split()}
 
 
-def test_readme_lists_exactly_the_methods_a_dev_node_serves(tmp_path: Path) -> None:
+def served_methods(tmp_path: Path, dev_methods: bool) -> set[str]:
     signer = DevSigner.from_mnemonic()
     settings = NodeSettings(data_dir=tmp_path / "chain", genesis=dev_genesis(signer), keys=dev_validator_keys(),
-                            signer=signer, dev_methods=True)
+                            signer=signer, dev_methods=dev_methods)
     store = ChainStore(settings.data_dir, settings.genesis)
     try:
         backend = Backend(store, coinbase=b"\x00" * 20)
-        engine = ConsensusEngine(backend, consensus_config(settings), empty_blocks=False)
-        served = set(build_dispatcher(backend, settings, engine).dispatcher.methods)
+        engine = ConsensusEngine(backend, consensus_config(settings), empty_blocks=not dev_methods)
+        return set(build_dispatcher(backend, settings, engine).dispatcher.methods)
     finally:
         store.close()
+
+
+def test_a_node_outside_dev_mode_serves_no_dev_method(tmp_path: Path) -> None:
+    """evm_snapshot, evm_revert, hardhat_setBalance...: only `settle node dev` may rewrite its chain."""
+    served = served_methods(tmp_path, dev_methods=False)
+    assert "eth_call" in served and "rpc_modules" in served
+    assert not [name for name in served if name.startswith(("evm_", "hardhat_"))]
+
+
+def test_readme_lists_exactly_the_methods_a_dev_node_serves(tmp_path: Path) -> None:
+    served = served_methods(tmp_path, dev_methods=True)
     listed = readme_methods()
     assert served - listed == set(), "served but not in the README"
     assert listed - served == set(), "in the README but not served"
