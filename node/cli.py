@@ -31,6 +31,9 @@ def main() -> None:
 
 
 # -- node ---------------------------------------------------------------------
+MIN_INTERVAL_SECONDS = 0.1
+"""Shortest --block-period with --interval-mining: empty blocks that often still leave the node time for RPC."""
+
 @main.group()
 def node() -> None:
     """Run a node."""
@@ -72,6 +75,9 @@ def dev(
     from node.dev_accounts import DEV_BALANCE, DEV_MNEMONIC, DevSigner
     from node.service import NodeSettings
 
+    if interval_mining and block_period < MIN_INTERVAL_SECONDS:
+        raise click.UsageError(f"--interval-mining needs a --block-period of at least {MIN_INTERVAL_SECONDS} s "
+                               "(an empty block every period)")
     configure_logging(log_level, log_format)
     signer = DevSigner.from_mnemonic()
     click.echo(f"Settle dev chain (chain id 1337), data dir {datadir}")

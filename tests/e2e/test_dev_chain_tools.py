@@ -154,3 +154,12 @@ def test_hardhat_state_helpers(dev_node: DevNode) -> None:
     assert w3.eth.get_balance(Web3.to_checksum_address(SOMEONE)) == 12345  # earlier edits stay
     # The chain still works as a chain after the edits.
     assert receipt_of(w3, w3.eth.send_transaction({"from": ALICE, "to": BOB, "value": 1})).status == 1
+
+
+def test_interval_mining_refuses_a_zero_period() -> None:
+    from click.testing import CliRunner
+
+    from node.cli import main
+
+    result = CliRunner().invoke(main, ["node", "dev", "--interval-mining", "--block-period", "0"])
+    assert result.exit_code == 2 and "at least 0.1" in result.output
