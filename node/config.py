@@ -46,6 +46,7 @@ A complete file with every default::
     override_max_accounts = 1000
     simulate_max_blocks = 256
     simulate_max_calls = 1000
+    dev_mine_max_blocks = 256
     dev_max_snapshots = 1000
 
     [p2p]
@@ -432,6 +433,9 @@ class RpcSection:
 
     simulate_max_calls: int = _setting(1_000, _integer(1))
     """Most calls in one eth_simulateV1, over all its blocks. Default 1000."""
+
+    dev_mine_max_blocks: int = _setting(256, _integer(1))
+    """Most blocks one hardhat_mine makes (each is a synced commit on the node's one thread). Default 256."""
 
     dev_max_snapshots: int = _setting(1_000, _integer(1))
     """Most evm_snapshot snapshots a dev node keeps at once (each holds the pool's transactions). Default 1000."""

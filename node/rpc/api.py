@@ -1015,6 +1015,19 @@ class HardhatAPI(_Namespace):
     def setCode(self, address: Any, code: Any) -> bool:
         return self._edit(address, AccountOverride(code=p.data(code, 1, "code")))
 
+    def mine(self, blocks: Any = "0x1", interval: Any = "0x1") -> bool:
+        """Mine ``blocks`` blocks at once, ``interval`` seconds apart (Hardhat's ``hardhat_mine``)."""
+        count = p.quantity(blocks, 0, "blocks")
+        spacing = p.quantity(interval, 1, "interval")
+        limit = self.dev.limits.dev_mine_max_blocks
+        if count > limit:
+            raise limit_exceeded(f"hardhat_mine of {count} blocks, more than {limit}", "dev_mine_max_blocks")
+        for index in range(count):
+            if index > 0:
+                self.backend.next_timestamp = self.backend.head.timestamp + spacing
+            self.dev._mine()
+        return True
+
     def setStorageAt(self, address: Any, slot: Any, value: Any) -> bool:
         position = p.storage_slot(slot, 1)
         word = int.from_bytes(p.fixed_bytes(value, 2, 32, "value"), "big")

@@ -86,6 +86,9 @@ class RpcLimits:
     simulate_max_calls: int = 1_000
     """Most calls in one eth_simulateV1, over all its blocks. Default 1000."""
 
+    dev_mine_max_blocks: int = 256
+    """Most blocks one hardhat_mine makes (each is a synced commit on the node's one thread). Default 256."""
+
     dev_max_snapshots: int = 1_000
     """Most evm_snapshot snapshots a dev node keeps at once (each holds the pool's transactions). Default 1000."""
 
@@ -132,6 +135,7 @@ METHOD_COSTS: dict[str, int] = {
     "txpool_content": 5,
     "txpool_inspect": 5,
     "evm_snapshot": 5,
+    "hardhat_mine": 100,
     "evm_revert": 20,
 }
 """Cost units per method, counted against ``batch_cost_budget``; any other method costs 1.

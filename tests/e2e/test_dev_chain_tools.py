@@ -170,3 +170,15 @@ def test_interval_mining_refuses_a_zero_period() -> None:
 
     result = CliRunner().invoke(main, ["node", "dev", "--interval-mining", "--block-period", "0"])
     assert result.exit_code == 2 and "at least 0.1" in result.output
+
+
+def test_hardhat_mine_makes_blocks_interval_apart(dev_node: DevNode) -> None:
+    w3 = Web3(Web3.HTTPProvider(dev_node.url))
+    start = height(dev_node)
+    assert call(dev_node, "hardhat_mine", "0x5", "0x3c") is True
+    assert height(dev_node) == start + 5
+    times = [w3.eth.get_block(n).timestamp for n in range(start + 1, start + 6)]
+    assert [later - earlier for earlier, later in zip(times, times[1:], strict=False)] == [60] * 4
+    refused = rpc(dev_node.url, "hardhat_mine", [hex(257)])["error"]
+    assert refused["code"] == -32005 and "dev_mine_max_blocks" in refused["message"]
+    assert height(dev_node) == start + 5

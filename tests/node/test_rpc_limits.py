@@ -383,6 +383,7 @@ def valid_params(node: Node) -> dict[str, list[Any]]:
         "evm_revert": ["0x1"],
         "evm_setAutomine": [True],
         "evm_setNextBlockTimestamp": [hex(2**40)],
+        "hardhat_mine": ["0x2", "0x5"],
         "hardhat_setBalance": [ADDRESS, "0x1"],
         "hardhat_setCode": [ADDRESS, "0x00"],
         "hardhat_setNonce": [ADDRESS, "0x1"],
