@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -563,7 +564,7 @@ class Backend:
         try:
             computation = state.costless_execute_transaction(transaction)
         except ValidationError as exc:
-            raise ExecutionFailed(str(exc)) from exc
+            raise ExecutionFailed(_geth_wording(str(exc), request.sender)) from exc
         except ExecutionTimeout:
             raise ExecutionTimedOut(self.evm_timeout) from None
         accessed = _accessed_in_order(state)
@@ -749,6 +750,18 @@ class Backend:
                 continue
             found.extend(e for e in self.committed_block(header).logs if matches(log_filter, e))
         return found
+
+
+_UNPAYABLE = re.compile(r"Sender does not have enough balance .*\(has (\d+), needs (\d+)\)")
+
+
+def _geth_wording(message: str, sender: bytes) -> str:
+    """py-evm's refusal of a call its sender cannot pay for, in geth's words (tools match on them)."""
+    unpayable = _UNPAYABLE.search(message)
+    if unpayable is not None:
+        return (f"insufficient funds for gas * price + value: address 0x{sender.hex()} have {unpayable.group(1)} "
+                f"want {unpayable.group(2)}")
+    return message
 
 
 def _accessed_in_order(state: Any) -> tuple[tuple[bytes, tuple[int, ...]], ...]:

@@ -170,7 +170,7 @@ def test_eth_call_with_state_overrides(node: DevNode) -> None:
     assert call(node, "eth_call", request, "latest", diff) == word(7)
     # Balance and nonce: a penniless sender can move value once given a balance.
     rich = {"from": NOBODY, "to": BOB, "value": hex(10**24)}
-    assert "enough balance" in error(node, "eth_call", rich)["message"]
+    assert "insufficient funds for gas * price + value" in error(node, "eth_call", rich)["message"]
     assert call(node, "eth_call", rich, "latest", {NOBODY: {"balance": hex(10**25)}}) == "0x"
     assert call(node, "eth_call", {**rich, "value": "0x0"}, "latest", {NOBODY: {"nonce": "0x5"}}) == "0x"
     both = error(node, "eth_call", request, "latest", {CONTRACT: {"state": {}, "stateDiff": {}}})
@@ -192,7 +192,7 @@ def test_eth_call_with_block_overrides(node: DevNode) -> None:
 
 def test_estimate_gas_with_state_overrides(node: DevNode) -> None:
     transfer = {"from": NOBODY, "to": BOB, "value": hex(10**24)}
-    assert "enough balance" in error(node, "eth_estimateGas", transfer)["message"]
+    assert "insufficient funds for gas * price + value" in error(node, "eth_estimateGas", transfer)["message"]
     assert call(node, "eth_estimateGas", transfer, "latest", {NOBODY: {"balance": hex(10**25)}}) == hex(21_000)
     storing = {"from": ALICE, "to": CONTRACT, "value": "0x1"}
     estimate = call(node, "eth_estimateGas", storing, "latest", {CONTRACT: {"code": "0x34600055"}})
@@ -232,7 +232,7 @@ def test_simulate_v1_runs_blocks_of_calls_that_see_each_other(node: DevNode) -> 
     assert reverted[0]["calls"][0]["status"] == "0x0" and reverted[0]["calls"][0]["error"]["code"] == 3
     # A call its sender cannot pay for stops the simulation, as in geth.
     broke = {"blockStateCalls": [{"calls": [{"from": NOBODY, "to": BOB, "value": "0x1"}]}]}
-    assert "enough balance" in error(node, "eth_simulateV1", broke)["message"]
+    assert "insufficient funds for gas * price + value" in error(node, "eth_simulateV1", broke)["message"]
 
 
 def test_simulate_v1_limits(node: DevNode) -> None:
