@@ -177,3 +177,23 @@ async def test_a_batch_of_log_queries_ends_within_one_time_limit_and_never_holds
     # On the trio thread the batch would hold it for the whole second; a garbage collection of the test
     # process's heap on a busy machine may stop every thread for a fraction of that.
     assert max(gaps) < LOGS_TIMEOUT / 2, max(gaps)
+
+
+async def test_access_lists_simulations_and_override_calls_share_the_deadline_and_worker_path(backend):
+    """Issue 23's execution-heavy methods run as eth_call does: on a worker, stopped at one time limit."""
+    dispatcher = _dispatcher(backend)
+    loop = "0x" + LOOP_ADDRESS.hex()
+    elsewhere = "0x" + "77" * 20
+    code = "0x" + backend.state_at(backend.head).get_code(LOOP_ADDRESS).hex()
+    requests = [
+        ("eth_createAccessList", [{"to": loop}, "latest"]),
+        ("eth_simulateV1", [{"blockStateCalls": [{"calls": [{"to": loop}]}]}, "latest"]),
+        ("eth_call", [{"to": elsewhere}, "latest", {elsewhere: {"code": code}}]),
+        ("eth_estimateGas", [{"to": elsewhere}, "latest", {elsewhere: {"code": code}}]),
+    ]
+    body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": ps} for i, (m, ps) in enumerate(requests)])
+    started = time.perf_counter()
+    answer = json.loads(await dispatcher.handle_async(body, Connection()))
+    elapsed = time.perf_counter() - started
+    assert [a.get("error") for a in answer] == [{"code": -32000, "message": "execution aborted (timeout = 0.3s)"}] * 4
+    assert elapsed < 3 * TIMEOUT  # two workers, each request stopped at its own deadline
