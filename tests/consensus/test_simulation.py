@@ -32,7 +32,10 @@ def test_seed_is_safe_and_live(seed):
 def test_the_sweep_exercised_every_fault():
     """The sweep is only worth something if the faults really happened."""
     results = [result_for_seed(seed) for seed in range(SEEDS)]
-    total = lambda name: sum(getattr(result.stats, name) for result in results)  # noqa: E731
+
+    def total(name: str) -> int:
+        return sum(getattr(result.stats, name) for result in results)
+
     assert total("restarts_same_height") >= 5, "crashed validators must restart mid-height from their record"
     assert total("crashes_after_persist") >= 3, "crashes between PersistSafety and the broadcast"
     assert total("decider_crashes") >= 3, "deciders crashed before relaying: locks alone carry the value"
