@@ -175,7 +175,7 @@ _ACCOUNT_KEYS = ("balance", "nonce", "code", "storage")
 _VALIDATOR_KEYS = ("address", "blsPublicKey", "blsProofOfPossession", "peerId")
 _VALIDATOR_REQUIRED = ("address", "blsPublicKey", "peerId")
 _CONSENSUS_KEYS = ("blockPeriodMs", "roundTimeoutMs", "maxRoundTimeoutMs")
-_PERMISSION_KEYS = ("registryAddress", "admins", "members", "deployers", "auditors")
+_PERMISSION_KEYS = ("registryAddress", "admins", "members", "deployers", "auditors", "membership", "deployment")
 
 _U256 = 2**256
 _U64 = 2**64
@@ -312,12 +312,24 @@ def _parse_permissions(f: _Fields, obj: Any) -> PermissionsConfig:
     registry = defaults.registry_address
     if "registryAddress" in obj:
         registry = _parse_address(f, obj["registryAddress"], "permissions.registryAddress")
+    opened: dict[str, bool] = {}
+    for key in ("membership", "deployment"):
+        value = obj.get(key, "open")
+        if value not in ("open", "closed"):
+            f.fail(f"permissions.{key}", f'expected "open" or "closed", got {_show(value)}')
+        opened[key] = value == "open"
+    lists = {
+        name: _parse_address_list(f, obj.get(name, []), f"permissions.{name}")
+        for name in ("admins", "members", "deployers", "auditors")
+    }
     return PermissionsConfig(
         registry_address=registry,
-        **{
-            name: _parse_address_list(f, obj.get(name, []), f"permissions.{name}")
-            for name in ("admins", "members", "deployers", "auditors")
-        },
+        admins=lists["admins"],
+        members=lists["members"],
+        deployers=lists["deployers"],
+        auditors=lists["auditors"],
+        open_membership=opened["membership"],
+        open_deployment=opened["deployment"],
     )
 
 
@@ -464,6 +476,11 @@ validator_to_json(v) for v in genesis.validators
             "auditors": [_address_json(a) for a in permissions.auditors],
         },
     }
+    # Written only when closed, so that existing (open) genesis files keep their form.
+    if not permissions.open_membership:
+        document["permissions"]["membership"] = "closed"
+    if not permissions.open_deployment:
+        document["permissions"]["deployment"] = "closed"
     if genesis.anchor != AnchorParams():  # written only when set, so existing genesis files stay as they were
         document["anchor"] = {"registryAddress": _address_json(genesis.anchor.registry_address)}
     return document

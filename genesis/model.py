@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
-#: Address reserved for the permission registry contract (deployed by a later
-#: change); "5e77" reads as "sett(le)".
+#: Address of the permission registry system contract (docs/permissioning.md); "5e77" reads as "sett(le)".
 DEFAULT_REGISTRY_ADDRESS = bytes.fromhex("0000000000000000000000000000000000005e77")
 
 #: Address of the anchor-registry system contract (Bitcoin anchoring, docs/anchoring.md); "a7c4" reads as "anch(or)".
@@ -104,6 +103,15 @@ class PermissionsConfig:
 
     auditors: tuple[bytes, ...] = ()
     """Addresses of read-only audit peers. Default empty."""
+
+    open_membership: bool = True
+    """Every key is a member (may send transactions): the "public permissioned" model (JSON
+    ``"membership": "open"``). Default True; ``"closed"``: only ``members``, ``deployers``, ``admins``
+    and validators may send."""
+
+    open_deployment: bool = True
+    """Every member may create contracts (JSON ``"deployment": "open"``). Default True; ``"closed"``:
+    only ``deployers``."""
 
     def __post_init__(self) -> None:
         for name in ("admins", "members", "deployers", "auditors"):

@@ -43,6 +43,7 @@ from vm.block_import import BlockRejected, execute_block, reuse_known_senders
 from vm.deadline import ExecutionTimeout, set_deadline
 from vm.deadline import clock as deadline_clock
 from vm.leveldb import WriteOverlay
+from vm.permissions import refusal as permission_refusal
 from vm.senders import prefill_sender
 
 log = structlog.get_logger("settle.chain")
@@ -346,6 +347,7 @@ class Backend:
             raise InvalidTransaction(
                 f"transaction gas limit too high (cap: {self.transaction_gas_cap}, tx: {transaction.gas})"
             )
+        self._check_permissions(transaction)
         try:
             tx_hash = self.mempool.add(transaction, len(raw), self.account_view)
         except Rejected as exc:
@@ -359,6 +361,22 @@ class Backend:
         return tx_hash
 
     # -- blocks ----------------------------------------------------------------
+    def _check_permissions(self, transaction: SignedTransactionAPI) -> None:
+        """Refuse at once what the VM's permission rules (vm/permissions.py) would make invalid in a block.
+
+        Checked against the head state's registry; a sender that cannot be recovered is left to the
+        mempool, whose message says why.
+        """
+        try:
+            sender = transaction.sender
+        except Exception:  # py-evm raises ValidationError, coincurve plain Exceptions
+            return
+        refused = permission_refusal(
+            self.state_at(self.head), self.store.genesis.permissions.registry_address, sender, not transaction.to
+        )
+        if refused is not None:
+            raise InvalidTransaction(refused)
+
     def build_block(self, *, allow_empty: bool = False, budget_ms: float | None = None) -> PendingBlock | None:
         """Execute a new block from the mempool on top of the head, without committing it.
 

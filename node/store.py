@@ -63,7 +63,9 @@ class ChainStore:
         self.data_dir = Path(data_dir)
         self.genesis = genesis
         self.db = LevelDB(self.data_dir / "chain")
-        self.chain_class: type[SettleChain] = chain_class_for(genesis.chain_id, genesis.transaction_gas_cap)
+        self.chain_class: type[SettleChain] = chain_class_for(
+            genesis.chain_id, genesis.transaction_gas_cap, genesis.permissions.registry_address
+        )
         expected = genesis_id(genesis)
         stored = self.db.get(GENESIS_ID_KEY)
         if stored is None:

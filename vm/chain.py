@@ -11,6 +11,7 @@ from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth_typing import Address, BlockNumber, Hash32
 
+from genesis.model import DEFAULT_REGISTRY_ADDRESS
 from genesis.system import system_accounts
 
 if TYPE_CHECKING:
@@ -60,11 +61,25 @@ class SettleReferenceChain(Chain):
     chain_id = 1337
 
 
-def chain_class_for(chain_id: int, max_transaction_gas: int | None = None) -> type[SettleChain]:
-    """The chain class of one network: its chain id, and its per-transaction gas cap if it has one."""
-    if max_transaction_gas is None:
+def _with_registry(vm_class: Any, permission_registry: bytes) -> Any:
+    """``vm_class`` reading the permission registry (vm/permissions.py) at a non-default address."""
+    if permission_registry == DEFAULT_REGISTRY_ADDRESS:
+        return vm_class
+    state_class = vm_class._state_class
+    computation_class = state_class.computation_class.configure(permission_registry=permission_registry)
+    return vm_class.configure(_state_class=state_class.configure(computation_class=computation_class))
+
+
+def chain_class_for(
+    chain_id: int, max_transaction_gas: int | None = None, permission_registry: bytes = DEFAULT_REGISTRY_ADDRESS
+) -> type[SettleChain]:
+    """The chain class of one network: its chain id, its per-transaction gas cap if it has one, and
+    where its permission registry is."""
+    if max_transaction_gas is None and permission_registry == DEFAULT_REGISTRY_ADDRESS:
         return SettleChain.configure(__name__=f"SettleChain{chain_id}", chain_id=chain_id)
-    vm_class = SettleVM.configure(__name__="SettleVM", max_transaction_gas=max_transaction_gas)
+    vm_class = _with_registry(
+        SettleVM.configure(__name__="SettleVM", max_transaction_gas=max_transaction_gas), permission_registry
+    )
     return SettleChain.configure(
         __name__=f"SettleChain{chain_id}", chain_id=chain_id, vm_configuration=((0, vm_class),)
     )
@@ -118,7 +133,9 @@ def build_genesis(
     ``chain_class`` defaults to the network's :func:`chain_class_for`; tests and
     benchmarks pass :func:`reference_chain_class_for` to get py-evm's own path.
     """
-    chain_class = chain_class or chain_class_for(genesis.chain_id, genesis.transaction_gas_cap)
+    chain_class = chain_class or chain_class_for(
+        genesis.chain_id, genesis.transaction_gas_cap, genesis.permissions.registry_address
+    )
     # py-evm types from_genesis as returning BaseChain and its state as AccountDetails (a TypedDict of the same keys).
     return chain_class.from_genesis(  # type: ignore[return-value]
         db, genesis_params(genesis), genesis_state(genesis)  # type: ignore[arg-type]

@@ -27,6 +27,11 @@ everything else stays bit-for-bit Ethereum's:
 * **The matching engine** precompile at
   :data:`vm.matching.precompile.MATCHING_ADDRESS`, on both paths, whose state is
   consensus state (:mod:`vm.matching.state`; docs/matching.md).
+* **Permissioning** (:mod:`vm.permissions`, docs/permissioning.md): a transaction
+  from a non-member, or a creation by a non-deployer, is invalid; a contract's
+  CREATE fails unless ``tx.origin`` may deploy; and the BLS proof-of-possession
+  precompile at :data:`vm.permissions.POP_VERIFIER_ADDRESS`, which the permission
+  registry uses to refuse a rogue validator key.
 
 Difficulty 0, nonce 0 and the empty-ommers hash follow the post-merge rules
 py-evm already enforces. ``parent_beacon_block_root`` is the zero hash: the
@@ -61,6 +66,7 @@ from vm.fast_path import FastBlockRules, ValidatedOnce
 from vm.interpreter import SettleCancunComputation, SettlePragueComputation
 from vm.matching.precompile import MATCHING_ADDRESS, matching_precompile
 from vm.matching.state import MatchingState
+from vm.permissions import POP_VERIFIER_ADDRESS, PermissionedCreates, pop_verify_precompile, refusal
 from vm.precompiles import settle_precompiles
 from vm.transaction_checks import OnePassTransactionChecks
 
@@ -96,17 +102,26 @@ def create_settle_header_from_parent(
     return header.copy(base_fee_per_gas=0)
 
 
-class SettleReferenceComputation(PragueComputation):
-    """Prague's computation with Settle's precompile prices (:mod:`vm.precompiles`) and the
-    matching-engine precompile (:mod:`vm.matching`), on py-evm's loop."""
+class SettleReferenceComputation(PermissionedCreates, PragueComputation):
+    """Prague's computation with Settle's precompile prices (:mod:`vm.precompiles`), the
+    matching-engine precompile (:mod:`vm.matching`) and the permission rules
+    (:mod:`vm.permissions`), on py-evm's loop."""
 
-    _precompiles = {**settle_precompiles(PragueComputation._precompiles), MATCHING_ADDRESS: matching_precompile}
+    _precompiles = {
+        **settle_precompiles(PragueComputation._precompiles),
+        MATCHING_ADDRESS: matching_precompile,
+        POP_VERIFIER_ADDRESS: pop_verify_precompile,
+    }
 
 
-class SettleMatchingComputation(SettlePragueComputation):
-    """The fast loop's Prague computation with the matching-engine precompile."""
+class SettleMatchingComputation(PermissionedCreates, SettlePragueComputation):
+    """The fast loop's Prague computation with the matching-engine precompile and the permission rules."""
 
-    _precompiles = {**SettlePragueComputation.get_precompiles(), MATCHING_ADDRESS: matching_precompile}
+    _precompiles = {
+        **SettlePragueComputation.get_precompiles(),
+        MATCHING_ADDRESS: matching_precompile,
+        POP_VERIFIER_ADDRESS: pop_verify_precompile,
+    }
 
 
 class SettleReferenceState(MatchingState, PragueState):
@@ -156,16 +171,23 @@ class SettleReferenceVM(PragueVM):
     def validate_transaction_against_header(
         self, base_header: BlockHeaderAPI, transaction: SignedTransactionAPI
     ) -> None:
-        """Prague's check (the gas left in the block), after the per-transaction gas cap.
+        """Prague's check (the gas left in the block), after the per-transaction gas cap and permissions.
 
         The cap is a consensus rule: one transaction must not cost every
-        validator more than a fixed share of a block (docs/execution.md).
+        validator more than a fixed share of a block (docs/execution.md). So are
+        the membership and deployer rules (:mod:`vm.permissions`), read from the
+        registry in the state the transaction runs on.
         """
         cap = self.max_transaction_gas
         if cap is not None and transaction.gas > cap:
             raise ValidationError(
                 f"transaction gas limit too high (cap: {cap}, tx: {transaction.gas})"
             )
+        registry = getattr(self.state.computation_class, "permission_registry", None)
+        if registry is not None:
+            refused = refusal(self.state, registry, transaction.sender, not transaction.to)
+            if refused is not None:
+                raise ValidationError(refused)
         super().validate_transaction_against_header(base_header, transaction)
 
     @classmethod
