@@ -111,7 +111,13 @@ def dev(
     required=True,
     help="The node's config.toml (see `settle testnet init`).",
 )
-def run(config_path: Path) -> None:
+@click.option(
+    "--joining",
+    is_flag=True,
+    help="This validator is not in the genesis: it was (or will be) voted in through the permission registry; "
+    "follow the chain and start validating at the height from which the registry lists it.",
+)
+def run(config_path: Path, joining: bool) -> None:
     """Run a node from its config file."""
     from genesis.errors import GenesisError
     from genesis.keys import KeyFilePaths, read_validator_keys
@@ -134,13 +140,14 @@ def run(config_path: Path) -> None:
             keys = read_validator_keys(KeyFilePaths(config.keys.account_key, config.keys.bls_key, config.keys.node_key))
         except GenesisError as exc:
             raise SettleError(str(exc)) from None
-        if keys.address not in [v.address for v in genesis.validators]:
+        entry = next((v for v in genesis.validators if v.address == keys.address), None)
+        if entry is None and not joining:
             raise SettleError(
                 f"{config_path}: key {config.keys.account_key} (address 0x{keys.address.hex()}) "
-                "is not a validator in the genesis; refusing to take part in consensus"
+                "is not a validator in the genesis; refusing to take part in consensus "
+                "(pass --joining for a validator voted in through the permission registry)"
             )
-        entry = next(v for v in genesis.validators if v.address == keys.address)
-        if (entry.bls_public_key, entry.peer_id) != (keys.bls_public_key, keys.peer_id):
+        if entry is not None and (entry.bls_public_key, entry.peer_id) != (keys.bls_public_key, keys.peer_id):
             raise SettleError(
                 f"{config_path}: the BLS or node key in {config.keys.bls_key.parent} does not match the "
                 f"genesis entry of validator 0x{keys.address.hex()}"

@@ -48,6 +48,7 @@ from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHei
 from consensus.machine import apply, initial_state
 from consensus.messages import decode
 from consensus.state import ConsensusConfig
+from consensus.validators import ValidatorSet
 from node import metrics
 from node.backend import Backend, InvalidBlock, PendingBlock
 
@@ -108,18 +109,32 @@ class ConsensusEngine:
         """Dev chains: propose as soon as a transaction arrives (``evm_setAutomine``). Off, transactions
         wait for the next period (interval mining) or for ``evm_mine``."""
         backend.on_transaction(lambda _hash: self._on_transaction())
+        self.validator_set_at: Callable[[int], ValidatorSet] | None = None
+        """The set of a height from the permission registry (node/validator_registry.py); None: the
+        configured set forever. Read at each new height, so a change decided in block h applies from h+1."""
+
+    def _new_height(self, height: int) -> NewHeight:
+        """``NewHeight(height)``, carrying the height's validator set when the registry changed it."""
+        if self.validator_set_at is None:
+            return NewHeight(height)
+        validator_set = self.validator_set_at(height)
+        if validator_set == self.state.config.validator_set:
+            return NewHeight(height)
+        log.info("validator set changed", height=height, validators=validator_set.n, quorum=validator_set.quorum,
+                 addresses=["0x" + v.address.hex() for v in validator_set.validators])
+        return NewHeight(height, validator_set=validator_set)
 
     # -- running -----------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._send_loop)
-            self.feed(NewHeight(self.backend.head.block_number + 1))
+            self.feed(self._new_height(self.backend.head.block_number + 1))
             log.info(
                 "consensus started",
                 height=self.state.height,
-                validators=self.config.validator_set.n,
-                quorum=self.config.validator_set.quorum,
+                validators=self.state.config.validator_set.n,
+                quorum=self.state.config.validator_set.quorum,
             )
             task_status.started()
             await trio.sleep_forever()
@@ -153,7 +168,7 @@ class ConsensusEngine:
             self._pending.clear()
             self._waiting_build = None
             self._mark_commit()
-            self.feed(NewHeight(height + 1))
+            self.feed(self._new_height(height + 1))
 
     def mine_now(self) -> None:
         """Dev chains (``evm_mine``): propose a block at once, empty if need be."""
@@ -241,7 +256,7 @@ class ConsensusEngine:
         self._waiting_build = None
         self.state = initial_state(self.config, self.backend.head.block_number + 1, None)
         self._mark_commit()
-        self.feed(NewHeight(self.backend.head.block_number + 1))
+        self.feed(self._new_height(self.backend.head.block_number + 1))
 
     def _build(self, height: int, round_: int, *, allow_empty: bool) -> None:
         if height != self.backend.head.block_number + 1 or height != self.state.height:
@@ -280,7 +295,7 @@ class ConsensusEngine:
             raise InvalidBlock(f"block number {block.number} proposed for height {height}")
         if block.header.timestamp > self.clock() + MAX_FUTURE_SECONDS:
             raise InvalidBlock(f"timestamp {block.header.timestamp} is more than {MAX_FUTURE_SECONDS}s ahead")
-        if self.config.validator_set.index_of(block.header.coinbase) is None:
+        if self.state.config.validator_set.index_of(block.header.coinbase) is None:
             raise InvalidBlock(f"coinbase 0x{block.header.coinbase.hex()} is not a validator")
         return self.backend.execute_block(block)
 
@@ -303,7 +318,7 @@ class ConsensusEngine:
         self._mark_commit()
         metrics.BLOCKS_COMMITTED.inc()
         metrics.TRANSACTIONS_COMMITTED.inc(len(pending.block.transactions))
-        self.feed(NewHeight(action.height + 1))
+        self.feed(self._new_height(action.height + 1))
 
     def _mark_commit(self) -> None:
         now = time.monotonic()
@@ -316,7 +331,7 @@ class ConsensusEngine:
     # -- status ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """What ``bft_status`` reports."""
-        validators = self.config.validator_set
+        validators = self.state.config.validator_set
         return {
             "height": self.state.height,
             "round": self.state.round,

@@ -43,6 +43,7 @@ from node.rpc.limits import RpcLimits
 from node.rpc.server import Dispatcher, create_app, serve_rpc
 from node.rpc.workers import ReadWorkers, shorten_switch_interval
 from node.store import ChainStore
+from node.validator_registry import RegistryValidators
 from vm.precompiles import blake2f_is_native
 
 log = structlog.get_logger("settle.node")
@@ -216,6 +217,7 @@ async def run_node(settings: NodeSettings) -> None:
                     engine = ConsensusEngine(
                         backend, consensus_config(settings), empty_blocks=settings.empty_blocks
                     )
+                    engine.validator_set_at = RegistryValidators(backend, settings.genesis).at
                     if settings.networked:
                         network = await _start_network(nursery, settings, backend, engine)
                     await nursery.start(engine.run)
@@ -255,6 +257,7 @@ async def _start_network(
     from node.sync import BlockSync
 
     assert settings.keys is not None
+    registry_now = RegistryValidators(backend, settings.genesis)
     validators = engine.config.validator_set
     sync = BlockSync(backend, engine, backend.store.genesis_id, conflict_threshold=validators.f + 1)
 
@@ -268,7 +271,7 @@ async def _start_network(
         key_pair=settings.keys.libp2p_key_pair(),
         listen=settings.p2p_listen,
         bootstrap=settings.bootstrap,
-        allowed_peers={v.peer_id for v in settings.genesis.validators},
+        allowed_peers={v.peer_id for v in registry_now.registry_entries_at(backend.head.block_number + 1)},
         network_id=backend.store.genesis_id,
         on_transaction=on_transaction,
         on_consensus=engine.on_network_message,
@@ -279,6 +282,14 @@ async def _start_network(
     )
     engine.network = network
     sync.network = network
+    registry = RegistryValidators(backend, settings.genesis)
+
+    def follow_registry(block: Any, receipts: Any) -> None:
+        """The allow-list of the next height: the registry's validators (a removed one is disconnected)."""
+        entries = registry.registry_entries_at(backend.head.block_number + 1)
+        network.set_allowed_peers({entry.peer_id for entry in entries})
+
+    backend.on_block(follow_registry)
     tx_send, tx_receive = trio.open_memory_channel[bytes](math.inf)
     backend.on_local_transaction(tx_send.send_nowait)
 

@@ -23,6 +23,7 @@ import trio
 
 from consensus.certificate import CommitCertificate, verify_certificate
 from consensus.errors import InvalidCertificate
+from consensus.validators import ValidatorSet
 from node import metrics
 from node.backend import Backend, InvalidBlock
 from node.engine import ConsensusEngine
@@ -72,6 +73,12 @@ class BlockSync:
         self.conflict: GenesisConflict | None = None
         self._wake_send, self._wake_receive = trio.open_memory_channel[None](math.inf)
         engine.request_sync = lambda target: self._wake()
+
+    def _validator_set(self, height: int) -> ValidatorSet:
+        """The set that must have sealed block ``height``: from the registry state after ``height - 1``."""
+        if self.engine.validator_set_at is not None:
+            return self.engine.validator_set_at(height)
+        return self.engine.config.validator_set
 
     # -- serving -----------------------------------------------------------------
     def status(self) -> tuple[bytes, int, bytes]:
@@ -173,7 +180,7 @@ class BlockSync:
             certificate = CommitCertificate.decode(certificate_bytes)
             if certificate.block_hash != block.hash or certificate.height != block.number:
                 raise SyncError(f"certificate is for block {certificate.height}, not block {block.number}")
-            verify_certificate(certificate, self.engine.config.validator_set, self.engine.config.chain_id)
+            verify_certificate(certificate, self._validator_set(block.number), self.engine.config.chain_id)
             pending = self.backend.execute_block(block)
         except (InvalidBlock, InvalidCertificate) as exc:
             raise SyncError(str(exc)) from exc

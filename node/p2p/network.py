@@ -114,8 +114,10 @@ class P2PNetwork:
         self.peer_id: str = self._own_id.to_base58()
         """Our base58 peer id, derived from ``key_pair``."""
         self._listen = _parse_listen(listen)
-        self._allowed = frozenset(_parse_peer_id(peer) for peer in allowed_peers)
-        self._bootstrap = _parse_bootstrap(bootstrap, self._own_id, self._allowed)
+        self._allowed = {_parse_peer_id(peer) for peer in allowed_peers}
+        """Shared, by reference, with the Noise transport, pubsub and the sync server: :meth:`set_allowed_peers`
+        changes it in place for all of them."""
+        self._bootstrap = _parse_bootstrap(bootstrap, self._own_id, frozenset(self._allowed))
         self._network_id = network_id
         self._on_transaction = on_transaction
         self._on_consensus = on_consensus
@@ -443,6 +445,25 @@ class P2PNetwork:
                 if peer in self._allowed and peer != self._own_id and self._is_connected(peer)]
 
     # -- connection policy -------------------------------------------------
+
+    def set_allowed_peers(self, allowed_peers: Collection[str]) -> None:
+        """Replace the allow-list (the permission registry changed); close the connections of removed peers.
+
+        A peer added can connect from now on; a peer removed is refused at its next handshake and its
+        open connection is closed at once.
+        """
+        new = {_parse_peer_id(peer) for peer in allowed_peers}
+        removed = self._allowed - new - {self._own_id}
+        added = new - self._allowed
+        self._allowed.clear()
+        self._allowed.update(new)
+        if added or removed:
+            self._log.info("peer allow-list changed", added=sorted(p.to_base58() for p in added),
+                           removed=sorted(p.to_base58() for p in removed))
+        nursery = self._nursery
+        if nursery is not None:
+            for peer in removed:
+                nursery.start_soon(self._disconnect_banned, peer)
 
     def _banned(self, peer: ID) -> None:
         """PeerGuard's ban callback (synchronous, maybe inside pubsub): close the peer's connection soon."""

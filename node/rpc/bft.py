@@ -11,6 +11,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from consensus.certificate import CommitCertificate
+from consensus.validators import ValidatorSet
 from node.backend import Backend
 from node.engine import ConsensusEngine
 from node.rpc.api import _Namespace, header_param
@@ -32,14 +33,20 @@ class BftAPI(_Namespace):
         self.engine = engine
         self.validators = engine.config.validator_set
 
+    def _set_of(self, height: int) -> ValidatorSet:
+        """The set that seals block ``height``: the permission registry's after block ``height - 1``."""
+        if self.engine.validator_set_at is None:
+            return self.validators
+        return self.engine.validator_set_at(max(height, 1))
+
     def getValidatorsByBlockNumber(self, block: Any = "latest") -> list[str]:
         """Addresses of the validators that seal the given block, in proposer order.
 
-        The set is the genesis set for every block until the permission registry
-        drives changes (applying from the block after the one that decides them).
+        The set of block h is the permission registry's list in the state after
+        block h-1: a change decided in block h applies from block h+1.
         """
-        _header(self.backend, block)
-        return [to_checksum_address(v.address) for v in self.validators.validators]
+        header = _header(self.backend, block)
+        return [to_checksum_address(v.address) for v in self._set_of(header.block_number).validators]
 
     def getCertificate(self, block: Any = "latest") -> dict[str, Any] | None:
         """The commit certificate stored with a block; null for block 0."""
@@ -48,8 +55,8 @@ class BftAPI(_Namespace):
         if raw is None:
             return None
         certificate = CommitCertificate.decode(raw)
-        signers = [self.validators.validators[i] for i in certificate.signer_indices()
-                   if i < self.validators.n]
+        validators = self._set_of(header.block_number)
+        signers = [validators.validators[i] for i in certificate.signer_indices() if i < validators.n]
         return {
             "blockNumber": qty(certificate.height),
             "blockHash": hexb(certificate.block_hash),
@@ -57,7 +64,7 @@ class BftAPI(_Namespace):
             "signers": [addr(v.address) for v in signers],
             "signerBitmap": hexb(certificate.signers),
             "aggregateSignature": hexb(certificate.signature),
-            "quorum": self.validators.quorum,
+            "quorum": validators.quorum,
             "raw": hexb(raw),
         }
 

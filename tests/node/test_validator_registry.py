@@ -1,0 +1,68 @@
+"""Each height's validator set comes from the permission registry after the block before it."""
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from consensus.validators import quorum_size
+from genesis.keys import generate_validator_keys
+from genesis.model import DEFAULT_REGISTRY_ADDRESS
+from node.backend import Backend
+from node.store import ChainStore
+from node.validator_registry import RegistryValidators, read_bytes
+from tests.vm.test_permissions import CLOSED, VALIDATOR, _calldata, _commit, _signed
+
+NEWCOMER = generate_validator_keys(b"newcomer")
+
+
+@pytest.fixture
+def node(tmp_path):
+    store = ChainStore(tmp_path / "node", CLOSED)
+    backend = Backend(store, coinbase=VALIDATOR.address)
+    yield backend, RegistryValidators(backend, CLOSED)
+    store.close()
+
+
+def _add_newcomer(backend: Backend, nonce: int):
+    entry = NEWCOMER.genesis_validator()
+    data = _calldata("proposeAddValidator(address,bytes,bytes,string)", ["address", "bytes", "bytes", "string"],
+                     [entry.address, entry.bls_public_key, entry.bls_proof_of_possession, entry.peer_id])
+    return _commit(backend, _signed(Account.from_key(VALIDATOR.account_key), nonce, DEFAULT_REGISTRY_ADDRESS, data))
+
+
+def test_genesis_set_is_read_from_the_registry(node):
+    backend, registry = node
+    validator_set = registry.at(1)
+    assert [v.address for v in validator_set.validators] == [VALIDATOR.address]
+    (entry,) = registry.registry_entries_at(1)
+    assert entry.peer_id == CLOSED.validators[0].peer_id
+    assert entry.bls_proof_of_possession == CLOSED.validators[0].bls_proof_of_possession
+
+
+def test_a_change_decided_in_block_h_applies_from_h_plus_1(node):
+    backend, registry = node
+    _add_newcomer(backend, 0)  # block 1: one validator, its own vote passes it
+    assert registry.at(1).n == 1  # block 1 was sealed by the old set
+    grown = registry.at(2)
+    assert [v.address for v in grown.validators] == [VALIDATOR.address, NEWCOMER.address]
+    assert grown.quorum == quorum_size(2) == 2
+    assert registry.registry_entries_at(2)[1].peer_id == NEWCOMER.genesis_validator().peer_id
+
+    # Removing the genesis validator now needs both votes (more than half of two).
+    remove = _calldata("proposeRemoveValidator(address)", ["address"], [VALIDATOR.address])
+    _commit(backend, _signed(Account.from_key(VALIDATOR.account_key), 1, DEFAULT_REGISTRY_ADDRESS, remove))
+    assert registry.at(3).n == 2  # one vote of two: not passed
+    vote = _calldata("vote(uint256)", ["uint256"], [2])
+    _commit(backend, _signed(Account.from_key(NEWCOMER.account_key), 0, DEFAULT_REGISTRY_ADDRESS, vote))
+    assert [v.address for v in registry.at(4).validators] == [NEWCOMER.address]
+    assert registry.at(3).n == 2  # earlier heights keep their own set
+
+
+def test_long_and_short_bytes_read_back(node):
+    backend, _ = node
+    state = backend.state_at(backend.head)
+    from genesis.system import VALIDATOR_INFO_SLOT, mapping_slot
+
+    info = mapping_slot(VALIDATOR.address, VALIDATOR_INFO_SLOT)
+    assert read_bytes(state, DEFAULT_REGISTRY_ADDRESS, info) == VALIDATOR.bls_public_key
+    assert read_bytes(state, DEFAULT_REGISTRY_ADDRESS, 12345) == b""
