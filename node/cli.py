@@ -644,5 +644,15 @@ def _register_anchor_commands() -> None:
 
 _register_anchor_commands()
 
+
+# -- audit (node/audit_cli.py) ---------------------------------------------------
+def _register_audit_commands() -> None:
+    from node.audit_cli import audit
+
+    main.add_command(audit)
+
+
+_register_audit_commands()
+
 if __name__ == "__main__":
     main()
