@@ -49,6 +49,8 @@ ACCOUNTS_SLOT = 4
 """``_accounts``: every account that holds or held a role."""
 ACCOUNT_INDEX_SLOT = 5
 """``_accountIndex``: index + 1 of an account in ``_accounts``."""
+AUDITOR_PEER_ID_SLOT = 9
+"""``auditorPeerId``: address -> the libp2p peer id of that auditor's read-only node."""
 
 
 def mapping_slot(key: bytes, slot: int) -> int:

@@ -52,6 +52,7 @@ REGISTRY_EVENTS = {
         "ValidatorRemoved(address)",
         "RolesChanged(address,uint256)",
         "OpenChanged(bool,bool)",
+        "AuditorChanged(address,string)",
     )
 }
 

@@ -152,10 +152,20 @@ def run(config_path: Path, joining: bool) -> None:
                 f"{config_path}: the BLS or node key in {config.keys.bls_key.parent} does not match the "
                 f"genesis entry of validator 0x{keys.address.hex()}"
             )
+    node_key = None
+    if config.node.role == "auditor":
+        from genesis.keys import read_key_file
+
+        try:
+            node_key = read_key_file(config.keys.node_key, "node")
+        except GenesisError as exc:
+            raise SettleError(str(exc)) from None
     settings = NodeSettings(
         data_dir=config.node.data_dir,
         genesis=genesis,
         keys=keys,
+        role=config.node.role,
+        node_key=node_key,
         block_period=genesis.consensus.block_period_ms / 1000,
         p2p_listen=config.p2p.listen,
         bootstrap=tuple(config.p2p.bootstrap),

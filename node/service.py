@@ -37,6 +37,7 @@ from node.p2p.settings import P2PSettings
 from node.recursion import bound_recursion
 from node.rpc.anchor import AnchorAPI
 from node.rpc.api import Connection, EthAPI, NetAPI, RpcAPI, TxpoolAPI, Web3API, dev_namespaces
+from node.rpc.audit import WRITE_METHODS, AuditAPI, refusal
 from node.rpc.bft import BftAPI
 from node.rpc.filters import FilterManager, SubscriptionManager
 from node.rpc.limits import RpcLimits
@@ -94,6 +95,11 @@ class NodeSettings:
     """Bitcoin anchoring (node/anchor); None when ``[anchor] enabled`` is false or the node is no validator."""
     anchor_rpc_max_records: int = 1000
     """Most records one ``anchor_getAnchors`` answer carries."""
+    role: str = "validator"
+    """``validator``, ``dev`` or ``auditor`` (``[node] role``): an auditor follows, verifies and serves
+    reads, and never votes or writes (docs/audit.md)."""
+    node_key: bytes | None = None
+    """The libp2p identity key of an audit node, which has no validator keys."""
 
     @property
     def networked(self) -> bool:
@@ -103,6 +109,13 @@ class NodeSettings:
 def validator_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet(tuple(Validator(v.address, v.bls_public_key, v.bls_proof_of_possession)
                               for v in genesis.validators))
+
+
+def observer_config(settings: NodeSettings) -> ConsensusConfig:
+    """An audit node's consensus config: no keys, so the state machine only follows and never signs."""
+    params = settings.genesis.consensus
+    return ConsensusConfig(chain_id=settings.genesis.chain_id, validator_set=validator_set(settings.genesis),
+                           round_timeout_ms=params.round_timeout_ms, max_round_timeout_ms=params.max_round_timeout_ms)
 
 
 def consensus_config(settings: NodeSettings) -> ConsensusConfig:
@@ -156,7 +169,11 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
         AnchorAPI(backend, anchor, settings.anchor_rpc_max_records),
     ):
         methods.update(namespace.methods())
-    if settings.keys is None:
+    if settings.role == "auditor":
+        methods.update(AuditAPI(backend).methods())
+        for name in WRITE_METHODS:
+            methods[name] = refusal(name)
+    elif settings.keys is None:
         # A read-only node: nothing it admits would ever be included.
         for name in ("eth_sendRawTransaction", "eth_sendTransaction"):
             methods.pop(name, None)
@@ -221,6 +238,12 @@ async def run_node(settings: NodeSettings) -> None:
                     if settings.networked:
                         network = await _start_network(nursery, settings, backend, engine)
                     await nursery.start(engine.run)
+                elif settings.role == "auditor":
+                    # Follows through sync and the validators' gossip; never signs (no keys).
+                    engine = ConsensusEngine(backend, observer_config(settings), empty_blocks=False)
+                    engine.validator_set_at = RegistryValidators(backend, settings.genesis).at
+                    network = await _start_network(nursery, settings, backend, engine)
+                    await nursery.start(engine.run)
                 anchor = None
                 if settings.anchor is not None and settings.keys is not None:
                     anchor = AnchorService(backend, settings.anchor, account_key=settings.keys.account_key,
@@ -252,11 +275,17 @@ async def run_node(settings: NodeSettings) -> None:
 async def _start_network(
     nursery: trio.Nursery, settings: NodeSettings, backend: Backend, engine: ConsensusEngine
 ) -> Any:
-    """Start libp2p, transaction gossip and block sync for a validator of a multi-node network."""
+    """Start libp2p, transaction gossip and block sync for a validator of a multi-node network (or an auditor)."""
+    from libp2p.crypto.ed25519 import create_new_key_pair
+
     from node.p2p import P2PNetwork, Status
     from node.sync import BlockSync
 
-    assert settings.keys is not None
+    if settings.keys is not None:
+        key_pair = settings.keys.libp2p_key_pair()
+    else:
+        assert settings.node_key is not None
+        key_pair = create_new_key_pair(settings.node_key)
     registry_now = RegistryValidators(backend, settings.genesis)
     validators = engine.config.validator_set
     sync = BlockSync(backend, engine, backend.store.genesis_id, conflict_threshold=validators.f + 1)
@@ -268,10 +297,10 @@ async def _start_network(
             log.debug("gossiped transaction not admitted", peer=peer, reason=str(exc))
 
     network = P2PNetwork(
-        key_pair=settings.keys.libp2p_key_pair(),
+        key_pair=key_pair,
         listen=settings.p2p_listen,
         bootstrap=settings.bootstrap,
-        allowed_peers={v.peer_id for v in registry_now.registry_entries_at(backend.head.block_number + 1)},
+        allowed_peers=registry_now.allowed_peers_at(backend.head.block_number + 1),
         network_id=backend.store.genesis_id,
         on_transaction=on_transaction,
         on_consensus=engine.on_network_message,
@@ -285,9 +314,9 @@ async def _start_network(
     registry = RegistryValidators(backend, settings.genesis)
 
     def follow_registry(block: Any, receipts: Any) -> None:
-        """The allow-list of the next height: the registry's validators (a removed one is disconnected)."""
-        entries = registry.registry_entries_at(backend.head.block_number + 1)
-        network.set_allowed_peers({entry.peer_id for entry in entries})
+        """The allow-list of the next height: the registry's validators and auditors (a removed one is
+        disconnected)."""
+        network.set_allowed_peers(registry.allowed_peers_at(backend.head.block_number + 1))
 
     backend.on_block(follow_registry)
     tx_send, tx_receive = trio.open_memory_channel[bytes](math.inf)

@@ -24,7 +24,16 @@ from eth_typing import Address
 from consensus.errors import InvalidConfig
 from consensus.validators import Validator, ValidatorSet, possession_proven
 from genesis.model import Genesis
-from genesis.system import VALIDATOR_INFO_SLOT, VALIDATORS_SLOT, array_data_slot, mapping_slot
+from genesis.system import (
+    ACCOUNTS_SLOT,
+    AUDITOR,
+    AUDITOR_PEER_ID_SLOT,
+    ROLES_SLOT,
+    VALIDATOR_INFO_SLOT,
+    VALIDATORS_SLOT,
+    array_data_slot,
+    mapping_slot,
+)
 from vm.permissions import registry_active
 
 log = structlog.get_logger("settle.validators")
@@ -34,6 +43,9 @@ CACHE_SIZE = 256
 
 #: Most validators read from the registry: a bound on what one height's read can cost.
 MAX_VALIDATORS = 1024
+
+#: Most role holders scanned for auditors' peer ids.
+MAX_ACCOUNTS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,23 @@ def read_registry_validators(state: Any, registry: bytes) -> tuple[RegistryValid
     return tuple(validators)
 
 
+def read_auditor_peer_ids(state: Any, registry: bytes) -> tuple[str, ...]:
+    """Peer ids of the auditors' read-only nodes (accounts with the auditor role and a peer id)."""
+    if not registry_active(state, registry):
+        return ()
+    account = Address(registry)
+    count = min(state.get_storage(account, ACCOUNTS_SLOT), MAX_ACCOUNTS)
+    start = array_data_slot(ACCOUNTS_SLOT)
+    peers = []
+    for index in range(count):
+        address = (state.get_storage(account, start + index) & ((1 << 160) - 1)).to_bytes(20, "big")
+        if state.get_storage(account, mapping_slot(address, ROLES_SLOT)) & AUDITOR:
+            peer = read_bytes(state, account, mapping_slot(address, AUDITOR_PEER_ID_SLOT), 128)
+            if peer:
+                peers.append(peer.decode("utf-8", "replace"))
+    return tuple(peers)
+
+
 class RegistryValidators:
     """The validator set (and the validators' peer ids) of any height of one node's chain."""
 
@@ -97,6 +126,12 @@ class RegistryValidators:
     def registry_entries_at(self, height: int) -> tuple[RegistryValidator, ...]:
         """The validators of ``height`` with their peer ids (the p2p allow-list)."""
         return self._entry(height)[1]
+
+    def allowed_peers_at(self, height: int) -> set[str]:
+        """Who may connect at ``height``: the validators' and the auditors' nodes (docs/permissioning.md)."""
+        parent = self.backend.store.header_by_number(max(height, 1) - 1)
+        auditors = () if parent is None else read_auditor_peer_ids(self.backend.state_at(parent), self.registry)
+        return {entry.peer_id for entry in self.registry_entries_at(height)} | set(auditors)
 
     def _entry(self, height: int) -> tuple[ValidatorSet, tuple[RegistryValidator, ...]]:
         if height < 1:

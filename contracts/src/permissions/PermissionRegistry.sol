@@ -27,6 +27,7 @@ contract PermissionRegistry {
     uint8 public constant GRANT_ROLES = 3;
     uint8 public constant REVOKE_ROLES = 4;
     uint8 public constant SET_OPEN = 5;
+    uint8 public constant SET_AUDITOR = 6;
 
     /// @notice Settle's proof-of-possession precompile: input BLS key (48) ++ proof (96), output a word 1 or 0.
     address public constant POP_VERIFIER = 0x0000000000000000000000000000000000005E78;
@@ -68,6 +69,8 @@ contract PermissionRegistry {
     mapping(uint256 => Proposal) private _proposals;
     // slot 8
     mapping(uint256 => mapping(address => bool)) public voted;
+    // slot 9: the libp2p peer id of each auditor's read-only node (the p2p allow-list reads it)
+    mapping(address => string) public auditorPeerId;
 
     event Proposed(uint256 indexed id, uint8 kind, address indexed subject, uint256 roles, address indexed proposer);
     event Voted(uint256 indexed id, address indexed validator, uint32 votes, uint256 needed);
@@ -76,6 +79,7 @@ contract PermissionRegistry {
     event ValidatorRemoved(address indexed validator);
     event RolesChanged(address indexed account, uint256 roles);
     event OpenChanged(bool openMembership, bool openDeployment);
+    event AuditorChanged(address indexed auditor, string peerId);
 
     error NotValidator(address sender);
     error NotProposer(address sender);
@@ -204,6 +208,15 @@ contract PermissionRegistry {
         _voteIfValidator(id);
     }
 
+    /// @notice Propose `auditor` (an identity) with the libp2p peer id of its read-only node; an empty
+    ///         peer id removes the auditor role and its node's access.
+    function proposeAuditor(address auditor, string calldata peerId) external returns (uint256 id) {
+        if (bytes(peerId).length > 128) revert InvalidProposal("peer id");
+        id = _newProposal(SET_AUDITOR, auditor, 0);
+        _proposals[id].peerId = peerId;
+        _voteIfValidator(id);
+    }
+
     /// @notice A current validator votes for proposal `id`; the vote that makes a majority executes it.
     function vote(uint256 id) external onlyValidator {
         Proposal storage p = _proposals[id];
@@ -272,6 +285,10 @@ contract PermissionRegistry {
             _setRoles(subject, roles[subject] | p.roles);
         } else if (p.kind == REVOKE_ROLES) {
             _setRoles(subject, roles[subject] & ~p.roles);
+        } else if (p.kind == SET_AUDITOR) {
+            auditorPeerId[subject] = p.peerId;
+            _setRoles(subject, bytes(p.peerId).length == 0 ? roles[subject] & ~AUDITOR : roles[subject] | AUDITOR);
+            emit AuditorChanged(subject, p.peerId);
         } else {
             openMembership = p.roles & 1 != 0;
             openDeployment = p.roles & 2 != 0;
