@@ -664,5 +664,16 @@ def _register_audit_commands() -> None:
 
 _register_audit_commands()
 
+
+# -- validators, members (permission registry: node/governance_cli.py) -----------
+def _register_governance_commands() -> None:
+    from node.governance_cli import members, validators
+
+    main.add_command(validators)
+    main.add_command(members)
+
+
+_register_governance_commands()
+
 if __name__ == "__main__":
     main()
