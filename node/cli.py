@@ -576,6 +576,15 @@ def _load_script(name: str):
         raise SettleError(str(exc)) from None
 
 
+@bench.command("audit")
+@click.option("--blocks", type=click.IntRange(10, 1_000_000), default=10_000, show_default=True)
+@click.option("--tx-every", type=click.IntRange(0, 1_000), default=10, show_default=True,
+              help="One transfer every N blocks (0: empty blocks only).")
+def bench_audit(blocks: int, tx_every: int) -> None:
+    """Audit catch-up: certificate-only and full re-execution blocks/s (bench-results/audit.json)."""
+    _load_script("bench_audit").main(blocks=blocks, tx_every=tx_every)
+
+
 @bench.command("rpc")
 @click.option("--transfers", type=click.IntRange(10, 1_000_000), default=2000, show_default=True)
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="Also measure Hardhat's node.")
