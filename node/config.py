@@ -27,6 +27,7 @@ A complete file with every default::
     batch_limit = 100
     max_request_bytes = 5242880
     admin_token = ""            # empty: admin_ methods disabled
+    apis = []                   # namespaces served, e.g. ["eth", "net", "web3"]; empty: all
     # DoS limits (docs/limits.md)
     max_json_depth = 64
     batch_cost_budget = 1000
@@ -265,6 +266,16 @@ def _origins(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+#: JSON-RPC namespaces an operator may list in ``[rpc] apis``.
+RPC_NAMESPACES = ("eth", "net", "web3", "bft", "anchor", "txpool", "rpc", "evm", "hardhat", "audit", "admin")
+
+
+def _namespaces(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in RPC_NAMESPACES for v in value):
+        raise _Invalid(f"a list of JSON-RPC namespaces among {', '.join(RPC_NAMESPACES)} (empty: all)")
+    return tuple(value)
+
+
 def _listen_address(value: Any) -> str:
     expected = 'a multiaddr such as "/ip4/0.0.0.0/tcp/30300"'
     if not isinstance(value, str):
@@ -373,6 +384,11 @@ class RpcSection:
 
     admin_token: str = _setting("", _text, repr=False)
     """Bearer token required by admin_ methods; empty disables them. Default ""."""
+
+    apis: tuple[str, ...] = _setting((), _namespaces)
+    """Namespaces served, as Besu's ``--rpc-http-api`` (e.g. ``["eth", "net", "web3"]`` for a read-only
+    public endpoint together with an audit node); methods of any other namespace answer "method not
+    found". Default ``[]``: every namespace the node offers (docs/permissioning.md)."""
 
     # DoS limits of the JSON-RPC server (node/rpc/limits.py, docs/limits.md). Each answers
     # -32005 naming its key, except max_json_depth (-32700, as for any unparsable body).

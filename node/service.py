@@ -95,6 +95,8 @@ class NodeSettings:
     """Bitcoin anchoring (node/anchor); None when ``[anchor] enabled`` is false or the node is no validator."""
     anchor_rpc_max_records: int = 1000
     """Most records one ``anchor_getAnchors`` answer carries."""
+    rpc_apis: tuple[str, ...] = ()
+    """Namespaces served (``[rpc] apis``); empty: all."""
     role: str = "validator"
     """``validator``, ``dev`` or ``auditor`` (``[node] role``): an auditor follows, verifies and serves
     reads, and never votes or writes (docs/audit.md)."""
@@ -177,6 +179,8 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
         # A read-only node: nothing it admits would ever be included.
         for name in ("eth_sendRawTransaction", "eth_sendTransaction"):
             methods.pop(name, None)
+    if settings.rpc_apis:
+        methods = {name: method for name, method in methods.items() if name.split("_", 1)[0] in settings.rpc_apis}
     return RpcParts(Dispatcher(methods, limits=limits), filters, subscriptions)
 
 
