@@ -6,6 +6,7 @@ in process and through ``settle audit report``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -191,3 +192,41 @@ def test_cli_report_names_the_discrepancy_and_writes_json(chain_dir, tmp_path):
     document = json.loads(out.read_text())
     assert document["ok"] is False and document["first_discrepancy"]["height"] == 2
     assert document["first_discrepancy"]["found"] == "0x" + "22" * 32
+
+
+def test_certificate_only_audit_batches_and_still_names_a_forged_certificate(chain_dir, tmp_path):
+    from consensus.certificate import CommitCertificate
+    from node.store import CERTIFICATE_PREFIX
+
+    clean = _copy(chain_dir, tmp_path)
+    store = ChainStore(clean, GENESIS)
+    try:
+        report = audit_store(store, reexecute=False)
+    finally:
+        store.close()
+    assert report.ok and report.certificates_checked == BLOCKS and report.to_height == BLOCKS
+
+    forged_dir = tmp_path / "forged"
+    shutil.copytree(chain_dir, forged_dir)
+    header, _ = _header_at(forged_dir, 4)
+    db = plyvel.DB(str(forged_dir / "chain"))
+    certificate = CommitCertificate.decode(db.get(CERTIFICATE_PREFIX + header.hash))
+    other = CommitCertificate.decode(db.get(CERTIFICATE_PREFIX + _header_at_hash(db, 5)))
+    # A valid signature, of block 5: a well-formed certificate that does not prove block 4.
+    db.put(CERTIFICATE_PREFIX + header.hash, dataclasses.replace(certificate, signature=other.signature).encode())
+    db.close()
+    store = ChainStore(forged_dir, GENESIS)
+    try:
+        report = audit_store(store, reexecute=False)
+    finally:
+        store.close()
+    d = report.first_discrepancy
+    assert d is not None and (d.height, d.field) == (4, "certificate"), d
+    assert report.certificates_checked == 0 and report.to_height == 0  # the batch holding it is not counted
+
+
+def _header_at_hash(db, height: int) -> bytes:
+    store_key = b"block-number-to-hash:%d" % height
+    value = db.get(store_key)
+    assert value is not None
+    return rlp.decode(value)
