@@ -18,7 +18,9 @@ from tests.contracts.suite import events
 pytestmark = pytest.mark.e2e
 
 DAY = 24 * 3600
-NO_REGISTRY = "0x0000000000000000000000000000000000005E77"  # genesis' reserved registry address
+# An address without code: genesis deploys the permission registry at 0x…5e77 (docs/permissioning.md),
+# whose validators() is the chain's validator set, so "no registry" must be elsewhere.
+NO_REGISTRY = "0x000000000000000000000000000000000000dEaD"
 KEYS = [keccak(text=f"settle oracle validator {i}") for i in range(4)]
 VALIDATORS = [Account.from_key(k).address for k in KEYS]
 OUTSIDER = keccak(text="not a validator")
@@ -308,3 +310,12 @@ def test_future_terms_are_checked(chain, desk):
     receipt = chain.tx(future.functions.cancel(), alice)
     assert events(future, "Cancelled", receipt) == [{}]
     assert cash.functions.balanceOf(alice).call() == 1_000_00
+
+
+def test_oracle_reads_the_permission_registry_genesis_deploys(chain):
+    """At 0x…5e77 genesis now deploys the permission registry: its validators() is the chain's set."""
+    from node.dev import dev_validator_keys
+
+    oracle = deploy_oracle(chain, registry="0x0000000000000000000000000000000000005E77", validators=[])
+    assert [v.lower() for v in oracle.functions.validators().call()] == ["0x" + dev_validator_keys().address.hex()]
+    assert oracle.functions.quorum().call() == 1

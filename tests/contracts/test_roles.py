@@ -20,7 +20,7 @@ def test_each_role_gated_function_names_the_missing_role(chain):
     market.verify(alice, bob)
     market.issue({alice: 10})
     now = chain.now()
-    oracle = chain.deploy("ConsortiumOracle", issuer, "0x0000000000000000000000000000000000005E77", [issuer], 60, 60)
+    oracle = chain.deploy("ConsortiumOracle", issuer, "0x000000000000000000000000000000000000dEaD", [issuer], 60, 60)
     bond = chain.deploy("Bond", "B", "B", registry.address, issuer,
                         (cash.address, issuer, 1000, 25, [now + 1000], now + 1000))
     name = Web3.keccak(text="doc")
