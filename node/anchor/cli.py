@@ -13,7 +13,7 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,9 @@ from node.anchor.bitcoin_tx import BitcoinParseError, parse_transaction
 from node.anchor.ots import build_ots
 from node.anchor.registry import AnchorRecord, checkpoint_covering, read_record, recorded_heights
 from node.anchor.verify import Mismatch, Verified, hash_chain_mismatches, verify_record
+
+if TYPE_CHECKING:
+    from node.store import ChainStore
 
 
 class AnchorCliError(click.ClickException):
@@ -90,22 +93,27 @@ class DatabaseChain:
     records, unless given with ``--records``, are read from the registry in its state.
     """
 
-    def __init__(self, data_dir: Path, genesis_path: Path) -> None:
+    def __init__(self, store: ChainStore) -> None:
+        from node.backend import Backend
+
+        self.store = store
+        self.chain_id = store.genesis.chain_id
+        self.backend = Backend(store, coinbase=b"\x00" * 20)
+
+    @classmethod
+    def open(cls, data_dir: Path, genesis_path: Path) -> DatabaseChain:
+        """Open ``data_dir``'s database (closed again by :meth:`close`)."""
         from genesis.errors import GenesisError
         from genesis.loader import load_genesis
-        from node.backend import Backend
         from node.store import ChainStore, StoreError
         from vm.leveldb import StorageError
 
         if not (data_dir / "chain").is_dir():
             raise AnchorCliError(f"{data_dir}: no chain database here (expected {data_dir / 'chain'})")
         try:
-            genesis = load_genesis(genesis_path)
-            self.store = ChainStore(data_dir, genesis)
+            return cls(ChainStore(data_dir, load_genesis(genesis_path)))
         except (GenesisError, StoreError, StorageError) as exc:
             raise AnchorCliError(str(exc)) from None
-        self.chain_id = genesis.chain_id
-        self.backend = Backend(self.store, coinbase=b"\x00" * 20)
 
     def block_hash(self, number: int) -> bytes | None:
         header = self.store.header_by_number(number)
@@ -128,6 +136,20 @@ class DatabaseChain:
 
     def close(self) -> None:
         self.store.close()
+
+
+def check_database_anchors(database: DatabaseChain, rpc: BitcoinRPC, confirmations: int) -> tuple[int, list[Mismatch]]:
+    """Every anchor record in the database's registry, checked against Bitcoin and the database's own block
+    hashes (recomputed from its headers): how many verified, and every mismatch. For ``settle audit report``."""
+    verified, problems = 0, []
+    for record in database.records():
+        result = verify_record(record, database.block_hash(record.height), rpc, confirmations=confirmations,
+                               chain_id=database.chain_id)
+        if isinstance(result, Verified):
+            verified += 1
+        else:
+            problems += result
+    return verified, problems
 
 
 def _bitcoin(config: Path | None, url: str | None, user: str | None, password: str | None,
@@ -191,7 +213,7 @@ def verify(rpc_url: str, records_file: Path | None, data_dir: Path | None, genes
     if (data_dir is None) != (genesis_path is None):
         raise AnchorCliError("--datadir and --genesis go together")
     if data_dir is not None and genesis_path is not None:
-        database = DatabaseChain(data_dir, genesis_path)
+        database = DatabaseChain.open(data_dir, genesis_path)
         try:
             records = load_records(rpc_url, records_file) if records_file is not None else database.records()
             _verify(database, records, rpc, required, height)

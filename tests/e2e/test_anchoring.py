@@ -176,6 +176,19 @@ def test_four_validators_anchor_into_bitcoin(tmp_path, litecoin, network):
                     "--confirmations", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(json.loads(published.read_text()))} anchor record(s) verified" in result.stdout
+    # settle audit report runs the same checks over the database it audits (issue 18 x 19) ...
+    report = tmp_path / "audit.json"
+    result = settle("audit", "report", *database, "--certificates-only", "--out", str(report),
+                    "--bitcoin-rpc", litecoin.url_with_credentials, "--confirmations", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"bitcoin anchors: {len(json.loads(published.read_text()))} verified, 0 mismatch(es)" in result.stdout
+    # ... and a record that fails them is the report's first discrepancy, named exactly.
+    result = settle("audit", "report", *database, "--certificates-only", "--out", str(report),
+                    "--bitcoin-rpc", litecoin.url_with_credentials, "--confirmations", "1000")
+    assert result.returncode == 1, result.stdout + result.stderr
+    first = json.loads(report.read_text())["first_discrepancy"]
+    assert first["height"] == INTERVAL and first["field"] == "bitcoin anchor: bitcoin confirmations", first
+    assert first["expected"] == "at least 1000", first
     for node in net.nodes:
         shutil.rmtree(node.node.directory / "data")
         configure_anchor(node, litecoin, f"validator{node.node.index}", enabled=False)
