@@ -167,6 +167,7 @@ def run(config_path: Path, joining: bool) -> None:
         role=config.node.role,
         node_key=node_key,
         rpc_apis=config.rpc.apis,
+        admin_token=config.rpc.admin_token,
         block_period=genesis.consensus.block_period_ms / 1000,
         p2p_listen=config.p2p.listen,
         bootstrap=tuple(config.p2p.bootstrap),

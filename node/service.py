@@ -35,6 +35,7 @@ from node.logs import READY_EVENT
 from node.mempool import MempoolLimits
 from node.p2p.settings import P2PSettings
 from node.recursion import bound_recursion
+from node.rpc.admin import AdminAPI
 from node.rpc.anchor import AnchorAPI
 from node.rpc.api import Connection, EthAPI, NetAPI, RpcAPI, TxpoolAPI, Web3API, dev_namespaces
 from node.rpc.audit import WRITE_METHODS, AuditAPI, refusal
@@ -95,6 +96,8 @@ class NodeSettings:
     """Bitcoin anchoring (node/anchor); None when ``[anchor] enabled`` is false or the node is no validator."""
     anchor_rpc_max_records: int = 1000
     """Most records one ``anchor_getAnchors`` answer carries."""
+    admin_token: str = field(default="", repr=False)
+    """``[rpc] admin_token``: the bearer token of the admin_ namespace; empty: not served."""
     rpc_apis: tuple[str, ...] = ()
     """Namespaces served (``[rpc] apis``); empty: all."""
     role: str = "validator"
@@ -153,7 +156,8 @@ class RpcParts:
 
 
 def build_dispatcher(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
-                     peer_count: Callable[[], int] = lambda: 0, anchor: AnchorService | None = None) -> RpcParts:
+                     peer_count: Callable[[], int] = lambda: 0, anchor: AnchorService | None = None,
+                     peers: Callable[[], list[str]] = lambda: []) -> RpcParts:
     """Every namespace this node offers, behind one dispatcher with the configured limits."""
     limits = settings.rpc_limits
     filters = FilterManager(backend, limits)
@@ -171,6 +175,11 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
         AnchorAPI(backend, anchor, settings.anchor_rpc_max_records),
     ):
         methods.update(namespace.methods())
+    if settings.admin_token:
+        methods.update(AdminAPI(backend, settings.admin_token, role=settings.role,
+                                validator=settings.keys.address if settings.keys is not None else None,
+                                peers=peers, p2p_listen=settings.p2p_listen if settings.networked else None
+                                ).methods())
     if settings.role == "auditor":
         methods.update(AuditAPI(backend).methods())
         for name in WRITE_METHODS:
@@ -185,9 +194,10 @@ def build_dispatcher(backend: Backend, settings: NodeSettings, engine: Consensus
 
 
 def build_rpc(backend: Backend, settings: NodeSettings, engine: ConsensusEngine | None = None,
-              peer_count: Callable[[], int] = lambda: 0, anchor: AnchorService | None = None) -> Any:
+              peer_count: Callable[[], int] = lambda: 0, anchor: AnchorService | None = None,
+              peers: Callable[[], list[str]] = lambda: []) -> Any:
     """The ASGI app serving every namespace this node offers."""
-    parts = build_dispatcher(backend, settings, engine, peer_count, anchor)
+    parts = build_dispatcher(backend, settings, engine, peer_count, anchor, peers)
     return create_app(
         parts.dispatcher,
         cors_origins=list(settings.cors_origins),
@@ -257,7 +267,7 @@ async def run_node(settings: NodeSettings) -> None:
                 if settings.rpc_enabled:
                     app = build_rpc(backend, settings, engine,
                                     (lambda: len(network.peers())) if network is not None else (lambda: 0),
-                                    anchor)
+                                    anchor, network.peers if network is not None else (lambda: []))
                     await nursery.start(serve_rpc, app, settings.rpc_host, settings.rpc_port)
                 log.info(
                     READY_EVENT,

@@ -75,11 +75,13 @@ CALL_FIELDS = {
 class Connection:
     """Per-connection context: WebSocket connections can subscribe; HTTP cannot."""
 
-    def __init__(self, send: Callable[[str], bool] | None = None, client: str = "") -> None:
+    def __init__(self, send: Callable[[str], bool] | None = None, client: str = "", bearer: str = "") -> None:
         self.send = send
         """Queues a message's JSON text on the WebSocket; None over HTTP."""
         self.client = client
         """Who holds the filters this request installs: one WebSocket, or one IP address over HTTP."""
+        self.bearer = bearer
+        """The bearer token the client presented (``Authorization: Bearer …``), for the admin namespace."""
 
 
 class _Namespace:

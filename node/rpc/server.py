@@ -277,6 +277,12 @@ class Dispatcher:
 _connection_numbers = itertools.count()
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; empty when there is none."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_bytes: int,
                on_disconnect: Callable[[Connection], None]) -> Starlette:
     ws_send_queue = dispatcher.limits.ws_send_queue
@@ -293,7 +299,9 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
                 )
         # Over HTTP a client is its address: the filters it installs are counted together.
         client = f"http {request.client.host}" if request.client is not None else "http"
-        answer = await dispatcher.handle_async(body, Connection(client=client))
+        answer = await dispatcher.handle_async(
+            body, Connection(client=client, bearer=bearer_token(request.headers.get("authorization")))
+        )
         if not answer:
             return Response(status_code=200)
         return Response(answer, media_type="application/json")
@@ -313,7 +321,8 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
             async for text in outbound_receive:
                 await websocket.send_text(text)
 
-        connection = Connection(push, client=f"ws {next(_connection_numbers)}")
+        connection = Connection(push, client=f"ws {next(_connection_numbers)}",
+                                bearer=bearer_token(websocket.headers.get("authorization")))
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pump)

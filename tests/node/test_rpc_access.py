@@ -51,3 +51,63 @@ def test_an_audit_node_refuses_every_write_with_a_clear_error(tmp_path):
         assert "audit_report" in dispatcher.methods
     finally:
         store.close()
+
+
+def _ask_as(dispatcher, method: str, bearer: str) -> dict:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []})
+    return json.loads(dispatcher.handle(body, Connection(client="test", bearer=bearer)))
+
+
+def test_admin_methods_need_the_bearer_token(tmp_path):
+    store, dispatcher = _dispatcher(tmp_path, keys=dev_validator_keys(), admin_token="s3cret-token")
+    try:
+        for method in ("admin_nodeInfo", "admin_peers"):
+            for presented in ("", "wrong", "s3cret-toke", "s3cret-token2"):
+                error = _ask_as(dispatcher, method, presented)["error"]
+                assert error["code"] == -32001 and "unauthorized" in error["message"], (method, presented, error)
+        info = _ask_as(dispatcher, "admin_nodeInfo", "s3cret-token")["result"]
+        assert info["role"] == "validator" and info["chainId"] == "0x539" and info["head"]["number"] == "0x0"
+        assert info["validator"].lower() == "0x" + dev_validator_keys().address.hex()
+        assert _ask_as(dispatcher, "admin_peers", "s3cret-token")["result"] == []
+    finally:
+        store.close()
+
+
+def test_no_admin_token_no_admin_namespace(tmp_path):
+    store, dispatcher = _dispatcher(tmp_path, keys=dev_validator_keys())
+    try:
+        assert not [name for name in dispatcher.methods if name.startswith("admin_")]
+        assert _ask_as(dispatcher, "admin_nodeInfo", "anything")["error"]["code"] == -32601
+    finally:
+        store.close()
+
+
+def test_bearer_token_parsing():
+    from node.rpc.server import bearer_token
+
+    assert bearer_token("Bearer abc") == "abc" and bearer_token("bearer  abc ") == "abc"
+    assert bearer_token(None) == "" and bearer_token("Basic abc") == "" and bearer_token("abc") == ""
+
+
+async def test_admin_token_over_http(tmp_path):
+    """The Authorization header reaches the admin namespace through the real ASGI app."""
+    import httpx
+
+    from node.service import build_rpc
+
+    signer = DevSigner.from_mnemonic()
+    settings = NodeSettings(data_dir=tmp_path / "chain", genesis=dev_genesis(signer), keys=dev_validator_keys(),
+                            admin_token="s3cret-token")
+    store = ChainStore(settings.data_dir, settings.genesis)
+    try:
+        backend = Backend(store, coinbase=b"\x00" * 20)
+        app = build_rpc(backend, settings, ConsensusEngine(backend, consensus_config(settings)))
+        body = {"jsonrpc": "2.0", "id": 1, "method": "admin_nodeInfo", "params": []}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node") as client:
+            refused = (await client.post("/", json=body)).json()
+            wrong = (await client.post("/", json=body, headers={"Authorization": "Bearer nope"})).json()
+            allowed = (await client.post("/", json=body, headers={"Authorization": "Bearer s3cret-token"})).json()
+        assert refused["error"]["code"] == wrong["error"]["code"] == -32001
+        assert allowed["result"]["role"] == "validator"
+    finally:
+        store.close()
