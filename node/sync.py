@@ -26,6 +26,7 @@ from consensus.errors import InvalidCertificate
 from consensus.validators import ValidatorSet
 from node import metrics
 from node.backend import Backend, InvalidBlock
+from node.catchup import CatchUpProgress
 from node.engine import ConsensusEngine
 
 log = structlog.get_logger("settle.sync")
@@ -73,6 +74,8 @@ class BlockSync:
         self.conflict: GenesisConflict | None = None
         self._wake_send, self._wake_receive = trio.open_memory_channel[None](math.inf)
         engine.request_sync = lambda target: self._wake()
+        self.progress = CatchUpProgress()
+        """A long catch-up's progress: a bar on a terminal, ``catching up`` log lines otherwise."""
 
     def _validator_set(self, height: int) -> ValidatorSet:
         """The set that must have sealed block ``height``: from the registry state after ``height - 1``."""
@@ -135,6 +138,7 @@ class BlockSync:
             while True:
                 peer = self._best_peer()
                 if peer is None:
+                    self.progress.finish(self.backend.head.block_number)
                     break
                 try:
                     await self._fetch_from(peer)
@@ -158,12 +162,15 @@ class BlockSync:
         if not items:
             # The peer has nothing past our head after all: it moved or lied.
             raise SyncError(f"asked for blocks from {start}, got none")
+        target = self.peer_heads[peer].height if peer in self.peer_heads else start + len(items) - 1
         for item in items:
             if self.backend.head.block_number + 1 != start:
                 return  # consensus committed meanwhile; ask again from the new head
             self.import_block(item)
             start += 1
-        log.info("synced", height=self.backend.head.block_number, peer=peer)
+            self.progress.observe(self.backend.head.block_number, target)
+        if not self.progress.active:
+            log.info("synced", height=self.backend.head.block_number, peer=peer)
 
     def import_block(self, item: bytes) -> None:
         """Verify one (block, certificate) item against our head and commit it."""
