@@ -260,9 +260,13 @@ async def run_node(settings: NodeSettings) -> None:
                     await nursery.start(engine.run)
                 anchor = None
                 if settings.anchor is not None and settings.keys is not None:
+                    registry = RegistryValidators(backend, settings.genesis)
+
+                    def anchor_validators(height: int) -> list[bytes]:
+                        return [validator.address for validator in registry.at(height).validators]
+
                     anchor = AnchorService(backend, settings.anchor, account_key=settings.keys.account_key,
-                                           validators=[v.address for v in settings.genesis.validators],
-                                           data_dir=settings.data_dir)
+                                           validators=anchor_validators, data_dir=settings.data_dir)
                     await nursery.start(anchor.run)
                 if settings.rpc_enabled:
                     app = build_rpc(backend, settings, engine,

@@ -26,6 +26,7 @@ resumes by itself when the node is fixed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,13 +97,15 @@ class _Seen:
 class AnchorService:
     """Owns the pending-anchor file and the Bitcoin connection of one validator."""
 
-    def __init__(self, backend: Backend, settings: AnchorSettings, *, account_key: bytes, validators: list[bytes],
-                 data_dir: Path) -> None:
+    def __init__(self, backend: Backend, settings: AnchorSettings, *, account_key: bytes,
+                 validators: Sequence[bytes] | Callable[[int], Sequence[bytes]], data_dir: Path) -> None:
         self.backend = backend
         self.settings = settings
         self.account_key = account_key
         self.address = _address(account_key)
         self.validators = validators
+        """The validators taking turns: a fixed list, or the validator set of a checkpoint's height (the
+        permission registry's, so a validator voted in or out joins or leaves the rotation)."""
         self.registry = backend.store.genesis.anchor.registry_address
         self.chain_id = backend.chain_id
         self.genesis_prefix = backend.store.genesis_id[:4]
@@ -257,7 +260,8 @@ class AnchorService:
     def _handle(self, checkpoint: _Checkpoint, now: float, mempool: set[bytes]) -> AnchorRecord | None:
         height = checkpoint.height
         own = self.pending.entries.get(height)
-        on_duty = duty_holder(height, self.settings.interval_blocks, self.validators, checkpoint.timestamp, now,
+        validators = self.validators(height) if callable(self.validators) else self.validators
+        on_duty = duty_holder(height, self.settings.interval_blocks, list(validators), checkpoint.timestamp, now,
                               self.settings.duty_timeout) == self.address
         visible = False
         for txid, seen in list(self._seen.get(height, {}).items()):
