@@ -582,9 +582,10 @@ def _load_script(name: str):
 @click.option("--blocks", type=click.IntRange(10, 1_000_000), default=10_000, show_default=True)
 @click.option("--tx-every", type=click.IntRange(0, 1_000), default=10, show_default=True,
               help="One transfer every N blocks (0: empty blocks only).")
-def bench_audit(blocks: int, tx_every: int) -> None:
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
+def bench_audit(blocks: int, tx_every: int, repeats: int) -> None:
     """Audit catch-up: certificate-only and full re-execution blocks/s (bench-results/audit.json)."""
-    _load_script("bench_audit").main(blocks=blocks, tx_every=tx_every)
+    _load_script("bench_audit").main(blocks=blocks, tx_every=tx_every, repeats=repeats, quiet=True)
 
 
 @bench.command("rpc")

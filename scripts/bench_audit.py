@@ -4,9 +4,11 @@ A dev-genesis chain of ``blocks`` blocks (one ERC-20-free transfer every ``tx_ev
 empty), each sealed with a real BLS certificate by the dev validator, is written to LevelDB in a
 temporary directory (untimed). Then :func:`node.audit.audit_store` runs over it twice: checking
 certificates only (each against its height's set, read from the replayed registry), and with full
-re-execution (every root, receipt and stored node compared). Figures are blocks per wall-clock second.
+re-execution (every root, receipt and stored node compared), ``repeats`` times each. Figures are blocks
+per wall-clock second (median, min and max over the repeats) and CPU milliseconds per block (process
+time, which the machine's other load does not inflate).
 
-    python scripts/bench_audit.py [--blocks 10000]
+    python scripts/bench_audit.py [--blocks 10000] [--repeats 3]
 """
 
 import argparse
@@ -20,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
+from node.bench_scripts import summarize, write_bench_result  # noqa: E402  (needs REPO on the path)
 
 DEFAULT_OUT = REPO / "bench-results" / "audit.json"
 
@@ -54,7 +56,8 @@ def build_chain(directory: Path, blocks: int, tx_every: int) -> None:
         store.close()
 
 
-def audit(directory: Path, reexecute: bool) -> tuple[float, Any]:
+def audit(directory: Path, reexecute: bool) -> tuple[float, float, Any]:
+    """One audit: (wall seconds, CPU seconds, report)."""
     from node.audit import audit_store
     from node.dev import dev_genesis
     from node.dev_accounts import DevSigner
@@ -62,34 +65,43 @@ def audit(directory: Path, reexecute: bool) -> tuple[float, Any]:
 
     store = ChainStore(directory, dev_genesis(DevSigner.from_mnemonic()))
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = audit_store(store, reexecute=reexecute)
-        return time.perf_counter() - started, report
+        return time.perf_counter() - started, time.process_time() - cpu_started, report
     finally:
         store.close()
 
 
-def main(blocks: int = 10_000, tx_every: int = 10, out: Path | str | None = DEFAULT_OUT) -> dict[str, Any]:
+def main(blocks: int = 10_000, tx_every: int = 10, out: Path | str | None = DEFAULT_OUT,
+         repeats: int = 3, quiet: bool = False) -> dict[str, Any]:
+    if quiet:  # building logs every committed block otherwise; not for in-process callers (tests)
+        from node.logs import configure_logging
+
+        configure_logging("warning")
+    runs: dict[str, list[tuple[float, float]]] = {"cert": [], "reexec": []}
     with tempfile.TemporaryDirectory(prefix="settle-bench-audit-") as tmp:
         directory = Path(tmp) / "data"
         started = time.perf_counter()
         build_chain(directory, blocks, tx_every)
         print(f"built {blocks} certified blocks in {time.perf_counter() - started:.1f} s")
-        cert_seconds, cert_report = audit(directory, reexecute=False)
-        assert cert_report.ok and cert_report.certificates_checked == blocks, cert_report.first_discrepancy
-        reexec_seconds, reexec_report = audit(directory, reexecute=True)
-        assert reexec_report.ok and reexec_report.state_roots_checked == blocks, reexec_report.first_discrepancy
-    result = {
-        "blocks": blocks,
-        "transactions": blocks // tx_every if tx_every else 0,
-        "cert_blocks_per_s": blocks / cert_seconds,
-        "reexec_blocks_per_s": blocks / reexec_seconds,
-        "cert_seconds": cert_seconds,
-        "reexec_seconds": reexec_seconds,
-        "validators": 1,
-    }
-    print(f"certificate-only: {result['cert_blocks_per_s']:.0f} blocks/s; "
-          f"full re-execution: {result['reexec_blocks_per_s']:.0f} blocks/s")
+        for _ in range(repeats):
+            seconds, cpu, report = audit(directory, reexecute=False)
+            assert report.ok and report.certificates_checked == blocks, report.first_discrepancy
+            runs["cert"].append((seconds, cpu))
+            seconds, cpu, report = audit(directory, reexecute=True)
+            assert report.ok and report.state_roots_checked == blocks, report.first_discrepancy
+            runs["reexec"].append((seconds, cpu))
+    result: dict[str, Any] = {"blocks": blocks, "transactions": blocks // tx_every if tx_every else 0,
+                              "validators": 1, "repeats": repeats}
+    for mode, label in (("cert", "certificate-only"), ("reexec", "full re-execution")):
+        rate = summarize([blocks / seconds for seconds, _ in runs[mode]])
+        cpu_ms = summarize([cpu * 1000 / blocks for _, cpu in runs[mode]])
+        result[f"{mode}_blocks_per_s"] = rate["median"]
+        result[f"{mode}_blocks_per_s_spread"] = rate
+        result[f"{mode}_cpu_ms_per_block"] = cpu_ms["median"]
+        result[f"{mode}_seconds"] = blocks / rate["median"]
+        print(f"{label}: {rate['median']:.0f} blocks/s ({rate['min']:.0f}-{rate['max']:.0f}), "
+              f"{cpu_ms['median']:.3f} ms CPU per block")
     write_bench_result(result, out)
     return result
 
@@ -98,6 +110,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, default=10_000)
     parser.add_argument("--tx-every", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     arguments = parser.parse_args()
-    main(blocks=arguments.blocks, tx_every=arguments.tx_every, out=arguments.out)
+    main(blocks=arguments.blocks, tx_every=arguments.tx_every, out=arguments.out, repeats=arguments.repeats,
+         quiet=True)
