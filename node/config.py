@@ -59,6 +59,12 @@ A complete file with every default::
     peer_ban_score = 100.0      # malformed message 25, message over the rate 1
     peer_score_decay = 1.0      # points forgiven per second
     peer_ban_seconds = 60.0
+    # liveness (issue 26)
+    ping_interval = 1.0         # seconds between pings of each peer, one task per peer
+    ping_timeout = 2.0          # a peer missing a ping is left out of bft_status peers
+    ping_failures_before_disconnect = 2
+    dial_timeout = 3.0
+    request_timeout = 10.0      # status/blocks requests, hard deadline
 
     [mempool]
     max_transactions = 10000
@@ -486,6 +492,24 @@ class P2PSection:
 
     peer_ban_seconds: float = _setting(60.0, _number(0, inclusive=False))
     """Seconds a banned peer's connections are refused. Default 60."""
+
+    # -- liveness (issue 26) --
+
+    ping_interval: float = _setting(1.0, _number(0, inclusive=False))
+    """Seconds between liveness pings of each connected peer, each peer on its own task. Default 1."""
+
+    ping_timeout: float = _setting(2.0, _number(0, inclusive=False))
+    """Seconds a peer has to answer a ping (a hard deadline); a peer that missed its last ping is
+    left out of the peers count (bft_status). Default 2."""
+
+    ping_failures_before_disconnect: int = _setting(2, _integer(1))
+    """Consecutive missed pings after which a peer's connection is aborted and re-dialled. Default 2."""
+
+    dial_timeout: float = _setting(3.0, _number(0, inclusive=False))
+    """Seconds one dial of a bootstrap peer may take (a hard deadline). Default 3."""
+
+    request_timeout: float = _setting(10.0, _number(0, inclusive=False))
+    """Seconds a status or blocks request to a peer may take (a hard deadline). Default 10."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,14 @@ status/blocks sync protocol, and the connection policy:
 * bootstrap peers are dialled at start and re-dialled with capped exponential
   backoff whenever they are not connected (killed, restarted, partitioned);
 * every new connection triggers a status request, and every connected peer is
-  polled every ``status_poll_interval``; each answer goes to
-  ``on_peer_status``. A peer that fails several polls in a row is
-  disconnected, so a half-dead TCP connection is replaced by a fresh dial;
+  pinged (a status request) every ``ping_interval`` by its own task with its
+  own deadline; each answer goes to ``on_peer_status``. A peer whose last
+  ping failed is not listed by :meth:`P2PNetwork.peers`; one that fails
+  ``ping_failures_before_disconnect`` in a row has its socket closed at once
+  and is re-dialled, so liveness never waits for TCP retransmit timers;
+* requests, dials and disconnects have hard deadlines
+  (:mod:`node.p2p.deadline`): libp2p's shielded clean-up cannot hold a caller
+  past them;
 * every peer has a message budget and a misbehaviour score
   (:mod:`node.p2p.scoring`): whatever a peer sends (malformed or deeply
   nested RLP, a flood) is dropped with one warning naming it, costs it points,
@@ -47,6 +52,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from genesis.keys import check_peer_id
 from node.p2p import sync_protocol
 from node.p2p.admission import NOISE_PROTOCOL_ID, AllowListNoise
+from node.p2p.deadline import abort_connection, bounded
 from node.p2p.errors import (
     InvalidNetworkConfig,
     ListenFailed,
@@ -56,6 +62,7 @@ from node.p2p.errors import (
     NetworkNotRunning,
     P2PError,
     PeerNotConnected,
+    SyncRequestTimeout,
 )
 from node.p2p.gossip import GossipOutbox, ValidatorPubsub, new_router
 from node.p2p.messages import (
@@ -144,7 +151,9 @@ class P2PNetwork:
         self._dropped_deliveries = 0
         self._connection_changed = trio.Event()
         self._connections: set[INetConn] = set()
-        self._status_failures: dict[ID, int] = {}
+        self._ping_failures: dict[ID, int] = {}
+        self._unanswered: set[ID] = set()
+        self._watched: set[ID] = set()
         self._status_exchanges: set[ID] = set()
         self._foreign_networks: dict[ID, bytes] = {}
         self.guard = PeerGuard(
@@ -208,7 +217,11 @@ class P2PNetwork:
             for connection in list(self._connections):
                 await connection.close()
         if scope.cancelled_caught:
-            self._log.warning("p2p shutdown timed out; connections abandoned", timeout=_SHUTDOWN_SECONDS)
+            self._log.warning("p2p shutdown timed out; connections aborted", timeout=_SHUTDOWN_SECONDS)
+        # Tasks left behind by a deadline may sit in libp2p's shielded clean-up on a dead
+        # connection; closing the sockets ends them, so the nursery can exit.
+        for connection in [*self._connections, *swarm.get_connections()]:
+            abort_connection(connection)
         self._log.info("p2p network stopped", peer_id=self.peer_id)
 
     async def _run_host(self, libp2p_scope: trio.CancelScope, *,
@@ -277,7 +290,6 @@ class P2PNetwork:
                             self._pubsub, self._nursery = pubsub, nursery
                             nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
                             nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
-                            nursery.start_soon(self._poll_statuses)
                             for outbox in self._outboxes.values():
                                 nursery.start_soon(outbox.run, pubsub.publish)
                             for peer_info in self._bootstrap:
@@ -385,18 +397,30 @@ class P2PNetwork:
         response = await self._request(peer, self._sync_protocol, BlocksRequest(start, count))
         return sync_protocol.expect_blocks(peer, response, count)
 
-    async def _request(self, peer: ID, protocol_id: str, message: StatusRequest | BlocksRequest) -> SyncResponse:
-        try:
-            return await sync_protocol.request(self._require_host(), peer, protocol_id, message,
-                                               timeout=self._settings.request_timeout,
+    async def _request(self, peer: ID, protocol_id: str, message: StatusRequest | BlocksRequest,
+                       timeout: float | None = None) -> SyncResponse:
+        host, nursery = self._require_host(), self._nursery
+        if nursery is None:
+            raise NetworkNotRunning()
+        seconds = self._settings.request_timeout if timeout is None else timeout
+
+        async def exchange() -> SyncResponse:
+            return await sync_protocol.request(host, peer, protocol_id, message, timeout=seconds,
                                                max_rlp_depth=self._settings.max_rlp_depth)
+
+        try:
+            # The exchange bounds itself too, but libp2p's shielded stream reset can outlast that.
+            return await bounded(nursery, seconds, exchange)
+        except trio.TooSlowError:
+            kind = "status" if isinstance(message, StatusRequest) else "blocks"
+            raise SyncRequestTimeout(peer.to_base58(), kind, seconds) from None
         except MalformedResponse:
             self.guard.penalise(peer, MALFORMED_PENALTY, "malformed sync response")
             raise
 
     def peers(self) -> list[str]:
-        """Base58 ids of the allowed peers we are connected to, sorted."""
-        return sorted(peer.to_base58() for peer in self._connected_peers())
+        """Base58 ids of the allowed peers we are connected to and that answered their last ping, sorted."""
+        return sorted(peer.to_base58() for peer in self._connected_peers() if peer not in self._unanswered)
 
     def gossip_peers(self) -> list[str]:
         """Peers that gossip with us: connected, subscribed to both topics and in our mesh for both.
@@ -475,11 +499,28 @@ class P2PNetwork:
         host = self._host
         if host is None:
             return
-        with trio.move_on_after(self._settings.dial_timeout):
-            try:
-                await host.disconnect(peer)
-            except Exception as exc:
-                self._log.warning("disconnecting a banned peer failed", peer=peer.to_base58(), error=repr(exc))
+        try:
+            await self._disconnect(peer)
+        except Exception as exc:
+            self._log.warning("disconnecting a banned peer failed", peer=peer.to_base58(), error=repr(exc))
+
+    async def _disconnect(self, peer: ID, *, abort: bool = False) -> None:
+        """Close ``peer``'s connections within ``dial_timeout``; with ``abort``, close their sockets first.
+
+        A polite close writes yamux GO_AWAY and stream resets, which wait behind any write stuck on
+        a dead connection; aborting first makes them fail at once.
+        """
+        host, nursery = self._host, self._nursery
+        if host is None or nursery is None:
+            return
+        if abort:
+            for connection in host.get_network().get_connections(peer):
+                abort_connection(connection)
+        try:
+            await bounded(nursery, self._settings.dial_timeout, lambda: host.disconnect(peer))
+        except trio.TooSlowError:
+            for connection in host.get_network().get_connections(peer):
+                abort_connection(connection)
 
     def _connection_event(self, connection: INetConn, connected: bool) -> None:
         peer = connection.muxed_conn.peer_id
@@ -487,13 +528,19 @@ class P2PNetwork:
         changed.set()
         if not connected:
             self._connections.discard(connection)
-            self._status_failures.pop(peer, None)
+            self._ping_failures.pop(peer, None)
+            self._unanswered.discard(peer)
             return
         self._connections.add(connection)
         nursery = self._nursery
-        if nursery is not None and peer in self._allowed and peer not in self._status_exchanges:
+        if nursery is None or peer not in self._allowed:
+            return
+        if peer not in self._status_exchanges:
             self._status_exchanges.add(peer)
             nursery.start_soon(self._exchange_status, peer)
+        if peer not in self._watched:
+            self._watched.add(peer)
+            nursery.start_soon(self._watch_peer, peer)
 
     async def _exchange_status(self, peer: ID) -> None:
         """Learn a newly connected peer's status, retrying briefly while the connection settles."""
@@ -514,30 +561,49 @@ class P2PNetwork:
         finally:
             self._status_exchanges.discard(peer)
 
-    async def _poll_statuses(self) -> None:
-        while True:
-            await trio.sleep(self._settings.status_poll_interval)
-            async with trio.open_nursery() as nursery:
-                for peer in self._connected_peers():
-                    nursery.start_soon(self._poll_status, peer)
+    async def _watch_peer(self, peer: ID) -> None:
+        """Ping one connected peer every ``ping_interval`` until it disconnects; abort it when it stops answering.
 
-    async def _poll_status(self, peer: ID) -> None:
+        One task per peer, so a peer that does not answer delays no one else's pings. The ping is a
+        status request bounded by ``ping_timeout``; its answer also feeds ``on_peer_status``.
+        """
+        settings = self._settings
         try:
-            status = await self.request_status(peer.to_base58())
-        except PeerNotConnected:
-            return
-        except P2PError as exc:
-            failures = self._status_failures.get(peer, 0) + 1
-            self._status_failures[peer] = failures
-            self._log.info("status poll failed", peer=peer.to_base58(), failures=failures, error=str(exc))
-            if failures >= self._settings.status_failures_before_disconnect and self._host is not None:
-                self._log.warning("peer unresponsive; closing its connection", peer=peer.to_base58(), failures=failures)
-                self._status_failures.pop(peer, None)
-                with trio.move_on_after(self._settings.dial_timeout):
-                    await self._host.disconnect(peer)
-            return
-        self._status_failures.pop(peer, None)
-        await self._report_status(peer, status)
+            while self._is_connected(peer):
+                await trio.sleep(settings.ping_interval)
+                try:
+                    status = await self._ping(peer)
+                except PeerNotConnected:
+                    return
+                except P2PError as exc:
+                    failures = self._ping_failures.get(peer, 0) + 1
+                    self._ping_failures[peer] = failures
+                    if peer not in self._unanswered:
+                        self._unanswered.add(peer)
+                        self._log.warning("peer not answering pings", peer=peer.to_base58(), error=str(exc))
+                    if failures >= settings.ping_failures_before_disconnect:
+                        self._log.warning("peer unresponsive; closing its connection", peer=peer.to_base58(),
+                                          failures=failures)
+                        self._ping_failures.pop(peer, None)
+                        await self._disconnect(peer, abort=True)
+                        return
+                    continue
+                if self._unanswered:
+                    if peer in self._unanswered:
+                        self._log.info("peer answering pings again", peer=peer.to_base58())
+                    self._unanswered.discard(peer)
+                self._ping_failures.pop(peer, None)
+                await self._report_status(peer, status)
+        finally:
+            self._watched.discard(peer)
+            self._ping_failures.pop(peer, None)
+            self._unanswered.discard(peer)
+
+    async def _ping(self, peer: ID) -> Status:
+        if not self._is_connected(peer):
+            raise PeerNotConnected(peer.to_base58(), "status")
+        response = await self._request(peer, STATUS_PROTOCOL_ID, StatusRequest(), timeout=self._settings.ping_timeout)
+        return sync_protocol.expect_status(peer, response)
 
     async def _report_status(self, peer: ID, status: Status) -> None:
         if status.network_id != self._network_id and self._foreign_networks.get(peer) != status.network_id:
@@ -571,7 +637,7 @@ class P2PNetwork:
             while self._is_connected(peer):
                 was_connected = True
                 delay = self._settings.redial_initial_delay
-                with trio.move_on_after(self._settings.status_poll_interval):
+                with trio.move_on_after(self._settings.ping_interval):
                     await self._connection_changed.wait()
             if was_connected:
                 self._log.info("bootstrap peer disconnected; re-dialling", peer=peer.to_base58())
@@ -584,9 +650,11 @@ class P2PNetwork:
                 if host.get_network().get_connections(peer):
                     # Only closed connections are left (we are not connected). They linger, and
                     # connect() would return at once "connected" without dialling: this loop would spin.
-                    await host.disconnect(peer)
-                with trio.fail_after(self._settings.dial_timeout):
-                    await host.connect(peer_info)
+                    await self._disconnect(peer, abort=True)
+                nursery = self._nursery
+                if nursery is None:
+                    return
+                await bounded(nursery, self._settings.dial_timeout, lambda: host.connect(peer_info))
                 if not self._is_connected(peer):
                     raise ConnectionError("connect returned without a live connection")
             except Exception as exc:

@@ -25,14 +25,22 @@ class P2PSettings:
     max_concurrent_requests: int = 32
     """Sync requests served at once; streams beyond this are reset."""
 
-    status_poll_interval: float = 2.0
-    """Seconds between status polls of every connected peer."""
+    ping_interval: float = 1.0
+    """Seconds between liveness pings (status requests) of each connected peer. Every peer has its own
+    task and deadline, so a peer that does not answer never delays the pings of the others. Default 1."""
 
-    status_failures_before_disconnect: int = 6
-    """Consecutive failed status polls after which a peer's connection is closed (and re-dialled if bootstrap)."""
+    ping_timeout: float = 2.0
+    """Seconds a peer has to answer one ping, enforced even where libp2p shields its clean-up. A peer
+    whose last ping failed is left out of ``peers()`` (and so of ``bft_status``). Default 2."""
 
-    dial_timeout: float = 5.0
-    """Seconds one dial of a bootstrap peer may take."""
+    ping_failures_before_disconnect: int = 2
+    """Consecutive failed pings after which a peer's connection is aborted (its socket closed at once,
+    no TCP timers involved) and, for a bootstrap peer, re-dialled. Default 2: a vanished peer is
+    dropped within about ``2 × (ping_interval + ping_timeout)`` = 6 s."""
+
+    dial_timeout: float = 3.0
+    """Seconds one dial of a bootstrap peer may take, enforced even where libp2p shields its clean-up.
+    Default 3."""
 
     redial_initial_delay: float = 0.25
     """First wait before re-dialling a bootstrap peer that is down; doubles per failure."""
@@ -77,7 +85,8 @@ class P2PSettings:
         for name in (
             "request_timeout",
             "serve_timeout",
-            "status_poll_interval",
+            "ping_interval",
+            "ping_timeout",
             "dial_timeout",
             "redial_initial_delay",
             "redial_max_delay",
@@ -89,7 +98,7 @@ class P2PSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         for name in (
             "max_concurrent_requests",
-            "status_failures_before_disconnect",
+            "ping_failures_before_disconnect",
             "max_gossip_message_bytes",
             "gossip_queue_size",
             "max_rlp_depth",

@@ -21,7 +21,7 @@ KEYS: list[ValidatorKeys] = [generate_validator_keys(bytes([index + 1]) * 32) fo
 FAST = P2PSettings(
     request_timeout=2.0,
     serve_timeout=1.0,
-    status_poll_interval=0.5,
+    ping_interval=0.5,
     dial_timeout=2.0,
     redial_initial_delay=0.1,
     redial_max_delay=0.5,
@@ -158,14 +158,14 @@ async def start_node(
     return node
 
 
-async def start_validators(nursery: trio.Nursery, count: int = 3) -> list[Node]:
+async def start_validators(nursery: trio.Nursery, count: int = 3, settings: P2PSettings = FAST) -> list[Node]:
     """``count`` validators that all allow and bootstrap to each other, on fresh ports."""
     keys = KEYS[:count]
     ports = [free_port() for _ in keys]
     addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
     nodes = []
     for key, port in zip(keys, ports, strict=True):
-        nodes.append(await start_node(nursery, key, port=port, allowed=keys, bootstrap=addresses))
+        nodes.append(await start_node(nursery, key, port=port, allowed=keys, bootstrap=addresses, settings=settings))
     return nodes
 
 

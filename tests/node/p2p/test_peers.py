@@ -109,7 +109,7 @@ async def test_a_restarted_node_is_reconnected_and_gossips_again(nursery: trio.N
 
 
 async def test_a_peer_that_stops_answering_status_polls_is_disconnected_and_redialled(nursery: trio.Nursery) -> None:
-    impatient = dataclasses.replace(FAST, request_timeout=0.3, status_poll_interval=0.2)
+    impatient = dataclasses.replace(FAST, ping_timeout=0.3, ping_interval=0.2)
     keys = KEYS[:2]
     ports = [free_port(), free_port()]
     addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
