@@ -162,6 +162,22 @@ class ConsensusEngine:
             return
         self.feed(MessageReceived(message))
 
+    async def on_peer_ready(self, peer: str) -> None:
+        """Callback for a peer that (re)connected: send it this round's own messages again.
+
+        A peer cut off by a partition missed our latest ROUND-CHANGE (which carries our lock and its
+        prepared certificate), PREPARE or COMMIT, and gossip does not replay them. Re-sending them
+        as soon as it is back lets the f + 1 round-change catch-up and the quorum for our round form
+        at once, instead of after both sides' next round timeouts (issue 26). The messages are the
+        ones already signed for this round, exactly what a restart re-sends, so nothing new is signed.
+        """
+        messages = self.state.sent
+        for message in messages:
+            self._outbox_send.send_nowait(message.raw)
+        if messages:
+            log.info("peer connected; re-sent this round's messages", peer=peer, height=self.state.height,
+                     round=self.state.round, messages=len(messages))
+
     def block_committed_by_sync(self, height: int) -> None:
         """Sync wrote block ``height``: consensus moves on to the next height."""
         if height + 1 > self.state.height:

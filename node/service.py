@@ -325,6 +325,7 @@ async def _start_network(
         status_provider=lambda: Status(*sync.status()),
         blocks_provider=sync.blocks,
         on_peer_status=sync.on_peer_status,
+        on_peer_ready=engine.on_peer_ready,
         settings=settings.p2p,
     )
     engine.network = network

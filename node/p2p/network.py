@@ -84,6 +84,7 @@ from node.p2p.settings import P2PSettings
 
 MessageCallback = Callable[[bytes, str], Awaitable[None]]
 StatusCallback = Callable[[str, Status], Awaitable[None]]
+PeerCallback = Callable[[str], Awaitable[None]]
 
 _MAX_CONNECTIONS = 256
 _STATUS_ATTEMPTS_ON_CONNECT = 3
@@ -111,6 +112,7 @@ class P2PNetwork:
         status_provider: Callable[[], Status],
         blocks_provider: Callable[[int, int], list[bytes]],
         on_peer_status: StatusCallback | None = None,
+        on_peer_ready: PeerCallback | None = None,
         log: Any = None,
         settings: P2PSettings | None = None,
     ) -> None:
@@ -131,6 +133,7 @@ class P2PNetwork:
         self._status_provider = status_provider
         self._blocks_provider = blocks_provider
         self._on_peer_status = on_peer_status
+        self._on_peer_ready = on_peer_ready
         self._log = log if log is not None else structlog.get_logger("settle.p2p")
         self._settings = settings or P2PSettings()
         self._transaction_topic = transaction_topic(network_id)
@@ -541,6 +544,8 @@ class P2PNetwork:
         if peer not in self._watched:
             self._watched.add(peer)
             nursery.start_soon(self._watch_peer, peer)
+        if self._on_peer_ready is not None:
+            nursery.start_soon(self._announce_ready, peer, connection)
 
     async def _exchange_status(self, peer: ID) -> None:
         """Learn a newly connected peer's status, retrying briefly while the connection settles."""
@@ -598,6 +603,27 @@ class P2PNetwork:
             self._watched.discard(peer)
             self._ping_failures.pop(peer, None)
             self._unanswered.discard(peer)
+
+    async def _announce_ready(self, peer: ID, connection: INetConn) -> None:
+        """Call ``on_peer_ready`` once a new connection's peer is in our gossip mesh, so what it publishes arrives.
+
+        After a partition heals, the peer missed everything we sent meanwhile; the node re-sends
+        what still matters (its latest round change and lock). Gives up if the connection closes
+        or the mesh is not formed within ``dial_timeout``.
+        """
+        peer_id = peer.to_base58()
+        with trio.move_on_after(self._settings.dial_timeout) as scope:
+            while peer_id not in self.gossip_peers():
+                if connection.is_closed:
+                    return
+                await trio.sleep(0.05)
+        callback = self._on_peer_ready
+        if scope.cancelled_caught or callback is None:
+            return
+        try:
+            await callback(peer_id)
+        except Exception as exc:
+            self._log.error("on_peer_ready callback raised", peer=peer_id, error=repr(exc), exc_info=True)
 
     async def _ping(self, peer: ID) -> Status:
         if not self._is_connected(peer):

@@ -83,6 +83,8 @@ class Node:
     transactions: list[tuple[bytes, str]] = field(default_factory=list)
     consensus: list[tuple[bytes, str]] = field(default_factory=list)
     statuses: list[tuple[str, Status]] = field(default_factory=list)
+    ready: list[str] = field(default_factory=list)
+    """Peers ``on_peer_ready`` announced, in order."""
     cancel_scope: trio.CancelScope | None = None
 
     @property
@@ -117,6 +119,7 @@ async def start_node(
     chain: Chain | None = None,
     on_consensus: Any = None,
     settings: P2PSettings = FAST,
+    on_ready: Any = None,
 ) -> Node:
     """Start a P2PNetwork in its own cancel scope, so a test can stop one node."""
     chain = chain or Chain(height=10, network_id=network_id)
@@ -132,6 +135,11 @@ async def start_node(
     async def on_peer_status(peer: str, status: Status) -> None:
         node.statuses.append((peer, status))
 
+    async def on_peer_ready(peer: str) -> None:
+        node.ready.append(peer)
+        if on_ready is not None:
+            await on_ready(node, peer)
+
     network = P2PNetwork(
         key_pair=keys.libp2p_key_pair(),
         listen=f"/ip4/127.0.0.1/tcp/{port}",
@@ -143,6 +151,7 @@ async def start_node(
         status_provider=chain.status,
         blocks_provider=chain.blocks_from,
         on_peer_status=on_peer_status,
+        on_peer_ready=on_peer_ready,
         log=log,
         settings=settings,
     )
@@ -158,14 +167,16 @@ async def start_node(
     return node
 
 
-async def start_validators(nursery: trio.Nursery, count: int = 3, settings: P2PSettings = FAST) -> list[Node]:
+async def start_validators(nursery: trio.Nursery, count: int = 3, settings: P2PSettings = FAST,
+                           on_ready: Any = None) -> list[Node]:
     """``count`` validators that all allow and bootstrap to each other, on fresh ports."""
     keys = KEYS[:count]
     ports = [free_port() for _ in keys]
     addresses = [address_of(key, port) for key, port in zip(keys, ports, strict=True)]
     nodes = []
     for key, port in zip(keys, ports, strict=True):
-        nodes.append(await start_node(nursery, key, port=port, allowed=keys, bootstrap=addresses, settings=settings))
+        nodes.append(await start_node(nursery, key, port=port, allowed=keys, bootstrap=addresses, settings=settings,
+                                      on_ready=on_ready))
     return nodes
 
 

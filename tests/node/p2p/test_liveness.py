@@ -10,7 +10,7 @@ from libp2p.peer.id import ID
 
 from node.p2p.deadline import abort_connection, bounded
 from node.p2p.messages import STATUS_PROTOCOL_ID
-from tests.node.p2p.harness import FAST, start_validators, wait_until
+from tests.node.p2p.harness import FAST, Node, start_validators, wait_until
 
 
 async def test_bounded_returns_at_its_deadline_although_the_call_shields_itself(nursery: trio.Nursery) -> None:
@@ -75,3 +75,20 @@ async def test_a_silent_peer_leaves_peers_at_its_first_missed_ping_and_delays_no
     assert a.network.peers() == [c.peer_id]
     b.network.host.set_stream_handler(STATUS_PROTOCOL_ID, answer)
     await wait_until(lambda: a.network.peers() == sorted([b.peer_id, c.peer_id]), what="b answering again")
+
+
+async def test_a_reconnected_peer_is_announced_ready_and_gets_what_is_published_then(nursery: trio.Nursery) -> None:
+    async def greet(node: Node, peer: str) -> None:  # what the engine does: re-send its latest round
+        await node.network.publish_consensus(b"latest round change of " + node.peer_id.encode())
+
+    a, b = await start_validators(nursery, 2, on_ready=greet)
+    await wait_until(lambda: a.ready == [b.peer_id] and b.ready == [a.peer_id], what="both announced ready")
+    await wait_until(lambda: len(a.consensus) == 1 and len(b.consensus) == 1, what="the greetings")
+    for connection in a.network.host.get_network().get_connections(ID.from_base58(b.peer_id)):
+        abort_connection(connection)  # a cut: whatever either sends meanwhile is lost
+    await wait_until(lambda: len(a.ready) >= 2 and len(b.ready) >= 2, what="ready again",
+                     state=lambda: (a.ready, b.ready))
+    assert set(a.ready) == {b.peer_id} and set(b.ready) == {a.peer_id}
+    await wait_until(lambda: len(a.consensus) >= 2 and len(b.consensus) >= 2, what="the greetings after the heal",
+                     state=lambda: (a.consensus, b.consensus))
+    assert set(a.consensus) == {(b"latest round change of " + b.peer_id.encode(), b.peer_id)}
