@@ -182,6 +182,7 @@ def run(config_path: Path, joining: bool) -> None:
             ping_timeout=config.p2p.ping_timeout,
             ping_failures_before_disconnect=config.p2p.ping_failures_before_disconnect,
             dial_timeout=config.p2p.dial_timeout,
+            unreachable_proposer_grace=config.p2p.unreachable_proposer_grace,
             request_timeout=config.p2p.request_timeout,
         ),
         rpc_enabled=config.rpc.enabled,

@@ -64,6 +64,7 @@ A complete file with every default::
     ping_timeout = 2.0          # a peer missing a ping is left out of bft_status peers
     ping_failures_before_disconnect = 2
     dial_timeout = 3.0
+    unreachable_proposer_grace = 0.25  # round-0 wait for a proposer not answering pings
     request_timeout = 10.0      # status/blocks requests, hard deadline
 
     [mempool]
@@ -504,6 +505,10 @@ class P2PSection:
 
     ping_failures_before_disconnect: int = _setting(2, _integer(1))
     """Consecutive missed pings after which a peer's connection is aborted and re-dialled. Default 2."""
+
+    unreachable_proposer_grace: float = _setting(0.25, _number(0, inclusive=False))
+    """Seconds after the block period that a round-0 proposer not answering our pings gets before
+    this node moves to round 1, instead of the full round timeout. Default 0.25."""
 
     dial_timeout: float = _setting(3.0, _number(0, inclusive=False))
     """Seconds one dial of a bootstrap peer may take (a hard deadline). Default 3."""

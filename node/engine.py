@@ -96,6 +96,10 @@ class ConsensusEngine:
         self.last_commit_time: float | None = None
         self.request_sync: Callable[[int], None] = lambda target: None
         """Set by the block-sync service: called when consensus sees the network ahead."""
+        self.validator_unreachable: Callable[[bytes], bool] = lambda address: False
+        """Set by the node: whether the validator with this address is known not to answer our pings."""
+        self.unreachable_proposer_grace_ms: int | None = None
+        """Round-0 wait after the block period for an unreachable proposer (issue 26); None: the full timeout."""
         self._events: deque[Any] = deque()
         self._feeding = False
         self._pending: dict[bytes, PendingBlock] = {}
@@ -222,7 +226,7 @@ class ConsensusEngine:
             if self._nursery is not None:
                 event = TimeoutFired(action.height, action.round, action.kind)
                 try:
-                    self._nursery.start_soon(self._fire_after, action.delay_ms, event)
+                    self._nursery.start_soon(self._fire_after, self._timeout_delay_ms(action), event)
                 except RuntimeError:  # shutting down: the nursery takes no new timers
                     pass
         elif isinstance(action, BuildBlock):
@@ -250,6 +254,23 @@ class ConsensusEngine:
             self.mine_now()  # interval mining with automine on too: no wait for the period
         else:
             self._build_if_waiting()
+
+    def _timeout_delay_ms(self, action: ScheduleTimeout) -> int:
+        """The machine's delay, cut to block period + grace for round 0 of a proposer known to be unreachable.
+
+        Timers never decide safety in QBFT, only when a round is given up (docs/consensus.md,
+        "Proposer unreachable"), so this node-local choice needs no agreement between nodes.
+        """
+        grace = self.unreachable_proposer_grace_ms
+        if action.kind != "round" or action.round != 0 or grace is None:
+            return action.delay_ms
+        proposer = self.config.validator_set.proposer(action.height, 0).address
+        if proposer == self.config.address or not self.validator_unreachable(proposer):
+            return action.delay_ms
+        delay = min(action.delay_ms, self.config.block_period_ms + grace)
+        log.info("round-0 proposer unreachable; short round timer", height=action.height,
+                 proposer="0x" + proposer.hex(), timeout_ms=delay)
+        return delay
 
     def _build_if_waiting(self) -> None:
         if self._waiting_build is not None and not self._feeding:

@@ -329,6 +329,9 @@ async def _start_network(
         settings=settings.p2p,
     )
     engine.network = network
+    peer_ids = {validator.address: validator.peer_id for validator in settings.genesis.validators}
+    engine.validator_unreachable = lambda address: address in peer_ids and network.is_unreachable(peer_ids[address])
+    engine.unreachable_proposer_grace_ms = round(settings.p2p.unreachable_proposer_grace * 1000)
     sync.network = network
     registry = RegistryValidators(backend, settings.genesis)
 

@@ -158,6 +158,7 @@ class P2PNetwork:
         self._unanswered: set[ID] = set()
         self._watched: set[ID] = set()
         self._status_exchanges: set[ID] = set()
+        self._started_at: float | None = None
         self._foreign_networks: dict[ID, bytes] = {}
         self.guard = PeerGuard(
             rate=self._settings.peer_message_rate, burst=self._settings.peer_message_burst,
@@ -291,6 +292,7 @@ class P2PNetwork:
                         await pubsub.subscribe(self._consensus_topic)
                         async with trio.open_nursery() as nursery:
                             self._pubsub, self._nursery = pubsub, nursery
+                            self._started_at = trio.current_time()
                             nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
                             nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
                             for outbox in self._outboxes.values():
@@ -424,6 +426,20 @@ class P2PNetwork:
     def peers(self) -> list[str]:
         """Base58 ids of the allowed peers we are connected to and that answered their last ping, sorted."""
         return sorted(peer.to_base58() for peer in self._connected_peers() if peer not in self._unanswered)
+
+    def is_unreachable(self, peer_id: str) -> bool:
+        """Whether ``peer_id`` is known not to answer: not an answering peer although we have had time to reach it.
+
+        False during the first ``dial_timeout + ping_interval + ping_timeout`` after start (peers
+        are still being dialled), and for our own id.
+        """
+        started = self._started_at
+        if self._host is None or started is None or peer_id == self.peer_id:
+            return False
+        settings = self._settings
+        if trio.current_time() - started < settings.dial_timeout + settings.ping_interval + settings.ping_timeout:
+            return False
+        return peer_id not in self.peers()
 
     def gossip_peers(self) -> list[str]:
         """Peers that gossip with us: connected, subscribed to both topics and in our mesh for both.

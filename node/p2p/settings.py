@@ -38,6 +38,11 @@ class P2PSettings:
     no TCP timers involved) and, for a bootstrap peer, re-dialled. Default 2: a vanished peer is
     dropped within about ``2 × (ping_interval + ping_timeout)`` = 6 s."""
 
+    unreachable_proposer_grace: float = 0.25
+    """Seconds a round-0 proposer that does not answer our pings gets after the block period before
+    this node moves to round 1 (instead of the full round timeout); see docs/consensus.md, "Proposer
+    unreachable". Default 0.25."""
+
     dial_timeout: float = 3.0
     """Seconds one dial of a bootstrap peer may take, enforced even where libp2p shields its clean-up.
     Default 3."""
@@ -87,6 +92,7 @@ class P2PSettings:
             "serve_timeout",
             "ping_interval",
             "ping_timeout",
+            "unreachable_proposer_grace",
             "dial_timeout",
             "redial_initial_delay",
             "redial_max_delay",
