@@ -162,6 +162,8 @@ def run(config_path: Path, joining: bool) -> None:
             raise SettleError(str(exc)) from None
     settings = NodeSettings(
         data_dir=config.node.data_dir,
+        leveldb_cache_bytes=config.storage.leveldb_cache_mb * 1024 * 1024,
+        leveldb_write_buffer_bytes=config.storage.leveldb_write_buffer_mb * 1024 * 1024,
         genesis=genesis,
         keys=keys,
         role=config.node.role,
@@ -648,6 +650,16 @@ def bench_network(seconds: float, periods: str, validators: int) -> None:
     except ValueError:
         raise SettleError(f"--periods: expected comma-separated milliseconds, got {periods!r}") from None
     sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators))
+
+
+@bench.command("soak")
+@click.option("--minutes", type=click.FloatRange(0.5, 10_080), default=60.0, show_default=True,
+              help="Minutes of steady load.")
+@click.option("--rate", type=click.FloatRange(0.1, 1000), default=10.0, show_default=True,
+              help="ERC-20 transfers offered per second.")
+def bench_soak(minutes: float, rate: float) -> None:
+    """4-validator soak: RSS growth, CPU per tx, latency per window, stalls, lost txs (bench-results/soak.json)."""
+    sys.exit(_load_script("bench_soak").main(minutes=minutes, rate=rate))
 
 
 @bench.command("matching")

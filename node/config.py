@@ -67,6 +67,10 @@ A complete file with every default::
     unreachable_proposer_grace = 0.25  # round-0 wait for a proposer not answering pings
     request_timeout = 10.0      # status/blocks requests, hard deadline
 
+    [storage]
+    leveldb_cache_mb = 64       # native memory, outside Python's heap
+    leveldb_write_buffer_mb = 32
+
     [mempool]
     max_transactions = 10000
     max_per_sender = 1000
@@ -518,6 +522,17 @@ class P2PSection:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageSection:
+    """``[storage]``: LevelDB's native memory, the largest bounded part of a node's RSS (issue 26)."""
+
+    leveldb_cache_mb: int = _setting(64, _integer(1, 65_536))
+    """MiB of LevelDB's block cache (decompressed blocks of the chain database). Default 64."""
+
+    leveldb_write_buffer_mb: int = _setting(32, _integer(1, 4_096))
+    """MiB LevelDB's memtable may hold before it is flushed to a table file. Default 32."""
+
+
+@dataclass(frozen=True, slots=True)
 class MempoolSection:
     """``[mempool]``: bounds on pending transactions, against memory exhaustion."""
 
@@ -635,6 +650,9 @@ class NodeConfig:
     mempool: MempoolSection = MempoolSection()
     """``[mempool]`` section."""
 
+    storage: StorageSection = StorageSection()
+    """``[storage]`` section."""
+
     metrics: MetricsSection = MetricsSection()
     """``[metrics]`` section."""
 
@@ -655,6 +673,7 @@ _SECTIONS: dict[str, type] = {
     "rpc": RpcSection,
     "p2p": P2PSection,
     "mempool": MempoolSection,
+    "storage": StorageSection,
     "metrics": MetricsSection,
     "log": LogSection,
     "anchor": AnchorSection,

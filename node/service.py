@@ -33,6 +33,7 @@ from node.dev_accounts import DevSigner
 from node.engine import ConsensusEngine
 from node.logs import READY_EVENT
 from node.mempool import MempoolLimits
+from node.memtrace import trace_interval, trace_memory
 from node.p2p.settings import P2PSettings
 from node.recursion import bound_recursion
 from node.rpc.admin import AdminAPI
@@ -105,6 +106,10 @@ class NodeSettings:
     reads, and never votes or writes (docs/audit.md)."""
     node_key: bytes | None = None
     """The libp2p identity key of an audit node, which has no validator keys."""
+    leveldb_cache_bytes: int = 64 * 1024 * 1024
+    """LevelDB's block cache (``[storage] leveldb_cache_mb``)."""
+    leveldb_write_buffer_bytes: int = 32 * 1024 * 1024
+    """LevelDB's memtable size before a flush (``[storage] leveldb_write_buffer_mb``)."""
 
     @property
     def networked(self) -> bool:
@@ -224,7 +229,8 @@ def freeze_startup_heap() -> int:
 async def run_node(settings: NodeSettings) -> None:
     """Run until SIGINT/SIGTERM. Owns the chain store for the whole run."""
     bound_recursion()
-    store = ChainStore(settings.data_dir, settings.genesis)
+    store = ChainStore(settings.data_dir, settings.genesis, leveldb_cache_bytes=settings.leveldb_cache_bytes,
+                       leveldb_write_buffer_bytes=settings.leveldb_write_buffer_bytes)
     try:
         backend = Backend(
             store,
@@ -242,6 +248,8 @@ async def run_node(settings: NodeSettings) -> None:
             metrics.start_metrics_server(settings.metrics_host, settings.metrics_port)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
+                if (trace_seconds := trace_interval()) is not None:
+                    nursery.start_soon(trace_memory, trace_seconds)  # diagnosis only (node/memtrace.py)
                 engine = None
                 network = None
                 if settings.keys is not None:

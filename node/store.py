@@ -59,10 +59,12 @@ class GenesisMismatch(StoreError):
 class ChainStore:
     """Owns the data dir's LevelDB; opened once per process, closed on shutdown."""
 
-    def __init__(self, data_dir: Path, genesis: Genesis) -> None:
+    def __init__(self, data_dir: Path, genesis: Genesis, *, leveldb_cache_bytes: int = 64 * 1024 * 1024,
+                 leveldb_write_buffer_bytes: int = 32 * 1024 * 1024) -> None:
         self.data_dir = Path(data_dir)
         self.genesis = genesis
-        self.db = LevelDB(self.data_dir / "chain")
+        self.db = LevelDB(self.data_dir / "chain", cache_bytes=leveldb_cache_bytes,
+                          write_buffer_bytes=leveldb_write_buffer_bytes)
         self.chain_class: type[SettleChain] = chain_class_for(
             genesis.chain_id, genesis.transaction_gas_cap, genesis.permissions.registry_address
         )

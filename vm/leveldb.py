@@ -36,15 +36,17 @@ class LevelDB(BaseAtomicDB):
     another process may open the directory.
     """
 
-    def __init__(self, path: Path, *, create_if_missing: bool = True) -> None:
+    def __init__(self, path: Path, *, create_if_missing: bool = True, cache_bytes: int = 64 * 1024 * 1024,
+                 write_buffer_bytes: int = 32 * 1024 * 1024) -> None:
         self.path = Path(path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._db = plyvel.DB(
                 str(self.path),
                 create_if_missing=create_if_missing,
-                lru_cache_size=64 * 1024 * 1024,
-                write_buffer_size=32 * 1024 * 1024,
+                # Native memory outside Python's heap; both bound a node's RSS ([storage] config).
+                lru_cache_size=cache_bytes,
+                write_buffer_size=write_buffer_bytes,
                 max_open_files=512,
             )
         except plyvel.IOError as exc:

@@ -324,3 +324,19 @@ def test_every_error_is_a_config_error() -> None:
     bad: dict[str, Any] = {"log": {"level": 1}}
     with pytest.raises(ConfigError):
         parse_config(bad, Path("/"), "x")
+
+
+def test_liveness_and_storage_keys_are_read_and_checked(tmp_path: Path) -> None:
+    config = parse_config({"p2p": {"ping_interval": 0.5, "ping_timeout": 1.5, "ping_failures_before_disconnect": 3,
+                                   "dial_timeout": 2.0, "request_timeout": 4.0, "unreachable_proposer_grace": 0.1},
+                           "storage": {"leveldb_cache_mb": 16, "leveldb_write_buffer_mb": 8}},
+                          tmp_path, "config.toml")
+    assert (config.p2p.ping_interval, config.p2p.ping_timeout, config.p2p.ping_failures_before_disconnect) == (
+        0.5, 1.5, 3)
+    assert (config.p2p.dial_timeout, config.p2p.request_timeout, config.p2p.unreachable_proposer_grace) == (
+        2.0, 4.0, 0.1)
+    assert (config.storage.leveldb_cache_mb, config.storage.leveldb_write_buffer_mb) == (16, 8)
+    with pytest.raises(ConfigFieldError, match="ping_timeout"):
+        parse_config({"p2p": {"ping_timeout": 0}}, tmp_path, "config.toml")
+    with pytest.raises(ConfigFieldError, match="leveldb_cache_mb"):
+        parse_config({"storage": {"leveldb_cache_mb": 0}}, tmp_path, "config.toml")
