@@ -17,6 +17,9 @@ import trio
 
 ENVIRONMENT_VARIABLE = "SETTLE_TRACEMALLOC_SECONDS"
 TOP_LINES = 15
+TOP_TRACEBACKS = 3
+FRAMES = 12
+"""Frames kept per allocation, so the report can say which caller keeps a growing line's objects."""
 
 log = structlog.get_logger("settle.memory")
 
@@ -33,7 +36,7 @@ def trace_interval() -> float | None:
 
 async def trace_memory(interval: float) -> None:
     """Log a tracemalloc report every ``interval`` seconds until cancelled."""
-    tracemalloc.start(1)
+    tracemalloc.start(FRAMES)
     baseline = tracemalloc.take_snapshot()
     while True:
         await trio.sleep(interval)
@@ -43,4 +46,8 @@ async def trace_memory(interval: float) -> None:
         log.info("memory trace", traced_mb=round(current / 2**20, 1), peak_mb=round(peak / 2**20, 1),
                  top_growth=[f"{stat.traceback[0].filename.rsplit('/site-packages/', 1)[-1]}:"
                              f"{stat.traceback[0].lineno} {stat.size_diff / 1024:+.0f} KiB {stat.count_diff:+d}"
-                             for stat in growth])
+                             for stat in growth],
+                 top_tracebacks=[[f"{stat.size_diff / 1024:+.0f} KiB {stat.count_diff:+d}",
+                                  *(f"{frame.filename.rsplit('/site-packages/', 1)[-1]}:{frame.lineno}"
+                                    for frame in stat.traceback)]
+                                 for stat in snapshot.compare_to(baseline, "traceback")[:TOP_TRACEBACKS]])
