@@ -264,10 +264,11 @@ class ConsensusEngine:
         grace = self.unreachable_proposer_grace_ms
         if action.kind != "round" or action.round != 0 or grace is None:
             return action.delay_ms
-        proposer = self.config.validator_set.proposer(action.height, 0).address
-        if proposer == self.config.address or not self.validator_unreachable(proposer):
+        config = self.state.config  # the validator set of this height (it may change per height)
+        proposer = config.validator_set.proposer(action.height, 0).address
+        if proposer == config.address or not self.validator_unreachable(proposer):
             return action.delay_ms
-        delay = min(action.delay_ms, self.config.block_period_ms + grace)
+        delay = min(action.delay_ms, config.block_period_ms + grace)
         log.info("round-0 proposer unreachable; short round timer", height=action.height,
                  proposer="0x" + proposer.hex(), timeout_ms=delay)
         return delay

@@ -337,11 +337,21 @@ async def _start_network(
         settings=settings.p2p,
     )
     engine.network = network
-    peer_ids = {validator.address: validator.peer_id for validator in settings.genesis.validators}
-    engine.validator_unreachable = lambda address: address in peer_ids and network.is_unreachable(peer_ids[address])
-    engine.unreachable_proposer_grace_ms = round(settings.p2p.unreachable_proposer_grace * 1000)
     sync.network = network
     registry = RegistryValidators(backend, settings.genesis)
+
+    def validator_unreachable(address: bytes) -> bool:
+        """Whether the validator ``address`` of the current height does not answer our pings (issue 26)."""
+        try:
+            entries = registry.registry_entries_at(engine.state.height)
+        except Exception as exc:  # the registry cannot be read: assume reachable, keep the full timer
+            log.debug("registry unreadable for the unreachable-proposer rule", error=str(exc))
+            return False
+        peer_id = next((entry.peer_id for entry in entries if entry.address == address), None)
+        return peer_id is not None and network.is_unreachable(peer_id)
+
+    engine.validator_unreachable = validator_unreachable
+    engine.unreachable_proposer_grace_ms = round(settings.p2p.unreachable_proposer_grace * 1000)
 
     def follow_registry(block: Any, receipts: Any) -> None:
         """The allow-list of the next height: the registry's validators and auditors (a removed one is
