@@ -11,6 +11,7 @@ removes them. Needs root and a kernel with network namespaces, veth and bridges;
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ def namespaces_unavailable() -> str | None:
     """Why this machine cannot run namespaced nodes, or None if it can."""
     if os.geteuid() != 0:
         return "network namespaces need root"
+    if shutil.which("ip") is None:
+        return "no `ip` command (Debian's iproute2; ./scripts/test installs it)"
     probe = f"s26probe{os.getpid()}"
     try:
         _ip("netns", "add", probe)
@@ -37,7 +40,8 @@ def namespaces_unavailable() -> str | None:
         detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else str(exc)
         return f"the kernel refuses network namespaces or veth pairs: {detail}"
     finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=10)
+        if shutil.which("ip") is not None:
+            subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=10)
     return None
 
 
