@@ -6,8 +6,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_abi import encode
 from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from genesis.keys import read_validator_keys
+from genesis.model import DEFAULT_REGISTRY_ADDRESS
 from genesis.testnet import TestnetLayout, TestnetNode, init_testnet
 from tests.e2e.node_process import (
     WatchedProcess,
@@ -118,3 +122,17 @@ class Network:
     def wait_for_receipt(self, node: ValidatorProcess, tx_hash: str, timeout: float = 60.0) -> dict:
         return wait_until(lambda: node.call("eth_getTransactionReceipt", [tx_hash]), timeout,
                           lambda: f"no receipt for {tx_hash} on node{node.node.index} after {timeout}s")
+
+    def governance(self, node: ValidatorProcess, index: int, nonce: int, signature: str, types: list[str],
+                   args: list[object]) -> str:
+        """Validator ``index`` calls ``signature(args)`` on the permission registry through ``node``;
+        waits for a successful receipt and returns its block number (hex)."""
+        keys = read_validator_keys(self.layout.nodes[index].key_paths)
+        data = function_signature_to_4byte_selector(signature) + encode(types, args)
+        fields = {"chainId": self.chain_id, "nonce": nonce, "to": to_checksum_address(DEFAULT_REGISTRY_ADDRESS),
+                  "value": 0, "gas": 2_000_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2,
+                  "data": data}
+        raw = Account.sign_transaction(fields, keys.account_key).raw_transaction
+        receipt = self.wait_for_receipt(node, node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]))
+        assert receipt["status"] == "0x1", receipt
+        return str(receipt["blockNumber"])

@@ -6,14 +6,10 @@ import re
 import time
 
 import pytest
-from eth_abi import encode
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from genesis.keys import read_validator_keys
 from genesis.loader import write_genesis
-from genesis.model import DEFAULT_REGISTRY_ADDRESS
-from tests.e2e.network import Network, ValidatorProcess
+from tests.e2e.network import Network
 from tests.e2e.node_process import rpc, spawn_settle, wait_for_ready, wait_until
 from tests.helpers import SIGNER
 
@@ -36,18 +32,6 @@ def network(tmp_path):
     net.stop_all()
 
 
-def _governance(net: Network, node: ValidatorProcess, index: int, nonce: int, signature: str,
-                types: list[str], args: list) -> None:
-    keys = read_validator_keys(net.layout.nodes[index].key_paths)
-    data = function_signature_to_4byte_selector(signature) + encode(types, args)
-    fields = {"chainId": net.chain_id, "nonce": nonce, "to": to_checksum_address(DEFAULT_REGISTRY_ADDRESS),
-              "value": 0, "gas": 2_000_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2,
-              "data": data}
-    raw = Account.sign_transaction(fields, keys.account_key).raw_transaction
-    receipt = net.wait_for_receipt(node, node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]))
-    assert receipt["status"] == "0x1", receipt
-
-
 def test_audit_node_follows_serves_reads_refuses_writes_and_never_seals(network):
     net = network
     validators, auditor = net.nodes[:4], net.nodes[4]
@@ -68,10 +52,10 @@ def test_audit_node_follows_serves_reads_refuses_writes_and_never_seals(network)
     assert auditor.height() == 0
 
     # Voted in as an auditor (3 of 4 validators): it connects, syncs and keeps following.
-    _governance(net, a, 0, 0, "proposeAuditor(address,string)", ["address", "string"],
+    net.governance(a, 0, 0, "proposeAuditor(address,string)", ["address", "string"],
                 [identity.address, identity.peer_id])
-    _governance(net, validators[1], 1, 0, "vote(uint256)", ["uint256"], [1])
-    _governance(net, validators[2], 2, 0, "vote(uint256)", ["uint256"], [1])
+    net.governance(validators[1], 1, 0, "vote(uint256)", ["uint256"], [1])
+    net.governance(validators[2], 2, 0, "vote(uint256)", ["uint256"], [1])
     tx_hash = net.transfer(a, 1, 0)
     net.wait_for_receipt(a, tx_hash)
     target = a.height() + 3

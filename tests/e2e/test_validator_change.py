@@ -5,15 +5,10 @@ import dataclasses
 import re
 
 import pytest
-from eth_abi import encode
-from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from consensus.certificate import CommitCertificate, verify_certificate
 from consensus.validators import Validator, ValidatorSet, quorum_size
-from genesis.keys import read_validator_keys
 from genesis.loader import write_genesis
-from genesis.model import DEFAULT_REGISTRY_ADDRESS
 from tests.e2e.network import Network, ValidatorProcess
 from tests.e2e.node_process import spawn_settle, wait_for_ready, wait_until
 
@@ -33,20 +28,6 @@ def network(tmp_path):
         node.config_path.write_text(text.replace(", ]", "]"))
     yield net
     net.stop_all()
-
-
-def _governance(net: Network, node: ValidatorProcess, index: int, nonce: int, signature: str,
-                types: list[str], args: list) -> str:
-    keys = read_validator_keys(net.layout.nodes[index].key_paths)
-    data = function_signature_to_4byte_selector(signature) + encode(types, args)
-    fields = {"chainId": net.chain_id, "nonce": nonce, "to": to_checksum_address(DEFAULT_REGISTRY_ADDRESS),
-              "value": 0, "gas": 2_000_000, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2,
-              "data": data}
-    raw = Account.sign_transaction(fields, keys.account_key).raw_transaction
-    tx_hash = node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
-    receipt = net.wait_for_receipt(node, tx_hash)
-    assert receipt["status"] == "0x1", receipt
-    return receipt["blockNumber"]
 
 
 def _set_of(net: Network, addresses: list[str]) -> ValidatorSet:
@@ -86,11 +67,11 @@ def test_vote_in_a_fifth_validator_then_vote_one_out(network):
     # Load: transfers keep flowing through the changes.
     sent = [net.transfer(a, 1, i) for i in range(3)]
     # Proposal by validator 0 (its vote counts), then validators 1 and 2: the third vote passes (3 > 4/2).
-    _governance(net, a, 0, 0, "proposeAddValidator(address,bytes,bytes,string)",
+    net.governance(a, 0, 0, "proposeAddValidator(address,bytes,bytes,string)",
                 ["address", "bytes", "bytes", "string"],
                 [entry.address, entry.bls_public_key, entry.bls_proof_of_possession, entry.peer_id])
-    _governance(net, first_four[1], 1, 0, "vote(uint256)", ["uint256"], [1])
-    decided = int(_governance(net, first_four[2], 2, 0, "vote(uint256)", ["uint256"], [1]), 16)
+    net.governance(first_four[1], 1, 0, "vote(uint256)", ["uint256"], [1])
+    decided = int(net.governance(first_four[2], 2, 0, "vote(uint256)", ["uint256"], [1]), 16)
     assert len(a.call("bft_getValidatorsByBlockNumber", [hex(decided)])) == 4
     net.wait_for_height(decided + 1, first_four)
     assert len(a.call("bft_getValidatorsByBlockNumber", [hex(decided + 1)])) == 5
@@ -115,9 +96,9 @@ def test_vote_in_a_fifth_validator_then_vote_one_out(network):
 
     # Vote validator 3 out: 3 votes of 5 pass it.
     removed = net.layout.genesis.validators[3]
-    _governance(net, a, 0, 1, "proposeRemoveValidator(address)", ["address"], [removed.address])
-    _governance(net, first_four[1], 1, 1, "vote(uint256)", ["uint256"], [2])
-    out_height = int(_governance(net, newcomer, 4, 0, "vote(uint256)", ["uint256"], [2]), 16)
+    net.governance(a, 0, 1, "proposeRemoveValidator(address)", ["address"], [removed.address])
+    net.governance(first_four[1], 1, 1, "vote(uint256)", ["uint256"], [2])
+    out_height = int(net.governance(newcomer, 4, 0, "vote(uint256)", ["uint256"], [2]), 16)
     net.wait_for_height(out_height + 3, [a, first_four[1], first_four[2], newcomer])
     after = a.call("bft_getValidatorsByBlockNumber", [hex(out_height + 1)])
     assert "0x" + removed.address.hex() not in [x.lower() for x in after] and len(after) == 4
