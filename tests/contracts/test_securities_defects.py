@@ -5,8 +5,6 @@ contracts before the fix (run once against the previous artifacts).
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 from web3 import Web3
 
@@ -176,30 +174,20 @@ def deploy_bond(chain: Chain, market, treasury: str, dates: list[int]):
     return chain.deploy("Bond", "Acme 2.5%", "ACME", market.registry.address, market.issuer, terms)
 
 
-def mine_at(chain: Chain, timestamp: int) -> None:
-    """Make the next blocks carry ``timestamp``: mine one early in a wall-clock second."""
-    while time.time() % 1 > 0.3:
-        time.sleep(0.05)
-    chain.w3.provider.make_request("evm_mine", [timestamp])
-    assert chain.now() == timestamp
-
-
 def redeem_in_the_maturity_second(chain: Chain, market, alice: str, treasury: str):
     """Deploy a bond whose last coupon is due at maturity and redeem Alice's 10 bonds in that very
-    second. Landing in a given second depends on the wall clock, so a redemption that missed it is
-    retried with a fresh bond (never skipped): returns the bond and the maturity."""
-    for _ in range(3):
-        start = chain.now()
-        maturity = start + 60
-        bond = deploy_bond(chain, market, treasury, [start + 30, maturity])
-        chain.tx(bond.functions.issue(alice, 10), market.issuer)
-        chain.tx(market.cash.functions.approve(bond.address, 100_000), treasury)
-        mine_at(chain, maturity)
-        receipt = chain.tx(bond.functions.redeemAtMaturity(), alice)
-        assert events(bond, "PrincipalRedeemed", receipt)[0]["bonds"] == 10
-        if chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] == maturity:
-            return bond, maturity
-    raise AssertionError("three redemptions missed the maturity second")
+    second: the dev chain's evm_setNextBlockTimestamp puts the redemption's block at maturity exactly.
+    Returns the bond and the maturity."""
+    start = chain.now()
+    maturity = start + 60
+    bond = deploy_bond(chain, market, treasury, [start + 30, maturity])
+    chain.tx(bond.functions.issue(alice, 10), market.issuer)
+    chain.tx(market.cash.functions.approve(bond.address, 100_000), treasury)
+    chain.w3.provider.make_request("evm_setNextBlockTimestamp", [maturity])
+    receipt = chain.tx(bond.functions.redeemAtMaturity(), alice)
+    assert events(bond, "PrincipalRedeemed", receipt)[0]["bonds"] == 10
+    assert chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] == maturity
+    return bond, maturity
 
 
 def test_redeeming_in_the_maturity_second_keeps_the_last_coupon(chain):
