@@ -107,8 +107,9 @@ def test_pool_manager_adds_and_removes_and_is_replaced_at_random(chain: Chain) -
     assert fns.getPool().call() == pool
     # No reuse: the removed address and the replaced managers can never come back.
     chain.advance(DAY)
-    # The pick may land on an original member or on FRESH[1], added above.
-    candidates = duo.pool + [chain.sender(FRESH[1])]
+    # The pick may land on an original member, on FRESH[1] (added above), or on FRESH[0] itself: §2.6 draws
+    # before the removal, so the candidate being removed can be drawn (it then leaves the pool as manager).
+    candidates = duo.pool + [chain.sender(FRESH[0]), chain.sender(FRESH[1])]
     pm = next(s for s in candidates if s.address == event["newPoolManager"])
     for used in (FRESH[0].address, new_pm.address, pm.address):
         assert duo.revert(pm, fns.addAddress(used, FRESH[5].address)).name == "AddressNotFresh"
