@@ -101,11 +101,11 @@ def _check_anchors(report: AuditReport, store: ChainStore, config_path: Path | N
     Bitcoin (merkle branch, best chain, confirmations) and against the block hashes recomputed from the
     database's headers. A mismatch becomes the report's first discrepancy unless an earlier one was found."""
     from node.anchor.bitcoin import BitcoinError
-    from node.anchor.cli import AnchorCliError, DatabaseChain, _bitcoin, check_database_anchors
+    from node.anchor.cli import AnchorCliError, DatabaseChain, bitcoin_from_options, check_database_anchors
     from node.audit import Discrepancy
 
     try:
-        rpc, configured = _bitcoin(config_path, bitcoin_url, None, bitcoin_password, None)
+        rpc, configured = bitcoin_from_options(config_path, bitcoin_url, None, bitcoin_password, None)
         verified, problems = check_database_anchors(DatabaseChain(store), rpc, confirmations or configured)
     except (AnchorCliError, BitcoinError) as exc:
         report.anchors = f"not checked: {getattr(exc, 'message', None) or exc}"

@@ -71,16 +71,21 @@ def read_bytes(state: Any, account: Address, slot: int, limit: int = 4096) -> by
     return data[:length]
 
 
+def _address_array(state: Any, account: Address, slot: int, most: int) -> list[bytes]:
+    """The first ``most`` entries of the Solidity ``address[]`` at storage ``slot``."""
+    count = min(state.get_storage(account, slot), most)
+    start = array_data_slot(slot)
+    return [(state.get_storage(account, start + index) & ((1 << 160) - 1)).to_bytes(20, "big")
+            for index in range(count)]
+
+
 def read_registry_validators(state: Any, registry: bytes) -> tuple[RegistryValidator, ...] | None:
     """The registry's validators in proposer order, or None if the registry has no code."""
     if not registry_active(state, registry):
         return None
     account = Address(registry)
-    count = min(state.get_storage(account, VALIDATORS_SLOT), MAX_VALIDATORS)
-    start = array_data_slot(VALIDATORS_SLOT)
     validators = []
-    for index in range(count):
-        address = (state.get_storage(account, start + index) & ((1 << 160) - 1)).to_bytes(20, "big")
+    for address in _address_array(state, account, VALIDATORS_SLOT, MAX_VALIDATORS):
         info = mapping_slot(address, VALIDATOR_INFO_SLOT)
         validators.append(RegistryValidator(
             address=address,
@@ -96,11 +101,8 @@ def read_auditor_peer_ids(state: Any, registry: bytes) -> tuple[str, ...]:
     if not registry_active(state, registry):
         return ()
     account = Address(registry)
-    count = min(state.get_storage(account, ACCOUNTS_SLOT), MAX_ACCOUNTS)
-    start = array_data_slot(ACCOUNTS_SLOT)
     peers = []
-    for index in range(count):
-        address = (state.get_storage(account, start + index) & ((1 << 160) - 1)).to_bytes(20, "big")
+    for address in _address_array(state, account, ACCOUNTS_SLOT, MAX_ACCOUNTS):
         if state.get_storage(account, mapping_slot(address, ROLES_SLOT)) & AUDITOR:
             peer = read_bytes(state, account, mapping_slot(address, AUDITOR_PEER_ID_SLOT), 128)
             if peer:

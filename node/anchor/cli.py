@@ -152,7 +152,7 @@ def check_database_anchors(database: DatabaseChain, rpc: BitcoinRPC, confirmatio
     return verified, problems
 
 
-def _bitcoin(config: Path | None, url: str | None, user: str | None, password: str | None,
+def bitcoin_from_options(config: Path | None, url: str | None, user: str | None, password: str | None,
              cookie: Path | None) -> tuple[BitcoinRPC, int]:
     confirmations = 6
     credentials = None
@@ -208,7 +208,7 @@ def verify(rpc_url: str, records_file: Path | None, data_dir: Path | None, genes
            bitcoin_password: str | None, bitcoin_cookie: Path | None, confirmations: int | None,
            height: int | None) -> None:
     """Check every anchor record against a Bitcoin node and the local chain; exit 1 on any mismatch."""
-    rpc, configured = _bitcoin(config_path, bitcoin_url, bitcoin_user, bitcoin_password, bitcoin_cookie)
+    rpc, configured = bitcoin_from_options(config_path, bitcoin_url, bitcoin_user, bitcoin_password, bitcoin_cookie)
     required = confirmations or configured
     if (data_dir is None) != (genesis_path is None):
         raise AnchorCliError("--datadir and --genesis go together")

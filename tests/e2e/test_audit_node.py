@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 
 import pytest
 from eth_account import Account
@@ -48,7 +47,8 @@ def test_audit_node_follows_serves_reads_refuses_writes_and_never_seals(network)
     wait_for_ready(auditor.process, auditor.url, 60)
     wait_until(lambda: identity.peer_id in a.log() and "not in the allow-list" in a.log(), 30,
                lambda: "validator 0 did not refuse the unknown peer\n" + a.log()[-2000:])
-    time.sleep(2)
+    # Refused, it learns nothing while the validators go on: two more of their blocks, still height 0.
+    net.wait_for_height(a.height() + 2, validators)
     assert auditor.height() == 0
 
     # Voted in as an auditor (3 of 4 validators): it connects, syncs and keeps following.
