@@ -637,19 +637,22 @@ def bench_admission(count: int, repeats: int) -> None:
 @click.option(
     "--seconds",
     type=click.FloatRange(1, 600),
-    default=6.0,
+    default=15.0,
     show_default=True,
-    help="Seconds of offered load per level.",
+    help="Seconds of offered load per level (the rate rises x1.5 per level until saturation).",
 )
 @click.option("--periods", default="1000,200", show_default=True, help="Block periods to run, in ms.")
 @click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
-def bench_network(seconds: float, periods: str, validators: int) -> None:
-    """Validator network TPS and submit-to-final latency vs settle node dev (bench-results/network.json)."""
+@click.option("--profile/--no-profile", default=True, show_default=True,
+              help="Sample each node with py-spy for the per-component CPU breakdown (needs ptrace rights).")
+def bench_network(seconds: float, periods: str, validators: int, profile: bool) -> None:
+    """Validator network TPS, latency and CPU ms per tx vs settle node dev (bench-results/network.json)."""
     try:
         parsed = tuple(int(period) for period in periods.split(","))
     except ValueError:
         raise SettleError(f"--periods: expected comma-separated milliseconds, got {periods!r}") from None
-    sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators))
+    sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators,
+                                                profile=profile))
 
 
 @bench.command("soak")

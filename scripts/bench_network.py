@@ -1,38 +1,69 @@
-"""Validator-network throughput and latency: ERC-20 transfers through JSON-RPC.
+"""Validator-network throughput, latency and CPU per transaction: ERC-20 transfers through JSON-RPC.
 
-For each configuration (4 validators with 1 s and 200 ms block periods, each
-validator its own process on this machine, libp2p on 127.0.0.1) and for
-``settle node dev`` as the baseline in the same run:
+For each configuration (``--validators`` validators at each of ``--periods``
+block periods, each validator its own process on this machine, libp2p on
+127.0.0.1) and for ``settle node dev`` as the baseline in the same run:
 
 1. start the nodes, deploy SettleTestToken from dev account 0 and give the
    other nine dev accounts tokens (ten senders, so no sender's pending limit
    is the bottleneck);
-2. **rising load**: offer pre-signed ``transfer`` transactions at a fixed rate
-   (each sender bound to one node's JSON-RPC endpoint, the senders spread over
-   all nodes) for ``--seconds`` per
-   level, doubling the rate until the network commits less than 80 % of what is
-   offered. A level's TPS is its transactions divided by the time from its
-   first submission to its last commit; the best level's TPS is the
-   saturation figure;
+2. **saturation search**: offer pre-signed ``transfer`` transactions at a
+   fixed rate (each sender bound to one node's JSON-RPC endpoint, the senders
+   spread over all nodes) for ``--seconds`` per level, starting at
+   ``FIRST_RATE`` and rising ×1.5 until the network commits less than 80 % of
+   the offered rate or leaves transactions behind. A level's TPS is its
+   committed transactions divided by the time from its first submission to its
+   last commit; the best level's TPS is the saturation figure;
 3. **latency at half of saturation**: offer 50 % of the saturation rate and
    report submit-to-final latency p50 and p99. "Final" is the moment a poller
    (every 20 ms) first sees the transaction in a committed block of node 0; a
    committed block is final, with its certificate, the moment it is written.
 
-Writes ``bench-results/network.json`` (``runs``: validators, block_period_ms,
-tps, latency_p50_ms, latency_p99_ms; ``dev_tps`` for the baseline). Figures
-are printed and written, never asserted.
+**CPU per committed transaction.** A level's measured window runs from its
+first submission until its last transaction is committed (or the wait gives
+up). Each node process's CPU time (user + system, psutil) over that window,
+divided by the transactions committed in it, is its ``cpu_ms_per_tx``; the
+sum over the validators is the ``total``; the load generator's own CPU (this
+process: submitting and polling, transactions are signed before the window)
+is ``load_generator``, separately.
 
-    python scripts/bench_network.py [--seconds 6] [--periods 1000,200] [--validators 4]
+**Breakdown.** Unless ``--no-profile``, each node process is sampled by
+``py-spy record --pid`` (50 Hz, non-blocking, idle threads not sampled) over
+exactly the measured window: started just before the first submission and
+stopped with SIGINT at its end. Each sampled stack is put in one category:
+walking the stack from the leaf (innermost frame) towards the root, the first
+frame whose file matches a category's patterns (``CATEGORIES``, checked in
+order for that frame) decides; generic frames (trio, the standard library,
+libp2p's service runner, multiaddr, eth_utils …) match none and are walked
+past. A stack with no matching frame is ``idle`` if its leaf is a wait
+(epoll, select, a lock or sleep), else ``other``. Shares are percentages of
+the samples; ``ms_per_tx`` spreads each node's CPU per transaction over its
+non-idle samples and sums over the nodes. py-spy counts a thread that is
+runnable but waiting for a core as busy, so on a crowded machine the shares
+are of busy-or-waiting time; ``ms_per_tx`` rests on the measured CPU. Attaching needs ptrace rights (root, or yama ptrace_scope 0): if
+py-spy is missing or cannot attach, the run still completes and
+``breakdown`` is null, with the reason printed and written as
+``breakdown_unavailable``.
+
+Writes ``bench-results/network.json`` (``runs``: validators, block_period_ms,
+tps, latency_p50_ms, latency_p99_ms, cpu_ms_per_tx, breakdown and every level
+with its own; ``dev_tps`` and ``dev`` for the baseline). Figures are printed
+and written, never asserted.
+
+    python scripts/bench_network.py [--seconds 15] [--periods 1000,200] [--validators 4] [--no-profile]
 """
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,12 +75,40 @@ if str(REPO) not in sys.path:
 from node.bench_scripts import write_bench_result  # noqa: E402  (needs REPO on the path)
 
 DEFAULT_OUT = REPO / "bench-results" / "network.json"
+DEFAULT_SECONDS = 15.0
 SENDERS = 10
 POLL_S = 0.02
 SATURATED = 0.8
 TOKEN_SUPPLY = 10**27
-FIRST_RATE = 50
-MAX_RATE = 3200
+FIRST_RATE = 30.0
+RATE_STEP = 1.5
+MAX_RATE = 3200.0
+STALL_S = 8.0  # after the last submission, give up waiting when no commit of ours arrived for this long
+SAMPLE_HZ = 50
+
+# Breakdown categories: for each frame, the first category with a pattern contained in the frame's file
+# (py-spy prints paths relative to sys.path, e.g. ``libp2p/pubsub/gossipsub.py``) is the frame's category.
+# More specific patterns come before the general ones they would otherwise fall under.
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("notifications", ("node/rpc/filters.py", "subscription", "websocket", "wsproto/", "ws_stream")),
+    ("rpc", ("hypercorn/", "starlette/", "jsonrpcserver/", "node/rpc/", "h11/", "json/")),
+    ("decode and recovery", ("vm/senders.py", "vm/encoding.py", "vm/transaction_checks.py", "rlp/", "coincurve/",
+                             "eth_keys/", "transactions.py", "node/rlp_nesting.py", "node/p2p/admission.py")),
+    ("mempool", ("node/mempool.py",)),
+    ("gossip", ("libp2p/pubsub/", "node/p2p/gossip.py", "envelope.py", "peerstore.py", "libp2p/peer/",
+                "libp2p/crypto/", "nacl/", "google/protobuf/", "_pb2.py")),
+    ("p2p transport", ("libp2p/stream_muxer/", "libp2p/security/", "libp2p/network/", "libp2p/io/",
+                       "libp2p/transport/", "node/p2p/")),
+    ("persistence", ("plyvel", "node/store.py", "vm/leveldb.py")),
+    ("consensus", ("consensus/", "node/engine.py", "node/sync.py", "node/catchup.py", "blspy", "py_ecc/",
+                   "node/validator_registry.py")),
+    ("execution", ("vm/", "eth/", "trie/")),
+)
+IDLE = "idle"
+OTHER = "other"
+CATEGORY_NAMES = (*(name for name, _ in CATEGORIES), OTHER, IDLE)
+# Leaf functions that wait rather than work: a stack that ends in one and matches no category is idle.
+_WAITS = ("get_events", "epoll", "select", "poll (", "wait (", "acquire (", "sleep (", "_wait_for_tstate_lock")
 
 
 class BenchError(Exception):
@@ -64,6 +123,9 @@ class Level:
     tps: float
     latency_p50_ms: float
     latency_p99_ms: float
+    window_s: float = 0.0
+    cpu_ms_per_tx: dict[str, Any] | None = None
+    breakdown: dict[str, Any] | None = None
 
 
 @dataclass
@@ -76,6 +138,148 @@ class Run:
     latency_p99_ms: float = 0.0
     latency_rate_tps: float = 0.0
     levels: list[Level] = field(default_factory=list)
+    saturation_offered_tps: float = 0.0
+    cpu_ms_per_tx: dict[str, Any] | None = None
+    breakdown: dict[str, Any] | None = None
+    breakdown_unavailable: str | None = None
+
+
+def frame_category(frame: str) -> str | None:
+    """The category of one py-spy frame, ``function (path:line)``, or None for a generic frame."""
+    where = frame.rsplit(" (", 1)[-1]
+    for name, patterns in CATEGORIES:
+        if any(pattern in where for pattern in patterns):
+            return name
+    return None
+
+
+def categorise_stack(stack: str) -> str:
+    """The category of a py-spy raw stack (frames root first, ``;``-separated): its innermost matching frame's."""
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        category = frame_category(frame)
+        if category is not None:
+            return category
+    leaf = frames[-1]
+    return IDLE if any(wait in leaf for wait in _WAITS) else OTHER
+
+
+def count_categories(raw: str) -> Counter[str]:
+    """Samples per category in py-spy ``--format raw`` output (``stack count`` per line)."""
+    counts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if stack and count.isdigit():
+            counts[categorise_stack(stack)] += int(count)
+    return counts
+
+
+def cpu_per_tx(node_cpu_s: list[float], load_generator_cpu_s: float, committed: int) -> dict[str, Any] | None:
+    """CPU milliseconds per committed transaction: per node process, their total, and the load generator."""
+    if committed <= 0:
+        return None
+    per_node = [round(cpu * 1000 / committed, 3) for cpu in node_cpu_s]
+    return {
+        "per_validator": per_node,
+        "total": round(sum(node_cpu_s) * 1000 / committed, 3),
+        "load_generator": round(load_generator_cpu_s * 1000 / committed, 3),
+        "cpu_s_per_validator": [round(cpu, 3) for cpu in node_cpu_s],
+        "load_generator_cpu_s": round(load_generator_cpu_s, 3),
+    }
+
+
+def breakdown_of(per_node: list[Counter[str]], per_node_ms_per_tx: list[float] | None) -> dict[str, Any]:
+    """Shares (% of samples) per category, per node and over all nodes, and the CPU ms per tx they stand for.
+
+    ``ms_per_tx`` spreads each node's own CPU ms per tx over that node's non-idle samples and sums over the
+    nodes, so a busier node weighs more and the categories add up to the measured total.
+    """
+    merged: Counter[str] = Counter()
+    for counts in per_node:
+        merged.update(counts)
+
+    def shares(counts: Counter[str]) -> dict[str, float]:
+        total = sum(counts.values())
+        return {name: round(100 * counts[name] / total, 1) if total else 0.0 for name in CATEGORY_NAMES}
+
+    result: dict[str, Any] = {
+        "samples": sum(merged.values()),
+        "percent": shares(merged),
+        "per_validator_percent": [shares(counts) for counts in per_node],
+    }
+    if per_node_ms_per_tx is not None:
+        spread = dict.fromkeys(CATEGORY_NAMES, 0.0)
+        for counts, ms in zip(per_node, per_node_ms_per_tx, strict=True):
+            busy = sum(counts.values()) - counts[IDLE]
+            for name in CATEGORY_NAMES:
+                if busy and name != IDLE:
+                    spread[name] += ms * counts[name] / busy
+        result["ms_per_tx"] = {name: round(spread[name], 3) for name in CATEGORY_NAMES}
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    import psutil  # type: ignore[import-untyped]  # no stubs; pinned in the test extra
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def py_spy_path() -> str | None:
+    """py-spy beside this interpreter (the venv's), else on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+class Profiler:
+    """One ``py-spy record --pid`` per node over a window; ``unavailable`` says why there is no profile."""
+
+    def __init__(self, pids: list[int], directory: Path, enabled: bool) -> None:
+        self.pids = pids
+        self.directory = directory
+        self.spy = py_spy_path() if enabled else None
+        self.unavailable: str | None = None if enabled else "--no-profile"
+        if enabled and self.spy is None:
+            self.unavailable = "py-spy not found (pip install py-spy==0.4.1, or scripts/test installs it)"
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.window = 0
+
+    def start(self) -> None:
+        if self.unavailable is not None or self.spy is None:
+            return
+        self.window += 1
+        self.processes = []
+        for index, pid in enumerate(self.pids):
+            out = self.directory / f"w{self.window}-n{index}.txt"
+            self.processes.append(subprocess.Popen(
+                [self.spy, "record", "--pid", str(pid), "--rate", str(SAMPLE_HZ), "--nonblocking",
+                 "--format", "raw", "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+
+    def stop(self) -> list[Counter[str]] | None:
+        """Stop the samplers (SIGINT: py-spy writes what it has) and count categories; None if unavailable."""
+        if not self.processes:
+            return None
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        counts = []
+        for index, process in enumerate(self.processes):
+            try:
+                _, err = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, err = process.communicate()
+            out = self.directory / f"w{self.window}-n{index}.txt"
+            if not out.exists():
+                message = err.decode(errors="replace").strip().splitlines()
+                self.unavailable = f"py-spy could not sample pid {self.pids[index]}: " + (
+                    message[-1] if message else f"exit code {process.returncode}")
+                self.processes = []
+                return None
+            counts.append(count_categories(out.read_text(errors="replace")))
+        self.processes = []
+        return counts
 
 
 class Client:
@@ -179,11 +383,39 @@ def _transfer(to: str, amount: int) -> bytes:
     return keccak(b"transfer(address,uint256)")[:4] + encode(["address", "uint256"], [to, amount])
 
 
-def offer(client: Client, workload: Workload, watcher: CommitWatcher, rate: float, seconds: float) -> Level:
-    """Submit at ``rate`` for ``seconds`` (senders spread over endpoints), then wait for the commits."""
+class Window:
+    """What a level measures around its offered load: node and load-generator CPU, and the profile."""
+
+    def __init__(self, pids: list[int], profiler: Profiler) -> None:
+        self.pids = pids
+        self.profiler = profiler
+        self.started = time.monotonic()
+        self.profiler.start()
+        self.node_cpu = [_cpu_seconds(pid) for pid in self.pids]
+        self.own_cpu = time.process_time()
+
+    def close(self, level: Level) -> None:
+        node_cpu = [_cpu_seconds(pid) - before for pid, before in zip(self.pids, self.node_cpu, strict=True)]
+        own_cpu = time.process_time() - self.own_cpu
+        level.window_s = round(time.monotonic() - self.started, 2)
+        counts = self.profiler.stop()
+        level.cpu_ms_per_tx = cpu_per_tx(node_cpu, own_cpu, level.committed)
+        if counts is not None:
+            level.breakdown = breakdown_of(
+                counts, level.cpu_ms_per_tx["per_validator"] if level.cpu_ms_per_tx else None)
+
+
+def offer(client: Client, workload: Workload, watcher: CommitWatcher, rate: float, seconds: float,
+          measured: tuple[list[int], Profiler] | None = None) -> Level:
+    """Submit at ``rate`` for ``seconds`` (senders spread over endpoints), then wait for the commits.
+
+    With ``measured`` (node pids and a profiler), the CPU and the profile are taken over the window from the
+    first submission to the last commit (or to giving up: ``STALL_S`` without a new commit of ours).
+    """
     count = max(1, int(rate * seconds))
     raws = workload.sign_transfers(count)
     submitted: dict[str, float] = {}
+    window = Window(*measured) if measured is not None else None
     start = time.monotonic()
     for index, raw in enumerate(raws):
         due = start + index / rate
@@ -195,52 +427,89 @@ def offer(client: Client, workload: Workload, watcher: CommitWatcher, rate: floa
         tx_hash = client.call(endpoint, "eth_sendRawTransaction", ["0x" + raw.hex()])
         submitted[tx_hash] = time.monotonic()
     deadline = time.monotonic() + max(30.0, count / 20)
-    while time.monotonic() < deadline and not all(h in watcher.seen for h in submitted):
+    progress, last_progress = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        done = sum(1 for h in submitted if h in watcher.seen)
+        if done == len(submitted):
+            break
+        if done != progress:
+            progress, last_progress = done, time.monotonic()
+        elif time.monotonic() - last_progress > STALL_S:
+            break  # left behind: nothing more of ours is being committed
         time.sleep(0.05)
     committed = {h: watcher.seen[h] for h in submitted if h in watcher.seen}
     if not committed:
+        if window is not None:
+            window.profiler.stop()
         raise BenchError(f"nothing committed at {rate:.0f} tx/s")
     latencies = sorted((committed[h] - submitted[h]) * 1000 for h in committed)
     elapsed = max(committed.values()) - start
-    return Level(
+    level = Level(
         offered_tps=rate, sent=count, committed=len(committed), tps=len(committed) / elapsed,
         latency_p50_ms=statistics.median(latencies),
         latency_p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
     )
+    if window is not None:
+        window.close(level)
+    return level
 
 
-def measure(run: Run, urls: list[str], seconds: float, console: Any) -> Run:
+def _describe(level: Level) -> str:
+    text = (f"offered {level.offered_tps:.0f}/s -> {level.committed}/{level.sent} committed, {level.tps:.1f} TPS, "
+            f"p50 {level.latency_p50_ms:.0f} ms, p99 {level.latency_p99_ms:.0f} ms")
+    if level.cpu_ms_per_tx is not None:
+        cpu = level.cpu_ms_per_tx
+        text += (f"; CPU ms/tx {cpu['total']:.1f} (" + " ".join(f"{v:.1f}" for v in cpu["per_validator"])
+                 + f", load generator {cpu['load_generator']:.1f})")
+    if level.breakdown is not None:
+        top = sorted(level.breakdown["percent"].items(), key=lambda item: -item[1])[:4]
+        text += "; " + ", ".join(f"{name} {share:.0f}%" for name, share in top)
+    return text
+
+
+def measure(run: Run, urls: list[str], seconds: float, console: Any, pids: list[int] | None = None,
+            profile: bool = True) -> Run:
     client = Client(urls)
     workload = Workload(client, int(client.call(0, "eth_chainId", []), 16))
     workload.set_up()
     watcher = CommitWatcher(urls[0])
     watcher.start()
-    try:
-        rate = FIRST_RATE
-        while rate <= MAX_RATE:
-            level = offer(client, workload, watcher, rate, seconds)
-            run.levels.append(level)
-            console.print(f"[dim]{run.name}: offered {rate:.0f}/s -> {level.tps:.1f} TPS, "
-                          f"p50 {level.latency_p50_ms:.0f} ms, p99 {level.latency_p99_ms:.0f} ms[/dim]")
-            if level.tps < SATURATED * rate or level.committed < level.sent:
-                break
-            rate *= 2
-            time.sleep(1.0)  # let the pool drain between levels
-        run.tps = max(level.tps for level in run.levels)
-        time.sleep(2.0)
-        half = offer(client, workload, watcher, max(1.0, run.tps / 2), seconds)
-        run.latency_rate_tps = half.offered_tps
-        run.latency_p50_ms = half.latency_p50_ms
-        run.latency_p99_ms = half.latency_p99_ms
-        console.print(f"[dim]{run.name}: at {half.offered_tps:.0f}/s (half of saturation): "
-                      f"p50 {half.latency_p50_ms:.0f} ms, p99 {half.latency_p99_ms:.0f} ms[/dim]")
-    finally:
-        watcher.stop_event.set()
-        watcher.join(5)
+    with tempfile.TemporaryDirectory(prefix="settle-bench-profile-") as tmp:
+        profiler = Profiler(pids or [], Path(tmp), profile and bool(pids))
+        measured = (pids, profiler) if pids else None
+        try:
+            rate = FIRST_RATE
+            while rate <= MAX_RATE:
+                level = offer(client, workload, watcher, rate, seconds, measured)
+                run.levels.append(level)
+                console.print(f"[dim]{run.name}: {_describe(level)}[/dim]")
+                if level.tps < SATURATED * rate or level.committed < level.sent:
+                    break
+                rate *= RATE_STEP
+                time.sleep(1.0)  # let the pool drain between levels
+            best = max(run.levels, key=lambda level: level.tps)
+            run.tps = best.tps
+            run.saturation_offered_tps = best.offered_tps
+            run.cpu_ms_per_tx = best.cpu_ms_per_tx
+            run.breakdown = best.breakdown
+            run.breakdown_unavailable = profiler.unavailable
+            if profiler.unavailable is not None:
+                console.print(f"[yellow]{run.name}: no breakdown: {profiler.unavailable}[/yellow]")
+            time.sleep(2.0)
+            half = offer(client, workload, watcher, max(1.0, run.tps / 2), seconds)
+            run.latency_rate_tps = half.offered_tps
+            run.latency_p50_ms = half.latency_p50_ms
+            run.latency_p99_ms = half.latency_p99_ms
+            console.print(f"[dim]{run.name}: at {half.offered_tps:.0f}/s (half of saturation): "
+                          f"p50 {half.latency_p50_ms:.0f} ms, p99 {half.latency_p99_ms:.0f} ms[/dim]")
+        finally:
+            profiler.stop()
+            watcher.stop_event.set()
+            watcher.join(5)
     return run
 
 
-def run_network(validators: int, period_ms: int, seconds: float, console: Any) -> Run:
+def run_network(validators: int, period_ms: int, seconds: float, console: Any, profile: bool = True) -> Run:
     from tests.e2e.network import Network
 
     with tempfile.TemporaryDirectory(prefix="settle-bench-network-") as tmp:
@@ -249,38 +518,47 @@ def run_network(validators: int, period_ms: int, seconds: float, console: Any) -
             net.start_all()
             net.wait_for_height(1, timeout=60)
             run = Run(f"{validators} validators, {period_ms} ms", validators, period_ms)
-            return measure(run, [node.url for node in net.nodes], seconds, console)
+            pids = [node.process.pid for node in net.nodes if node.process is not None]
+            return measure(run, [node.url for node in net.nodes], seconds, console, pids, profile)
         finally:
             net.stop_all()
 
 
-def run_dev(period_ms: int, seconds: float, console: Any) -> Run:
+def run_dev(period_ms: int, seconds: float, console: Any, profile: bool = True) -> Run:
     from tests.e2e.node_process import DevNode
 
     with tempfile.TemporaryDirectory(prefix="settle-bench-dev-") as tmp:
         node = DevNode(Path(tmp) / "chain", block_period=period_ms / 1000).start(timeout=60)
         try:
-            return measure(Run(f"dev, {period_ms} ms", 1, period_ms), [node.url], seconds, console)
+            assert node.process is not None
+            return measure(Run(f"dev, {period_ms} ms", 1, period_ms), [node.url], seconds, console,
+                           [node.process.pid], profile)
         finally:
             node.stop()
 
 
-def main(seconds: float = 6.0, periods: tuple[int, ...] = (1000, 200), validators: int = 4,
-         out: Path | str | None = DEFAULT_OUT) -> int:
+def main(seconds: float = DEFAULT_SECONDS, periods: tuple[int, ...] = (1000, 200), validators: int = 4,
+         out: Path | str | None = DEFAULT_OUT, profile: bool = True, dev_period: int = 200) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=140)
-    runs = [run_network(validators, period, seconds, console) for period in periods]
-    dev = run_dev(200, seconds, console)
+    console = Console(width=160)
+    runs = [run_network(validators, period, seconds, console, profile) for period in periods]
+    dev = run_dev(dev_period, seconds, console, profile)
 
     table = Table(title="ERC-20 transfers through JSON-RPC on a local validator network")
-    for column in ("configuration", "saturation TPS", "offered at half", "p50 ms", "p99 ms", "vs dev"):
+    for column in ("configuration", "saturation TPS", "offered at half", "p50 ms", "p99 ms", "vs dev",
+                   "CPU ms/tx total", "per node", "load gen"):
         table.add_column(column, justify="right")
     for run in [*runs, dev]:
+        cpu = run.cpu_ms_per_tx
         table.add_row(run.name, f"{run.tps:.1f}", f"{run.latency_rate_tps:.0f}/s", f"{run.latency_p50_ms:.0f}",
-                      f"{run.latency_p99_ms:.0f}", f"{run.tps / dev.tps:.2f}" if dev.tps else "-")
+                      f"{run.latency_p99_ms:.0f}", f"{run.tps / dev.tps:.2f}" if dev.tps else "-",
+                      f"{cpu['total']:.1f}" if cpu else "-",
+                      " ".join(f"{v:.1f}" for v in cpu["per_validator"]) if cpu else "-",
+                      f"{cpu['load_generator']:.1f}" if cpu else "-")
     console.print(table)
+    console.print(_breakdown_table([*runs, dev]))
     result = {
         "benchmark": "ERC-20 transfers through JSON-RPC, rising offered load; latency at half of saturation",
         "machine_cores": _cores(),
@@ -294,6 +572,27 @@ def main(seconds: float = 6.0, periods: tuple[int, ...] = (1000, 200), validator
     return 0
 
 
+def _breakdown_table(runs: list[Run]) -> Any:
+    """Per configuration, at its saturation level: % of samples and CPU ms/tx per category, over its nodes."""
+    from rich.table import Table
+
+    table = Table(title="Where the nodes' CPU goes at the saturation level: % of samples (CPU ms per tx)")
+    table.add_column("category")
+    for run in runs:
+        table.add_column(run.name, justify="right")
+    for name in CATEGORY_NAMES:
+        cells = []
+        for run in runs:
+            if run.breakdown is None:
+                cells.append("-")
+                continue
+            ms = run.breakdown.get("ms_per_tx", {}).get(name)
+            cells.append(f"{run.breakdown['percent'][name]:.1f}%" + (f" ({ms:.2f})" if ms else ""))
+        table.add_row(name, *cells)
+    table.add_row("samples", *(str(run.breakdown["samples"]) if run.breakdown else "-" for run in runs))
+    return table
+
+
 def _cores() -> int:
     import os
 
@@ -302,9 +601,11 @@ def _cores() -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="seconds of offered load per level")
+    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="seconds of offered load per level")
     parser.add_argument("--periods", default="1000,200", help="block periods in ms, comma-separated")
     parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--no-profile", action="store_true", help="measure CPU per tx but take no py-spy profile")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args()
-    sys.exit(main(args.seconds, tuple(int(p) for p in args.periods.split(",")), args.validators, args.out))
+    sys.exit(main(args.seconds, tuple(int(p) for p in args.periods.split(",")), args.validators, args.out,
+                  not args.no_profile))
