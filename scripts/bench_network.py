@@ -40,9 +40,9 @@ past. A stack with no matching frame is ``idle`` if its leaf is a wait
 the samples; ``ms_per_tx`` spreads each node's CPU per transaction over its
 non-idle samples and sums over the nodes. py-spy counts a thread that is
 runnable but waiting for a core as busy, so on a crowded machine the shares
-are of busy-or-waiting time; ``ms_per_tx`` rests on the measured CPU. Attaching needs ptrace rights (root, or yama ptrace_scope 0): if
-py-spy is missing or cannot attach, the run still completes and
-``breakdown`` is null, with the reason printed and written as
+are of busy-or-waiting time; ``ms_per_tx`` rests on the measured CPU.
+Attaching needs ptrace rights (root, or yama ptrace_scope 0): if py-spy is
+missing or cannot attach, the run still completes and ``breakdown`` is null, with the reason printed and written as
 ``breakdown_unavailable``.
 
 Writes ``bench-results/network.json`` (``runs``: validators, block_period_ms,
