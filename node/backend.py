@@ -265,6 +265,8 @@ class Backend:
         """Decoded recent blocks: receipt polling reads the same few blocks over and over."""
         self._recent_blocks_lock = threading.Lock()
         """Log queries run on worker threads and share the cache with the trio thread."""
+        self._last_committed: PendingBlock | None = None
+        """The block committed last, still decoded: clients poll receipts of the newest block first."""
         self._consensus_idle = threading.Event()
         """Clear while this node executes a block: RPC workers then wait at their next deadline check."""
         self._consensus_idle.set()
@@ -444,6 +446,7 @@ class Backend:
         if block.header.parent_hash != self.head.hash:
             raise InvalidBlock(f"block {block.number} no longer extends the head {self.head.block_number}")
         self.store.commit(pending.overlay, block, pending.receipts, certificate)
+        self._last_committed = pending
         self._head_state = None
         if self.next_timestamp is not None and block.header.timestamp == self.next_timestamp:
             # Later blocks go on from the timestamp set, as in Hardhat.
@@ -508,6 +511,7 @@ class Backend:
         self._head_state = None
         with self._recent_blocks_lock:
             self._recent_blocks.clear()
+        self._last_committed = None
         self.mempool.remove(self.mempool.candidates())
         self._dev_state_edits = {}
         self.time_offset = snapshot.time_offset
@@ -733,8 +737,12 @@ class Backend:
             if cached is not None:
                 self._recent_blocks.move_to_end(header.hash)
                 return cached
-        block = self.store.block(header)
-        receipts = self.store.receipts(header)
+        last = self._last_committed
+        if last is not None and last.block.hash == header.hash:  # as committed: no need to read it back
+            block, receipts = last.block, last.receipts
+        else:
+            block = self.store.block(header)
+            receipts = self.store.receipts(header)
         committed = CommittedBlock(block, receipts, tuple(logs_of_block(header, receipts, block.transactions)))
         with self._recent_blocks_lock:
             self._recent_blocks[header.hash] = committed

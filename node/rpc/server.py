@@ -38,6 +38,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from node.rpc.api import Connection
@@ -70,8 +71,13 @@ class Pending:
         self.start = start
 
 
-def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """Adapt a namespace method to jsonrpcserver, with geth's arity messages and one-line logging."""
+Call = Callable[[Connection, list[Any]], Any]
+"""A method adapted for dispatch: ``call(connection, params)`` returns the result (or a :class:`Pending`)
+or raises :class:`JsonRpcError`."""
+
+
+def _wrap(name: str, function: Callable[..., Any]) -> Call:
+    """Adapt a namespace method for dispatch, with geth's arity messages and one-line logging."""
     signature = inspect.signature(function)
     parameters = list(signature.parameters.values())
     takes_connection = bool(parameters) and parameters[0].name == "connection"
@@ -81,10 +87,8 @@ def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     maximum = len(parameters)
     is_async = inspect.iscoroutinefunction(function)
 
-    def handler(connection: Connection, *args: Any, **named: Any) -> Any:
+    def call(connection: Connection, args: list[Any]) -> Any:
         try:
-            if named:
-                raise JsonRpcError(INVALID_PARAMS, "parameters must be an array (by position), not an object")
             if len(args) > maximum:
                 raise JsonRpcError(INVALID_PARAMS, f"too many arguments, want at most {maximum}")
             if len(args) < required:
@@ -92,11 +96,11 @@ def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
             if is_async:
                 # No coroutine yet: one that is never awaited (a notification) would warn.
                 if takes_connection:
-                    return Success(Pending(name, lambda: function(connection, *args)))
-                return Success(Pending(name, lambda: function(*args)))
+                    return Pending(name, lambda: function(connection, *args))
+                return Pending(name, lambda: function(*args))
             if takes_connection:
-                return Success(function(connection, *args))
-            return Success(function(*args))
+                return function(connection, *args)
+            return function(*args)
         except JsonRpcError as exc:
             log.debug("rpc request refused", method=name, code=exc.code, message=exc.message)
             raise
@@ -105,7 +109,46 @@ def _wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
             log.error("rpc handler failed", method=name, error=problem, at=_raised_at(exc))
             raise JsonRpcError(INTERNAL_ERROR, "Internal error", problem) from None
 
+    return call
+
+
+def _for_jsonrpcserver(name: str, call: Call) -> Callable[..., Any]:
+    """``call`` as jsonrpcserver invokes a method: the connection (its context), then the params."""
+
+    def handler(connection: Connection, *args: Any, **named: Any) -> Any:
+        if named:
+            error = JsonRpcError(INVALID_PARAMS, "parameters must be an array (by position), not an object")
+            log.debug("rpc request refused", method=name, code=error.code, message=error.message)
+            raise error
+        return Success(call(connection, list(args)))
+
     return handler
+
+
+_REQUEST_KEYS = frozenset({"jsonrpc", "method", "params", "id"})
+
+
+def _answer_directly(item: Any, calls: dict[str, Call]) -> tuple[Call, list[Any]] | None:
+    """The method and params of a plain request, which :meth:`Dispatcher._dispatch` answers itself.
+
+    Plain: an object with ``"jsonrpc": "2.0"``, a known method, params absent or
+    an array, an id that is a string, number or null (not a notification), and
+    no other member. jsonrpcserver's schema accepts every such request and
+    answers it with the same object; anything else (notifications, params by
+    name, unknown methods, invalid requests) still goes through jsonrpcserver,
+    so its answers and error messages are unchanged. Skipping its schema
+    validation and argument binding saves about 70 µs a request.
+    """
+    if type(item) is not dict or item.get("jsonrpc") != "2.0" or "id" not in item:
+        return None
+    method = item.get("method")
+    call = calls.get(method) if type(method) is str else None
+    params = item.get("params", [])
+    request_id = item["id"]
+    if (call is None or type(params) is not list or item.keys() - _REQUEST_KEYS
+            or not (request_id is None or type(request_id) in (str, int, float))):
+        return None
+    return call, params
 
 
 async def _settle(answer: dict[str, Any]) -> None:
@@ -157,7 +200,8 @@ class Dispatcher:
         limits: RpcLimits | None = None,
         refused: dict[str, str] | None = None,
     ) -> None:
-        self.methods = {name: _wrap(name, fn) for name, fn in methods.items()}
+        self.calls = {name: _wrap(name, fn) for name, fn in methods.items()}
+        self.methods = {name: _for_jsonrpcserver(name, call) for name, call in self.calls.items()}
         self.limits = limits or RpcLimits()
         self.refused = refused or {}
         """Methods answered with a fixed error (e.g. writes on an audit node)."""
@@ -217,7 +261,19 @@ class Dispatcher:
         return _error(code, message)
 
     def _dispatch(self, item: Any, connection: Connection) -> Any:
-        return dispatch_to_serializable("", methods=self.methods, context=connection, deserializer=lambda _: item)
+        """One request's answer (None for a notification), as jsonrpcserver would give it."""
+        direct = _answer_directly(item, self.calls)
+        if direct is None:
+            return dispatch_to_serializable("", methods=self.methods, context=connection,
+                                            deserializer=lambda _: item)
+        call, params = direct
+        try:
+            return {"jsonrpc": "2.0", "result": call(connection, params), "id": item["id"]}
+        except JsonRpcError as exc:
+            error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+            if exc.data is not NODATA:
+                error["data"] = exc.data
+            return {"jsonrpc": "2.0", "error": error, "id": item["id"]}
 
     def _finish(self, answers: Any) -> str:
         """The reply text; a batch's answers past ``batch_response_max_bytes`` become -32005."""
@@ -284,8 +340,40 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_bytes: int,
-               on_disconnect: Callable[[Connection], None]) -> Starlette:
+               on_disconnect: Callable[[Connection], None]) -> ASGIApp:
+    """The ASGI app: JSON-RPC over HTTP POST and WebSocket on ``/``.
+
+    A POST to ``/`` (without an ``Origin`` header when CORS is configured) is
+    answered by :func:`post_jsonrpc` directly from the ASGI messages; Starlette's
+    routing, middleware and request/response objects cost about as much CPU as
+    dispatching an ``eth_sendRawTransaction``. Everything else (GET, WebSocket,
+    CORS, other paths) goes to the Starlette app, with the same answers.
+    """
     ws_send_queue = dispatcher.limits.ws_send_queue
+
+    async def answer_post(body: bytes, client_host: str | None, authorization: str | None) -> str:
+        # Over HTTP a client is its address: the filters it installs are counted together.
+        client = f"http {client_host}" if client_host is not None else "http"
+        return await dispatcher.handle_async(body, Connection(client=client, bearer=bearer_token(authorization)))
+
+    def too_large() -> dict[str, Any]:
+        return _error(LIMIT_EXCEEDED, f"request body exceeds {max_request_bytes} bytes")
+
+    async def post_jsonrpc(scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > max_request_bytes:
+                await _send_response(send, 413, _json_bytes(too_large()))
+                return
+            if not message.get("more_body", False):
+                break
+        client = scope.get("client")
+        answer = await answer_post(body, client[0] if client else None, _header(scope, b"authorization"))
+        await _send_response(send, 200, answer.encode())
 
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
@@ -294,14 +382,9 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_request_bytes:
-                return JSONResponse(
-                    _error(LIMIT_EXCEEDED, f"request body exceeds {max_request_bytes} bytes"), status_code=413
-                )
-        # Over HTTP a client is its address: the filters it installs are counted together.
-        client = f"http {request.client.host}" if request.client is not None else "http"
-        answer = await dispatcher.handle_async(
-            body, Connection(client=client, bearer=bearer_token(request.headers.get("authorization")))
-        )
+                return JSONResponse(too_large(), status_code=413)
+        answer = await answer_post(body, request.client.host if request.client is not None else None,
+                                   request.headers.get("authorization"))
         if not answer:
             return Response(status_code=200)
         return Response(answer, media_type="application/json")
@@ -354,10 +437,41 @@ def create_app(dispatcher: Dispatcher, *, cors_origins: list[str], max_request_b
                 allow_headers=["*"],
             )
         )
-    return Starlette(
+    starlette = Starlette(
         routes=[Route("/", http_endpoint, methods=["GET", "POST"]), WebSocketRoute("/", ws_endpoint)],
         middleware=middleware,
     )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/"
+                and not (cors_origins and _header(scope, b"origin") is not None)):
+            await post_jsonrpc(scope, receive, send)
+        else:
+            await starlette(scope, receive, send)
+
+    return app
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The value of header ``name`` (lower case) of an ASGI HTTP scope, or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _json_bytes(content: Any) -> bytes:
+    """JSON as Starlette's ``JSONResponse`` writes it."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+async def _send_response(send: Send, status: int, body: bytes) -> None:
+    """A complete response with the headers Starlette's ``Response`` sends (no content type when empty)."""
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 #: How long an idle HTTP keep-alive connection stays open (geth's IdleTimeout).
@@ -373,7 +487,7 @@ class RpcListenFailed(Exception):
         super().__init__(f"cannot serve JSON-RPC on {address}: {problem}")
 
 
-async def serve_rpc(app: Starlette, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_rpc(app: ASGIApp, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until cancelled; signals readiness with the bound addresses.
 
     Raises :class:`RpcListenFailed` when the address cannot be bound.
