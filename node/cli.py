@@ -600,9 +600,13 @@ def bench_audit(blocks: int, tx_every: int, repeats: int) -> None:
 @click.option("--transfers", type=click.IntRange(10, 1_000_000), default=2000, show_default=True)
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="Also measure Hardhat's node.")
 @click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
-def bench_rpc(transfers: int, baseline: bool, repeats: int) -> None:
-    """ERC-20 transfers/s through JSON-RPC: Settle dev node vs Hardhat node (bench-results/rpc.json)."""
-    sys.exit(_load_script("bench_rpc").main(transfers=transfers, baseline=baseline, repeats=repeats))
+@click.option("--batch", "batches", type=click.IntRange(1, 100), multiple=True, default=(1, 100), show_default=True,
+              help="Transfers per HTTP request (1: one request each; more: JSON-RPC batches); repeatable.")
+def bench_rpc(transfers: int, baseline: bool, repeats: int, batches: tuple[int, ...]) -> None:
+    """ERC-20 transfers/s and node CPU ms per transfer through JSON-RPC: Settle dev node vs Hardhat node
+    (bench-results/rpc.json)."""
+    sys.exit(_load_script("bench_rpc").main(transfers=transfers, baseline=baseline, repeats=repeats,
+                                            batches=batches))
 
 
 @bench.command("exec")

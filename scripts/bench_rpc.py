@@ -6,30 +6,52 @@ The workload is the same for both nodes, with the same Python client:
    fresh temp data dir; baseline: ``hardhat node`` from scripts/hardhat, automine
    on), and wait until it answers ``eth_chainId``;
 2. deploy SettleTestToken from dev account 0 (web3.py, a locally signed tx);
-3. pre-sign N type-2 ``transfer`` transactions from account 0 to 100 rotating
+3. for each batch size (``--batches``, default 1 then 100), on the same node:
+   pre-sign N type-2 ``transfer`` transactions from account 0 to 100 rotating
    recipients with eth-account (explicit nonces, gas 60,000; fees from the
    node: ``maxPriorityFeePerGas`` = ``eth_maxPriorityFeePerGas``,
    ``maxFeePerGas`` = 2 x max(latest base fee, ``eth_gasPrice``) + priority fee,
-   i.e. 0 on Settle);
-4. **timed**: send them with ``eth_sendRawTransaction`` one after the other, as
-   fast as the node answers, over one keep-alive HTTP session (``requests``, which
-   web3.py's HTTP provider also uses), then poll ``eth_getTransactionReceipt``
-   for the last one every 10 ms. If the node refuses a transaction because its
-   per-sender pending limit is full (Settle's mempool allows 1,000 per sender),
-   the client waits 10 ms and resends it; the retries are counted and reported;
-5. verify: every returned hash is the transaction's, the recipients' balances
-   (``balanceOf``) add up to N x amount, the sender's balance and nonce are
-   right, and spot-checked receipts (first, last and 8 more) have status 1;
+   i.e. 0 on Settle), untimed;
+4. **timed**: send them with ``eth_sendRawTransaction`` as fast as the node
+   answers, over one keep-alive HTTP session (``requests``, which web3.py's HTTP
+   provider also uses): with batch size 1 one request per transfer, one after
+   the other (the original figure); with a larger size, JSON-RPC batches of that
+   many transfers (as ethers.js batches up to 100 requests), one batch after the
+   other. Then poll ``eth_getTransactionReceipt`` for the last one every 10 ms.
+   If the node refuses a transaction because its per-sender pending limit is
+   full (Settle's mempool allows 1,000 per sender), the client waits 10 ms and
+   resends it (in the next batch); the retries are counted and reported;
+5. verify: every returned hash is the transaction's, spot-checked receipts
+   (first, last and 8 more) have status 1, and after each run the recipients'
+   balances (``balanceOf``) add up to all transfers so far, the sender's
+   balance and nonce are right;
 6. stop the node.
 
-TPS = N / (time from the first send until the last receipt is available). Each
-of ``repeats`` measurements uses a fresh node; Settle and the baseline runs are
-interleaved. The in-process block execution benchmark (scripts/bench_exec.py,
-1 block of 1,000 transfers per repeat) runs in the same invocation and is
-reported under ``block_exec``. Figures are printed and written, never asserted.
+TPS = N / (time from the first send until the last receipt is available).
+Beside it, the CPU time (user + system, psutil) of the node's process and its
+children over the same window, per transfer, and the load generator's own CPU
+per transfer: with one request per transfer the single-threaded client costs
+about as much CPU as the node and, with the round trip, caps both nodes alike
+at a few hundred TPS. Batches make the client cheap (about 0.02 ms per
+transfer) for both nodes, so their figures are the nodes' own.
 
-    python scripts/bench_rpc.py [--transfers 2000] [--repeats 3] [--no-baseline]
-                                [--out bench-results/rpc.json]
+Hardhat answers the requests of a batch concurrently, so with automine a
+sender's nonces arrive out of order and are refused ("Nonce too high"); for
+batches Hardhat therefore mines on an interval (``evm_setAutomine false``,
+``evm_setIntervalMining`` 200 ms, Settle's block period) and queues the
+transactions in between, as Settle does.
+
+Each repeat uses a fresh node per server; Settle and the baseline runs are
+interleaved. Medians and spreads (min-max) over the repeats are printed and
+written to ``bench-results/rpc.json``: the original keys (``settle_tps``,
+``baseline_tps``, ``ratio``, …) for the first batch size, and per batch size
+under ``modes``, with ``settle_cpu_ms_per_tx`` and ``baseline_cpu_ms_per_tx``.
+The in-process block execution benchmark (scripts/bench_exec.py, 1 block of
+1,000 transfers per repeat) runs in the same invocation and is reported under
+``block_exec``. Figures are printed and written, never asserted.
+
+    python scripts/bench_rpc.py [--transfers 2000] [--repeats 3] [--batches 1,100]
+                                [--no-baseline] [--no-block-exec] [--out bench-results/rpc.json]
 
 ``settle bench rpc`` loads this file and calls :func:`main`.
 """
