@@ -374,7 +374,11 @@ def _send_one_by_one(session: Any, url: str, bodies: list[str], first_nonce: int
 
 
 def _send_batched(session: Any, url: str, bodies: list[str], first_nonce: int, batch: int) -> tuple[list[str], int]:
-    """Send in JSON-RPC batches of ``batch``; a transfer refused for a full pool is resent in the next batch."""
+    """Send in JSON-RPC batches of ``batch``; a transfer refused for a full pool is resent in the next batch.
+
+    So are the later transfers of its batch refused for the gap it left (Settle does not queue gapped
+    nonces; Hardhat, mining on an interval, does).
+    """
     hashes: list[str | None] = [None] * len(bodies)
     retries = 0
     waiting = list(range(len(bodies)))
@@ -389,7 +393,8 @@ def _send_batched(session: Any, url: str, bodies: list[str], first_nonce: int, b
             error = answer.get("error")
             if error is None:
                 hashes[index] = answer["result"]
-            elif _pool_full(error):
+            elif _pool_full(error) or (refused and "nonce too high" in str(error.get("message", "")).lower()):
+                # After a refusal for a full pool, the sender's later nonces in the batch have a gap before them.
                 refused.append(index)
             else:
                 raise BenchError(f"{url}: eth_sendRawTransaction #{index} (nonce {first_nonce + index}) "
