@@ -1,13 +1,16 @@
 """JSON-RPC over HTTP and WebSocket on one port (hypercorn on trio, Starlette).
 
-The dispatcher (jsonrpcserver) handles the JSON-RPC envelope: invalid
-requests, unknown methods. Settle's handlers are synchronous and run on the
-trio thread that owns the backend, so a request never sees a half-committed
-block. A handler written as ``async def`` (the expensive reads, which run on
-worker threads: :mod:`node.rpc.workers`) is only started by jsonrpcserver's
-synchronous dispatch: its result is a :class:`Pending` that
-:meth:`Dispatcher.handle_async` awaits, a batch's concurrently, before the
-reply is written.
+A plain request (a known method, params by position, an id) is dispatched
+directly; jsonrpcserver handles the rest of the JSON-RPC envelope: invalid
+requests, unknown methods, notifications, params by name, with the same
+answers either way. An HTTP POST to ``/`` is answered from the ASGI messages
+without Starlette, which serves the rest (GET, WebSocket, CORS). Settle's
+handlers are synchronous and run on the trio thread that owns the backend, so
+a request never sees a half-committed block. A handler written as
+``async def`` (the expensive reads, which run on worker threads:
+:mod:`node.rpc.workers`) is only started by the synchronous dispatch: its
+result is a :class:`Pending` that :meth:`Dispatcher.handle_async` awaits, a
+batch's concurrently, before the reply is written.
 
 Before anything parses a request, :class:`Dispatcher` bounds it: nesting depth
 (scanned on the raw text), integer size, batch length, a batch's cost budget
