@@ -39,7 +39,7 @@ from node.call_overrides import NO_OVERRIDES, AccountOverride, CallOverrides, ap
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
 from node.store import ChainStore
 from vm.block_builder import ExcludedTransaction, build_block
-from vm.block_import import BlockRejected, execute_block, reuse_known_senders
+from vm.block_import import BlockRejected, decode_block_reusing, execute_block
 from vm.deadline import ExecutionTimeout, set_deadline
 from vm.deadline import clock as deadline_clock
 from vm.leveldb import WriteOverlay
@@ -409,8 +409,16 @@ class Backend:
                             (time.perf_counter() - started) * 1000)
 
     def decode_block(self, raw: bytes) -> BlockAPI:
+        """Decode a block from a peer; transactions this node's mempool holds are taken from it, not decoded.
+
+        Those arrive decoded and with the sender their admission recovered and
+        checked, so importing a proposal of gossiped transactions decodes and
+        recovers nothing again (:func:`vm.block_import.decode_block_reusing`).
+        Transactions the mempool lacks are decoded here and their senders
+        recovered and checked at execution.
+        """
         try:
-            return rlp.decode(raw, sedes=self._vm_class.get_block_class())
+            return decode_block_reusing(raw, self._vm_class.get_block_class(), self.mempool.get)
         except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as exc:
             raise InvalidBlock(f"block could not be decoded: {_first_line(exc)}") from exc
         except RecursionError:  # lists nested past the interpreter's recursion limit (node/recursion.py)
@@ -431,7 +439,6 @@ class Backend:
             )
         overlay, chain = self.store.overlay_chain()
         started = time.perf_counter()
-        reuse_known_senders(block.transactions, self.mempool.get)
         try:
             with self._executing_block():
                 executed = execute_block(chain, head, block)
