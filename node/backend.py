@@ -342,7 +342,15 @@ class Backend:
         return transaction
 
     def send_raw_transaction(self, raw: bytes, *, local: bool = True) -> bytes:
-        """Admit a transaction to the mempool; ``local`` is false for gossip from peers."""
+        """Admit a transaction to the mempool; ``local`` is false for gossip from peers.
+
+        A transaction the mempool already holds is answered "already known" from
+        the hash of its bytes (what geth checks first too), before it is decoded
+        or its sender recovered again: the same transaction reaches a validator
+        from several peers and from clients that submit to every node.
+        """
+        if raw and self.mempool.get(keccak(raw)) is not None:
+            raise InvalidTransaction("already known")
         transaction = self.decode_transaction(raw)
         # Above the block gas limit the mempool's own message says more.
         if self.transaction_gas_cap < transaction.gas <= self.store.genesis.gas_limit:
@@ -361,6 +369,22 @@ class Backend:
         for listener in self._tx_listeners:
             listener(tx_hash)
         return tx_hash
+
+    def send_raw_transactions(self, raws: Iterable[bytes], *, local: bool = False) -> list[bytes | InvalidTransaction]:
+        """Admit a batch (a peer's frame of gossiped transactions) in one call: per transaction, its hash or why not.
+
+        One refusal does not stop the batch; the caller logs each. The work per
+        transaction is :meth:`send_raw_transaction`'s (decode, one sender
+        recovery, the admission rules): a batch saves the per-message costs of
+        whoever delivers it, not checks.
+        """
+        results: list[bytes | InvalidTransaction] = []
+        for raw in raws:
+            try:
+                results.append(self.send_raw_transaction(raw, local=local))
+            except InvalidTransaction as exc:
+                results.append(exc)
+        return results
 
     # -- blocks ----------------------------------------------------------------
     def _check_permissions(self, transaction: SignedTransactionAPI) -> None:

@@ -3,6 +3,7 @@ import re
 import pytest
 from eth.db.atomic import AtomicDB
 from eth_keys import keys
+from eth_utils import keccak
 
 from node.backend import Backend, InvalidTransaction
 from node.mempool import AccountView, Mempool, MempoolLimits, Rejected
@@ -214,5 +215,42 @@ def test_issue_22_spam_from_10100_empty_accounts_does_not_lock_out_a_funded_dev_
         tx_hash = backend.send_raw_transaction(transfer(0, 0))  # dev account 0, funded in genesis
         assert backend.mempool.get(tx_hash) is not None and len(backend.mempool) == 10_000
         assert backend.mempool.evicted == 1
+    finally:
+        store.close()
+
+
+def test_a_known_transaction_is_answered_before_it_is_decoded_again(tmp_path, monkeypatch):
+    """Issue 21: the same bytes from another peer cost a hash, not a decode and a sender recovery."""
+    store = ChainStore(tmp_path / "db", GENESIS)
+    try:
+        backend = Backend(store, coinbase=b"\x00" * 20)
+        raw = transfer(0, 0)
+        backend.send_raw_transaction(raw, local=False)
+
+        def no_second_decode(raw: bytes):
+            raise AssertionError("decoded again")
+
+        monkeypatch.setattr(backend, "decode_transaction", no_second_decode)
+        with pytest.raises(InvalidTransaction, match="already known"):
+            backend.send_raw_transaction(raw, local=False)
+        assert len(backend.mempool) == 1
+    finally:
+        store.close()
+
+
+def test_a_gossiped_batch_is_admitted_in_one_call_with_a_result_per_transaction(tmp_path):
+    store = ChainStore(tmp_path / "db", GENESIS)
+    try:
+        backend = Backend(store, coinbase=b"\x00" * 20)
+        first, second = transfer(0, 0), transfer(0, 1)
+        results = backend.send_raw_transactions([first, first, b"\xc3\x01\x02\x03", transfer(0, 5), second])
+        admitted = [backend.mempool.get(keccak(first)), backend.mempool.get(keccak(second))]
+        assert [results[0], results[4]] == [transaction.hash for transaction in admitted if transaction is not None]
+        refusals = results[1:4]
+        assert all(isinstance(refusal, InvalidTransaction) for refusal in refusals)
+        assert str(refusals[0]) == "already known"
+        assert "could not be decoded" in str(refusals[1])
+        assert str(refusals[2]).startswith("nonce too high: next nonce 1, tx nonce 5")
+        assert len(backend.mempool) == 2
     finally:
         store.close()
