@@ -285,6 +285,11 @@ class Backend:
 
     # -- state -----------------------------------------------------------------
     @property
+    def block_class(self) -> type[BlockAPI]:
+        """The block class blocks from peers decode to."""
+        return self._vm_class.get_block_class()
+
+    @property
     def head(self) -> BlockHeaderAPI:
         return self.store.head
 

@@ -66,6 +66,10 @@ A complete file with every default::
     dial_timeout = 3.0
     unreachable_proposer_grace = 0.25  # round-0 wait for a proposer not answering pings
     request_timeout = 10.0      # status/blocks requests, hard deadline
+    # compact proposals (issue 21)
+    compact_proposals = true    # proposals carry transaction hashes, not the transactions
+    proposal_fetch_timeout = 1.0  # fetching a compact proposal's missing transactions
+    max_fetch_transactions = 1024  # per compact proposal; lacking more, it is dropped
 
     [storage]
     leveldb_cache_mb = 64       # native memory, outside Python's heap
@@ -519,6 +523,20 @@ class P2PSection:
 
     request_timeout: float = _setting(10.0, _number(0, inclusive=False))
     """Seconds a status or blocks request to a peer may take (a hard deadline). Default 10."""
+
+    # -- compact proposals (issue 21) --
+
+    compact_proposals: bool = _setting(True, _boolean)
+    """Send own proposals as header and transaction hashes; receivers fill the transactions in from their
+    mempool. Every validator must run a version that reads them. Default true."""
+
+    proposal_fetch_timeout: float = _setting(1.0, _number(0, inclusive=False))
+    """Seconds a compact proposal's missing transactions may take to fetch from the peer that sent it;
+    past it the proposal is dropped and the round times out as for a missing proposal. Default 1."""
+
+    max_fetch_transactions: int = _setting(1024, _integer(1, 1024))
+    """Most transactions fetched for one compact proposal, in one request; a proposal lacking more is
+    dropped. Default 1024."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import rlp
@@ -46,11 +46,12 @@ from consensus.actions import (
 from consensus.errors import InvalidMessage
 from consensus.events import BlockBuilt, BlockValidated, MessageReceived, NewHeight, TimeoutFired
 from consensus.machine import apply, initial_state
-from consensus.messages import decode
+from consensus.messages import MAX_MESSAGE_BYTES, Proposal, SignedMessage, decode
 from consensus.state import ConsensusConfig
 from consensus.validators import ValidatorSet
-from node import metrics
+from node import compact_block, metrics
 from node.backend import Backend, InvalidBlock, PendingBlock
+from vm.native import keccak_256
 
 log = structlog.get_logger("settle.consensus")
 
@@ -100,6 +101,14 @@ class ConsensusEngine:
         """Set by the node: whether the validator with this address is known not to answer our pings."""
         self.unreachable_proposer_grace_ms: int | None = None
         """Round-0 wait after the block period for an unreachable proposer (issue 26); None: the full timeout."""
+        self.compact_proposals = False
+        """Send own proposals compact (node/compact_block.py); set by a networked node from ``[p2p]``."""
+        self.fetch_transactions: Callable[[str, list[bytes], float], Awaitable[list[bytes]]] | None = None
+        """Set by a networked node: ask a peer for transactions by hash (a compact proposal's missing ones)."""
+        self.proposal_fetch_timeout = 1.0
+        """``[p2p] proposal_fetch_timeout``: seconds to fetch a compact proposal's missing transactions."""
+        self.max_fetch_transactions = 1024
+        """``[p2p] max_fetch_transactions``: most transactions fetched for one compact proposal."""
         self._events: deque[Any] = deque()
         self._feeding = False
         self._pending: dict[bytes, PendingBlock] = {}
@@ -157,7 +166,17 @@ class ConsensusEngine:
 
     # -- input -------------------------------------------------------------------
     async def on_network_message(self, raw: bytes, peer: str) -> None:
-        """Callback for consensus gossip: check the signature, then feed it."""
+        """Callback for consensus gossip: check the signature, then feed it.
+
+        A compact proposal is first rebuilt into the signed message it stands
+        for (:meth:`_complete_proposal`); one that cannot be is dropped, as if
+        it never came, and the round times out as for a missing proposal.
+        """
+        if raw[:1] == compact_block.COMPACT_PREFIX:
+            rebuilt = await self._complete_proposal(raw, peer)
+            if rebuilt is None:
+                return
+            raw = rebuilt
         try:
             message = decode(raw, self.config.chain_id)
         except InvalidMessage as exc:
@@ -165,6 +184,79 @@ class ConsensusEngine:
             log.warning("consensus message rejected", peer=peer, reason=str(exc))
             return
         self.feed(MessageReceived(message))
+
+    async def _complete_proposal(self, frame: bytes, peer: str) -> bytes | None:
+        """The signed PROPOSAL a compact frame stands for, its transactions from the mempool or fetched from ``peer``.
+
+        At most ``max_fetch_transactions`` missing transactions are fetched, in
+        one request bounded by ``proposal_fetch_timeout``; each one received
+        must hash to a hash asked for. Returns None (logged, counted as a
+        rejected message) when the frame is malformed, the transactions cannot
+        be had in time, or the rebuilt transaction root differs from the header's.
+        """
+        mempool = self.backend.mempool
+        try:
+            proposal = compact_block.parse(frame)
+            lacking = compact_block.missing(proposal, self.held_transaction)
+            fetched: dict[bytes, bytes] = {}
+            if lacking:
+                fetched = await self._fetch(peer, lacking)
+                log.info("compact proposal: transactions fetched", peer=peer, missing=len(lacking),
+                         fetched=len(fetched))
+
+            def transaction(tx_hash: bytes) -> bytes | None:
+                held = mempool.get(tx_hash) or self.held_transaction(tx_hash)
+                return compact_block.transaction_bytes(held) if held is not None else fetched.get(tx_hash)
+
+            return compact_block.rebuild(proposal, transaction, self.backend.block_class, MAX_MESSAGE_BYTES)
+        except compact_block.CompactBlockInvalid as exc:
+            metrics.CONSENSUS_MESSAGES_REJECTED.inc()
+            log.warning("compact proposal dropped", peer=peer, reason=str(exc))
+            return None
+
+    async def _fetch(self, peer: str, hashes: list[bytes]) -> dict[bytes, bytes]:
+        """Those of ``hashes`` ``peer`` sends within the fetch timeout, by hash; never raises."""
+        if self.fetch_transactions is None:
+            raise compact_block.CompactBlockInvalid(f"{len(hashes)} transactions missing and no network to fetch them")
+        if len(hashes) > self.max_fetch_transactions:
+            raise compact_block.CompactBlockInvalid(
+                f"{len(hashes)} transactions missing, more than [p2p] max_fetch_transactions = "
+                f"{self.max_fetch_transactions}")
+        wanted = set(hashes)
+        found: dict[bytes, bytes] = {}
+        with trio.move_on_after(self.proposal_fetch_timeout):
+            try:
+                items = await self.fetch_transactions(peer, hashes, self.proposal_fetch_timeout)
+            except Exception as exc:  # a peer that cannot be asked or answers badly: the proposal waits no longer
+                log.warning("compact proposal: fetching transactions failed", peer=peer, error=str(exc))
+                items = []
+            for item in items:
+                tx_hash = keccak_256(item).digest()
+                if tx_hash in wanted:
+                    found[tx_hash] = item
+        return found
+
+    def held_transaction(self, tx_hash: bytes) -> Any:
+        """A transaction this node holds, pending in the mempool or in a block executed at this height."""
+        held = self.backend.mempool.get(tx_hash)
+        if held is not None:
+            return held
+        for pending in self._pending.values():
+            for transaction in pending.block.transactions:
+                if transaction.hash == tx_hash:
+                    return transaction
+        return None
+
+    def _wire_form(self, message: SignedMessage) -> bytes:
+        """What goes on the wire for ``message``: own proposals of a block executed here compact, the rest as is."""
+        payload = message.payload
+        if self.compact_proposals and isinstance(payload, Proposal):
+            pending = self._pending.get(payload.block_hash)
+            if pending is not None:
+                frame = compact_block.compact(message.raw, payload.block, pending.block)
+                if frame is not None:
+                    return frame
+        return message.raw
 
     async def on_peer_ready(self, peer: str) -> None:
         """Callback for a peer that (re)connected: send it this round's own messages again.
@@ -221,7 +313,7 @@ class ConsensusEngine:
         if isinstance(action, PersistSafety):
             self.backend.store.save_safety_record(action.record)
         elif isinstance(action, Broadcast):
-            self._outbox_send.send_nowait(action.message.raw)
+            self._outbox_send.send_nowait(self._wire_form(action.message))
         elif isinstance(action, ScheduleTimeout):
             if self._nursery is not None:
                 event = TimeoutFired(action.height, action.round, action.kind)

@@ -29,6 +29,7 @@ from genesis.model import Genesis
 from node import metrics
 from node.anchor.service import AnchorService, AnchorSettings
 from node.backend import Backend, InvalidTransaction
+from node.compact_block import transaction_bytes
 from node.dev_accounts import DevSigner
 from node.engine import ConsensusEngine
 from node.logs import READY_EVENT
@@ -322,6 +323,11 @@ async def _start_network(
         except InvalidTransaction as exc:  # already known, or invalid: gossip is best effort
             log.debug("gossiped transaction not admitted", peer=peer, reason=str(exc))
 
+    def held_transactions(hashes: list[bytes]) -> list[bytes]:
+        """The transactions a peer asks for that this node holds (a compact proposal it cannot complete)."""
+        held = (engine.held_transaction(tx_hash) for tx_hash in hashes)
+        return [transaction_bytes(transaction) for transaction in held if transaction is not None]
+
     network = P2PNetwork(
         key_pair=key_pair,
         listen=settings.p2p_listen,
@@ -335,8 +341,13 @@ async def _start_network(
         on_peer_status=sync.on_peer_status,
         on_peer_ready=engine.on_peer_ready,
         settings=settings.p2p,
+        transactions_provider=held_transactions,
     )
     engine.network = network
+    engine.compact_proposals = settings.p2p.compact_proposals
+    engine.fetch_transactions = network.request_transactions
+    engine.proposal_fetch_timeout = settings.p2p.proposal_fetch_timeout
+    engine.max_fetch_transactions = settings.p2p.max_fetch_transactions
     sync.network = network
     registry = RegistryValidators(backend, settings.genesis)
 

@@ -12,6 +12,14 @@ signature checked before it reaches the mempool. ``count`` pre-signed ERC-20
 * **settle admission**: the same plus ``Mempool.add`` with every admission rule,
   into a fresh mempool (no baseline: py-evm has no mempool).
 
+Then the same transactions as one block, as a validator imports a proposal
+(``import_per_core_s``): **block decode** is ``rlp.decode`` with the block's
+sedes and a sender recovery per transaction (what a validator that did not
+keep its mempool's work does); **block decode, mempool** is
+``vm.block_import.decode_block_reusing`` against a mempool that admitted them
+(untimed), as ``Backend.decode_block`` does: each transaction is taken from the
+mempool by the hash of its bytes, sender included (issue 21).
+
 Signing is untimed. A figure is transactions per core-second
 (``time.process_time()``), median and min-max over ``repeats``; ``ratio`` is
 settle over py-evm. Results are checked, not timings: both paths give every
@@ -100,6 +108,56 @@ def engines() -> dict[str, Callable[[list[bytes]], list[bytes]]]:
     return {"py-evm": py_evm, "settle": settle, "settle admission": settle_admission}
 
 
+def import_engines(raws: list[bytes]) -> dict[str, Callable[[], list[bytes]]]:
+    """Each engine decodes one block of ``raws`` as a validator's import does and returns the senders."""
+    import rlp
+    from eth.db.atomic import AtomicDB
+
+    from node.dev import dev_genesis
+    from node.dev_accounts import DevSigner
+    from node.mempool import AccountView, Mempool
+    from vm.block_import import decode_block_reusing
+    from vm.chain import build_genesis
+    from vm.senders import prefill_sender
+
+    genesis = dev_genesis(DevSigner.from_mnemonic())
+    vm = build_genesis(AtomicDB(), genesis).get_vm()
+    builder, block_class = vm.get_transaction_builder(), vm.get_block_class()
+    transactions = [builder.decode(raw) for raw in raws]
+    block_bytes = rlp.encode(block_class(header=vm.get_header(), transactions=transactions))
+    mempool = Mempool(chain_id=genesis.chain_id, block_gas_limit=genesis.gas_limit)
+    rich = AccountView(nonce=0, balance=10**30)
+    for raw in raws:
+        transaction = builder.decode(raw)
+        prefill_sender(transaction)
+        mempool.add(transaction, len(raw), lambda _address: rich)
+
+    def block_decode() -> list[bytes]:
+        block = rlp.decode(block_bytes, sedes=block_class)
+        for transaction in block.transactions:
+            prefill_sender(transaction)
+        return [transaction.sender for transaction in block.transactions]
+
+    def block_decode_mempool() -> list[bytes]:
+        block = decode_block_reusing(block_bytes, block_class, mempool.get)
+        return [transaction.sender for transaction in block.transactions]
+
+    return {"block decode": block_decode, "block decode, mempool": block_decode_mempool}
+
+
+def measure_import(raws: list[bytes], repeats: int, expected: list[bytes]) -> dict[str, Any]:
+    runs = import_engines(raws)
+    per_core: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.process_time()
+            senders = run()
+            per_core[name].append(len(raws) / (time.process_time() - start))
+            if senders != expected:
+                raise AssertionError(f"{name} recovered other senders than py-evm")
+    return {name: summarize(values) for name, values in per_core.items()}
+
+
 def measure(count: int, repeats: int) -> dict[str, Any]:
     raws = sign_transfers(count)
     runs = engines()
@@ -114,6 +172,8 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
             if senders != expected:
                 raise AssertionError(f"{name} recovered other senders than py-evm")
     figures = {name: summarize(values) for name, values in per_core.items()}
+    assert expected is not None
+    imports = measure_import(raws, repeats, expected)
     return {
         "count": count,
         "repeats": repeats,
@@ -122,6 +182,8 @@ def measure(count: int, repeats: int) -> dict[str, Any]:
         "settle_per_s": figures["settle"]["median"],
         "settle_admission_per_s": figures["settle admission"]["median"],
         "ratio": figures["settle"]["median"] / figures["py-evm"]["median"],
+        "import_per_core_s": imports,
+        "import_ratio": imports["block decode, mempool"]["median"] / imports["block decode"]["median"],
     }
 
 
@@ -142,6 +204,13 @@ def main(count: int = 2000, repeats: int = 5, out: Path | str | None = DEFAULT_O
         table.add_row(name, f"{figure['median']:,.0f}", f"{figure['min']:,.0f} - {figure['max']:,.0f}",
                       f"{ratio:.2f}x")
     console.print(table)
+    imports = Table(title=f"Proposal import: one block of the {count} transfers decoded, senders included")
+    imports.add_column("path")
+    imports.add_column("tx/core-s (median)", justify="right")
+    imports.add_column("min - max", justify="right")
+    for name, figure in result["import_per_core_s"].items():
+        imports.add_row(name, f"{figure['median']:,.0f}", f"{figure['min']:,.0f} - {figure['max']:,.0f}")
+    console.print(imports)
     write_bench_result(result, out, console)
     return result
 

@@ -23,9 +23,11 @@ prefix, see :mod:`node.p2p.sync_protocol`)::
 
     request   [1]                          status
               [2, start, count]            blocks start .. start+count-1
+              [3, [hash, ...]]             transactions by hash (a compact proposal's missing ones)
     response  [0, reason]                  error (reason is UTF-8 text)
               [1, [network_id, height, head_hash]]
               [2, [item, ...]]             encoded blocks, in height order
+              [3, [transaction, ...]]      those of the asked ones the peer holds, each as it hashes
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ STATUS_PROTOCOL_ID = "/settle/status/1"
 MAX_BLOCKS_PER_REQUEST = 64
 """A blocks request asks for at most this many items; servers clamp larger counts."""
 
-MAX_REQUEST_BYTES = 1024
-"""Largest request frame a server reads; real requests are a dozen bytes."""
+MAX_TRANSACTIONS_PER_REQUEST = 1024
+"""Most hashes one transactions request may carry (``[p2p] max_fetch_transactions`` is at most this)."""
+MAX_REQUEST_BYTES = 64 + 33 * MAX_TRANSACTIONS_PER_REQUEST
+"""Largest request frame a server reads: a transactions request of the most hashes (status and blocks
+requests are a dozen bytes)."""
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Largest response frame a client reads."""
@@ -70,7 +75,7 @@ MAX_REASON_LENGTH = 200
 """Error reasons are cut to this many characters, so a peer cannot make us log megabytes."""
 
 
-_ERROR, _STATUS, _BLOCKS = 0, 1, 2
+_ERROR, _STATUS, _BLOCKS, _TRANSACTIONS = 0, 1, 2, 3
 _MAX_START = 2**64 - 1
 
 
@@ -148,14 +153,31 @@ class ErrorResponse:
     """Why the request was refused (bad request, busy, provider failure)."""
 
 
-SyncRequest = StatusRequest | BlocksRequest
-SyncResponse = Status | BlocksResponse | ErrorResponse
+@dataclass(frozen=True, slots=True)
+class TransactionsRequest:
+    """Ask a peer for the transactions with these hashes (a compact proposal's the asker lacks)."""
+
+    hashes: tuple[bytes, ...]
+    """32-byte transaction hashes, 1 to MAX_TRANSACTIONS_PER_REQUEST of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionsResponse:
+    """The asked-for transactions the peer holds, each encoded as it hashes (type byte and payload, or legacy RLP)."""
+
+    items: tuple[bytes, ...]
+
+
+SyncRequest = StatusRequest | BlocksRequest | TransactionsRequest
+SyncResponse = Status | BlocksResponse | TransactionsResponse | ErrorResponse
 
 
 def encode_request(request: SyncRequest) -> bytes:
     """The RLP frame body of a request."""
     if isinstance(request, StatusRequest):
         return rlp.encode([_STATUS])
+    if isinstance(request, TransactionsRequest):
+        return rlp.encode([_TRANSACTIONS, list(request.hashes)])
     return rlp.encode([_BLOCKS, request.start, request.count])
 
 
@@ -173,6 +195,14 @@ def decode_request(payload: bytes, max_depth: int = MAX_RLP_DEPTH) -> SyncReques
         if count < 1:
             raise MalformedMessage("blocks request count must be at least 1")
         return BlocksRequest(start=start, count=count)
+    if kind == _TRANSACTIONS:
+        _expect_length(fields, 2, "transactions request")
+        hashes = fields[1]
+        if not isinstance(hashes, list) or not 1 <= len(hashes) <= MAX_TRANSACTIONS_PER_REQUEST:
+            raise MalformedMessage(f"transactions request must list 1 to {MAX_TRANSACTIONS_PER_REQUEST} hashes")
+        if not all(isinstance(item, bytes) and len(item) == HASH_LENGTH for item in hashes):
+            raise MalformedMessage(f"transaction hashes must be {HASH_LENGTH} bytes each")
+        return TransactionsRequest(hashes=tuple(hashes))
     raise MalformedMessage(f"unknown request type {kind}")
 
 
@@ -182,6 +212,8 @@ def encode_response(response: SyncResponse) -> bytes:
         return rlp.encode([_STATUS, [response.network_id, response.height, response.head_hash]])
     if isinstance(response, BlocksResponse):
         return rlp.encode([_BLOCKS, list(response.items)])
+    if isinstance(response, TransactionsResponse):
+        return rlp.encode([_TRANSACTIONS, list(response.items)])
     return rlp.encode([_ERROR, response.reason[:MAX_REASON_LENGTH].encode("utf-8")])
 
 
@@ -215,6 +247,12 @@ def decode_response(payload: bytes, max_depth: int = MAX_RLP_DEPTH) -> SyncRespo
         for item in body:
             check_payload_nesting(item, max_depth)
         return BlocksResponse(items=tuple(body))
+    if kind == _TRANSACTIONS:
+        if not isinstance(body, list) or not all(isinstance(item, bytes) and item for item in body):
+            raise MalformedMessage("transactions must be a list of non-empty byte strings")
+        for item in body:
+            check_payload_nesting(item, max_depth)
+        return TransactionsResponse(items=tuple(body))
     raise MalformedMessage(f"unknown response type {kind}")
 
 

@@ -68,12 +68,15 @@ from node.p2p.gossip import GossipOutbox, ValidatorPubsub, new_router
 from node.p2p.messages import (
     BATCH_OVERHEAD_BYTES,
     MAX_BLOCKS_PER_REQUEST,
+    MAX_TRANSACTIONS_PER_REQUEST,
     NETWORK_ID_LENGTH,
     STATUS_PROTOCOL_ID,
     BlocksRequest,
     Status,
     StatusRequest,
+    SyncRequest,
     SyncResponse,
+    TransactionsRequest,
     consensus_topic,
     decode_batch,
     sync_protocol_id,
@@ -115,6 +118,7 @@ class P2PNetwork:
         on_peer_ready: PeerCallback | None = None,
         log: Any = None,
         settings: P2PSettings | None = None,
+        transactions_provider: Callable[[list[bytes]], list[bytes]] | None = None,
     ) -> None:
         if not isinstance(network_id, bytes) or len(network_id) != NETWORK_ID_LENGTH:
             raise InvalidNetworkConfig("network_id", network_id, f"must be {NETWORK_ID_LENGTH} bytes")
@@ -132,6 +136,8 @@ class P2PNetwork:
         self._on_consensus = on_consensus
         self._status_provider = status_provider
         self._blocks_provider = blocks_provider
+        self._transactions_provider = transactions_provider
+        """Answers peers' transactions requests (compact proposals, :meth:`request_transactions`)."""
         self._on_peer_status = on_peer_status
         self._on_peer_ready = on_peer_ready
         self._log = log if log is not None else structlog.get_logger("settle.p2p")
@@ -270,6 +276,7 @@ class P2PNetwork:
                 log=self._log,
                 guard=self.guard,
                 max_rlp_depth=settings.max_rlp_depth,
+                transactions_provider=self._transactions_provider,
             )
             host.set_stream_handler(TProtocol(STATUS_PROTOCOL_ID), server.handle_status_stream)
             host.set_stream_handler(TProtocol(self._sync_protocol), server.handle_sync_stream)
@@ -402,7 +409,21 @@ class P2PNetwork:
         response = await self._request(peer, self._sync_protocol, BlocksRequest(start, count))
         return sync_protocol.expect_blocks(peer, response, count)
 
-    async def _request(self, peer: ID, protocol_id: str, message: StatusRequest | BlocksRequest,
+    async def request_transactions(self, peer_id: str, hashes: Sequence[bytes], timeout: float) -> list[bytes]:
+        """Ask a connected peer for the transactions with ``hashes`` (a compact proposal's missing ones).
+
+        One request of at most ``MAX_TRANSACTIONS_PER_REQUEST`` hashes, bounded
+        by ``timeout`` seconds. Returns what the peer sent, unchecked: the caller
+        checks each against the hash it wants. Raises a :class:`SyncRequestFailed`
+        subclass when the peer cannot be asked or does not answer properly.
+        """
+        if not 1 <= len(hashes) <= MAX_TRANSACTIONS_PER_REQUEST:
+            raise ValueError(f"ask for 1 to {MAX_TRANSACTIONS_PER_REQUEST} transactions, not {len(hashes)}")
+        peer = self._connected_peer(peer_id, "transactions")
+        response = await self._request(peer, self._sync_protocol, TransactionsRequest(tuple(hashes)), timeout)
+        return sync_protocol.expect_transactions(peer, response, len(hashes))
+
+    async def _request(self, peer: ID, protocol_id: str, message: SyncRequest,
                        timeout: float | None = None) -> SyncResponse:
         host, nursery = self._require_host(), self._nursery
         if nursery is None:
@@ -417,8 +438,7 @@ class P2PNetwork:
             # The exchange bounds itself too, but libp2p's shielded stream reset can outlast that.
             return await bounded(nursery, seconds, exchange)
         except trio.TooSlowError:
-            kind = "status" if isinstance(message, StatusRequest) else "blocks"
-            raise SyncRequestTimeout(peer.to_base58(), kind, seconds) from None
+            raise SyncRequestTimeout(peer.to_base58(), sync_protocol.request_kind(message), seconds) from None
         except MalformedResponse:
             self.guard.penalise(peer, MALFORMED_PENALTY, "malformed sync response")
             raise

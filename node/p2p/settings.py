@@ -86,6 +86,20 @@ class P2PSettings:
     peer_ban_seconds: float = 60.0
     """How long a banned peer's connections are refused. Default 60."""
 
+    # -- compact proposals (issue 21; node/compact_block.py) --
+
+    compact_proposals: bool = True
+    """Send own proposals as header and transaction hashes (every validator of a network must run a
+    version that reads them). Default true."""
+
+    proposal_fetch_timeout: float = 1.0
+    """Seconds a compact proposal's missing transactions may take to fetch from the peer that sent it;
+    past it the proposal is dropped, as if it never came (the round times out). Default 1."""
+
+    max_fetch_transactions: int = 1024
+    """Most transactions fetched for one compact proposal (one request); a proposal lacking more is
+    dropped. At most 1024. Default 1024."""
+
     def __post_init__(self) -> None:
         for name in (
             "request_timeout",
@@ -99,6 +113,7 @@ class P2PSettings:
             "peer_message_rate",
             "peer_ban_score",
             "peer_ban_seconds",
+            "proposal_fetch_timeout",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -112,6 +127,8 @@ class P2PSettings:
         ):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not 1 <= self.max_fetch_transactions <= 1024:
+            raise ValueError(f"max_fetch_transactions must be 1 to 1024, got {self.max_fetch_transactions!r}")
         if not self.peer_score_decay >= 0:
             raise ValueError(f"peer_score_decay must be non-negative, got {self.peer_score_decay!r}")
         if not self.transaction_batch_delay >= 0:

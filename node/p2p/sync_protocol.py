@@ -34,6 +34,7 @@ from node.p2p.messages import (
     MAX_BLOCKS_PER_REQUEST,
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
+    MAX_TRANSACTIONS_PER_REQUEST,
     RESPONSE_BUDGET_BYTES,
     BlocksRequest,
     BlocksResponse,
@@ -42,6 +43,8 @@ from node.p2p.messages import (
     StatusRequest,
     SyncRequest,
     SyncResponse,
+    TransactionsRequest,
+    TransactionsResponse,
     decode_request,
     decode_response,
     encode_request,
@@ -117,8 +120,11 @@ class SyncServer:
         log: Any,
         guard: PeerGuard | None = None,
         max_rlp_depth: int = MAX_RLP_DEPTH,
+        transactions_provider: Callable[[list[bytes]], list[bytes]] | None = None,
     ) -> None:
         self._guard = guard
+        self._transactions_provider = transactions_provider
+        """hashes -> the encodings of those held (compact proposals' fetches); None: refused."""
         self._max_rlp_depth = max_rlp_depth
         self._status_provider = status_provider
         self._blocks_provider = blocks_provider
@@ -183,7 +189,26 @@ class SyncServer:
         if status_only:
             self._log.warning("blocks request on the status protocol", peer=peer)
             return ErrorResponse(reason="only status requests are served on this protocol")
+        if isinstance(request, TransactionsRequest):
+            return self._transactions(request, peer)
         return self._blocks(request, peer)
+
+    def _transactions(self, request: TransactionsRequest, peer: str) -> SyncResponse:
+        if self._transactions_provider is None:
+            return ErrorResponse(reason="transactions are not served here")
+        try:
+            items = self._transactions_provider(list(request.hashes[:MAX_TRANSACTIONS_PER_REQUEST]))
+        except Exception as exc:
+            self._log.warning("transactions provider failed", peer=peer, error=_describe(exc))
+            return ErrorResponse(reason="transactions unavailable")
+        served: list[bytes] = []
+        size = 0
+        for item in items:
+            if size + len(item) > RESPONSE_BUDGET_BYTES:
+                break
+            served.append(item)
+            size += len(item)
+        return TransactionsResponse(items=tuple(served))
 
     def _blocks(self, request: BlocksRequest, peer: str) -> SyncResponse:
         count = min(request.count, MAX_BLOCKS_PER_REQUEST)
@@ -221,7 +246,7 @@ async def request(
     do not decode (then :class:`MalformedResponse`). An :class:`ErrorResponse`
     is returned, not raised; callers turn it into :class:`SyncRequestRefused`.
     """
-    kind = "status" if isinstance(message, StatusRequest) else "blocks"
+    kind = request_kind(message)
     stream: INetStream | None = None
     try:
         with trio.move_on_after(timeout) as scope:
@@ -240,6 +265,24 @@ async def request(
     assert scope.cancelled_caught
     await _reset_quietly(stream)
     raise SyncRequestTimeout(str(peer), kind, timeout)
+
+
+def request_kind(message: SyncRequest) -> str:
+    """The request's name in errors and logs."""
+    if isinstance(message, StatusRequest):
+        return "status"
+    return "transactions" if isinstance(message, TransactionsRequest) else "blocks"
+
+
+def expect_transactions(peer: ID, response: SyncResponse, count: int) -> list[bytes]:
+    """The transactions in ``response`` (at most ``count``); the caller checks they are the ones it asked for."""
+    if isinstance(response, TransactionsResponse):
+        if len(response.items) > count:
+            raise SyncRequestFailed(str(peer), "transactions", f"peer sent {len(response.items)} for {count} asked")
+        return list(response.items)
+    if isinstance(response, ErrorResponse):
+        raise SyncRequestRefused(str(peer), "transactions", response.reason)
+    raise SyncRequestFailed(str(peer), "transactions", "peer answered a transactions request with something else")
 
 
 def expect_status(peer: ID, response: SyncResponse) -> Status:

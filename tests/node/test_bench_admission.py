@@ -14,8 +14,9 @@ def test_every_path_admits_the_same_senders_and_the_report_has_the_ratio(tmp_pat
     bench = _bench()
     report = bench.main(count=30, repeats=1, out=tmp_path / "admission.json")
     assert set(report["per_core_s"]) == {"py-evm", "settle", "settle admission"}
-    for key in ("py_evm_per_s", "settle_per_s", "settle_admission_per_s", "ratio"):
+    for key in ("py_evm_per_s", "settle_per_s", "settle_admission_per_s", "ratio", "import_ratio"):
         assert report[key] > 0
+    assert set(report["import_per_core_s"]) == {"block decode", "block decode, mempool"}
     assert (tmp_path / "admission.json").exists()
 
 

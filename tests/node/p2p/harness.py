@@ -120,6 +120,7 @@ async def start_node(
     on_consensus: Any = None,
     settings: P2PSettings = FAST,
     on_ready: Any = None,
+    transactions_provider: Any = None,
 ) -> Node:
     """Start a P2PNetwork in its own cancel scope, so a test can stop one node."""
     chain = chain or Chain(height=10, network_id=network_id)
@@ -154,6 +155,7 @@ async def start_node(
         on_peer_ready=on_peer_ready,
         log=log,
         settings=settings,
+        transactions_provider=transactions_provider,
     )
     node = Node(keys=keys, port=port, network=network, chain=chain, log=log)
 

@@ -16,6 +16,7 @@ from node.p2p import (
     SyncRequestTimeout,
 )
 from node.p2p.messages import (
+    MAX_REQUEST_BYTES,
     BlocksRequest,
     ErrorResponse,
     Status,
@@ -104,7 +105,7 @@ async def test_malformed_frames_are_answered_or_dropped_and_the_server_keeps_ser
     not_rlp = await _raw_exchange(b, a.peer_id, encode_varint_prefixed(b"\xff\xfe garbage"))
     unknown_type = await _raw_exchange(b, a.peer_id, encode_varint_prefixed(b"\xc1\x09"))  # RLP [9]
     bad_varint = await _raw_exchange(b, a.peer_id, b"\xff" * 12)
-    oversized = await _raw_exchange(b, a.peer_id, encode_varint_prefixed(b"x" * 5000))
+    oversized = await _raw_exchange(b, a.peer_id, encode_varint_prefixed(b"x" * (MAX_REQUEST_BYTES + 1)))
     truncated = await b.network.host.new_stream(ID.from_base58(a.peer_id), [SYNC])
     await truncated.write(encode_varint_prefixed(b"\xc1\x01")[:-1])
     await truncated.reset()
