@@ -113,6 +113,9 @@ class ConsensusEngine:
         self._feeding = False
         self._pending: dict[bytes, PendingBlock] = {}
         """Blocks executed at the current height, by hash, waiting for a commit decision."""
+        self._last_committed: Any = None
+        """The block this engine committed last: a validator a step behind may still ask for its
+        transactions to complete the compact proposal of it."""
         self._waiting_build: tuple[int, int] | None = None
         """(height, round) of a BuildBlock held back until transactions arrive."""
         self._height_started = time.monotonic()
@@ -194,19 +197,21 @@ class ConsensusEngine:
         rejected message) when the frame is malformed, the transactions cannot
         be had in time, or the rebuilt transaction root differs from the header's.
         """
-        mempool = self.backend.mempool
         try:
             proposal = compact_block.parse(frame)
-            lacking = compact_block.missing(proposal, self.held_transaction)
+            lacking = compact_block.missing(proposal, self.backend.mempool.get)
+            held = self.held_transactions(lacking) if lacking else {}
+            lacking = [tx_hash for tx_hash in lacking if tx_hash not in held]
             fetched: dict[bytes, bytes] = {}
             if lacking:
                 fetched = await self._fetch(peer, lacking)
                 log.info("compact proposal: transactions fetched", peer=peer, missing=len(lacking),
                          fetched=len(fetched))
+            mempool = self.backend.mempool  # it may have changed during the fetch
 
             def transaction(tx_hash: bytes) -> bytes | None:
-                held = mempool.get(tx_hash) or self.held_transaction(tx_hash)
-                return compact_block.transaction_bytes(held) if held is not None else fetched.get(tx_hash)
+                found = mempool.get(tx_hash) or held.get(tx_hash)
+                return compact_block.transaction_bytes(found) if found is not None else fetched.get(tx_hash)
 
             return compact_block.rebuild(proposal, transaction, self.backend.block_class, MAX_MESSAGE_BYTES)
         except compact_block.CompactBlockInvalid as exc:
@@ -224,7 +229,7 @@ class ConsensusEngine:
                 f"{self.max_fetch_transactions}")
         wanted = set(hashes)
         found: dict[bytes, bytes] = {}
-        with trio.move_on_after(self.proposal_fetch_timeout):
+        with trio.move_on_after(self.proposal_fetch_timeout) as deadline:
             try:
                 items = await self.fetch_transactions(peer, hashes, self.proposal_fetch_timeout)
             except Exception as exc:  # a peer that cannot be asked or answers badly: the proposal waits no longer
@@ -234,18 +239,26 @@ class ConsensusEngine:
                 tx_hash = keccak_256(item).digest()
                 if tx_hash in wanted:
                     found[tx_hash] = item
+        if deadline.cancelled_caught:
+            log.warning("compact proposal: fetching transactions timed out", peer=peer, missing=len(hashes),
+                        timeout=self.proposal_fetch_timeout)
         return found
 
-    def held_transaction(self, tx_hash: bytes) -> Any:
-        """A transaction this node holds, pending in the mempool or in a block executed at this height."""
-        held = self.backend.mempool.get(tx_hash)
-        if held is not None:
-            return held
-        for pending in self._pending.values():
-            for transaction in pending.block.transactions:
-                if transaction.hash == tx_hash:
-                    return transaction
-        return None
+    def held_transactions(self, hashes: list[bytes]) -> dict[bytes, Any]:
+        """Those of ``hashes`` this node holds, by hash: pending in the mempool, or in a block executed at
+        this height or committed last (a validator a step behind may still need them)."""
+        mempool = self.backend.mempool
+        held = {tx_hash: transaction for tx_hash in hashes if (transaction := mempool.get(tx_hash)) is not None}
+        if len(held) < len(hashes):
+            blocks = [pending.block for pending in self._pending.values()]
+            if self._last_committed is not None:
+                blocks.append(self._last_committed)
+            wanted = set(hashes)
+            for block in blocks:
+                for transaction in block.transactions:
+                    if transaction.hash in wanted:
+                        held.setdefault(transaction.hash, transaction)
+        return held
 
     def _wire_form(self, message: SignedMessage) -> bytes:
         """What goes on the wire for ``message``: own proposals of a block executed here compact, the rest as is."""
@@ -443,6 +456,7 @@ class ConsensusEngine:
                     f"fails to execute here: {exc}"
                 ) from exc
         self.backend.commit_block(pending, action.certificate.encode())
+        self._last_committed = pending.block
         self._pending.clear()
         self._waiting_build = None
         self._mark_commit()

@@ -325,8 +325,8 @@ async def _start_network(
 
     def held_transactions(hashes: list[bytes]) -> list[bytes]:
         """The transactions a peer asks for that this node holds (a compact proposal it cannot complete)."""
-        held = (engine.held_transaction(tx_hash) for tx_hash in hashes)
-        return [transaction_bytes(transaction) for transaction in held if transaction is not None]
+        held = engine.held_transactions(hashes)
+        return [transaction_bytes(held[tx_hash]) for tx_hash in hashes if tx_hash in held]
 
     network = P2PNetwork(
         key_pair=key_pair,

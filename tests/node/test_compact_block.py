@@ -177,6 +177,9 @@ async def test_the_engine_sends_its_proposal_compact_and_a_peer_completes_it(tmp
         proposal = decode(await completing._complete_proposal(frames[0], "12D3KooWproposer"), CHAIN_ID)
         assert proposal.kind == MessageKind.PROPOSAL and proposal.block_hash == proposer.head.hash
         assert [len(hashes) for hashes in asked] == [2]  # only the two it lacked were fetched
+        hashes = list(compact_block.parse(frames[0]).hashes)
+        assert len(proposer.mempool) == 0  # committed: a validator a step behind is still served from the block
+        assert list(sender.held_transactions(hashes)) == hashes
         completing.fetch_transactions = None
         assert await completing._complete_proposal(frames[0], "12D3KooWproposer") is None  # cannot fetch: dropped
     finally:
