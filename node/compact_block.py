@@ -16,14 +16,19 @@ message then goes through the ordinary decoding, whose signature covers the
 whole block. A transaction's hash is the keccak of its own encoding, so a
 transaction found under a hash is byte for byte the one the proposer had.
 
-Frame: ``COMPACT_PREFIX`` + RLP ``[before, after, [field, ...], transactions_index, [hash, ...]]``,
-where the signed message is ``before + block + after`` and the block is the
-RLP list of its fields, the transactions (one list) at ``transactions_index``.
-The prefix byte cannot start a full signed message (an RLP list, 0xc0 and up).
+The proposer carries in full the transactions its own clients submitted in
+the last :data:`LOCAL_FULL_SECONDS`: those are the ones its gossip may not have
+delivered yet, and fetching them would cost the others a round trip.
+
+Frame: ``COMPACT_PREFIX`` + RLP ``[before, after, [field, ...], transactions_index, [hash, ...], [transaction, ...]]``,
+where the signed message is ``before + block + after``, the block is the
+RLP list of its fields with the transactions (one list) at ``transactions_index``,
+and the last list holds the transactions sent in full. The prefix byte cannot
+start a full signed message (an RLP list, 0xc0 and up).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +41,9 @@ from vm.ordered_trie import ordered_trie_root_and_nodes
 
 COMPACT_PREFIX = b"\x01"
 """First byte of a compact proposal frame on the consensus topic."""
+
+LOCAL_FULL_SECONDS = 1.0
+"""A proposer sends in full the transactions its own clients submitted this recently."""
 
 
 class CompactBlockInvalid(ValueError):
@@ -53,6 +61,8 @@ class CompactProposal:
     transactions_index: int
     hashes: tuple[bytes, ...]
     """The block's transaction hashes, in block order."""
+    included: dict[bytes, bytes]
+    """Transactions sent in full, by their hash (the proposer's freshest local ones)."""
 
 
 def transaction_bytes(transaction: SignedTransactionAPI) -> bytes:
@@ -62,11 +72,12 @@ def transaction_bytes(transaction: SignedTransactionAPI) -> bytes:
     return transaction.encode()
 
 
-def compact(raw_message: bytes, block_bytes: bytes, block: BlockAPI) -> bytes | None:
+def compact(raw_message: bytes, block_bytes: bytes, block: BlockAPI, full: Collection[bytes] = ()) -> bytes | None:
     """The compact frame of the signed PROPOSAL ``raw_message`` of ``block`` (encoded as ``block_bytes``).
 
-    None when the block's bytes are not found in the message or the block
-    re-encodes to other bytes: the full message is sent then.
+    Transactions whose hash is in ``full`` travel in full. None when the
+    block's bytes are not found in the message or the block re-encodes to
+    other bytes: the full message is sent then.
     """
     start = raw_message.find(block_bytes)
     if start < 0:
@@ -78,11 +89,12 @@ def compact(raw_message: bytes, block_bytes: bytes, block: BlockAPI) -> bytes | 
     index = names.index("transactions")
     encoded = [rlp.encode(getattr(block, name), sedes=sedes) for name, sedes in fields if name != "transactions"]
     hashes = [transaction.hash for transaction in block.transactions]
-    items = [_item(transaction_bytes(transaction)) for transaction in block.transactions]
-    if _block_bytes(encoded, index, items) != block_bytes:
+    raws = [transaction_bytes(transaction) for transaction in block.transactions]
+    if _block_bytes(encoded, index, [_item(raw) for raw in raws]) != block_bytes:
         return None
+    included = [raw for tx_hash, raw in zip(hashes, raws, strict=True) if tx_hash in full]
     return COMPACT_PREFIX + rlp.encode([
-        raw_message[:start], raw_message[start + len(block_bytes):], encoded, index, hashes,
+        raw_message[:start], raw_message[start + len(block_bytes):], encoded, index, hashes, included,
     ])
 
 
@@ -94,11 +106,14 @@ def parse(frame: bytes) -> CompactProposal:
         items = rlp.decode(frame[len(COMPACT_PREFIX):])
     except (rlp.DecodingError, RecursionError) as exc:
         raise CompactBlockInvalid(f"compact proposal could not be decoded: {exc}") from None
-    if not (isinstance(items, list) and len(items) == 5 and isinstance(items[0], bytes)
+    if not (isinstance(items, list) and len(items) == 6 and isinstance(items[0], bytes)
             and isinstance(items[1], bytes) and isinstance(items[2], list) and isinstance(items[3], bytes)
-            and isinstance(items[4], list)):
-        raise CompactBlockInvalid("compact proposal must be [before, after, [field, ...], index, [hash, ...]]")
-    fields, hashes = items[2], items[4]
+            and isinstance(items[4], list) and isinstance(items[5], list)):
+        raise CompactBlockInvalid(
+            "compact proposal must be [before, after, [field, ...], index, [hash, ...], [transaction, ...]]")
+    fields, hashes, included = items[2], items[4], items[5]
+    if not all(isinstance(raw, bytes) and raw for raw in included):
+        raise CompactBlockInvalid("compact proposal transactions must be non-empty byte strings")
     if not all(isinstance(field, bytes) for field in fields):
         raise CompactBlockInvalid("compact proposal block fields must be byte strings")
     if not all(isinstance(tx_hash, bytes) and len(tx_hash) == 32 for tx_hash in hashes):
@@ -106,12 +121,15 @@ def parse(frame: bytes) -> CompactProposal:
     index = int.from_bytes(items[3], "big")
     if index > len(fields):
         raise CompactBlockInvalid(f"transactions index {index} past the {len(fields)} block fields")
-    return CompactProposal(items[0], items[1], tuple(fields), index, tuple(hashes))
+    return CompactProposal(items[0], items[1], tuple(fields), index, tuple(hashes),
+                           {keccak_256(raw).digest(): raw for raw in included})
 
 
 def missing(proposal: CompactProposal, known: Callable[[bytes], Any]) -> list[bytes]:
-    """The hashes of ``proposal`` that ``known`` (hash -> transaction or None) does not hold, each once."""
-    return list(dict.fromkeys(tx_hash for tx_hash in proposal.hashes if known(tx_hash) is None))
+    """The hashes of ``proposal`` neither sent in full nor held by ``known`` (hash -> transaction or None), once."""
+    return list(dict.fromkeys(
+        tx_hash for tx_hash in proposal.hashes if tx_hash not in proposal.included and known(tx_hash) is None
+    ))
 
 
 def rebuild(
@@ -138,7 +156,7 @@ def rebuild(
     size = len(proposal.before) + len(proposal.after) + sum(len(field) for field in proposal.fields)
     raws = []
     for tx_hash in proposal.hashes:
-        raw = transactions(tx_hash)
+        raw = proposal.included.get(tx_hash) or transactions(tx_hash)
         if raw is None:
             raise CompactBlockInvalid(f"transaction 0x{tx_hash.hex()} of the proposal is unavailable")
         if keccak_256(raw).digest() != tx_hash:

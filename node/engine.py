@@ -125,6 +125,10 @@ class ConsensusEngine:
         """Dev chains: propose as soon as a transaction arrives (``evm_setAutomine``). Off, transactions
         wait for the next period (interval mining) or for ``evm_mine``."""
         backend.on_transaction(lambda _hash: self._on_transaction())
+        self._recent_local: dict[bytes, float] = {}
+        """Hashes of transactions this node's clients submitted, with when (monotonic): a compact proposal
+        carries the fresh ones in full, as gossip may not have delivered them yet."""
+        backend.on_local_transaction(self._note_local)
         self.validator_set_at: Callable[[int], ValidatorSet] | None = None
         """The set of a height from the permission registry (node/validator_registry.py); None: the
         configured set forever. Read at each new height, so a change decided in block h applies from h+1."""
@@ -260,13 +264,30 @@ class ConsensusEngine:
                         held.setdefault(transaction.hash, transaction)
         return held
 
+    def _note_local(self, raw: bytes) -> None:
+        if self.compact_proposals:
+            tx_hash = keccak_256(raw).digest()
+            self._recent_local.pop(tx_hash, None)  # kept in time order: the oldest first
+            self._recent_local[tx_hash] = time.monotonic()
+            self._fresh_local()
+
+    def _fresh_local(self) -> set[bytes]:
+        """Hashes of local transactions younger than ``LOCAL_FULL_SECONDS``; older ones are forgotten."""
+        cutoff = time.monotonic() - compact_block.LOCAL_FULL_SECONDS
+        while self._recent_local:
+            oldest, when = next(iter(self._recent_local.items()))
+            if when >= cutoff:
+                break
+            del self._recent_local[oldest]
+        return set(self._recent_local)
+
     def _wire_form(self, message: SignedMessage) -> bytes:
         """What goes on the wire for ``message``: own proposals of a block executed here compact, the rest as is."""
         payload = message.payload
         if self.compact_proposals and isinstance(payload, Proposal):
             pending = self._pending.get(payload.block_hash)
             if pending is not None:
-                frame = compact_block.compact(message.raw, payload.block, pending.block)
+                frame = compact_block.compact(message.raw, payload.block, pending.block, self._fresh_local())
                 if frame is not None:
                     return frame
         return message.raw

@@ -89,13 +89,33 @@ def test_a_forged_hash_list_is_refused_before_anything_reads_the_block(pair):
     message, block_bytes, block = _signed_proposal(proposer)
     proposal = compact_block.parse(compact_block.compact(message.raw, block_bytes, block))
     reordered = compact_block.CompactProposal(proposal.before, proposal.after, proposal.fields,
-                                              proposal.transactions_index, tuple(reversed(proposal.hashes)))
+                                              proposal.transactions_index, tuple(reversed(proposal.hashes)), {})
     with pytest.raises(CompactBlockInvalid, match="differs from the header"):
         compact_block.rebuild(reordered, _from(validator), validator.block_class, MAX_MESSAGE_BYTES)
     dropped = compact_block.CompactProposal(proposal.before, proposal.after, proposal.fields,
-                                            proposal.transactions_index, proposal.hashes[:-1])
+                                            proposal.transactions_index, proposal.hashes[:-1], {})
     with pytest.raises(CompactBlockInvalid, match="differs from the header"):
         compact_block.rebuild(dropped, _from(validator), validator.block_class, MAX_MESSAGE_BYTES)
+
+
+def test_fresh_local_transactions_travel_in_full_and_cannot_stand_in_for_others(pair):
+    proposer, validator = pair
+    message, block_bytes, block = _signed_proposal(proposer)
+    fresh = block.transactions[1].hash
+    frame = compact_block.compact(message.raw, block_bytes, block, full={fresh})
+    proposal = compact_block.parse(frame)
+    assert list(proposal.included) == [fresh]
+    assert compact_block.missing(proposal, validator.mempool.get) == [block.transactions[0].hash,
+                                                                      block.transactions[2].hash]
+    others = {tx_hash: transaction_bytes(proposer.mempool.get(tx_hash)) for tx_hash in proposal.hashes
+              if tx_hash != fresh}
+    assert compact_block.rebuild(proposal, others.get, validator.block_class, MAX_MESSAGE_BYTES) == message.raw
+    # A transaction sent in full is filed under its own hash: it cannot fill another hash's place.
+    forged = compact_block.CompactProposal(proposal.before, proposal.after, proposal.fields,
+                                           proposal.transactions_index, proposal.hashes,
+                                           {proposal.hashes[0]: RAWS[1]})
+    with pytest.raises(CompactBlockInvalid, match="hashes otherwise"):
+        compact_block.rebuild(forged, others.get, validator.block_class, MAX_MESSAGE_BYTES)
 
 
 def test_a_fetched_transaction_must_hash_to_its_hash(pair):
@@ -109,7 +129,8 @@ def test_a_fetched_transaction_must_hash_to_its_hash(pair):
 
 @pytest.mark.parametrize("frame", [
     b"\x01", b"\x01\xc0", b"\x01" + rlp.encode([b"", b"", [], b"\x01", [b"short"]]),
-    b"\x01" + rlp.encode([b"", b"", [[b""]], b"\x01", []]), b"\x01\xff\xff",
+    b"\x01" + rlp.encode([b"", b"", [[b""]], b"\x01", [], []]), b"\x01\xff\xff",
+    b"\x01" + rlp.encode([b"", b"", [], b"\x01", []]), b"\x01" + rlp.encode([b"", b"", [], b"\x01", [], [b""]]),
 ])
 def test_malformed_frames_are_refused_with_a_reason(frame):
     with pytest.raises(CompactBlockInvalid):
@@ -166,9 +187,9 @@ async def test_the_engine_sends_its_proposal_compact_and_a_peer_completes_it(tmp
         completing.fetch_transactions = fetch
         async with trio.open_nursery() as nursery:
             await nursery.start(sender.run)
-            for raw in RAWS:
-                proposer.send_raw_transaction(raw)
-            receiver.send_raw_transaction(RAWS[0], local=False)
+            proposer.send_raw_transaction(RAWS[0])  # from the proposer's own client: travels in full
+            for raw in RAWS[1:]:
+                proposer.send_raw_transaction(raw, local=False)  # gossiped to it: only the hash travels
             sender.mine_now()
             await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
@@ -176,7 +197,8 @@ async def test_the_engine_sends_its_proposal_compact_and_a_peer_completes_it(tmp
         assert len(frames) == 1
         proposal = decode(await completing._complete_proposal(frames[0], "12D3KooWproposer"), CHAIN_ID)
         assert proposal.kind == MessageKind.PROPOSAL and proposal.block_hash == proposer.head.hash
-        assert [len(hashes) for hashes in asked] == [2]  # only the two it lacked were fetched
+        assert [len(hashes) for hashes in asked] == [2]  # only the two gossiped ones it lacked were fetched
+        assert len(receiver.mempool) == 0
         hashes = list(compact_block.parse(frames[0]).hashes)
         assert len(proposer.mempool) == 0  # committed: a validator a step behind is still served from the block
         assert list(sender.held_transactions(hashes)) == hashes
