@@ -17,7 +17,7 @@ whole block. A transaction's hash is the keccak of its own encoding, so a
 transaction found under a hash is byte for byte the one the proposer had.
 
 The proposer carries in full the transactions its own clients submitted in
-the last :data:`LOCAL_FULL_SECONDS`: those are the ones its gossip may not have
+the last :data:`LOCAL_FULL_SECONDS` (2 s): those are the ones its gossip may not have
 delivered yet, and fetching them would cost the others a round trip.
 
 Frame: ``COMPACT_PREFIX`` + RLP ``[before, after, [field, ...], transactions_index, [hash, ...], [transaction, ...]]``,
@@ -42,7 +42,7 @@ from vm.ordered_trie import ordered_trie_root_and_nodes
 COMPACT_PREFIX = b"\x01"
 """First byte of a compact proposal frame on the consensus topic."""
 
-LOCAL_FULL_SECONDS = 1.0
+LOCAL_FULL_SECONDS = 2.0
 """A proposer sends in full the transactions its own clients submitted this recently."""
 
 

@@ -58,6 +58,9 @@ log = structlog.get_logger("settle.consensus")
 #: How far ahead of this node's clock a proposed block's timestamp may be (geth allows 15 s).
 MAX_FUTURE_SECONDS = 15
 
+#: How often a compact proposal waiting for missing transactions looks whether gossip brought them.
+_FETCH_POLL_SECONDS = 0.02
+
 
 class ConsensusHalted(Exception):
     """This node cannot follow the chain safely any more (its execution disagrees with a quorum)."""
@@ -224,25 +227,39 @@ class ConsensusEngine:
             return None
 
     async def _fetch(self, peer: str, hashes: list[bytes]) -> dict[bytes, bytes]:
-        """Those of ``hashes`` ``peer`` sends within the fetch timeout, by hash; never raises."""
+        """Those of ``hashes`` ``peer`` sends within the fetch timeout, by hash; never raises.
+
+        Gossip keeps delivering meanwhile: the wait ends as soon as every hash is either fetched or
+        in the mempool, or at the timeout, so a transaction that was merely late still completes the
+        proposal when the peer cannot be asked or answers slowly.
+        """
         if self.fetch_transactions is None:
             raise compact_block.CompactBlockInvalid(f"{len(hashes)} transactions missing and no network to fetch them")
         if len(hashes) > self.max_fetch_transactions:
             raise compact_block.CompactBlockInvalid(
                 f"{len(hashes)} transactions missing, more than [p2p] max_fetch_transactions = "
                 f"{self.max_fetch_transactions}")
+        fetch, mempool = self.fetch_transactions, self.backend.mempool
         wanted = set(hashes)
         found: dict[bytes, bytes] = {}
-        with trio.move_on_after(self.proposal_fetch_timeout) as deadline:
+
+        async def ask() -> None:
             try:
-                items = await self.fetch_transactions(peer, hashes, self.proposal_fetch_timeout)
-            except Exception as exc:  # a peer that cannot be asked or answers badly: the proposal waits no longer
+                items = await fetch(peer, hashes, self.proposal_fetch_timeout)
+            except Exception as exc:  # a peer that cannot be asked or answers badly: gossip may still bring them
                 log.warning("compact proposal: fetching transactions failed", peer=peer, error=str(exc))
-                items = []
+                return
             for item in items:
                 tx_hash = keccak_256(item).digest()
                 if tx_hash in wanted:
                     found[tx_hash] = item
+
+        with trio.move_on_after(self.proposal_fetch_timeout) as deadline:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ask)
+                while not all(tx_hash in found or mempool.get(tx_hash) is not None for tx_hash in hashes):
+                    await trio.sleep(_FETCH_POLL_SECONDS)
+                nursery.cancel_scope.cancel()
         if deadline.cancelled_caught:
             log.warning("compact proposal: fetching transactions timed out", peer=peer, missing=len(hashes),
                         timeout=self.proposal_fetch_timeout)

@@ -204,6 +204,23 @@ async def test_the_engine_sends_its_proposal_compact_and_a_peer_completes_it(tmp
         assert list(sender.held_transactions(hashes)) == hashes
         completing.fetch_transactions = None
         assert await completing._complete_proposal(frames[0], "12D3KooWproposer") is None  # cannot fetch: dropped
+
+        async def unreachable(peer: str, hashes: list[bytes], timeout: float) -> list[bytes]:
+            raise RuntimeError("peer is not connected")
+
+        completing.fetch_transactions = unreachable
+        completing.proposal_fetch_timeout = 0.3
+        assert await completing._complete_proposal(frames[0], "12D3KooWproposer") is None  # nothing came in time
+
+        async def late_gossip() -> None:
+            await trio.sleep(0.1)
+            for raw in RAWS:
+                receiver.send_raw_transaction(raw, local=False)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(late_gossip)
+            rebuilt = await completing._complete_proposal(frames[0], "12D3KooWproposer")
+        assert rebuilt is not None and decode(rebuilt, CHAIN_ID).block_hash == proposer.head.hash
     finally:
         for store in stores:
             store.close()
