@@ -24,6 +24,7 @@ from genesis.loader import genesis_to_json
 from genesis.model import Genesis
 from vm.chain import SettleChain, build_genesis, chain_class_for, genesis_header
 from vm.leveldb import LevelDB, WriteOverlay
+from vm.library_memos import release_block_memos
 
 GENESIS_ID_KEY = b"settle:genesis-id"
 LOG_INDEX_PREFIX = b"settle:log:"  # + address(20) + block number (8, big-endian)
@@ -59,8 +60,8 @@ class GenesisMismatch(StoreError):
 class ChainStore:
     """Owns the data dir's LevelDB; opened once per process, closed on shutdown."""
 
-    def __init__(self, data_dir: Path, genesis: Genesis, *, leveldb_cache_bytes: int = 64 * 1024 * 1024,
-                 leveldb_write_buffer_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, data_dir: Path, genesis: Genesis, *, leveldb_cache_bytes: int = 8 * 1024 * 1024,
+                 leveldb_write_buffer_bytes: int = 4 * 1024 * 1024) -> None:
         self.data_dir = Path(data_dir)
         self.genesis = genesis
         self.db = LevelDB(self.data_dir / "chain", cache_bytes=leveldb_cache_bytes,
@@ -103,6 +104,7 @@ class ChainStore:
             overlay[CERTIFICATE_PREFIX + block.hash] = certificate
         self.db.write_many(overlay.pending())
         self._head = None
+        release_block_memos()  # libraries' method memos would keep this overlay (and older ones) alive
 
     def rewind_to(self, header: BlockHeaderAPI) -> list[BlockAPI]:
         """Dev chains only (``evm_revert``): make ``header`` the head again; returns the blocks dropped.
@@ -141,6 +143,7 @@ class ChainStore:
         changes[SAFETY_KEY] = None
         self.db.write_many(changes)
         self._head = None
+        release_block_memos()
         return dropped
 
     def save_safety_record(self, record: bytes) -> None:
