@@ -168,7 +168,7 @@ SIMULATED_BLOCK_SECONDS = 12
 """Seconds between simulated blocks unless overridden (geth's eth_simulateV1 default)."""
 
 RECENT_BLOCKS = 64
-"""Committed blocks kept decoded for receipt and log queries."""
+"""Committed blocks kept decoded for receipt and log queries, unless configured (``[storage] recent_blocks``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +234,7 @@ class Backend:
         gas_cap: int = 50_000_000,
         evm_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        recent_blocks: int = RECENT_BLOCKS,
     ) -> None:
         self.store = store
         self.chain_id = store.genesis.chain_id
@@ -263,6 +264,7 @@ class Backend:
         """Read-only state after the head block; rebuilt lazily after each commit."""
         self._recent_blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
         """Decoded recent blocks: receipt polling reads the same few blocks over and over."""
+        self._recent_blocks_kept = recent_blocks
         self._recent_blocks_lock = threading.Lock()
         """Log queries run on worker threads and share the cache with the trio thread."""
         self._last_committed: PendingBlock | None = None
@@ -782,7 +784,7 @@ class Backend:
         committed = CommittedBlock(block, receipts, tuple(logs_of_block(header, receipts, block.transactions)))
         with self._recent_blocks_lock:
             self._recent_blocks[header.hash] = committed
-            if len(self._recent_blocks) > RECENT_BLOCKS:
+            if len(self._recent_blocks) > self._recent_blocks_kept:
                 self._recent_blocks.popitem(last=False)
         return committed
 

@@ -164,6 +164,7 @@ def run(config_path: Path, joining: bool) -> None:
         data_dir=config.node.data_dir,
         leveldb_cache_bytes=config.storage.leveldb_cache_mb * 1024 * 1024,
         leveldb_write_buffer_bytes=config.storage.leveldb_write_buffer_mb * 1024 * 1024,
+        recent_blocks=config.storage.recent_blocks,
         genesis=genesis,
         keys=keys,
         role=config.node.role,

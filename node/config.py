@@ -72,8 +72,9 @@ A complete file with every default::
     max_fetch_transactions = 1024  # per compact proposal; lacking more, it is dropped
 
     [storage]
-    leveldb_cache_mb = 64       # native memory, outside Python's heap
-    leveldb_write_buffer_mb = 32
+    leveldb_cache_mb = 8        # native memory, outside Python's heap
+    leveldb_write_buffer_mb = 4
+    recent_blocks = 64          # decoded blocks kept for receipt and log queries
 
     [mempool]
     max_transactions = 10000
@@ -543,11 +544,19 @@ class P2PSection:
 class StorageSection:
     """``[storage]``: LevelDB's native memory, the largest bounded part of a node's RSS (issue 26)."""
 
-    leveldb_cache_mb: int = _setting(64, _integer(1, 65_536))
-    """MiB of LevelDB's block cache (decompressed blocks of the chain database). Default 64."""
+    leveldb_cache_mb: int = _setting(8, _integer(1, 65_536))
+    """MiB of LevelDB's block cache (decompressed blocks of the chain database). Default 8 (LevelDB's own).
 
-    leveldb_write_buffer_mb: int = _setting(32, _integer(1, 4_096))
-    """MiB LevelDB's memtable may hold before it is flushed to a table file. Default 32."""
+    The file system's page cache keeps the table files too; this only saves their decompression."""
+
+    leveldb_write_buffer_mb: int = _setting(4, _integer(1, 4_096))
+    """MiB LevelDB's memtable may hold before it is flushed to a table file. Default 4.
+
+    It fills with every write (about 1-3 KB per transaction) and stays full, up to twice over while the
+    previous one is written out: at 32 MiB a node at 10 tx/s grew for the first hour (issue 26)."""
+
+    recent_blocks: int = _setting(64, _integer(1, 1_000_000))
+    """Committed blocks kept decoded, with their receipts and logs, for receipt and log queries. Default 64."""
 
 
 @dataclass(frozen=True, slots=True)

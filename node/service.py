@@ -107,10 +107,12 @@ class NodeSettings:
     reads, and never votes or writes (docs/audit.md)."""
     node_key: bytes | None = None
     """The libp2p identity key of an audit node, which has no validator keys."""
-    leveldb_cache_bytes: int = 64 * 1024 * 1024
+    leveldb_cache_bytes: int = 8 * 1024 * 1024
     """LevelDB's block cache (``[storage] leveldb_cache_mb``)."""
-    leveldb_write_buffer_bytes: int = 32 * 1024 * 1024
+    leveldb_write_buffer_bytes: int = 4 * 1024 * 1024
     """LevelDB's memtable size before a flush (``[storage] leveldb_write_buffer_mb``)."""
+    recent_blocks: int = 64
+    """Committed blocks kept decoded for receipt and log queries (``[storage] recent_blocks``)."""
 
     @property
     def networked(self) -> bool:
@@ -239,6 +241,7 @@ async def run_node(settings: NodeSettings) -> None:
             mempool_limits=settings.mempool,
             gas_cap=settings.gas_cap,
             evm_timeout=settings.evm_timeout,
+            recent_blocks=settings.recent_blocks,
         )
         shorten_switch_interval()
         if not blake2f_is_native():

@@ -36,8 +36,8 @@ class LevelDB(BaseAtomicDB):
     another process may open the directory.
     """
 
-    def __init__(self, path: Path, *, create_if_missing: bool = True, cache_bytes: int = 64 * 1024 * 1024,
-                 write_buffer_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, path: Path, *, create_if_missing: bool = True, cache_bytes: int = 8 * 1024 * 1024,
+                 write_buffer_bytes: int = 4 * 1024 * 1024) -> None:
         self.path = Path(path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
