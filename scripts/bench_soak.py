@@ -166,7 +166,8 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
                     windows[window].sent += 1
                     sent += 1
                     if len(windows) > 1 and windows[-1].sent == 1:
-                        console.print(f"[dim]{windows[-2].start_s / 60:.0f} min: sent {sent}, committed "
+                        elapsed_min = (windows[-2].start_s + window_seconds) / 60
+                        console.print(f"[dim]{elapsed_min:.0f} min: sent {sent}, committed "
                                       f"{len(watcher.seen)}, RSS {[round(n.samples[-1][1]) for n in memory]} MB[/dim]")
                 end = time.monotonic()
                 for node, pid in zip(memory, pids, strict=True):
