@@ -3,7 +3,8 @@
 Starts four validators (each its own process, libp2p on 127.0.0.1, 1 s block period), deploys
 SettleTestToken and spreads tokens over ten senders (as ``bench_network``), then offers transfers at
 ``--rate`` per second for ``--minutes``, in windows of one minute (shorter for short runs). Every
-few seconds it samples each node's RSS (``/proc/<pid>/status``) and CPU time (``/proc/<pid>/stat``).
+five seconds a thread of its own samples each node's RSS (``/proc/<pid>/status``); CPU time
+(``/proc/<pid>/stat``) is read at the start and end of the load.
 
 Writes ``bench-results/soak.json``:
 
@@ -93,6 +94,42 @@ def _slope_per_hour(samples: list[tuple[float, float]]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * 3600
 
 
+class RssSampler:
+    """Samples every node's RSS each ``SAMPLE_SECONDS`` on its own thread.
+
+    Sampling from the sending loop skipped samples while sends ran late and then took a burst at
+    one moment, which weighted the slope fit towards those moments.
+    """
+
+    def __init__(self, memory: list[NodeMemory], pids: list[int], start: float) -> None:
+        self.memory, self.pids, self.start = memory, pids, start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        for node, pid in zip(self.memory, self.pids, strict=True):
+            node.samples.append((now - self.start, _rss_mb(pid)))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def start_sampling(self) -> None:
+        self._thread.start()
+
+    def halt(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def stop(self) -> None:
+        """Stop and take the last sample."""
+        self.halt()
+        self.sample()
+
+
 class BlockTimes:
     """Wraps bench_network's CommitWatcher: also records when each new block was first seen."""
 
@@ -144,7 +181,8 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
             windows: list[Window] = []
             submitted: dict[str, tuple[float, int]] = {}
             start = time.monotonic()
-            next_sample = start
+            sampler = RssSampler(memory, pids, start)
+            sampler.start_sampling()
             sent = 0
             count = max(1, int(rate * duration))
             raws = workload.sign_transfers(count)
@@ -152,10 +190,6 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
                 for index, raw in enumerate(raws):
                     due = start + index / rate
                     while (now := time.monotonic()) < due:
-                        if now >= next_sample:
-                            for node, pid in zip(memory, pids, strict=True):
-                                node.samples.append((now - start, _rss_mb(pid)))
-                            next_sample += SAMPLE_SECONDS
                         time.sleep(min(due - now, 0.05))
                     window = int((time.monotonic() - start) // window_seconds)
                     while len(windows) <= window:
@@ -169,14 +203,14 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
                         elapsed_min = (windows[-2].start_s + window_seconds) / 60
                         console.print(f"[dim]{elapsed_min:.0f} min: sent {sent}, committed "
                                       f"{len(watcher.seen)}, RSS {[round(n.samples[-1][1]) for n in memory]} MB[/dim]")
+                sampler.stop()
                 end = time.monotonic()
-                for node, pid in zip(memory, pids, strict=True):
-                    node.samples.append((end - start, _rss_mb(pid)))
                 deadline = end + DRAIN_SECONDS
                 while time.monotonic() < deadline and not all(h in watcher.seen for h in submitted):
                     time.sleep(0.1)
                 cpu_end = [_cpu_seconds(pid) for pid in pids]
             finally:
+                sampler.halt()
                 watcher.stop_event.set()
                 watcher.join(5)
                 blocks.stop()
