@@ -552,7 +552,7 @@ class StorageSection:
     leveldb_write_buffer_mb: int = _setting(4, _integer(1, 4_096))
     """MiB LevelDB's memtable may hold before it is flushed to a table file. Default 4.
 
-    It fills with every write (about 1-3 KB per transaction) and stays full, up to twice over while the
+    It fills with every write (a few KB per transaction) and stays full, up to twice over while the
     previous one is written out: at 32 MiB a node at 10 tx/s grew for the first hour (issue 26)."""
 
     recent_blocks: int = _setting(64, _integer(1, 1_000_000))
