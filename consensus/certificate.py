@@ -48,7 +48,11 @@ def verify_seal(public_key: bytes, seal: bytes, chain_id: int, height: int, roun
     return _verify(public_key, seal_message(chain_id, height, round, block_hash), seal)
 
 
-@lru_cache(maxsize=4096)
+SEAL_CHECKS_KEPT = 1024
+"""Seal checks remembered (about 400 bytes each): repeats arrive within a few heights of the seal."""
+
+
+@lru_cache(maxsize=SEAL_CHECKS_KEPT)
 def _verify(public_key: bytes, message: bytes, seal: bytes) -> bool:
     # Memoised: a pure function of its bytes, and the same seal reaches a node several times
     # (relays, rebroadcasts after restarts) while one verification costs about 1-2 ms.

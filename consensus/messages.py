@@ -233,7 +233,13 @@ def decode(raw: bytes, chain_id: int) -> SignedMessage:
     return _decode(bytes(raw), chain_id)
 
 
-@lru_cache(maxsize=8192)
+DECODED_MESSAGES_KEPT = 1024
+"""Small messages kept decoded (about 550 bytes each). Repeats come within a height (PREPAREs inside
+ROUND-CHANGE certificates and justifications), so a hundred heights' worth is plenty; at 8192 the memo
+took a quarter of an hour to fill, which a soak saw as growth (issue 26)."""
+
+
+@lru_cache(maxsize=DECODED_MESSAGES_KEPT)
 def _decode_small(raw: bytes, chain_id: int) -> SignedMessage:
     return _decode(raw, chain_id)
 
