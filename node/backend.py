@@ -267,8 +267,9 @@ class Backend:
         self._recent_blocks_kept = recent_blocks
         self._recent_blocks_lock = threading.Lock()
         """Log queries run on worker threads and share the cache with the trio thread."""
-        self._last_committed: PendingBlock | None = None
-        """The block committed last, still decoded: clients poll receipts of the newest block first."""
+        self._last_committed: tuple[BlockAPI, tuple[ReceiptAPI, ...]] | None = None
+        """The block committed last and its receipts, still decoded: clients poll receipts of the newest
+        block first. Not its ``PendingBlock``, whose overlay holds every write of the block."""
         self._consensus_idle = threading.Event()
         """Clear while this node executes a block: RPC workers then wait at their next deadline check."""
         self._consensus_idle.set()
@@ -484,7 +485,7 @@ class Backend:
         if block.header.parent_hash != self.head.hash:
             raise InvalidBlock(f"block {block.number} no longer extends the head {self.head.block_number}")
         self.store.commit(pending.overlay, block, pending.receipts, certificate)
-        self._last_committed = pending
+        self._last_committed = (block, pending.receipts)
         self._head_state = None
         if self.next_timestamp is not None and block.header.timestamp == self.next_timestamp:
             # Later blocks go on from the timestamp set, as in Hardhat.
@@ -776,8 +777,8 @@ class Backend:
                 self._recent_blocks.move_to_end(header.hash)
                 return cached
         last = self._last_committed
-        if last is not None and last.block.hash == header.hash:  # as committed: no need to read it back
-            block, receipts = last.block, last.receipts
+        if last is not None and last[0].hash == header.hash:  # as committed: no need to read it back
+            block, receipts = last
         else:
             block = self.store.block(header)
             receipts = self.store.receipts(header)

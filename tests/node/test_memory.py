@@ -35,10 +35,10 @@ def test_committed_blocks_leave_no_overlays_alive(tmp_path: Path) -> None:
             assert backend.produce_block() is not None
             backend.account_view(bytes([2]) * 20)  # reads build the head's state (one overlay)
         assert store.head.block_number == BLOCKS
-        # What may live on: the head state's read overlay and the block committed last, which the
-        # backend keeps for receipt reads (``Backend._last_committed``) with its overlay. No older block.
-        assert _live(WriteOverlay) - before <= 2
-        assert _live(PendingBlock) <= 1
+        # What may live on: the head state's read overlay. The block committed last is kept for receipt
+        # reads (``Backend._last_committed``) without its PendingBlock and overlay. No older block.
+        assert _live(WriteOverlay) - before <= 1
+        assert _live(PendingBlock) == 0
     finally:
         store.close()
 
