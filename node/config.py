@@ -70,6 +70,10 @@ A complete file with every default::
     compact_proposals = true    # proposals carry transaction hashes, not the transactions
     proposal_fetch_timeout = 1.0  # fetching a compact proposal's missing transactions
     max_fetch_transactions = 1024  # per compact proposal; lacking more, it is dropped
+    # direct streams (issue 21)
+    max_frame_bytes = 8388608   # largest frame sent or accepted (8 MiB)
+    send_queue_bytes = 16777216 # frames queued per peer, then dropped for that peer (16 MiB)
+    write_timeout = 5.0         # a write stuck this long aborts the peer's connection
 
     [storage]
     leveldb_cache_mb = 8        # native memory, outside Python's heap
@@ -487,7 +491,7 @@ class P2PSection:
     """Deepest nesting of RLP lists accepted in a peer's message, checked before decoding. Default 16."""
 
     peer_message_rate: float = _setting(500.0, _number(0, inclusive=False))
-    """Messages per second each peer may send (gossip it delivers first, sync requests); excess is
+    """Messages per second each peer may send (direct frames, sync requests); excess is
     dropped and penalised. Default 500."""
 
     peer_message_burst: int = _setting(5_000, _integer(1))
@@ -538,6 +542,21 @@ class P2PSection:
     max_fetch_transactions: int = _setting(1024, _integer(1, 1024))
     """Most transactions fetched for one compact proposal, in one request; a proposal lacking more is
     dropped. Default 1024."""
+
+    # -- direct streams (issue 21) --
+
+    max_frame_bytes: int = _setting(8 * 1024 * 1024, _integer(1024, 64 * 1024 * 1024))
+    """Largest direct frame (a batch of transactions or consensus messages) sent or accepted; a peer's
+    larger frame is refused before its body is read, the peer penalised and its stream closed. Default
+    8388608 (8 MiB)."""
+
+    send_queue_bytes: int = _setting(16 * 1024 * 1024, _integer(1024))
+    """Bytes of frames queued for one peer before further frames to it are dropped with a warning (other
+    peers are unaffected); at least max_frame_bytes. Default 16777216 (16 MiB)."""
+
+    write_timeout: float = _setting(5.0, _number(0, inclusive=False))
+    """Seconds one write to a peer's direct stream may take before the peer's connection is aborted and
+    re-dialled (a peer that stopped reading). Default 5."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -773,6 +792,11 @@ def _check_consistency(config: NodeConfig, source: str) -> None:
         raise ConfigFieldError(
             source, "mempool", "account_slots",
             f"must not exceed max_per_sender ({config.mempool.max_per_sender}), got {config.mempool.account_slots}",
+        )
+    if config.p2p.send_queue_bytes < config.p2p.max_frame_bytes:
+        raise ConfigFieldError(
+            source, "p2p", "send_queue_bytes",
+            f"must be at least max_frame_bytes ({config.p2p.max_frame_bytes}), got {config.p2p.send_queue_bytes}",
         )
     rpc, metrics = config.rpc, config.metrics
     if rpc.enabled and metrics.enabled and rpc.host == metrics.host and rpc.port == metrics.port:

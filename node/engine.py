@@ -176,7 +176,7 @@ class ConsensusEngine:
 
     # -- input -------------------------------------------------------------------
     async def on_network_message(self, raw: bytes, peer: str) -> None:
-        """Callback for consensus gossip: check the signature, then feed it.
+        """Callback for a consensus message from a peer: check the signature, then feed it.
 
         A compact proposal is first rebuilt into the signed message it stands
         for (:meth:`_complete_proposal`); one that cannot be is dropped, as if
@@ -313,7 +313,7 @@ class ConsensusEngine:
         """Callback for a peer that (re)connected: send it this round's own messages again.
 
         A peer cut off by a partition missed our latest ROUND-CHANGE (which carries our lock and its
-        prepared certificate), PREPARE or COMMIT, and gossip does not replay them. Re-sending them
+        prepared certificate), PREPARE or COMMIT, and nothing replays them. Re-sending them
         as soon as it is back lets the f + 1 round-change catch-up and the quorum for our round form
         at once, instead of after both sides' next round timeouts (issue 26). The messages are the
         ones already signed for this round, exactly what a restart re-sends, so nothing new is signed.

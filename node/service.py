@@ -265,7 +265,7 @@ async def run_node(settings: NodeSettings) -> None:
                         network = await _start_network(nursery, settings, backend, engine)
                     await nursery.start(engine.run)
                 elif settings.role == "auditor":
-                    # Follows through sync and the validators' gossip; never signs (no keys).
+                    # Follows through sync and the validators' messages; never signs (no keys).
                     engine = ConsensusEngine(backend, observer_config(settings), empty_blocks=False)
                     engine.validator_set_at = RegistryValidators(backend, settings.genesis).at
                     network = await _start_network(nursery, settings, backend, engine)
@@ -305,7 +305,8 @@ async def run_node(settings: NodeSettings) -> None:
 async def _start_network(
     nursery: trio.Nursery, settings: NodeSettings, backend: Backend, engine: ConsensusEngine
 ) -> Any:
-    """Start libp2p, transaction gossip and block sync for a validator of a multi-node network (or an auditor)."""
+    """Start libp2p (transactions, consensus messages, block sync) for a validator of a multi-node network
+    (or an auditor)."""
     from libp2p.crypto.ed25519 import create_new_key_pair
 
     from node.p2p import P2PNetwork, Status
@@ -323,8 +324,8 @@ async def _start_network(
     async def on_transaction(raw: bytes, peer: str) -> None:
         try:
             backend.send_raw_transaction(raw, local=False)
-        except InvalidTransaction as exc:  # already known, or invalid: gossip is best effort
-            log.debug("gossiped transaction not admitted", peer=peer, reason=str(exc))
+        except InvalidTransaction as exc:  # already known, or invalid: relaying is best effort
+            log.debug("transaction from peer not admitted", peer=peer, reason=str(exc))
 
     def held_transactions(hashes: list[bytes]) -> list[bytes]:
         """The transactions a peer asks for that this node holds (a compact proposal it cannot complete)."""
@@ -376,12 +377,12 @@ async def _start_network(
     tx_send, tx_receive = trio.open_memory_channel[bytes](math.inf)
     backend.on_local_transaction(tx_send.send_nowait)
 
-    async def gossip_transactions() -> None:
+    async def send_transactions() -> None:
         async for raw in tx_receive:
             try:
                 await network.publish_transaction(raw)
             except Exception as exc:
-                log.warning("transaction gossip failed", error=str(exc))
+                log.warning("sending a transaction to peers failed", error=str(exc))
 
     async def count_peers() -> None:
         while True:
@@ -390,6 +391,6 @@ async def _start_network(
 
     await nursery.start(network.run)
     await nursery.start(sync.run)
-    nursery.start_soon(gossip_transactions)
+    nursery.start_soon(send_transactions)
     nursery.start_soon(count_peers)
     return network

@@ -1,4 +1,4 @@
-"""Validator network: libp2p gossip for transactions and consensus messages, and block sync.
+"""Validator network: direct libp2p streams for transactions and consensus messages, and block sync.
 
 See docs/p2p.md for protocol ids, topics, framing, limits and the reconnect policy.
 """

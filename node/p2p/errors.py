@@ -21,12 +21,12 @@ class NetworkNotRunning(P2PError):
 
 
 class MessageTooLarge(P2PError):
-    """An outgoing gossip message is larger than the network carries."""
+    """An outgoing message is larger than a direct frame carries."""
 
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        super().__init__(f"message of {size} bytes exceeds the gossip limit of {limit} bytes")
+        super().__init__(f"message of {size} bytes exceeds the frame limit of {limit} bytes")
 
 
 class MalformedMessage(P2PError):

@@ -3,9 +3,10 @@
 Pure data and pure functions, no I/O, so every decoding rule is unit-testable.
 
 Names carry the network id (the 32-byte genesis id) so that nodes of different
-networks never exchange gossip or blocks, even when they share peer ids:
+networks never exchange messages or blocks, even when they share peer ids:
 
-* gossip topics ``/settle/<tag>/tx/1`` and ``/settle/<tag>/consensus/1``;
+* the direct protocol ``/settle/<tag>/direct/1``: one long-lived stream per
+  peer and direction, carrying transactions and consensus messages;
 * the sync protocol ``/settle/<tag>/sync/1`` (status and blocks requests);
 
 where ``<tag>`` is the first 16 hex digits of the network id. The status
@@ -13,13 +14,13 @@ request alone is also served on ``/settle/status/1``, which has no network id
 in it: that is how a node learns that a peer runs a *different* genesis
 (otherwise the mismatch would look like "protocol not supported").
 
-A gossip message is an RLP list of the payloads (transactions, or consensus
-messages) that one node published in the same moment: libp2p's cost per gossip
-message (signing, a signed peer record, IDONTWANT, per-hop verification) is a
-few milliseconds of CPU, so a burst travels as one message, not hundreds.
+A direct frame carries the payloads of one kind (transactions, or consensus
+messages) that one node published in the same moment, as ``[kind, [payload,
+...]]``: each frame costs a write and a read per hop, so a burst travels as one
+frame, not hundreds.
 
-Sync messages are RLP lists, one per frame (the frame is a varint length
-prefix, see :mod:`node.p2p.sync_protocol`)::
+Direct and sync frames are RLP lists behind a varint length prefix (see
+:mod:`node.p2p.direct` and :mod:`node.p2p.sync_protocol`). Sync messages::
 
     request   [1]                          status
               [2, start, count]            blocks start .. start+count-1
@@ -66,10 +67,21 @@ RESPONSE_BUDGET_BYTES = 16 * 1024 * 1024
 """A server stops adding blocks to a response once it holds this many bytes (at least one block is sent)."""
 
 MAX_BATCH_ITEMS = 1024
-"""Most payloads carried by one gossip message."""
+"""Most payloads carried by one direct frame."""
 
 BATCH_OVERHEAD_BYTES = 16
 """RLP list header plus one item header, the most a single payload grows by in a batch."""
+
+FRAME_OVERHEAD_BYTES = 32
+"""What a direct frame adds around its payloads' batch: the outer list and the kind."""
+
+KIND_TRANSACTIONS = 1
+"""Direct frame kind: raw signed transactions."""
+
+KIND_CONSENSUS = 2
+"""Direct frame kind: consensus messages (proposals, votes, round changes)."""
+
+FRAME_KINDS = (KIND_TRANSACTIONS, KIND_CONSENSUS)
 
 MAX_REASON_LENGTH = 200
 """Error reasons are cut to this many characters, so a peer cannot make us log megabytes."""
@@ -84,14 +96,9 @@ def network_tag(network_id: bytes) -> str:
     return network_id.hex()[:16]
 
 
-def transaction_topic(network_id: bytes) -> str:
-    """Gossip topic carrying raw signed transactions."""
-    return f"/settle/{network_tag(network_id)}/tx/1"
-
-
-def consensus_topic(network_id: bytes) -> str:
-    """Gossip topic carrying consensus messages (proposals, votes, round changes)."""
-    return f"/settle/{network_tag(network_id)}/consensus/1"
+def direct_protocol_id(network_id: bytes) -> str:
+    """Stream protocol of the long-lived per-peer streams carrying transactions and consensus messages."""
+    return f"/settle/{network_tag(network_id)}/direct/1"
 
 
 def sync_protocol_id(network_id: bytes) -> str:
@@ -256,25 +263,33 @@ def decode_response(payload: bytes, max_depth: int = MAX_RLP_DEPTH) -> SyncRespo
     raise MalformedMessage(f"unknown response type {kind}")
 
 
-def encode_batch(items: list[bytes]) -> bytes:
-    """One gossip message carrying ``items`` in order."""
-    return rlp.encode(items)
+def encode_frame(kind: int, items: list[bytes]) -> bytes:
+    """The body of one direct frame carrying ``items`` of ``kind`` in order."""
+    return rlp.encode([kind, items])
 
 
-def decode_batch(data: bytes, max_depth: int = MAX_RLP_DEPTH) -> list[bytes]:
-    """The payloads of a gossip message; anything but a list of byte strings is a :class:`MalformedMessage`.
+def decode_frame(data: bytes, max_depth: int = MAX_RLP_DEPTH) -> tuple[int, list[bytes]]:
+    """The kind and payloads of a direct frame body; anything else is a :class:`MalformedMessage`.
 
-    So is a payload nesting RLP lists deeper than ``max_depth``: the node decodes each one next
-    (transactions, consensus messages), and would recurse as deep as the peer chose.
+    The body must be ``[kind, [payload, ...]]`` with a known kind, at most ``MAX_BATCH_ITEMS``
+    byte-string payloads, none nesting RLP lists deeper than ``max_depth``: the node decodes each
+    one next (transactions, consensus messages), and would recurse as deep as the peer chose.
     """
-    items = _decode_list(data, max_depth)
+    fields = _decode_list(data, max_depth)
+    _expect_length(fields, 2, "direct frame")
+    kind = _decode_int(fields[0], "frame kind", 255)
+    if kind not in FRAME_KINDS:
+        raise MalformedMessage(f"unknown frame kind {kind}")
+    items = fields[1]
+    if not isinstance(items, list):
+        raise MalformedMessage("frame payloads must be a list")
     if len(items) > MAX_BATCH_ITEMS:
-        raise MalformedMessage(f"gossip batch of {len(items)} items exceeds {MAX_BATCH_ITEMS}")
+        raise MalformedMessage(f"frame of {len(items)} payloads exceeds {MAX_BATCH_ITEMS}")
     if not all(isinstance(item, bytes) for item in items):
-        raise MalformedMessage("gossip batch items must be byte strings")
+        raise MalformedMessage("frame payloads must be byte strings")
     for item in items:
         check_payload_nesting(item, max_depth)
-    return items
+    return kind, items
 
 
 def check_payload_nesting(payload: bytes, max_depth: int) -> None:

@@ -1,12 +1,13 @@
-"""The validator network: one libp2p host carrying gossip and block sync between validators.
+"""The validator network: one libp2p host carrying messages and block sync between validators.
 
 :class:`P2PNetwork` owns a libp2p host (ed25519 identity, Noise, yamux, TCP),
-a gossipsub router with two topics (transactions, consensus messages), the
-status/blocks sync protocol, and the connection policy:
+one direct stream to each connected peer carrying transactions and consensus
+messages (:mod:`node.p2p.direct`), the status/blocks sync protocol, and the
+connection policy:
 
 * only peers in ``allowed_peers`` get past the Noise handshake
-  (:mod:`node.p2p.admission`), and pubsub ignores anyone else
-  (:mod:`node.p2p.gossip`);
+  (:mod:`node.p2p.admission`), and the direct and sync handlers ignore anyone
+  else;
 * bootstrap peers are dialled at start and re-dialled with capped exponential
   backoff whenever they are not connected (killed, restarted, partitioned);
 * every new connection triggers a status request, and every connected peer is
@@ -22,12 +23,13 @@ status/blocks sync protocol, and the connection policy:
   (:mod:`node.p2p.scoring`): whatever a peer sends (malformed or deeply
   nested RLP, a flood) is dropped with one warning naming it, costs it points,
   and at the ban score it is disconnected and refused for a while. Nothing a
-  peer sends can raise out of gossip or sync into :meth:`P2PNetwork.run`.
+  peer sends can raise out of the direct or sync streams into
+  :meth:`P2PNetwork.run`.
 
 Everything runs inside :meth:`P2PNetwork.run`, started with
 ``await nursery.start(network.run)``; cancelling that nursery stops the host
 and closes every connection. Callbacks run in the network's own tasks, one
-task per topic, in arrival order; an exception from a callback is logged and
+task per kind (transactions, consensus), in arrival order; an exception from a callback is logged and
 the next message is delivered.
 """
 
@@ -47,16 +49,15 @@ from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
-from libp2p.tools.anyio_service import background_trio_service
 
 from genesis.keys import check_peer_id
 from node.p2p import sync_protocol
 from node.p2p.admission import NOISE_PROTOCOL_ID, AllowListNoise
 from node.p2p.deadline import abort_connection, bounded
+from node.p2p.direct import DirectInbound, DirectLinks
 from node.p2p.errors import (
     InvalidNetworkConfig,
     ListenFailed,
-    MalformedMessage,
     MalformedResponse,
     MessageTooLarge,
     NetworkNotRunning,
@@ -64,9 +65,11 @@ from node.p2p.errors import (
     PeerNotConnected,
     SyncRequestTimeout,
 )
-from node.p2p.gossip import GossipOutbox, ValidatorPubsub, new_router
 from node.p2p.messages import (
     BATCH_OVERHEAD_BYTES,
+    FRAME_OVERHEAD_BYTES,
+    KIND_CONSENSUS,
+    KIND_TRANSACTIONS,
     MAX_BLOCKS_PER_REQUEST,
     MAX_TRANSACTIONS_PER_REQUEST,
     NETWORK_ID_LENGTH,
@@ -77,11 +80,11 @@ from node.p2p.messages import (
     SyncRequest,
     SyncResponse,
     TransactionsRequest,
-    consensus_topic,
-    decode_batch,
+    direct_protocol_id,
     sync_protocol_id,
-    transaction_topic,
 )
+from node.p2p.muxer import settle_yamux_option
+from node.p2p.outbox import Outbox
 from node.p2p.scoring import MALFORMED_PENALTY, PeerGuard
 from node.p2p.settings import P2PSettings
 
@@ -95,7 +98,7 @@ _SHUTDOWN_SECONDS = 3.0
 
 
 class P2PNetwork:
-    """A validator's libp2p endpoint: gossip, block sync, allow-list and reconnects.
+    """A validator's libp2p endpoint: direct streams, block sync, allow-list and reconnects.
 
     Construction only checks and stores the configuration (bad values raise
     :class:`InvalidNetworkConfig`); nothing touches the network until
@@ -128,8 +131,8 @@ class P2PNetwork:
         """Our base58 peer id, derived from ``key_pair``."""
         self._listen = _parse_listen(listen)
         self._allowed = {_parse_peer_id(peer) for peer in allowed_peers}
-        """Shared, by reference, with the Noise transport, pubsub and the sync server: :meth:`set_allowed_peers`
-        changes it in place for all of them."""
+        """Shared, by reference, with the Noise transport, the direct-stream handler and the sync server:
+        :meth:`set_allowed_peers` changes it in place for all of them."""
         self._bootstrap = _parse_bootstrap(bootstrap, self._own_id, frozenset(self._allowed))
         self._network_id = network_id
         self._on_transaction = on_transaction
@@ -142,20 +145,19 @@ class P2PNetwork:
         self._on_peer_ready = on_peer_ready
         self._log = log if log is not None else structlog.get_logger("settle.p2p")
         self._settings = settings or P2PSettings()
-        self._transaction_topic = transaction_topic(network_id)
-        self._consensus_topic = consensus_topic(network_id)
+        self._direct_protocol = direct_protocol_id(network_id)
         self._sync_protocol = sync_protocol_id(network_id)
 
         self._running = False
         self._host: IHost | None = None
-        self._pubsub: ValidatorPubsub | None = None
+        self._links: DirectLinks | None = None
         self._nursery: trio.Nursery | None = None
-        self._inboxes: dict[str, trio.MemorySendChannel[tuple[bytes, str]]] = {}
+        self._inboxes: dict[int, trio.MemorySendChannel[tuple[bytes, str]]] = {}
         self._outboxes = {
-            topic: GossipOutbox(topic, max_batch_bytes=self._settings.max_gossip_message_bytes,
-                                max_pending=self._settings.gossip_queue_size, linger=linger, log=self._log)
-            for topic, linger in ((self._transaction_topic, self._settings.transaction_batch_delay),
-                                  (self._consensus_topic, 0.0))
+            kind: Outbox(kind, max_batch_bytes=self._settings.max_frame_bytes - FRAME_OVERHEAD_BYTES,
+                         max_pending=self._settings.message_queue_size, linger=linger, log=self._log)
+            for kind, linger in ((KIND_TRANSACTIONS, self._settings.transaction_batch_delay),
+                                 (KIND_CONSENSUS, 0.0))
         }
         self._dropped_deliveries = 0
         self._connection_changed = trio.Event()
@@ -176,11 +178,10 @@ class P2PNetwork:
     # -- lifecycle ---------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen, gossip, serve sync and keep bootstrap peers connected until cancelled.
+        """Listen, carry messages, serve sync and keep bootstrap peers connected until cancelled.
 
-        ``task_status.started()`` is called once the host listens and the
-        gossip topics are subscribed; bootstrap dials continue in the
-        background. Raises :class:`ListenFailed` if the listen address cannot
+        ``task_status.started()`` is called once the host listens; bootstrap
+        dials continue in the background. Raises :class:`ListenFailed` if the listen address cannot
         be bound.
 
         Cancellation is turned into an orderly shutdown: connections and the
@@ -236,7 +237,7 @@ class P2PNetwork:
 
     async def _run_host(self, libp2p_scope: trio.CancelScope, *,
                         task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Build and run the host, pubsub and our tasks inside ``libp2p_scope`` until it is cancelled."""
+        """Build and run the host and our tasks inside ``libp2p_scope`` until it is cancelled."""
         settings = self._settings
         with libp2p_scope:
             host = new_host(
@@ -244,6 +245,7 @@ class P2PNetwork:
                 sec_opt={NOISE_PROTOCOL_ID: AllowListNoise(self._key_pair, self._allowed, self._log,
                                                            is_banned=self.guard.is_banned)},
                 listen_addrs=[self._listen],
+                muxer_opt=settle_yamux_option(),
                 connection_config=ConnectionConfig(
                     # One connection per peer skips the 250 ms happy-eyeballs wait
                     # libp2p adds after every successful dial.
@@ -256,15 +258,12 @@ class P2PNetwork:
                     max_connections=_MAX_CONNECTIONS,
                 ),
             )
-            router = new_router()
-            pubsub = ValidatorPubsub(
-                host,
-                router,
+            inbound = DirectInbound(
                 allowed_peers=self._allowed,
-                deliver=self._enqueue_delivery,
-                max_queued=settings.gossip_queue_size,
-                max_message_bytes=settings.max_gossip_message_bytes,
                 guard=self.guard,
+                deliver=self._enqueue_delivery,
+                max_frame_bytes=settings.max_frame_bytes,
+                max_rlp_depth=settings.max_rlp_depth,
                 log=self._log,
             )
             server = sync_protocol.SyncServer(
@@ -280,38 +279,51 @@ class P2PNetwork:
             )
             host.set_stream_handler(TProtocol(STATUS_PROTOCOL_ID), server.handle_status_stream)
             host.set_stream_handler(TProtocol(self._sync_protocol), server.handle_sync_stream)
+            host.set_stream_handler(TProtocol(self._direct_protocol), inbound.handle_stream)
             host.get_network().register_notifee(_ConnectionEvents(self))
 
-            size = settings.gossip_queue_size
+            size = settings.message_queue_size
             transaction_inbox, transaction_outbox = trio.open_memory_channel[tuple[bytes, str]](size)
             consensus_inbox, consensus_outbox = trio.open_memory_channel[tuple[bytes, str]](size)
-            self._inboxes = {self._transaction_topic: transaction_inbox, self._consensus_topic: consensus_inbox}
+            self._inboxes = {KIND_TRANSACTIONS: transaction_inbox, KIND_CONSENSUS: consensus_inbox}
             try:
                 async with host.run(listen_addrs=[self._listen]):
                     if not host.get_network().listeners:
                         raise ListenFailed(str(self._listen), "libp2p could not open a listener (address not local?)")
                     self._host = host
                     await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]  # new_host's Swarm
-                    # Pubsub must run before any peer connects, or that peer is never a pubsub peer.
-                    async with background_trio_service(pubsub), background_trio_service(router):
-                        await pubsub.wait_until_ready()
-                        await pubsub.subscribe(self._transaction_topic)
-                        await pubsub.subscribe(self._consensus_topic)
-                        async with trio.open_nursery() as nursery:
-                            self._pubsub, self._nursery = pubsub, nursery
-                            self._started_at = trio.current_time()
-                            nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
-                            nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
-                            for outbox in self._outboxes.values():
-                                nursery.start_soon(outbox.run, pubsub.publish)
-                            for peer_info in self._bootstrap:
-                                nursery.start_soon(self._keep_connected, peer_info)
-                            self._log.info("p2p network started", peer_id=self.peer_id,
-                                           listen=self.listen_addresses())
-                            task_status.started()
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        self._links = self._direct_links(host, nursery)
+                        self._started_at = trio.current_time()
+                        nursery.start_soon(self._deliver, transaction_outbox, self._on_transaction, "transaction")
+                        nursery.start_soon(self._deliver, consensus_outbox, self._on_consensus, "consensus")
+                        for outbox in self._outboxes.values():
+                            nursery.start_soon(outbox.run, self._links.send)
+                        for peer_info in self._bootstrap:
+                            nursery.start_soon(self._keep_connected, peer_info)
+                        self._log.info("p2p network started", peer_id=self.peer_id,
+                                       listen=self.listen_addresses())
+                        task_status.started()
             finally:
-                self._host = self._pubsub = self._nursery = None
+                self._host = self._links = self._nursery = None
                 self._inboxes = {}
+
+    def _direct_links(self, host: IHost, nursery: trio.Nursery) -> DirectLinks:
+        settings = self._settings
+        protocol = TProtocol(self._direct_protocol)
+
+        async def open_stream(peer: ID) -> INetStream:
+            return await bounded(nursery, settings.dial_timeout, lambda: host.new_stream(peer, [protocol]))
+
+        async def abort(peer: ID) -> None:
+            await self._disconnect(peer, abort=True)
+
+        return DirectLinks(
+            nursery=nursery, open_stream=open_stream, is_connected=self._is_connected, abort=abort,
+            on_ready=self._peer_ready, max_queued_bytes=settings.send_queue_bytes,
+            write_timeout=settings.write_timeout, retry_delay=settings.redial_initial_delay, log=self._log,
+        )
 
     def listen_addresses(self) -> list[str]:
         """Our dialable addresses, each ending in ``/p2p/<peer id>`` (empty when not running)."""
@@ -324,51 +336,40 @@ class P2PNetwork:
         """The running libp2p host (None when stopped), for diagnostics and tests."""
         return self._host
 
-    # -- gossip ------------------------------------------------------------
+    # -- messages ----------------------------------------------------------
 
     async def publish_transaction(self, raw: bytes) -> None:
-        """Gossip a raw signed transaction to every peer; it is not delivered back to us."""
-        await self._publish(self._transaction_topic, raw)
+        """Send a raw signed transaction to every connected peer; it is not delivered back to us."""
+        self._publish(KIND_TRANSACTIONS, raw)
 
     async def publish_consensus(self, raw: bytes) -> None:
-        """Gossip a consensus message to every peer; it is not delivered back to us."""
-        await self._publish(self._consensus_topic, raw)
+        """Send a consensus message to every connected peer at once; it is not delivered back to us."""
+        self._publish(KIND_CONSENSUS, raw)
 
-    async def _publish(self, topic: str, raw: bytes) -> None:
-        # Deliberately no checkpoint: messages published back to back share one gossip message.
-        if self._pubsub is None:
+    def _publish(self, kind: int, raw: bytes) -> None:
+        # Deliberately no checkpoint: messages published back to back share one frame.
+        if self._links is None:
             raise NetworkNotRunning()
         if not isinstance(raw, bytes):
-            raise TypeError(f"gossip payload must be bytes, got {type(raw).__name__}")
-        limit = self._settings.max_gossip_message_bytes - BATCH_OVERHEAD_BYTES
+            raise TypeError(f"message payload must be bytes, got {type(raw).__name__}")
+        limit = self._settings.max_frame_bytes - FRAME_OVERHEAD_BYTES - BATCH_OVERHEAD_BYTES
         if len(raw) > limit:
             raise MessageTooLarge(len(raw), limit)
-        self._outboxes[topic].put(raw)
+        self._outboxes[kind].put(raw)
 
-    def _enqueue_delivery(self, topic: str, data: bytes, origin: ID) -> None:
-        """Split a verified gossip message into payloads for the topic's delivery task; never raises.
-
-        Called inside pubsub's message handling: anything raised here would stop pubsub itself.
-        The origin signed the message, so a malformed one is the origin's offence.
-        """
-        inbox = self._inboxes.get(topic)
+    def _enqueue_delivery(self, kind: int, items: list[bytes], peer: ID) -> None:
+        """Queue a checked frame's payloads for the kind's delivery task; never raises (a stream handler calls it)."""
+        inbox = self._inboxes.get(kind)
         if inbox is None:
             return
-        try:
-            items = decode_batch(data, self._settings.max_rlp_depth)
-        except Exception as exc:  # MalformedMessage, or anything a decoder bug lets through
-            problem = exc.problem if isinstance(exc, MalformedMessage) else f"{exc.__class__.__name__}: {exc}"[:200]
-            self._log.warning("malformed gossip message dropped", topic=topic, origin=origin.to_base58(),
-                              problem=problem)
-            self.guard.penalise(origin, MALFORMED_PENALTY, "malformed gossip message", log=False)
-            return
+        origin = peer.to_base58()
         for item in items:
             try:
-                inbox.send_nowait((item, origin.to_base58()))
+                inbox.send_nowait((item, origin))
             except trio.WouldBlock:
                 self._dropped_deliveries += 1
                 if self._dropped_deliveries == 1 or self._dropped_deliveries % 1000 == 0:
-                    self._log.warning("gossip delivery queue full; message dropped", topic=topic,
+                    self._log.warning("delivery queue full; message dropped", kind=kind,
                                       dropped_total=self._dropped_deliveries)
             except trio.ClosedResourceError:
                 return
@@ -461,23 +462,18 @@ class P2PNetwork:
             return False
         return peer_id not in self.peers()
 
-    def gossip_peers(self) -> list[str]:
-        """Peers that gossip with us: connected, subscribed to both topics and in our mesh for both.
+    def linked_peers(self) -> list[str]:
+        """Connected peers our direct stream is open to, sorted: what we publish from now on reaches them.
 
-        A message published right after a peer connects can miss it (gossip
-        only goes to mesh peers); wait for the peer to appear here when that
-        matters, as tests do.
+        A message published right after a peer connects, before its stream is
+        open, misses it; wait for the peer to appear here when that matters, as
+        tests do (the node re-sends its round's messages from ``on_peer_ready``).
         """
-        pubsub = self._pubsub
-        if pubsub is None:
+        links = self._links
+        if links is None:
             return []
-        mesh = pubsub.router.mesh
-        topics = (self._transaction_topic, self._consensus_topic)
-        return sorted(
-            peer.to_base58() for peer in self._connected_peers()
-            if peer in pubsub.peers
-            and all(peer in pubsub.peer_topics.get(topic, ()) and peer in mesh.get(topic, ()) for topic in topics)
-        )
+        connected = set(self._connected_peers())
+        return sorted(peer.to_base58() for peer in links.linked() if peer in connected)
 
     def _require_host(self) -> IHost:
         if self._host is None:
@@ -529,7 +525,7 @@ class P2PNetwork:
                 nursery.start_soon(self._disconnect_banned, peer)
 
     def _banned(self, peer: ID) -> None:
-        """PeerGuard's ban callback (synchronous, maybe inside pubsub): close the peer's connection soon."""
+        """PeerGuard's ban callback (synchronous, maybe inside a stream handler): close the peer's connection soon."""
         nursery = self._nursery
         if nursery is not None:
             nursery.start_soon(self._disconnect_banned, peer)
@@ -569,6 +565,8 @@ class P2PNetwork:
             self._connections.discard(connection)
             self._ping_failures.pop(peer, None)
             self._unanswered.discard(peer)
+            if self._links is not None and not self._is_connected(peer):
+                self._links.unlink(peer)
             return
         self._connections.add(connection)
         nursery = self._nursery
@@ -580,8 +578,8 @@ class P2PNetwork:
         if peer not in self._watched:
             self._watched.add(peer)
             nursery.start_soon(self._watch_peer, peer)
-        if self._on_peer_ready is not None:
-            nursery.start_soon(self._announce_ready, peer, connection)
+        if self._links is not None:
+            nursery.start_soon(self._links.keep_linked, peer)
 
     async def _exchange_status(self, peer: ID) -> None:
         """Learn a newly connected peer's status, retrying briefly while the connection settles."""
@@ -640,21 +638,15 @@ class P2PNetwork:
             self._ping_failures.pop(peer, None)
             self._unanswered.discard(peer)
 
-    async def _announce_ready(self, peer: ID, connection: INetConn) -> None:
-        """Call ``on_peer_ready`` once a new connection's peer is in our gossip mesh, so what it publishes arrives.
+    async def _peer_ready(self, peer: ID) -> None:
+        """Call ``on_peer_ready`` once our direct stream to a (re)connected peer is open, so what we send arrives.
 
         After a partition heals, the peer missed everything we sent meanwhile; the node re-sends
-        what still matters (its latest round change and lock). Gives up if the connection closes
-        or the mesh is not formed within ``dial_timeout``.
+        what still matters (its latest round change and lock).
         """
         peer_id = peer.to_base58()
-        with trio.move_on_after(self._settings.dial_timeout) as scope:
-            while peer_id not in self.gossip_peers():
-                if connection.is_closed:
-                    return
-                await trio.sleep(0.05)
         callback = self._on_peer_ready
-        if scope.cancelled_caught or callback is None:
+        if callback is None:
             return
         try:
             await callback(peer_id)

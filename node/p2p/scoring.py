@@ -3,15 +3,15 @@
 Validators are allowed peers, but an allowed peer can still be buggy or Byzantine. Two rules bound
 what one of them can make us do:
 
-* **a message budget** (token bucket): every message a peer brings us (a gossip message it is the
-  first to deliver, a sync request) takes a token; tokens refill at ``rate`` per second up to
+* **a message budget** (token bucket): every message a peer brings us (a direct frame, a sync
+  request) takes a token; tokens refill at ``rate`` per second up to
   ``burst``. A message without a token is dropped unread;
 * **a score**: each offence adds points (a malformed message :data:`MALFORMED_PENALTY`, a message
   over budget :data:`RATE_LIMITED_PENALTY`), and points drain at ``decay`` per second. A peer that
   reaches ``ban_score`` is disconnected and refused for ``ban_seconds``; then it starts afresh.
 
 Honest validators stay far below both: their messages are well-formed, and their rate is a few
-dozen gossip messages per second. The guard is synchronous and cheap, so pubsub and stream handlers
+dozen frames per second. The guard is synchronous and cheap, so stream handlers
 call it inline; it never raises.
 """
 

@@ -53,24 +53,34 @@ class P2PSettings:
     redial_max_delay: float = 2.0
     """Cap of the re-dial wait, so a restarted peer is reconnected within about this long."""
 
-    max_gossip_message_bytes: int = 8 * 1024 * 1024
-    """Largest transaction or consensus message published or accepted."""
+    max_frame_bytes: int = 8 * 1024 * 1024
+    """Largest direct frame sent or accepted (a batch of transactions, or of consensus messages such as a
+    proposal carrying its block). A peer's frame announcing more is refused before its body is read, the
+    peer penalised and its stream closed. Default 8 MiB."""
+
+    send_queue_bytes: int = 16 * 1024 * 1024
+    """Bytes of frames queued for one peer's direct stream before further frames to it are dropped (with a
+    warning); other peers are unaffected. At least ``max_frame_bytes``. Default 16 MiB."""
+
+    write_timeout: float = 5.0
+    """Seconds one write to a peer's direct stream may take; a peer that reads nothing for that long (its
+    yamux window stays shut) has its connection aborted and re-dialled. Default 5."""
 
     transaction_batch_delay: float = 0.05
-    """Seconds a published transaction waits for others to share its gossip message (consensus messages
-    never wait). Every gossip message costs a signature check per hop in py-libp2p, so under load fewer,
-    larger messages keep validators responsive; 50 ms is small next to a block period."""
+    """Seconds a published transaction waits for others to share its frame (consensus messages never
+    wait). Each frame costs a write per peer and a read, decode and budget token at each peer, so under
+    load fewer, larger frames keep validators responsive; 50 ms is small next to a block period."""
 
-    gossip_queue_size: int = 10_000
-    """Messages queued per peer for sending, and per topic for delivery to the node,
-    before dropping (with a warning)."""
+    message_queue_size: int = 10_000
+    """Payloads waiting to be sent (per kind), and per kind for delivery to the node, before dropping
+    (with a warning)."""
 
     max_rlp_depth: int = MAX_RLP_DEPTH
-    """Deepest nesting of RLP lists accepted in a peer's gossip message, payload or sync frame; checked
+    """Deepest nesting of RLP lists accepted in a peer's direct frame, payload or sync frame; checked
     before decoding. Default 16 (Settle's own messages nest at most 3 deep)."""
 
     peer_message_rate: float = 500.0
-    """Messages per second each peer may bring us (gossip messages it delivers first, sync requests),
+    """Messages per second each peer may bring us (direct frames, sync requests),
     refilled continuously; excess ones are dropped and penalised. Default 500."""
 
     peer_message_burst: int = 5_000
@@ -111,6 +121,7 @@ class P2PSettings:
             "redial_initial_delay",
             "redial_max_delay",
             "peer_message_rate",
+            "write_timeout",
             "peer_ban_score",
             "peer_ban_seconds",
             "proposal_fetch_timeout",
@@ -120,8 +131,9 @@ class P2PSettings:
         for name in (
             "max_concurrent_requests",
             "ping_failures_before_disconnect",
-            "max_gossip_message_bytes",
-            "gossip_queue_size",
+            "max_frame_bytes",
+            "send_queue_bytes",
+            "message_queue_size",
             "max_rlp_depth",
             "peer_message_burst",
         ):
@@ -133,5 +145,7 @@ class P2PSettings:
             raise ValueError(f"peer_score_decay must be non-negative, got {self.peer_score_decay!r}")
         if not self.transaction_batch_delay >= 0:
             raise ValueError(f"transaction_batch_delay must be non-negative, got {self.transaction_batch_delay!r}")
+        if self.send_queue_bytes < self.max_frame_bytes:
+            raise ValueError("send_queue_bytes must be at least max_frame_bytes")
         if self.redial_max_delay < self.redial_initial_delay:
             raise ValueError("redial_max_delay must be at least redial_initial_delay")

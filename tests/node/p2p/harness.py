@@ -199,10 +199,23 @@ async def wait_until(condition: Any, timeout: float = 5.0, what: str = "conditio
 
 
 async def wait_for_full_mesh(nodes: list[Node], timeout: float = 5.0) -> float:
-    """Wait until every node gossips with every other one."""
+    """Wait until every node has its direct stream open to every other one."""
     def meshed() -> bool:
         return all(
-            set(node.network.gossip_peers()) == {other.peer_id for other in nodes if other is not node}
+            set(node.network.linked_peers()) == {other.peer_id for other in nodes if other is not node}
             for node in nodes
         )
-    return await wait_until(meshed, timeout, "a full gossip mesh")
+    return await wait_until(meshed, timeout, "direct streams between every pair")
+
+
+async def open_raw_direct_stream(sender: Node, receiver: Node, network_id: bytes = NETWORK_ID) -> Any:
+    """A direct-protocol stream from ``sender`` to ``receiver`` that bypasses the batching layer,
+    as a buggy or hostile validator could write to it."""
+    from libp2p.custom_types import TProtocol
+    from libp2p.peer.id import ID
+
+    from node.p2p.messages import direct_protocol_id
+
+    host = sender.network.host
+    assert host is not None
+    return await host.new_stream(ID.from_base58(receiver.peer_id), [TProtocol(direct_protocol_id(network_id))])

@@ -1,7 +1,8 @@
 """An allowed peer that sends what no honest validator would: real libp2p hosts on 127.0.0.1.
 
 Issue 22, high 4: a deeply nested RLP gossip message raised RecursionError inside libp2p's pubsub
-service, which stopped gossip and escaped P2PNetwork.run.
+service, which stopped gossip and escaped P2PNetwork.run. Messages now travel on direct streams
+(issue 21); the same frames must cost the sender its stream and points, never the node.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from dataclasses import replace
 import rlp
 import trio
 from libp2p.peer.id import ID
+from libp2p.utils import encode_varint_prefixed
 
-from node.p2p.messages import consensus_topic, encode_batch
+from node.p2p.messages import KIND_CONSENSUS, encode_frame
 from tests.node.p2p.harness import (
     FAST,
     KEYS,
-    NETWORK_ID,
     address_of,
     free_port,
+    open_raw_direct_stream,
     start_node,
     start_validators,
     wait_for_full_mesh,
@@ -37,23 +39,25 @@ def nested(depth: int) -> bytes:
 async def test_a_deeply_nested_rlp_frame_leaves_p2p_running(nursery: trio.Nursery) -> None:
     a, b = await start_validators(nursery, 2)
     await wait_for_full_mesh([a, b])
-    topic = consensus_topic(NETWORK_ID)
-
     # Bypass the batching layer, as a hostile validator could: a 100,000-deep list (378 KB) as the
-    # gossip message itself, then a well-formed batch whose one payload nests 5,000 deep.
-    await a.network._pubsub.publish(topic, nested(100_000))
-    await a.network._pubsub.publish(topic, encode_batch([nested(5_000)]))
+    # frame itself, then (on a second stream: the first is closed) a well-formed frame whose one
+    # payload nests 5,000 deep.
+    for frame in (nested(100_000), encode_frame(KIND_CONSENSUS, [nested(5_000)])):
+        raw = await open_raw_direct_stream(a, b)
+        await raw.write(encode_varint_prefixed(frame))
+    await wait_until(lambda: b.log.count("warning", "malformed frame from peer; stream closed") == 2,
+                     what="both frames refused")
     await a.network.publish_consensus(b"after the attack")
     await wait_until(lambda: b.consensus, what="the well-formed message after the nested ones")
 
     assert b.consensus == [(b"after the attack", a.peer_id)]
     assert b.network.host is not None and b.network.peers() == [a.peer_id]
     problems = [fields for level, event, fields in b.log.events
-                if (level, event) == ("warning", "malformed gossip message dropped")]
+                if (level, event) == ("warning", "malformed frame from peer; stream closed")]
     assert [p["problem"] for p in problems] == ["RLP lists nested deeper than 16"] * 2
-    assert {p["origin"] for p in problems} == {a.peer_id}
+    assert {p["peer"] for p in problems} == {a.peer_id}
     assert b.network.guard.score(ID.from_base58(a.peer_id)) > 40  # 2 x 25, less a little decay
-    # And gossip still works the other way.
+    # And messages still flow the other way.
     await b.network.publish_consensus(b"b is alive")
     await wait_until(lambda: a.consensus == [(b"b is alive", b.peer_id)], what="b's message at a")
 
@@ -70,7 +74,7 @@ async def test_a_flood_over_the_rate_is_dropped_and_the_peer_banned_then_readmit
 
     for number in range(100):
         await a.network.publish_consensus(b"flood %d" % number)
-        await trio.lowlevel.checkpoint()  # each one its own gossip message
+        await trio.lowlevel.checkpoint()  # each one its own frame
     await wait_until(lambda: b.log.count("warning", "peer banned; disconnecting") == 1, what="a banned at b")
 
     assert 10 <= len(b.consensus) <= 30  # the burst, and what the rate (5/s) refilled meanwhile: not 100
@@ -78,9 +82,8 @@ async def test_a_flood_over_the_rate_is_dropped_and_the_peer_banned_then_readmit
     await wait_until(lambda: a.peer_id not in b.network.peers(), what="a disconnected from b")
     assert b.network.guard.is_banned(ID.from_base58(a.peer_id))
 
-    # The ban is temporary: a is re-admitted, and gossips normally again.
+    # The ban is temporary: a is re-admitted, and its messages arrive again.
     await wait_until(lambda: a.peer_id in b.network.peers(), timeout=10, what="a re-admitted after its ban")
     await wait_for_full_mesh([a, b], timeout=10)
-    # (Gossip repair may also deliver flood messages b dropped unseen: they arrive late, not never.)
     await a.network.publish_consensus(b"after the ban")
     await wait_until(lambda: (b"after the ban", a.peer_id) in b.consensus, what="a's message after the ban")

@@ -1,4 +1,4 @@
-"""The sync and gossip wire format: round trips and every way a peer's bytes can be wrong."""
+"""The sync and direct-frame wire format: round trips and every way a peer's bytes can be wrong."""
 
 from __future__ import annotations
 
@@ -7,30 +7,40 @@ import rlp
 
 from node.p2p.errors import MalformedMessage
 from node.p2p.messages import (
+    KIND_CONSENSUS,
+    KIND_TRANSACTIONS,
     MAX_BATCH_ITEMS,
     BlocksRequest,
     BlocksResponse,
     ErrorResponse,
     Status,
     StatusRequest,
-    consensus_topic,
-    decode_batch,
+    decode_frame,
     decode_request,
     decode_response,
-    encode_batch,
+    direct_protocol_id,
+    encode_frame,
     encode_request,
     encode_response,
     sync_protocol_id,
-    transaction_topic,
 )
+
+
+def decode_batch(data: bytes, max_depth: int = 16) -> list[bytes]:
+    kind, items = decode_frame(data, max_depth)
+    assert kind == KIND_TRANSACTIONS
+    return items
+
+
+def encode_batch(items: list[bytes]) -> bytes:
+    return encode_frame(KIND_TRANSACTIONS, items)
 
 STATUS = Status(network_id=b"\x11" * 32, height=42, head_hash=b"\x22" * 32)
 
 
 def test_names_carry_the_network_id() -> None:
     network_id = bytes.fromhex("ab" * 32)
-    assert transaction_topic(network_id) == "/settle/abababababababab/tx/1"
-    assert consensus_topic(network_id) == "/settle/abababababababab/consensus/1"
+    assert direct_protocol_id(network_id) == "/settle/abababababababab/direct/1"
     assert sync_protocol_id(network_id) == "/settle/abababababababab/sync/1"
     assert sync_protocol_id(bytes(32)) != sync_protocol_id(network_id)
 
@@ -100,15 +110,22 @@ def test_status_checks_its_fields() -> None:
         Status(network_id=bytes(32), height=-1, head_hash=bytes(32))
 
 
-def test_gossip_batches_round_trip_and_reject_garbage() -> None:
+def test_direct_frames_round_trip_and_reject_garbage() -> None:
     items = [b"tx one", b"", b"\x00" * 1000]
-    assert decode_batch(encode_batch(items)) == items
+    assert decode_frame(encode_frame(KIND_TRANSACTIONS, items)) == (KIND_TRANSACTIONS, items)
+    assert decode_frame(encode_frame(KIND_CONSENSUS, [b"vote"])) == (KIND_CONSENSUS, [b"vote"])
     with pytest.raises(MalformedMessage):
-        decode_batch(b"\xff not rlp")
+        decode_frame(b"\xff not rlp")
     with pytest.raises(MalformedMessage, match="byte strings"):
-        decode_batch(rlp.encode([b"ok", [b"nested"]]))
+        decode_frame(rlp.encode([KIND_CONSENSUS, [b"ok", [b"nested"]]]))
     with pytest.raises(MalformedMessage, match="exceeds"):
-        decode_batch(rlp.encode([b"x"] * (MAX_BATCH_ITEMS + 1)))
+        decode_frame(rlp.encode([KIND_CONSENSUS, [b"x"] * (MAX_BATCH_ITEMS + 1)]))
+    with pytest.raises(MalformedMessage, match="unknown frame kind 0"):
+        decode_frame(rlp.encode([0, [b"x"]]))
+    with pytest.raises(MalformedMessage, match="must have 2 fields"):
+        decode_frame(rlp.encode([KIND_CONSENSUS, [b"x"], b"extra"]))
+    with pytest.raises(MalformedMessage, match="must be a list"):
+        decode_frame(rlp.encode([KIND_CONSENSUS, b"x"]))
 
 
 def _nested(depth: int) -> bytes:
@@ -120,7 +137,7 @@ def _nested(depth: int) -> bytes:
 
 def test_deep_nesting_is_refused_before_decoding_everywhere_a_peer_sends_rlp() -> None:
     deep = _nested(100_000)
-    for decode in (decode_batch, decode_request, decode_response):
+    for decode in (decode_frame, decode_request, decode_response):
         with pytest.raises(MalformedMessage, match="RLP lists nested deeper than 16"):
             decode(deep)
     # Payloads inside a well-formed message are decoded by the node next: checked too, typed

@@ -58,7 +58,7 @@ async def test_a_peer_outside_the_allow_list_is_disconnected(nursery: trio.Nurse
     assert not any(peer == stranger.peer_id for peer, _ in a.statuses + b.statuses)
 
 
-async def test_a_node_of_another_network_is_detected_and_gets_no_gossip(nursery: trio.Nursery) -> None:
+async def test_a_node_of_another_network_is_detected_and_gets_no_messages(nursery: trio.Nursery) -> None:
     # The foreign node's key is allowed: say, a validator started with the wrong genesis.
     foreign_keys, allowed = KEYS[2], KEYS[:3]
     ports = [free_port(), free_port()]
@@ -88,7 +88,7 @@ async def test_a_node_of_another_network_is_detected_and_gets_no_gossip(nursery:
         await a.network.request_blocks(foreign.peer_id, 0, 1)  # its sync protocol id differs
 
 
-async def test_a_restarted_node_is_reconnected_and_gossips_again(nursery: trio.Nursery) -> None:
+async def test_a_restarted_node_is_reconnected_and_sends_again(nursery: trio.Nursery) -> None:
     a, b, c = await start_validators(nursery)
     await wait_for_full_mesh([a, b, c])
 
@@ -101,7 +101,7 @@ async def test_a_restarted_node_is_reconnected_and_gossips_again(nursery: trio.N
     await restarted.network.publish_consensus(b"back")
     await a.network.publish_consensus(b"welcome back")
     await wait_until(lambda: len(a.consensus) == 1 and len(c.consensus) == 2 and len(restarted.consensus) == 1,
-                     what="gossip after the restart",
+                     what="messages after the restart",
                      state=lambda: (a.consensus, c.consensus, restarted.consensus))
     assert a.consensus == [(b"back", b.peer_id)]
     assert restarted.consensus == [(b"welcome back", a.peer_id)]
