@@ -278,8 +278,7 @@ class DirectLinks:
                 except WriteTimeout as exc:
                     self._log.warning("write to peer timed out; closing its connection", peer=peer.to_base58(),
                                       problem=str(exc))
-                    await self._abort(peer)
-                    return
+                    await self._abort(peer)  # then the loop ends, unless the peer is back already
                 except Exception as exc:
                     if self._is_connected(peer):
                         self._log.warning("direct stream to peer failed; reopening", peer=peer.to_base58(),
