@@ -212,6 +212,14 @@ BAD_VALUES = [
     ("[p2p]\npeer_score_decay = -1.5", "p2p", "peer_score_decay", "[p2p] peer_score_decay: expected a number >= 0"),
     ("[p2p]\nmax_rlp_depth = 0", "p2p", "max_rlp_depth", "[p2p] max_rlp_depth: expected an integer 1..1000, got 0"),
     (
+        "[p2p]\nmax_frame_bytes = 2097152\nsend_queue_bytes = 1048576",
+        "p2p",
+        "send_queue_bytes",
+        "[p2p] send_queue_bytes: must be at least max_frame_bytes (2097152), got 1048576",
+    ),
+    ("[p2p]\nwrite_timeout = 0", "p2p", "write_timeout", "[p2p] write_timeout: expected a number > 0"),
+    ("[p2p]\nmax_frame_bytes = 10", "p2p", "max_frame_bytes", "[p2p] max_frame_bytes: expected an integer"),
+    (
         "[mempool]\nmax_per_sender = 10\naccount_slots = 11",
         "mempool",
         "account_slots",
@@ -340,3 +348,13 @@ def test_liveness_and_storage_keys_are_read_and_checked(tmp_path: Path) -> None:
         parse_config({"p2p": {"ping_timeout": 0}}, tmp_path, "config.toml")
     with pytest.raises(ConfigFieldError, match="leveldb_cache_mb"):
         parse_config({"storage": {"leveldb_cache_mb": 0}}, tmp_path, "config.toml")
+
+
+def test_direct_stream_keys_are_read_and_reach_the_network_settings(tmp_path: Path) -> None:
+    config = parse_config({"p2p": {"max_frame_bytes": 1 << 20, "send_queue_bytes": 4 << 20, "write_timeout": 2.5}},
+                          tmp_path, "config.toml")
+    assert (config.p2p.max_frame_bytes, config.p2p.send_queue_bytes, config.p2p.write_timeout) == (
+        1 << 20, 4 << 20, 2.5)
+    defaults = parse_config({}, tmp_path, "config.toml").p2p
+    assert (defaults.max_frame_bytes, defaults.send_queue_bytes, defaults.write_timeout) == (
+        8 * 1024 * 1024, 16 * 1024 * 1024, 5.0)
