@@ -142,10 +142,6 @@ class PeerLink:
         self.dropped = 0
         """Frames dropped because the queue was full, over the link's life."""
 
-    @property
-    def queued_bytes(self) -> int:
-        return self._queued_bytes
-
     def offer(self, frame: bytes) -> bool:
         """Queue ``frame``; False (and a warning, once per full spell) when the queue has no room."""
         if self._closed:
@@ -242,10 +238,6 @@ class DirectLinks:
     def linked(self) -> list[ID]:
         """Peers with an open outbound stream."""
         return list(self._links)
-
-    def link(self, peer: ID) -> PeerLink | None:
-        """``peer``'s link, if its stream is open (for diagnostics and tests)."""
-        return self._links.get(peer)
 
     def unlink(self, peer: ID) -> None:
         """The peer disconnected: stop its writer (its task then ends)."""
