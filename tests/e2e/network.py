@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -78,7 +80,9 @@ class ValidatorProcess:
 class Network:
     """`settle testnet init` output plus one process per validator."""
 
-    def __init__(self, directory: Path, validators: int, block_period_ms: int) -> None:
+    def __init__(self, directory: Path, validators: int, block_period_ms: int,
+                 p2p: dict[str, object] | None = None) -> None:
+        """``p2p``: extra ``[p2p]`` settings written into every node's config (benchmarks compare them)."""
         base = free_port_range(2 * validators)  # one range, so RPC and p2p ports never collide
         p2p_base, rpc_base = base, base + validators
         self.layout: TestnetLayout = init_testnet(
@@ -86,6 +90,11 @@ class Network:
             block_period_ms=block_period_ms, funded_accounts=SIGNER.addresses, seed=b"e2e network",
         )
         self.nodes = [ValidatorProcess(node) for node in self.layout.nodes]
+        if p2p:
+            for node in self.layout.nodes:
+                config = tomllib.loads(node.config_path.read_text())
+                config.setdefault("p2p", {}).update(p2p)
+                node.config_path.write_text(tomli_w.dumps(config))
         self.chain_id = self.layout.genesis.chain_id
 
     def start_all(self) -> None:
