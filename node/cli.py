@@ -656,14 +656,25 @@ def bench_admission(count: int, repeats: int) -> None:
 @click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True)
 @click.option("--profile/--no-profile", default=True, show_default=True,
               help="Sample each node with py-spy for the per-component CPU breakdown (needs ptrace rights).")
-def bench_network(seconds: float, periods: str, validators: int, profile: bool) -> None:
+@click.option("--dev/--no-dev", default=True, show_default=True, help="Also measure settle node dev as the baseline.")
+@click.option("--p2p", "p2p", multiple=True, metavar="KEY=VALUE",
+              help="A [p2p] setting for every validator, e.g. compact_proposals=false (repeatable).")
+@click.option("--tick-ms", type=click.FloatRange(1, 1000), default=25.0, show_default=True,
+              help="The load generator sends one JSON-RPC batch per endpoint every this many ms.")
+def bench_network(seconds: float, periods: str, validators: int, profile: bool, dev: bool, p2p: tuple[str, ...],
+                  tick_ms: float) -> None:
     """Validator network TPS, latency and CPU ms per tx vs settle node dev (bench-results/network.json)."""
     try:
         parsed = tuple(int(period) for period in periods.split(","))
     except ValueError:
         raise SettleError(f"--periods: expected comma-separated milliseconds, got {periods!r}") from None
-    sys.exit(_load_script("bench_network").main(seconds=seconds, periods=parsed, validators=validators,
-                                                profile=profile))
+    script = _load_script("bench_network")
+    try:
+        overrides = script.parse_p2p_overrides(p2p)
+    except ValueError as error:
+        raise SettleError(f"--p2p: {error}") from None
+    sys.exit(script.main(seconds=seconds, periods=parsed, validators=validators, profile=profile, dev=dev,
+                         p2p=overrides, tick_ms=tick_ms))
 
 
 @bench.command("soak")
