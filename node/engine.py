@@ -122,6 +122,9 @@ class ConsensusEngine:
         self._waiting_build: tuple[int, int] | None = None
         """(height, round) of a BuildBlock held back until transactions arrive."""
         self._height_started = time.monotonic()
+        self._proposal_seen: tuple[int, float] | None = None
+        """(height, monotonic time) of the first proposal this node built or validated at that height: the
+        next height's block period is counted from it, not from the commit (see ``_timeout_delay_ms``)."""
         self._nursery: trio.Nursery | None = None
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](math.inf)
         self.automine = not empty_blocks
@@ -399,11 +402,22 @@ class ConsensusEngine:
             self._build_if_waiting()
 
     def _timeout_delay_ms(self, action: ScheduleTimeout) -> int:
-        """The machine's delay, cut to block period + grace for round 0 of a proposer known to be unreachable.
+        """The machine's delay, with two node-local cuts.
 
-        Timers never decide safety in QBFT, only when a round is given up (docs/consensus.md,
-        "Proposer unreachable"), so this node-local choice needs no agreement between nodes.
+        * The proposer's round-0 "propose" wait is the block period counted from the previous height's
+          proposal, not from its commit: blocks then start one period apart, and a height whose
+          consensus took longer than the period is proposed at once (docs/consensus.md, "Block period").
+        * Round 0's round timer is cut to block period + grace when its proposer is known to be unreachable.
+
+        Timers never decide safety in QBFT, only when a block is proposed or a round is given up
+        (docs/consensus.md, "Proposer unreachable"), so these choices need no agreement between nodes.
         """
+        if action.kind == "propose":
+            seen = self._proposal_seen
+            if seen is None or seen[0] != action.height - 1:
+                return action.delay_ms
+            elapsed_ms = (time.monotonic() - seen[1]) * 1000
+            return max(0, round(action.delay_ms - elapsed_ms))
         grace = self.unreachable_proposer_grace_ms
         if action.kind != "round" or action.round != 0 or grace is None:
             return action.delay_ms
@@ -449,11 +463,17 @@ class ConsensusEngine:
             return
         self._waiting_build = None
         self._pending[pending.block.hash] = pending
+        self._note_proposal(height)
         log.info("proposing block", height=height, round=round_, txs=len(pending.block.transactions),
                  execution_ms=round(pending.execution_ms, 1))
         self.feed(BlockBuilt(height, round_, pending.block.hash, rlp.encode(pending.block)))
 
+    def _note_proposal(self, height: int) -> None:
+        if self._proposal_seen is None or self._proposal_seen[0] != height:
+            self._proposal_seen = (height, time.monotonic())
+
     def _validate(self, action: ValidateBlock) -> None:
+        self._note_proposal(action.height)
         if action.block_hash in self._pending:
             self.feed(BlockValidated(action.height, action.round, action.block_hash, True))
             return
