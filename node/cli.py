@@ -165,6 +165,7 @@ def run(config_path: Path, joining: bool) -> None:
         leveldb_cache_bytes=config.storage.leveldb_cache_mb * 1024 * 1024,
         leveldb_write_buffer_bytes=config.storage.leveldb_write_buffer_mb * 1024 * 1024,
         recent_blocks=config.storage.recent_blocks,
+        trie_node_cache=config.storage.trie_node_cache,
         genesis=genesis,
         keys=keys,
         role=config.node.role,

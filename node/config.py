@@ -79,6 +79,7 @@ A complete file with every default::
     leveldb_cache_mb = 8        # native memory, outside Python's heap
     leveldb_write_buffer_mb = 4
     recent_blocks = 64          # decoded blocks kept for receipt and log queries
+    trie_node_cache = 4096      # storage-trie inner nodes kept decoded (about 1 KB each)
 
     [mempool]
     max_transactions = 10000
@@ -576,6 +577,12 @@ class StorageSection:
 
     recent_blocks: int = _setting(64, _integer(1, 1_000_000))
     """Committed blocks kept decoded, with their receipts and logs, for receipt and log queries. Default 64."""
+
+    trie_node_cache: int = _setting(4096, _integer(2, 10_000_000))
+    """Storage-trie inner nodes kept decoded for slot reads (``vm.trie_read``), about 1 KB each. Default 4096.
+
+    Each block that writes storage supersedes a few; they leave the cache within two generations
+    of half this many (issue 26)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from node.rpc.workers import ReadWorkers, shorten_switch_interval
 from node.store import ChainStore
 from node.validator_registry import RegistryValidators
 from vm.precompiles import blake2f_is_native
+from vm.trie_read import DEFAULT_NODE_CACHE, node_cache
 
 log = structlog.get_logger("settle.node")
 
@@ -113,6 +114,8 @@ class NodeSettings:
     """LevelDB's memtable size before a flush (``[storage] leveldb_write_buffer_mb``)."""
     recent_blocks: int = 64
     """Committed blocks kept decoded for receipt and log queries (``[storage] recent_blocks``)."""
+    trie_node_cache: int = DEFAULT_NODE_CACHE
+    """Storage-trie inner nodes kept decoded (``[storage] trie_node_cache``)."""
 
     @property
     def networked(self) -> bool:
@@ -232,6 +235,7 @@ def freeze_startup_heap() -> int:
 async def run_node(settings: NodeSettings) -> None:
     """Run until SIGINT/SIGTERM. Owns the chain store for the whole run."""
     bound_recursion()
+    node_cache.set_limit(settings.trie_node_cache)
     store = ChainStore(settings.data_dir, settings.genesis, leveldb_cache_bytes=settings.leveldb_cache_bytes,
                        leveldb_write_buffer_bytes=settings.leveldb_write_buffer_bytes)
     try:
