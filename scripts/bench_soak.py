@@ -10,7 +10,10 @@ Writes ``bench-results/soak.json``:
 
 * per node: RSS at start (after set-up), after warm-up (the first quarter of the run, at most
   10 minutes) and at the end, and ``rss_mb_per_hour_after_warmup`` (least-squares slope of the
-  samples after warm-up);
+  samples after warm-up); the same for anonymous memory alone (``anon_mb_*``, ``RssAnon``: the
+  heaps), and the file-backed RSS at the end (``file_mb_end``, ``RssFile``: mostly LevelDB's
+  table files, which it maps to read; they grow with the database and are page cache the kernel
+  reclaims, so a leak shows in the anonymous slope);
 * ``cpu_ms_per_committed_tx``: CPU time of all four nodes over the run divided by the
   transactions committed;
 * per window: sent, committed, submit-to-final latency p50 and p99 ("final" is the moment a poller
@@ -64,16 +67,28 @@ class NodeMemory:
     rss_mb_after_warmup: float = 0.0
     rss_mb_end: float = 0.0
     rss_mb_per_hour_after_warmup: float = 0.0
+    anon_mb_start: float = 0.0
+    anon_mb_end: float = 0.0
+    anon_mb_per_hour_after_warmup: float = 0.0
+    """The same slope for anonymous memory alone (the heaps: Python's, malloc's, LevelDB's caches)."""
+    file_mb_end: float = 0.0
+    """RSS of file-backed pages at the end: mostly LevelDB's table files, which it maps into memory
+    to read; they grow with the database read, and the kernel takes them back under pressure."""
     cpu_seconds: float = 0.0
     samples: list[tuple[float, float]] = field(default_factory=list)
     """(seconds since the load started, RSS in MB)."""
+    anon_samples: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds since the load started, anonymous RSS in MB)."""
 
 
-def _rss_mb(pid: int) -> float:
+def _rss_parts_mb(pid: int) -> dict[str, float]:
+    """VmRSS, RssAnon and RssFile of a process, in MB."""
+    parts = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile"):
+            parts[name] = int(value.split()[0]) / 1024
+    return parts
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -109,7 +124,10 @@ class RssSampler:
     def sample(self) -> None:
         now = time.monotonic()
         for node, pid in zip(self.memory, self.pids, strict=True):
-            node.samples.append((now - self.start, _rss_mb(pid)))
+            parts = _rss_parts_mb(pid)
+            node.samples.append((now - self.start, parts.get("VmRSS", 0.0)))
+            node.anon_samples.append((now - self.start, parts.get("RssAnon", 0.0)))
+            node.file_mb_end = round(parts.get("RssFile", 0.0), 1)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -234,6 +252,10 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
         after_warmup = [sample for sample in node.samples if sample[0] >= warmup]
         node.rss_mb_after_warmup = round(after_warmup[0][1] if after_warmup else node.rss_mb_end, 1)
         node.rss_mb_per_hour_after_warmup = round(_slope_per_hour(after_warmup), 2)
+        node.anon_mb_start = round(node.anon_samples[0][1], 1)
+        node.anon_mb_end = round(node.anon_samples[-1][1], 1)
+        node.anon_mb_per_hour_after_warmup = round(
+            _slope_per_hour([sample for sample in node.anon_samples if sample[0] >= warmup]), 2)
     committed = sum(1 for tx_hash in submitted if tx_hash in watcher.seen)
     gaps = [(round(b - start, 1), round(b - a, 2)) for a, b in zip(blocks.times, blocks.times[1:], strict=False)
             if b - a > STALL_SECONDS]
@@ -251,8 +273,10 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
         "lost": sent - committed,
         "cpu_ms_per_committed_tx": round(cpu_total * 1000 / committed, 2) if committed else None,
         "rss_mb_per_hour_after_warmup_max": max(node.rss_mb_per_hour_after_warmup for node in memory),
+        "anon_mb_per_hour_after_warmup_max": max(node.anon_mb_per_hour_after_warmup for node in memory),
         "stalls_over_5s": [{"at_s": at, "gap_s": gap} for at, gap in gaps],
-        "nodes": [{key: value for key, value in asdict(node).items() if key != "samples"} for node in memory],
+        "nodes": [{key: value for key, value in asdict(node).items() if key not in ("samples", "anon_samples")}
+                  for node in memory],
         "rss_samples_mb": {node.index: [(round(t), round(mb, 1)) for t, mb in node.samples] for node in memory},
         "windows": [asdict(window) for window in windows],
     }
@@ -265,7 +289,9 @@ def main(minutes: float = 60.0, rate: float = 10.0, out: Path | str | None = DEF
     result = soak(minutes, rate, console)
     for node in result["nodes"]:
         console.print(f"node{node['index']}: RSS {node['rss_mb_start']} -> {node['rss_mb_after_warmup']} (warm) -> "
-                      f"{node['rss_mb_end']} MB; {node['rss_mb_per_hour_after_warmup']} MB/h after warm-up; "
+                      f"{node['rss_mb_end']} MB; {node['rss_mb_per_hour_after_warmup']} MB/h after warm-up "
+                      f"(anonymous {node['anon_mb_start']} -> {node['anon_mb_end']} MB, "
+                      f"{node['anon_mb_per_hour_after_warmup']} MB/h; file-backed {node['file_mb_end']} MB); "
                       f"CPU {node['cpu_seconds']} s")
     console.print(f"sent {result['sent']}, committed {result['committed']}, lost {result['lost']}; "
                   f"{result['cpu_ms_per_committed_tx']} ms CPU per committed tx (4 nodes); "
