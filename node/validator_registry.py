@@ -38,7 +38,7 @@ from vm.permissions import registry_active
 
 log = structlog.get_logger("settle.validators")
 
-#: Sets remembered by parent block hash (a set is a few hundred bytes).
+#: Sets remembered by the parent block's state root (a set is a few hundred bytes).
 CACHE_SIZE = 256
 
 #: Most validators read from the registry: a bound on what one height's read can cost.
@@ -120,6 +120,10 @@ class RegistryValidators:
             RegistryValidator(v.address, v.bls_public_key, v.bls_proof_of_possession, v.peer_id)
             for v in genesis.validators)
         self._cache: OrderedDict[bytes, tuple[ValidatorSet, tuple[RegistryValidator, ...]]] = OrderedDict()
+        """By state root: the set is a function of the state after the parent block alone, and an empty
+        block leaves the state root as it was, so an idle chain reads the registry once, not per block."""
+        self._auditors: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
+        """Auditors' peer ids by state root (the same reason; reading them scans every account)."""
 
     def at(self, height: int) -> ValidatorSet:
         """The set that seals block ``height`` (the registry after block ``height - 1``)."""
@@ -132,7 +136,15 @@ class RegistryValidators:
     def allowed_peers_at(self, height: int) -> set[str]:
         """Who may connect at ``height``: the validators' and the auditors' nodes (docs/permissioning.md)."""
         parent = self.backend.store.header_by_number(max(height, 1) - 1)
-        auditors = () if parent is None else read_auditor_peer_ids(self.backend.state_at(parent), self.registry)
+        auditors: tuple[str, ...] = ()
+        if parent is not None:
+            cached = self._auditors.get(parent.state_root)
+            if cached is None:
+                cached = read_auditor_peer_ids(self.backend.state_at(parent), self.registry)
+                self._auditors[parent.state_root] = cached
+                if len(self._auditors) > CACHE_SIZE:
+                    self._auditors.popitem(last=False)
+            auditors = cached
         return {entry.peer_id for entry in self.registry_entries_at(height)} | set(auditors)
 
     def _entry(self, height: int) -> tuple[ValidatorSet, tuple[RegistryValidator, ...]]:
@@ -141,9 +153,9 @@ class RegistryValidators:
         parent = self.backend.store.header_by_number(height - 1)
         if parent is None:
             raise InvalidConfig(f"no block {height - 1} yet: the validator set of {height} is not known")
-        cached = self._cache.get(parent.hash)
+        cached = self._cache.get(parent.state_root)
         if cached is not None:
-            self._cache.move_to_end(parent.hash)
+            self._cache.move_to_end(parent.state_root)
             return cached
         entries = read_registry_validators(self.backend.state_at(parent), self.registry)
         if entries is None:
@@ -158,7 +170,7 @@ class RegistryValidators:
         validator_set = ValidatorSet(tuple(
             Validator(e.address, e.bls_public_key, e.bls_proof_of_possession) for e in usable))
         entry_tuple = tuple(usable)
-        self._cache[parent.hash] = (validator_set, entry_tuple)
+        self._cache[parent.state_root] = (validator_set, entry_tuple)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return validator_set, entry_tuple

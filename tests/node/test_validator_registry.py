@@ -66,3 +66,34 @@ def test_long_and_short_bytes_read_back(node):
     info = mapping_slot(VALIDATOR.address, VALIDATOR_INFO_SLOT)
     assert read_bytes(state, DEFAULT_REGISTRY_ADDRESS, info) == VALIDATOR.bls_public_key
     assert read_bytes(state, DEFAULT_REGISTRY_ADDRESS, 12345) == b""
+
+
+def test_empty_blocks_do_not_read_the_registry_again(node, monkeypatch):
+    """An empty block leaves the state root as it was, so the set (and the allow-list) of the next height
+    is the one already read: an idle chain reads the registry once, not once per block."""
+    import node.validator_registry as module
+    backend, registry = node
+    reads = {"validators": 0, "auditors": 0}
+    real_validators, real_auditors = module.read_registry_validators, module.read_auditor_peer_ids
+
+    def counting_validators(state, address):
+        reads["validators"] += 1
+        return real_validators(state, address)
+
+    def counting_auditors(state, address):
+        reads["auditors"] += 1
+        return real_auditors(state, address)
+
+    monkeypatch.setattr(module, "read_registry_validators", counting_validators)
+    monkeypatch.setattr(module, "read_auditor_peer_ids", counting_auditors)
+    first = registry.at(1)
+    peers = registry.allowed_peers_at(1)
+    for _ in range(3):
+        backend.produce_block(allow_empty=True)
+    assert backend.head.state_root == backend.store.header_by_number(0).state_root
+    assert registry.at(4) is first
+    assert registry.allowed_peers_at(4) == peers
+    assert reads == {"validators": 1, "auditors": 1}
+    _add_newcomer(backend, 0)  # block 4 changes the state: the next height reads it again
+    assert registry.at(5).n == 2
+    assert reads["validators"] == 2
