@@ -34,7 +34,7 @@ from consensus.actions import (
     ScheduleTimeout,
     ValidateBlock,
 )
-from consensus.certificate import aggregate, sign_seal, verify_seal
+from consensus.certificate import aggregate, sign_seal, valid_seals
 from consensus.errors import InvalidJustification, InvalidMessage, InvalidSafetyRecord
 from consensus.events import BlockBuilt, BlockValidated, Event, MessageReceived, NewHeight, TimeoutFired
 from consensus.justification import check_justification, plan_proposal, round_change_problem
@@ -147,8 +147,7 @@ def _on_new_height(state: ConsensusState, event: NewHeight, actions: Actions) ->
     previous_decision: tuple[SignedMessage, ...] = ()
     if state.decision is not None and state.height == event.height - 1:
         round, block_hash = state.decision
-        commits = state.votes.votes(state.height, round, MessageKind.COMMIT, block_hash)
-        previous_decision = commits[:state.config.validator_set.quorum]
+        previous_decision = state.votes.votes(state.height, round, MessageKind.COMMIT, block_hash)
     fresh = ConsensusState(
         config=config, height=event.height, votes=VoteCollector(config.validator_set),
         future=tuple(message for message in state.future if message.height >= event.height),
@@ -194,8 +193,8 @@ def _on_message(state: ConsensusState, message: SignedMessage, actions: Actions)
         return state
     if message.kind == MessageKind.COMMIT:
         previous = state.votes.vote_of(message.height, message.round, MessageKind.COMMIT, message.sender)
-        if previous is None and not _seal_verifies(state, message):
-            return state  # a bad seal is dropped, not counted
+        if previous is None:  # its seal is checked, with the others', once they could make a quorum
+            return _check_commits(_hold_commit(state, message), message.round, message.block_hash, actions)
     return _count_vote(state, message, actions)
 
 
@@ -311,7 +310,9 @@ def _decide(state: ConsensusState, actions: Actions) -> ConsensusState:
     block = state.valid_blocks.get(block_hash)
     if block is not None:
         validator_set = state.config.validator_set
-        commits = state.votes.votes(state.height, round, MessageKind.COMMIT, block_hash)[: validator_set.quorum]
+        # Every counted COMMIT, not the first quorum of them: seals are accepted a batch at a time, and
+        # only a whole batch is known to sum to a valid aggregate (certificate.valid_seals).
+        commits = state.votes.votes(state.height, round, MessageKind.COMMIT, block_hash)
         seals = {validator_set.position(commit.sender): commit.commit.seal for commit in commits}
         certificate = aggregate(validator_set, seals, state.height, round, block_hash)
         actions.append(CommitBlock(state.height, block_hash, block, certificate))
@@ -465,6 +466,8 @@ def _send(state: ConsensusState, message: SignedMessage, actions: Actions) -> Co
     state = replace(state, sent=state.sent + (message,))
     if message.kind != MessageKind.PROPOSAL:
         state = _count_vote(state, message, actions)
+    if message.kind == MessageKind.COMMIT:  # our own seal may complete a quorum with held ones
+        state = _check_commits(state, message.round, message.block_hash, actions)
     actions.append(PersistSafety(_safety_record(state)))
     actions.append(Broadcast(message))
     return state
@@ -500,11 +503,46 @@ def _count_vote(state: ConsensusState, message: SignedMessage, actions: Actions)
     return state
 
 
-def _seal_verifies(state: ConsensusState, message: SignedMessage) -> bool:
-    commit = message.commit
+def _hold_commit(state: ConsensusState, message: SignedMessage) -> ConsensusState:
+    """Keep a validator's COMMIT until its seal is checked: the first one per sender and round.
+
+    A second, different COMMIT of the same sender and round is an equivocation of a validator
+    that signed the first; dropping it keeps the held set bounded (n per round, rounds bounded by
+    MAX_ROUNDS_AHEAD). An honest validator sends one COMMIT per round.
+    """
+    for (round, _block_hash), held in state.unchecked_commits.items():
+        if round == message.round and message.sender in held:
+            return state
+    key = (message.round, message.block_hash)
+    held = {**state.unchecked_commits.get(key, {}), message.sender: message}
+    return replace(state, unchecked_commits={**state.unchecked_commits, key: held})
+
+
+def _check_commits(state: ConsensusState, round: int, block_hash: bytes, actions: Actions) -> ConsensusState:
+    """Check the held COMMITs for (round, hash) once they and the counted ones reach a quorum; count the good ones.
+
+    Seals are checked together (``certificate.valid_seals``: one aggregate check, each seal on its
+    own only if that fails), so a block costs about one seal check rather than one per validator.
+    Seals that do not verify are dropped and never counted; the others wait for more COMMITs.
+    COMMITs arriving once a quorum is already counted are held unchecked: they cannot change the
+    decision and are forgotten at the next height.
+    """
+    key = (round, block_hash)
+    held = state.unchecked_commits.get(key)
+    if not held:
+        return state
     validator_set = state.config.validator_set
-    public_key = validator_set.validators[validator_set.position(message.sender)].bls_public_key
-    return verify_seal(public_key, commit.seal, state.config.chain_id, commit.height, commit.round, commit.block_hash)
+    counted = state.votes.count(state.height, round, MessageKind.COMMIT, block_hash)
+    if counted >= validator_set.quorum or counted + len(held) < validator_set.quorum:
+        return state
+    by_index = {validator_set.position(sender): message for sender, message in held.items()}
+    good = valid_seals(validator_set, {index: message.commit.seal for index, message in by_index.items()},
+                       state.config.chain_id, state.height, round, block_hash)
+    state = replace(state, unchecked_commits={other: value for other, value in state.unchecked_commits.items()
+                                              if other != key})
+    for index in sorted(good):
+        state = _count_vote(state, by_index[index], actions)
+    return state
 
 
 def _find_block(state: ConsensusState, block_hash: bytes) -> bytes | None:

@@ -128,6 +128,8 @@ class ConsensusState:
     """Round for which BuildBlock was requested."""
     round_change_rounds: Mapping[bytes, int] = field(default_factory=dict)
     """sender -> highest round it sent a valid ROUND-CHANGE for at this height (f+1 catch-up)."""
+    unchecked_commits: Mapping[tuple[int, bytes], Mapping[bytes, SignedMessage]] = field(default_factory=dict)
+    """(round, block_hash) -> sender -> COMMIT whose seal is not checked yet (machine._check_commits)."""
     decision: tuple[int, bytes] | None = None
     """(round, block_hash) that got a quorum of COMMITs at this height."""
     future: tuple[SignedMessage, ...] = ()

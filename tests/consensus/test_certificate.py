@@ -12,6 +12,7 @@ from consensus.certificate import (
     seal_message,
     sign_seal,
     signer_bitmap,
+    valid_seals,
     verify_certificate,
     verify_seal,
 )
@@ -195,3 +196,62 @@ def test_verify_certificate_refuses_the_forgery_against_the_honest_set():
     forged_certificate = CommitCertificate(5, 0, H, signer_bitmap(frozenset(range(3)), 3), forged)
     with pytest.raises(InvalidCertificate, match="aggregate signature does not verify"):
         verify_certificate(forged_certificate, honest_set, CHAIN_ID)
+
+
+class CountingScheme:
+    """PopSchemeMPL, counting its pairing checks (per-seal and aggregate)."""
+
+    def __init__(self):
+        self.verify = 0
+        self.fast_aggregate_verify = 0
+
+    def __getattr__(self, name):
+        return getattr(PopSchemeMPL, name)
+
+    def __getattribute__(self, name):
+        if name in ("verify", "fast_aggregate_verify"):
+            def counted(*args):
+                object.__setattr__(self, name, object.__getattribute__(self, "__dict__")[name] + 1)
+                return getattr(PopSchemeMPL, name)(*args)
+            return counted
+        return object.__getattribute__(self, name)
+
+
+@pytest.fixture
+def pairing_checks(monkeypatch):
+    import consensus.certificate as module
+    module._verify.cache_clear()
+    scheme = CountingScheme()
+    monkeypatch.setattr(module, "PopSchemeMPL", scheme)
+    return scheme.__dict__
+
+
+def test_valid_seals_accepts_a_good_batch_with_one_aggregate_check(pairing_checks):
+    hash_ = block_hash("one check for the batch")
+    batch = seals((1, 2, 4, 6), hash_=hash_)
+    assert valid_seals(VALIDATORS, batch, CHAIN_ID, 9, 2, hash_) == frozenset({1, 2, 4, 6})
+    assert pairing_checks == {"verify": 0, "fast_aggregate_verify": 1}
+
+
+def test_valid_seals_names_each_bad_seal_and_keeps_the_good_ones(pairing_checks):
+    hash_ = block_hash("a bad seal in the batch")
+    batch = seals((0, 1, 2, 3), hash_=hash_)
+    batch[1] = seals((1,), hash_=H)[1]  # a real seal, of another block
+    batch[3] = b"\x01" * 96  # not a G2 point
+    assert valid_seals(VALIDATORS, batch, CHAIN_ID, 9, 2, hash_) == frozenset({0, 2})
+    assert pairing_checks["verify"] == 3  # after the failed aggregate: each point checked on its own
+    # The good ones make a certificate that verifies.
+    good = {index: batch[index] for index in (0, 2)} | seals((4, 5, 6), hash_=hash_)
+    verify_certificate(aggregate(VALIDATORS, good, 9, 2, hash_), VALIDATORS, CHAIN_ID)
+
+
+def test_valid_seals_judges_a_batch_by_its_sum_which_is_what_a_certificate_holds():
+    """Two validators that swap their seals pass together (the sum is theirs, so a certificate from both
+    verifies), and each fails alone: why the machine aggregates every seal it accepted, never a subset."""
+    swapped = seals((0, 1))
+    swapped = {0: swapped[1], 1: swapped[0]}
+    assert valid_seals(VALIDATORS, swapped, CHAIN_ID, 9, 2, H) == frozenset({0, 1})
+    assert valid_seals(VALIDATORS, {0: swapped[0]}, CHAIN_ID, 9, 2, H) == frozenset()
+    assert valid_seals(VALIDATORS, {0: swapped[0], 2: seals((2,))[2]}, CHAIN_ID, 9, 2, H) == frozenset({2})
+    verify_certificate(aggregate(VALIDATORS, swapped | seals((2, 3, 4)), 9, 2, H), VALIDATORS, CHAIN_ID)
+    assert valid_seals(VALIDATORS, {}, CHAIN_ID, 9, 2, H) == frozenset()

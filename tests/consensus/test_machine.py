@@ -225,6 +225,33 @@ def test_commits_with_bad_seals_are_dropped_not_counted():
     assert action.certificate.signer_indices() == (0, 2, 3)
 
 
+def test_commits_are_held_until_a_quorum_and_their_seals_checked_in_one_aggregate_check(monkeypatch):
+    import consensus.certificate as certificate_module
+    from tests.consensus.test_certificate import CountingScheme
+    certificate_module._verify.cache_clear()
+    scheme = CountingScheme()
+    monkeypatch.setattr(certificate_module, "PopSchemeMPL", scheme)
+    state = locked_validator0()
+    state, actions = feed(state, *received(commit(1, 1, 0, H)))
+    assert state.votes.count(1, 0, MessageKind.COMMIT, H) == 1  # our own; validator 1's waits, unchecked
+    assert set(state.unchecked_commits[(0, H)]) == {address(1)}
+    assert scheme.__dict__ == {"verify": 0, "fast_aggregate_verify": 0}
+    state, actions = feed(state, *received(commit(3, 1, 0, H)))
+    assert scheme.__dict__ == {"verify": 0, "fast_aggregate_verify": 1}
+    (action,) = of_type(actions, CommitBlock)
+    assert action.certificate.signer_indices() == (0, 1, 3) and state.unchecked_commits == {}
+    # A COMMIT after the decision changes nothing and costs no seal check.
+    state, actions = feed(state, *received(commit(2, 1, 0, H)))
+    assert actions == [] and scheme.__dict__ == {"verify": 0, "fast_aggregate_verify": 1}
+    verify_certificate(action.certificate, validator_set(4), CHAIN_ID)
+
+
+def test_one_held_commit_per_sender_and_round():
+    state = locked_validator0()
+    state, _ = feed(state, *received(commit(1, 1, 0, H2), commit(1, 1, 0, H)))
+    assert state.unchecked_commits == {(0, H2): {address(1): commit(1, 1, 0, H2)}}
+
+
 def test_round_timer_sends_a_round_change_and_stale_timers_are_ignored():
     state, _ = start(0)
     state, actions = feed(state, TimeoutFired(1, 0, "round"))
