@@ -255,3 +255,13 @@ def test_valid_seals_judges_a_batch_by_its_sum_which_is_what_a_certificate_holds
     assert valid_seals(VALIDATORS, {0: swapped[0], 2: seals((2,))[2]}, CHAIN_ID, 9, 2, H) == frozenset({2})
     verify_certificate(aggregate(VALIDATORS, swapped | seals((2, 3, 4)), 9, 2, H), VALIDATORS, CHAIN_ID)
     assert valid_seals(VALIDATORS, {}, CHAIN_ID, 9, 2, H) == frozenset()
+
+
+def test_a_seal_is_decoded_once_for_its_check_and_its_certificate(pairing_checks):
+    from consensus.certificate import seal_point
+    hash_ = block_hash("decoded once")
+    batch = seals((0, 1, 2, 3, 4), hash_=hash_)
+    seal_point.cache_clear()
+    assert valid_seals(VALIDATORS, batch, CHAIN_ID, 9, 2, hash_) == frozenset(batch)
+    verify_certificate(aggregate(VALIDATORS, batch, 9, 2, hash_), VALIDATORS, CHAIN_ID)
+    assert seal_point.cache_info().misses == 5 and seal_point.cache_info().hits == 5
