@@ -38,7 +38,7 @@ from vm.permissions import registry_active
 
 log = structlog.get_logger("settle.validators")
 
-#: Sets remembered by the parent block's state root (a set is a few hundred bytes).
+#: Sets remembered by the registry's code and storage roots (a set is a few hundred bytes).
 CACHE_SIZE = 256
 
 #: Most validators read from the registry: a bound on what one height's read can cost.
@@ -110,6 +110,18 @@ def read_auditor_peer_ids(state: Any, registry: bytes) -> tuple[str, ...]:
     return tuple(peers)
 
 
+def registry_version(state: Any, registry: bytes) -> bytes:
+    """The registry account's code hash and storage root in ``state`` (a committed state, no pending writes).
+
+    Everything the readers above return is a function of these two alone. Prague writes every block's
+    parent hash into the history contract, so the state root changes with each block, empty or not;
+    the registry's storage root changes only when a block writes the registry.
+    """
+    account = Address(registry)
+    storage_root: bytes = state._account_db._get_storage_root(account)  # py-evm has no public accessor
+    return bytes(state.get_code_hash(account)) + storage_root
+
+
 class RegistryValidators:
     """The validator set (and the validators' peer ids) of any height of one node's chain."""
 
@@ -120,10 +132,10 @@ class RegistryValidators:
             RegistryValidator(v.address, v.bls_public_key, v.bls_proof_of_possession, v.peer_id)
             for v in genesis.validators)
         self._cache: OrderedDict[bytes, tuple[ValidatorSet, tuple[RegistryValidator, ...]]] = OrderedDict()
-        """By state root: the set is a function of the state after the parent block alone, and an empty
-        block leaves the state root as it was, so an idle chain reads the registry once, not per block."""
+        """By :func:`registry_version`: the set is a function of the registry's code and storage alone, which
+        most blocks leave as they were, so the registry is read again only after a block that wrote it."""
         self._auditors: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
-        """Auditors' peer ids by state root (the same reason; reading them scans every account)."""
+        """Auditors' peer ids by :func:`registry_version` (the same reason; reading them scans every account)."""
 
     def at(self, height: int) -> ValidatorSet:
         """The set that seals block ``height`` (the registry after block ``height - 1``)."""
@@ -138,10 +150,12 @@ class RegistryValidators:
         parent = self.backend.store.header_by_number(max(height, 1) - 1)
         auditors: tuple[str, ...] = ()
         if parent is not None:
-            cached = self._auditors.get(parent.state_root)
+            state = self.backend.state_at(parent)
+            version = registry_version(state, self.registry)
+            cached = self._auditors.get(version)
             if cached is None:
-                cached = read_auditor_peer_ids(self.backend.state_at(parent), self.registry)
-                self._auditors[parent.state_root] = cached
+                cached = read_auditor_peer_ids(state, self.registry)
+                self._auditors[version] = cached
                 if len(self._auditors) > CACHE_SIZE:
                     self._auditors.popitem(last=False)
             auditors = cached
@@ -153,11 +167,13 @@ class RegistryValidators:
         parent = self.backend.store.header_by_number(height - 1)
         if parent is None:
             raise InvalidConfig(f"no block {height - 1} yet: the validator set of {height} is not known")
-        cached = self._cache.get(parent.state_root)
+        state = self.backend.state_at(parent)
+        version = registry_version(state, self.registry)
+        cached = self._cache.get(version)
         if cached is not None:
-            self._cache.move_to_end(parent.state_root)
+            self._cache.move_to_end(version)
             return cached
-        entries = read_registry_validators(self.backend.state_at(parent), self.registry)
+        entries = read_registry_validators(state, self.registry)
         if entries is None:
             entries = self.genesis_validators
         usable = []
@@ -170,7 +186,7 @@ class RegistryValidators:
         validator_set = ValidatorSet(tuple(
             Validator(e.address, e.bls_public_key, e.bls_proof_of_possession) for e in usable))
         entry_tuple = tuple(usable)
-        self._cache[parent.state_root] = (validator_set, entry_tuple)
+        self._cache[version] = (validator_set, entry_tuple)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return validator_set, entry_tuple
