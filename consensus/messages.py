@@ -193,13 +193,20 @@ def signing_hash(payload: Payload, chain_id: int) -> bytes:
 def sign(payload: Payload, chain_id: int, private_key: bytes) -> SignedMessage:
     """Sign ``payload`` with a 32-byte secp256k1 key (deterministic, RFC 6979, low s)."""
     _check_payload(payload)
-    key = PrivateKey(private_key)
+    key, sender = _signer(private_key)
     signature = key.sign_recoverable(signing_hash(payload, chain_id), hasher=None)
     raw = rlp.encode([int(payload.kind), _core(payload), _attachments(payload), signature])
     if len(raw) > MAX_MESSAGE_BYTES:
         raise InvalidMessage(f"message is {len(raw)} bytes, limit {MAX_MESSAGE_BYTES}")
-    sender = keccak(key.public_key.format(compressed=False)[1:])[-20:]
     return SignedMessage(payload=payload, sender=sender, signature=signature, raw=raw)
+
+
+@lru_cache(maxsize=16)
+def _signer(private_key: bytes) -> tuple[PrivateKey, bytes]:
+    """The key object and address of a private key: building them derives the public key (an EC
+    multiplication), which a validator signing two or three messages per block need do only once."""
+    key = PrivateKey(private_key)
+    return key, keccak(key.public_key.format(compressed=False)[1:])[-20:]
 
 
 def without_attachments(message: SignedMessage) -> SignedMessage:

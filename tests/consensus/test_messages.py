@@ -138,3 +138,14 @@ def test_sign_refuses_payloads_decode_would_reject():
 
 def test_kind_values_are_stable():
     assert [kind.value for kind in MessageKind] == [1, 2, 3, 4]
+
+
+def test_signing_derives_the_public_key_once_per_key():
+    from consensus.messages import Prepare, _signer, decode, sign
+    from tests.consensus.simulation import CHAIN_ID, validator_keys
+    account_key = validator_keys(2)[0]
+    _signer.cache_clear()
+    first = sign(Prepare(5, 0, b"\x01" * 32), CHAIN_ID, account_key)
+    second = sign(Prepare(6, 0, b"\x01" * 32), CHAIN_ID, account_key)
+    assert _signer.cache_info().misses == 1 and _signer.cache_info().hits == 1
+    assert first.sender == second.sender == decode(second.raw, CHAIN_ID).sender
