@@ -496,12 +496,15 @@ class Workload:
         self._send_and_wait([self._sign(0, self.token, _transfer(a.address, share), 100_000)
                              for a in self.accounts[1:]])
 
+    def sign_raw_transfers(self, count: int) -> list[bytes]:
+        """``count`` signed transfers, sender ``i % SENDERS`` for the ``i``-th (``bench soak`` sends these)."""
+        recipient = "0x" + "77" * 20
+        return [self._sign(i % SENDERS, self.token, _transfer(recipient, 1), 60_000) for i in range(count)]
+
     def sign_transfers(self, count: int) -> list[str]:
         """``count`` transfers, sender ``i % SENDERS`` for the ``i``-th, as JSON-RPC request objects (text)."""
-        recipient = "0x" + "77" * 20
-        return [f'{{"jsonrpc":"2.0","id":{i},"method":"eth_sendRawTransaction","params":["0x'
-                + self._sign(i % SENDERS, self.token, _transfer(recipient, 1), 60_000).hex() + '"]}'
-                for i in range(count)]
+        return [f'{{"jsonrpc":"2.0","id":{i},"method":"eth_sendRawTransaction","params":["0x{raw.hex()}"]}}'
+                for i, raw in enumerate(self.sign_raw_transfers(count))]
 
 
 def _transfer(to: str, amount: int) -> bytes:

@@ -1,7 +1,7 @@
 """Soak: a local 4-validator network under steady ERC-20 load, watching memory, CPU, latency and stalls.
 
 Starts four validators (each its own process, libp2p on 127.0.0.1, 1 s block period), deploys
-SettleTestToken and spreads tokens over ten senders (as ``bench_network``), then offers transfers at
+SettleTestToken and spreads tokens over the senders (as ``bench_network``), then offers transfers at
 ``--rate`` per second for ``--minutes``, in windows of one minute (shorter for short runs). Every
 five seconds a thread of its own samples each node's RSS (``/proc/<pid>/status``); CPU time
 (``/proc/<pid>/stat``) is read at the start and end of the load.
@@ -203,7 +203,7 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
             sampler.start_sampling()
             sent = 0
             count = max(1, int(rate * duration))
-            raws = workload.sign_transfers(count)
+            raws = workload.sign_raw_transfers(count)
             try:
                 for index, raw in enumerate(raws):
                     due = start + index / rate
@@ -212,7 +212,7 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
                     window = int((time.monotonic() - start) // window_seconds)
                     while len(windows) <= window:
                         windows.append(Window(start_s=len(windows) * window_seconds, sent=0))
-                    endpoint = (index % network_bench.SENDERS) % len(urls)
+                    endpoint = network_bench.sender_endpoint(index % network_bench.SENDERS, len(urls))
                     tx_hash = client.call(endpoint, "eth_sendRawTransaction", ["0x" + raw.hex()])
                     submitted[tx_hash] = (time.monotonic(), window)
                     windows[window].sent += 1
