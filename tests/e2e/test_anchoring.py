@@ -99,6 +99,9 @@ def test_four_validators_anchor_into_bitcoin(tmp_path, litecoin, network):
         recorders = {r["recorder"] for r in first}
         assert len(recorders) >= 2, f"the duty never rotated: {recorders}"
         assert_no_duplicates(litecoin, net, a)
+        # b commits the block holding a's latest record a moment after a does: wait for it, bounded.
+        poll_until(lambda: b.call("anchor_status")["lastAnchoredHeight"] >= 4 * INTERVAL, 30,
+                   lambda: f"b's anchor status after 30 s: {b.call('anchor_status')}", interval=0.2)
         status = b.call("anchor_status")
         assert status["enabled"] and status["lastAnchoredHeight"] >= 4 * INTERVAL
         covering = a.call("anchor_getAnchorForBlock", [hex(INTERVAL + 5)])
