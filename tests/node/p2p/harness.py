@@ -198,7 +198,7 @@ async def wait_until(condition: Any, timeout: float = 5.0, what: str = "conditio
     return trio.current_time() - start
 
 
-async def wait_for_full_mesh(nodes: list[Node], timeout: float = 5.0) -> float:
+async def wait_for_full_mesh(nodes: list[Node], timeout: float = 15.0) -> float:
     """Wait until every node has its direct stream open to every other one."""
     def meshed() -> bool:
         return all(
