@@ -274,15 +274,21 @@ def request_kind(message: SyncRequest) -> str:
     return "transactions" if isinstance(message, TransactionsRequest) else "blocks"
 
 
-def expect_transactions(peer: ID, response: SyncResponse, count: int) -> list[bytes]:
-    """The transactions in ``response`` (at most ``count``); the caller checks they are the ones it asked for."""
-    if isinstance(response, TransactionsResponse):
+def _expect_items(peer: ID, response: SyncResponse, count: int, kind: type[BlocksResponse | TransactionsResponse],
+                  request: str, too_many: str, other: str) -> list[bytes]:
+    """The items of a ``kind`` response, at most ``count``; a refusal or another answer raises."""
+    if isinstance(response, kind):
         if len(response.items) > count:
-            raise SyncRequestFailed(str(peer), "transactions", f"peer sent {len(response.items)} for {count} asked")
+            raise SyncRequestFailed(str(peer), request, f"peer sent {len(response.items)} {too_many}for {count} asked")
         return list(response.items)
     if isinstance(response, ErrorResponse):
-        raise SyncRequestRefused(str(peer), "transactions", response.reason)
-    raise SyncRequestFailed(str(peer), "transactions", "peer answered a transactions request with something else")
+        raise SyncRequestRefused(str(peer), request, response.reason)
+    raise SyncRequestFailed(str(peer), request, f"peer answered a {request} request with {other}")
+
+
+def expect_transactions(peer: ID, response: SyncResponse, count: int) -> list[bytes]:
+    """The transactions in ``response`` (at most ``count``); the caller checks they are the ones it asked for."""
+    return _expect_items(peer, response, count, TransactionsResponse, "transactions", "", "something else")
 
 
 def expect_status(peer: ID, response: SyncResponse) -> Status:
@@ -296,10 +302,4 @@ def expect_status(peer: ID, response: SyncResponse) -> Status:
 
 def expect_blocks(peer: ID, response: SyncResponse, count: int) -> list[bytes]:
     """The blocks in ``response``, checked against what was asked for."""
-    if isinstance(response, BlocksResponse):
-        if len(response.items) > count:
-            raise SyncRequestFailed(str(peer), "blocks", f"peer sent {len(response.items)} items for {count} asked")
-        return list(response.items)
-    if isinstance(response, ErrorResponse):
-        raise SyncRequestRefused(str(peer), "blocks", response.reason)
-    raise SyncRequestFailed(str(peer), "blocks", "peer answered a blocks request with a status")
+    return _expect_items(peer, response, count, BlocksResponse, "blocks", "items ", "a status")
