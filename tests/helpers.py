@@ -15,3 +15,16 @@ def transfer(sender_index: int, nonce: int, *, to_index: int = 9, value: int = 1
     fields = {"chainId": chain_id, "nonce": nonce, "to": SIGNER.accounts[to_index].address, "value": value,
               "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2, "data": data}
     return bytes(Account.sign_transaction(fields, SIGNER.accounts[sender_index].key).raw_transaction)
+
+
+class RecordingNetwork:
+    """Stands in for the p2p network: records what the engine publishes."""
+
+    def __init__(self) -> None:
+        self.published: list[bytes] = []
+
+    async def publish_consensus(self, raw: bytes) -> None:
+        self.published.append(raw)
+
+    def peers(self) -> list[str]:
+        return []

@@ -8,7 +8,7 @@ from node import compact_block
 from node.backend import Backend
 from node.compact_block import CompactBlockInvalid, transaction_bytes
 from node.store import ChainStore
-from tests.helpers import GENESIS, SIGNER, transfer
+from tests.helpers import GENESIS, SIGNER, RecordingNetwork, transfer
 
 CHAIN_ID = GENESIS.chain_id
 PROPOSER_KEY = b"\x07" * 32
@@ -145,19 +145,6 @@ def test_a_frame_rebuilding_past_the_message_limit_is_refused(pair):
     proposal = compact_block.parse(compact_block.compact(message.raw, block_bytes, block))
     with pytest.raises(CompactBlockInvalid, match="exceeds"):
         compact_block.rebuild(proposal, _from(validator), validator.block_class, len(message.raw) - 100)
-
-
-class RecordingNetwork:
-    """Stands in for the p2p network: records what the engine publishes."""
-
-    def __init__(self) -> None:
-        self.published: list[bytes] = []
-
-    async def publish_consensus(self, raw: bytes) -> None:
-        self.published.append(raw)
-
-    def peers(self) -> list[str]:
-        return []
 
 
 async def test_the_engine_sends_its_proposal_compact_and_a_peer_completes_it(tmp_path):

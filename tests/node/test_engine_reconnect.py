@@ -13,20 +13,7 @@ from node.dev import dev_genesis, dev_validator_keys
 from node.engine import ConsensusEngine
 from node.service import NodeSettings, consensus_config
 from node.store import ChainStore
-from tests.helpers import SIGNER
-
-
-class RecordingNetwork:
-    """Stands in for the p2p network: records what the engine publishes."""
-
-    def __init__(self) -> None:
-        self.published: list[bytes] = []
-
-    async def publish_consensus(self, raw: bytes) -> None:
-        self.published.append(raw)
-
-    def peers(self) -> list[str]:
-        return []
+from tests.helpers import SIGNER, RecordingNetwork
 
 
 async def test_a_reconnected_peer_gets_this_rounds_round_change_again(tmp_path: Path) -> None:
