@@ -625,7 +625,7 @@ class EthAPI(_Namespace):
             raise invalid_argument(0, "transaction: missing \"from\"")
         sender = self._unlocked(fields["from"], 0)
         request = self._call_request(fields, 0)
-        nonce = p.quantity(fields["nonce"], 0, "nonce") if "nonce" in fields else self.backend.pending_nonce(sender)
+        nonce = p.quantity(fields["nonce"], 0, "nonce") if "nonce" in fields else None
         if request.gas is not None:
             gas = request.gas
         else:
@@ -633,6 +633,10 @@ class EthAPI(_Namespace):
                 gas = await self.workers.run(self.backend.estimate_gas, request, self.backend.head)
             except (ExecutionReverted, ExecutionFailed, ExecutionTimedOut) as exc:
                 raise self._execution_error(exc) from None
+        if nonce is None:
+            # Taken after the last await: sendTransaction adds the transaction to the pool before any other
+            # request (one of the same batch, say) can take the same nonce.
+            nonce = self.backend.pending_nonce(sender)
         tx: dict[str, Any] = {
             "chainId": self.backend.chain_id,
             "nonce": nonce,

@@ -477,3 +477,19 @@ def test_state_overrides_are_bounded(tmp_path: Path) -> None:
         assert refused["code"] == -32005 and "override_max_accounts" in refused["message"]
         del overrides["0x" + f"{3:040x}"]
         assert node.call("eth_call", [{"to": ADDRESS}, "latest", overrides])["result"] == "0x"
+
+
+def test_a_batch_of_sends_from_one_account_gets_consecutive_nonces(node: Node) -> None:
+    """eth_sendTransaction without a nonce, several in one batch: each takes the next nonce (as Hardhat and geth).
+
+    The batch's requests run concurrently, and each awaits its gas estimate; the nonce must be taken after it,
+    when nothing can run between taking it and adding the transaction to the pool.
+    """
+    sender = SIGNER.accounts[0].address
+    batch = [request("eth_sendTransaction", [{"from": sender, "to": ADDRESS, "value": hex(i + 1)}], i)
+             for i in range(5)]
+    answers = node.handle(batch)
+    assert all("result" in answer for answer in answers), answers
+    nonces = sorted(int(node.call("eth_getTransactionByHash", [answer["result"]])["result"]["nonce"], 16)
+                    for answer in answers)
+    assert nonces == [0, 1, 2, 3, 4]
