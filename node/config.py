@@ -565,9 +565,10 @@ class StorageSection:
     """``[storage]``: LevelDB's native memory, the largest bounded part of a node's RSS (issue 26)."""
 
     leveldb_cache_mb: int = _setting(8, _integer(1, 65_536))
-    """MiB of LevelDB's block cache (decompressed blocks of the chain database). Default 8 (LevelDB's own).
+    """MiB of LevelDB's block cache (blocks of the chain database's table files). Default 8 (LevelDB's own).
 
-    The file system's page cache keeps the table files too; this only saves their decompression."""
+    Tables are read with pread, not mapped (``vm/leveldb_mmap.py``), so every table read goes through
+    this cache; below it is the file system's page cache, which is the kernel's, not the node's RSS."""
 
     leveldb_write_buffer_mb: int = _setting(4, _integer(1, 4_096))
     """MiB LevelDB's memtable may hold before it is flushed to a table file. Default 4.

@@ -48,6 +48,7 @@ from node.rpc.server import Dispatcher, create_app, serve_rpc
 from node.rpc.workers import ReadWorkers, shorten_switch_interval
 from node.store import ChainStore
 from node.validator_registry import RegistryValidators
+from vm.leveldb_mmap import disable_table_mmap, raise_open_file_limit
 from vm.precompiles import blake2f_is_native
 from vm.trie_read import DEFAULT_NODE_CACHE, node_cache
 
@@ -235,6 +236,7 @@ def freeze_startup_heap() -> int:
 async def run_node(settings: NodeSettings) -> None:
     """Run until SIGINT/SIGTERM. Owns the chain store for the whole run."""
     bound_recursion()
+    open_files = raise_open_file_limit()  # before LevelDB's environment reads it (vm/leveldb_mmap.py)
     node_cache.set_limit(settings.trie_node_cache)
     store = ChainStore(settings.data_dir, settings.genesis, leveldb_cache_bytes=settings.leveldb_cache_bytes,
                        leveldb_write_buffer_bytes=settings.leveldb_write_buffer_bytes)
@@ -252,6 +254,7 @@ async def run_node(settings: NodeSettings) -> None:
             log.error("blake2f runs in pure Python (14.8 µs per gas): install the pinned blake2b-py")
         metrics.BLOCK_HEIGHT.set(backend.head.block_number)
         log.debug("start-up heap frozen out of the garbage collector", objects=freeze_startup_heap())
+        log.debug("LevelDB tables", mapped=disable_table_mmap() != "disabled", open_files_limit=open_files)
         if settings.metrics_port is not None:
             metrics.start_metrics_server(settings.metrics_host, settings.metrics_port)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

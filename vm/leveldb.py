@@ -22,6 +22,8 @@ from eth.abc import AtomicWriteBatchAPI, DatabaseAPI
 from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB, BaseDB
 
+from vm.leveldb_mmap import disable_table_mmap
+
 _DELETED = object()
 
 
@@ -39,6 +41,7 @@ class LevelDB(BaseAtomicDB):
     def __init__(self, path: Path, *, create_if_missing: bool = True, cache_bytes: int = 8 * 1024 * 1024,
                  write_buffer_bytes: int = 4 * 1024 * 1024) -> None:
         self.path = Path(path)
+        disable_table_mmap()  # before LevelDB's environment exists: tables are read, not mapped
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._db = plyvel.DB(
