@@ -11,9 +11,9 @@ Writes ``bench-results/soak.json``:
 * per node: RSS at start (after set-up), after warm-up (the first quarter of the run, at most
   10 minutes) and at the end, and ``rss_mb_per_hour_after_warmup`` (least-squares slope of the
   samples after warm-up); the same for anonymous memory alone (``anon_mb_*``, ``RssAnon``: the
-  heaps), and the file-backed RSS at the end (``file_mb_end``, ``RssFile``: mostly LevelDB's
-  table files, which it maps to read; they grow with the database and are page cache the kernel
-  reclaims, so a leak shows in the anonymous slope);
+  heaps), and the file-backed RSS at the end (``file_mb_end``, ``RssFile``: the shared libraries;
+  LevelDB's table files were mapped and counted here until ``vm/leveldb_mmap.py``), so a leak on
+  the heap shows in the anonymous slope;
 * ``cpu_ms_per_committed_tx``: CPU time of all four nodes over the run divided by the
   transactions committed;
 * per window: sent, committed, submit-to-final latency p50 and p99 ("final" is the moment a poller

@@ -201,13 +201,10 @@ class Dispatcher:
         methods: dict[str, Callable[..., Any]],
         *,
         limits: RpcLimits | None = None,
-        refused: dict[str, str] | None = None,
     ) -> None:
         self.calls = {name: _wrap(name, fn) for name, fn in methods.items()}
         self.methods = {name: _for_jsonrpcserver(name, call) for name, call in self.calls.items()}
         self.limits = limits or RpcLimits()
-        self.refused = refused or {}
-        """Methods answered with a fixed error (e.g. writes on an audit node)."""
 
     def handle(self, body: str | bytes, connection: Connection) -> str:
         """The JSON response text for a request body ('' for notifications only).
