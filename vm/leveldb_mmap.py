@@ -25,6 +25,7 @@ import resource
 from pathlib import Path
 
 import structlog
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
@@ -56,8 +57,8 @@ def disable_table_mmap() -> str:
         try:
             _set_mmap_limit(_loaded_library())
             _state["outcome"] = "disabled"
-        except MmapSwitchUnavailable as exc:
-            _state["outcome"] = str(exc)
+        except (MmapSwitchUnavailable, ELFError, OSError) as exc:
+            _state["outcome"] = str(exc) or type(exc).__name__
             log.warning("LevelDB maps its table files; the RSS will count their pages", reason=str(exc))
     return _state["outcome"]
 
