@@ -375,16 +375,17 @@ async def _start_network(
     engine.validator_unreachable = validator_unreachable
     engine.unreachable_proposer_grace_ms = round(settings.p2p.unreachable_proposer_grace * 1000)
 
-    allow_list: list[set[str]] = []
+    allow_list: set[str] | None = None
 
     def follow_registry(block: Any, receipts: Any) -> None:
         """The allow-list of the next height: the registry's validators and auditors (a removed one is
         disconnected). Handed to the network only when it changed: parsing every peer id per block is
         wasted on the blocks (nearly all) that leave the registry alone."""
+        nonlocal allow_list
         allowed = registry.allowed_peers_at(backend.head.block_number + 1)
-        if allow_list != [allowed]:
+        if allowed != allow_list:
             network.set_allowed_peers(allowed)
-            allow_list[:] = [allowed]
+            allow_list = allowed
 
     backend.on_block(follow_registry)
     tx_send, tx_receive = trio.open_memory_channel[bytes](math.inf)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from eth_typing import Address
@@ -40,6 +40,9 @@ log = structlog.get_logger("settle.validators")
 
 #: Sets remembered by the registry's code and storage roots (a set is a few hundred bytes).
 CACHE_SIZE = 256
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 #: Most validators read from the registry: a bound on what one height's read can cost.
 MAX_VALIDATORS = 1024
@@ -152,13 +155,9 @@ class RegistryValidators:
         if parent is not None:
             state = self.backend.state_at(parent)
             version = registry_version(state, self.registry)
-            cached = self._auditors.get(version)
-            if cached is None:
-                cached = read_auditor_peer_ids(state, self.registry)
-                self._auditors[version] = cached
-                if len(self._auditors) > CACHE_SIZE:
-                    self._auditors.popitem(last=False)
-            auditors = cached
+            cached = self._auditors.get(version)  # () when there are none: test for None, not falsehood
+            auditors = cached if cached is not None else _remember(
+                self._auditors, version, read_auditor_peer_ids(state, self.registry))
         return {entry.peer_id for entry in self.registry_entries_at(height)} | set(auditors)
 
     def _entry(self, height: int) -> tuple[ValidatorSet, tuple[RegistryValidator, ...]]:
@@ -185,8 +184,12 @@ class RegistryValidators:
             usable.append(entry)
         validator_set = ValidatorSet(tuple(
             Validator(e.address, e.bls_public_key, e.bls_proof_of_possession) for e in usable))
-        entry_tuple = tuple(usable)
-        self._cache[version] = (validator_set, entry_tuple)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return validator_set, entry_tuple
+        return _remember(self._cache, version, (validator_set, tuple(usable)))
+
+
+def _remember(cache: OrderedDict[_K, _V], key: _K, value: _V) -> _V:
+    """Store ``value`` under ``key``, dropping the oldest entry beyond :data:`CACHE_SIZE`; returns ``value``."""
+    cache[key] = value
+    if len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return value

@@ -284,7 +284,8 @@ def breakdown_of(per_node: list[Counter[str]], per_node_ms_per_tx: list[float] |
     return result
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` so far."""
     import psutil  # type: ignore[import-untyped]  # no stubs; pinned in the test extra
 
     times = psutil.Process(pid).cpu_times()
@@ -594,11 +595,11 @@ class Window:
         self.profiler = profiler
         self.started = time.monotonic()
         self.profiler.start()
-        self.node_cpu = [_cpu_seconds(pid) for pid in self.pids]
+        self.node_cpu = [cpu_seconds(pid) for pid in self.pids]
         self.own_cpu = time.process_time()
 
     def close(self, level: Level, idle_ms_per_s: list[float] | None = None) -> None:
-        node_cpu = [_cpu_seconds(pid) - before for pid, before in zip(self.pids, self.node_cpu, strict=True)]
+        node_cpu = [cpu_seconds(pid) - before for pid, before in zip(self.pids, self.node_cpu, strict=True)]
         own_cpu = time.process_time() - self.own_cpu
         window_s = time.monotonic() - self.started
         level.window_s = round(window_s, 2)
@@ -679,11 +680,11 @@ def offer(workload: Workload, watcher: CommitWatcher, rate: float, seconds: floa
 
 def idle_cpu(pids: list[int], seconds: float = IDLE_S) -> list[float]:
     """Each node's CPU milliseconds per second over ``seconds`` with no load offered."""
-    before = [_cpu_seconds(pid) for pid in pids]
+    before = [cpu_seconds(pid) for pid in pids]
     started = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - started
-    return [round((_cpu_seconds(pid) - cpu) * 1000 / elapsed, 1) for pid, cpu in zip(pids, before, strict=True)]
+    return [round((cpu_seconds(pid) - cpu) * 1000 / elapsed, 1) for pid, cpu in zip(pids, before, strict=True)]
 
 
 def _describe(level: Level) -> str:

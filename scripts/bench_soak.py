@@ -4,7 +4,7 @@ Starts four validators (each its own process, libp2p on 127.0.0.1, 1 s block per
 SettleTestToken and spreads tokens over the senders (as ``bench_network``), then offers transfers at
 ``--rate`` per second for ``--minutes``, in windows of one minute (shorter for short runs). Every
 five seconds a thread of its own samples each node's RSS (``/proc/<pid>/status``); CPU time
-(``/proc/<pid>/stat``) is read at the start and end of the load.
+(user + system, psutil, as ``bench_network``) is read at the start and end of the load.
 
 Writes ``bench-results/soak.json``:
 
@@ -89,13 +89,6 @@ def _rss_parts_mb(pid: int) -> dict[str, float]:
         if name in ("VmRSS", "RssAnon", "RssFile"):
             parts[name] = int(value.split()[0]) / 1024
     return parts
-
-
-def _cpu_seconds(pid: int) -> float:
-    import os
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _slope_per_hour(samples: list[tuple[float, float]]) -> float:
@@ -195,7 +188,7 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
             blocks = BlockTimes(watcher)
             blocks.start()
             memory = [NodeMemory(index) for index in range(len(pids))]
-            cpu_start = [_cpu_seconds(pid) for pid in pids]
+            cpu_start = [network_bench.cpu_seconds(pid) for pid in pids]
             windows: list[Window] = []
             submitted: dict[str, tuple[float, int]] = {}
             start = time.monotonic()
@@ -226,7 +219,7 @@ def soak(minutes: float, rate: float, console: Any) -> dict[str, Any]:
                 deadline = end + DRAIN_SECONDS
                 while time.monotonic() < deadline and not all(h in watcher.seen for h in submitted):
                     time.sleep(0.1)
-                cpu_end = [_cpu_seconds(pid) for pid in pids]
+                cpu_end = [network_bench.cpu_seconds(pid) for pid in pids]
             finally:
                 sampler.halt()
                 watcher.stop_event.set()

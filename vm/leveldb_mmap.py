@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import resource
+from functools import cache
 from pathlib import Path
 
 import structlog
@@ -40,27 +41,24 @@ OPEN_FILES_WANTED = 65_536
 
 log = structlog.get_logger("settle.storage")
 
-_state: dict[str, str] = {}
-
 
 class MmapSwitchUnavailable(Exception):
     """The loaded LevelDB is not the one whose mmap limit this module knows how to set."""
 
 
+@cache
 def disable_table_mmap() -> str:
     """Set LevelDB's mmap limit to 0 once per process, before any database is opened; returns the outcome.
 
     The outcome is ``"disabled"``, or a sentence saying why the tables stay mapped (logged once as a
     warning; the node still works, only its RSS counts the mapped pages).
     """
-    if "outcome" not in _state:
-        try:
-            _set_mmap_limit(_loaded_library())
-            _state["outcome"] = "disabled"
-        except (MmapSwitchUnavailable, ELFError, OSError) as exc:
-            _state["outcome"] = str(exc) or type(exc).__name__
-            log.warning("LevelDB maps its table files; the RSS will count their pages", reason=str(exc))
-    return _state["outcome"]
+    try:
+        _set_mmap_limit(*_limit_address())
+    except (MmapSwitchUnavailable, ELFError, OSError) as exc:
+        log.warning("LevelDB maps its table files; the RSS will count their pages", reason=str(exc))
+        return str(exc) or type(exc).__name__
+    return "disabled"
 
 
 def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int:
@@ -79,26 +77,38 @@ def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int:
 
 def mmap_limit() -> int:
     """The current value of LevelDB's mmap limit (for tests and diagnosis)."""
-    address, _ = _limit_address(_loaded_library())
+    address, _, _ = _limit_address()
     return ctypes.c_int.from_address(address).value
 
 
-def _loaded_library() -> Path:
+def _library_mappings() -> tuple[Path, list[tuple[int, int, str]]]:
+    """The LevelDB library plyvel loaded, and its mappings in this process (start, end, permissions)."""
     import plyvel  # noqa: F401  # loads the LevelDB library the wheel bundles
 
-    for line in Path("/proc/self/maps").read_text().splitlines() if Path("/proc/self/maps").exists() else ():
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        raise MmapSwitchUnavailable("no /proc/self/maps to find plyvel's LevelDB library in")
+    library: Path | None = None
+    mappings = []
+    for line in maps.read_text().splitlines():
         fields = line.split(maxsplit=5)
-        if len(fields) == 6 and Path(fields[5]).name.startswith("libleveldb"):
-            return Path(fields[5])
-    raise MmapSwitchUnavailable("plyvel's LevelDB library was not found among this process's mappings")
+        if len(fields) < 6 or not Path(fields[5]).name.startswith("libleveldb"):
+            continue
+        library = library or Path(fields[5])
+        if fields[5] == str(library):
+            start, end = (int(part, 16) for part in fields[0].split("-"))
+            mappings.append((start, end, fields[1]))
+    if library is None:
+        raise MmapSwitchUnavailable("plyvel's LevelDB library was not found among this process's mappings")
+    return library, mappings
 
 
-def _limit_address(library: Path) -> tuple[int, list[tuple[int, int, str]]]:
-    """The run-time address of ``g_mmap_limit`` and the library's mappings (start, end, permissions)."""
+def _limit_address() -> tuple[int, Path, list[tuple[int, int, str]]]:
+    """The run-time address of ``g_mmap_limit``, the library it is in, and that library's mappings."""
+    library, mappings = _library_mappings()
     values: dict[str, int] = {}
     with library.open("rb") as file:
-        elf = ELFFile(file)
-        symbols = elf.get_section_by_name(".symtab")
+        symbols = ELFFile(file).get_section_by_name(".symtab")
         if not isinstance(symbols, SymbolTableSection):
             raise MmapSwitchUnavailable(f"{library.name} has no symbol table")
         for name in (MMAP_LIMIT_SYMBOL, ANCHOR_SYMBOL):
@@ -109,18 +119,10 @@ def _limit_address(library: Path) -> tuple[int, list[tuple[int, int, str]]]:
     anchor = ctypes.cast(getattr(ctypes.CDLL(str(library)), ANCHOR_SYMBOL), ctypes.c_void_p).value
     if anchor is None:  # pragma: no cover - dlsym found the function, so it has an address
         raise MmapSwitchUnavailable(f"{ANCHOR_SYMBOL} has no address")
-    address = anchor - values[ANCHOR_SYMBOL] + values[MMAP_LIMIT_SYMBOL]
-    mappings = []
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[5] == str(library):
-            start, end = (int(part, 16) for part in fields[0].split("-"))
-            mappings.append((start, end, fields[1]))
-    return address, mappings
+    return anchor - values[ANCHOR_SYMBOL] + values[MMAP_LIMIT_SYMBOL], library, mappings
 
 
-def _set_mmap_limit(library: Path) -> None:
-    address, mappings = _limit_address(library)
+def _set_mmap_limit(address: int, library: Path, mappings: list[tuple[int, int, str]]) -> None:
     if not any(start <= address and address + 4 <= end and perms.startswith("rw")
                for start, end, perms in mappings):
         raise MmapSwitchUnavailable(f"g_mmap_limit's address is not in a writable mapping of {library.name}")

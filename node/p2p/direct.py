@@ -41,6 +41,7 @@ from libp2p.utils import encode_varint_prefixed
 from node.p2p.errors import MalformedMessage
 from node.p2p.messages import decode_frame, encode_frame
 from node.p2p.scoring import MALFORMED_PENALTY, PeerGuard
+from node.p2p.streams import describe_error, reset_quietly
 
 READ_CHUNK_BYTES = 64 * 1024
 """Most bytes taken from a stream per read (yamux hands over at most what it has buffered)."""
@@ -256,7 +257,7 @@ class DirectLinks:
                 try:
                     stream = await self._open_stream(peer)
                 except Exception as exc:
-                    self._log.debug("opening a direct stream failed", peer=peer.to_base58(), error=_describe(exc))
+                    self._log.debug("opening a direct stream failed", peer=peer.to_base58(), error=describe_error(exc))
                     await trio.sleep(delay)
                     delay = min(2 * delay, MAX_RETRY_DELAY)
                     continue
@@ -274,13 +275,13 @@ class DirectLinks:
                 except Exception as exc:
                     if self._is_connected(peer):
                         self._log.warning("direct stream to peer failed; reopening", peer=peer.to_base58(),
-                                          error=_describe(exc))
+                                          error=describe_error(exc))
                         await trio.sleep(self._retry_delay)
                 finally:
                     if self._links.get(peer) is link:
                         del self._links[peer]
                     link.close()
-                    await _reset_quietly(stream)
+                    await reset_quietly(stream)
         finally:
             self._linking.discard(peer)
 
@@ -306,7 +307,7 @@ class DirectInbound:
         peer = stream.muxed_conn.peer_id
         if peer not in self._allowed_peers or self._guard.is_banned(peer):
             self._log.warning("direct stream from a peer not allowed; reset", peer=peer.to_base58())
-            await _reset_quietly(stream)
+            await reset_quietly(stream)
             return
         reader = FrameReader(stream, self._max_frame_bytes)
         try:
@@ -315,7 +316,7 @@ class DirectInbound:
                 if body is None:
                     return
                 if peer not in self._allowed_peers or self._guard.is_banned(peer):
-                    await _reset_quietly(stream)
+                    await reset_quietly(stream)
                     return
                 if not self._guard.allow(peer):
                     continue  # over its budget: dropped undecoded; the guard logged and penalised it
@@ -324,15 +325,15 @@ class DirectInbound:
         except (FrameError, MalformedMessage) as exc:
             problem = exc.problem if isinstance(exc, MalformedMessage) else str(exc)
             self._bad_frame(stream, peer, problem)
-            await _reset_quietly(stream)
+            await reset_quietly(stream)
         except trio.Cancelled:
             raise
         except Exception as exc:  # a reset or a dead connection, or a decoder bug: contain it
             if _is_stream_failure(exc):
-                self._log.debug("direct stream from peer ended", peer=peer.to_base58(), error=_describe(exc))
+                self._log.debug("direct stream from peer ended", peer=peer.to_base58(), error=describe_error(exc))
             else:
-                self._bad_frame(stream, peer, _describe(exc))
-            await _reset_quietly(stream)
+                self._bad_frame(stream, peer, describe_error(exc))
+            await reset_quietly(stream)
 
     def _bad_frame(self, stream: INetStream, peer: ID, problem: str) -> None:
         self._log.warning("malformed frame from peer; stream closed", peer=peer.to_base58(), problem=problem[:200])
@@ -343,16 +344,3 @@ def _is_stream_failure(exc: Exception) -> bool:
     """Whether ``exc`` is libp2p reporting a stream or connection that ended, not bad data."""
     return isinstance(exc, StreamError | IOException | MuxedStreamError | MuxedConnUnavailable
                       | trio.BrokenResourceError | trio.ClosedResourceError | ConnectionError)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{exc.__class__.__name__}: {text}"[:300] if text else exc.__class__.__name__
-
-
-async def _reset_quietly(stream: INetStream) -> None:
-    with trio.move_on_after(1):
-        try:
-            await stream.reset()
-        except Exception:
-            pass

@@ -51,6 +51,7 @@ from node.p2p.messages import (
     encode_response,
 )
 from node.p2p.scoring import MALFORMED_PENALTY, PeerGuard
+from node.p2p.streams import describe_error, reset_quietly
 from node.rlp_nesting import MAX_RLP_DEPTH
 
 
@@ -81,21 +82,6 @@ async def read_frame(stream: INetStream, max_bytes: int) -> bytes:
 async def write_frame(stream: INetStream, body: bytes) -> None:
     """Write one length-prefixed frame."""
     await stream.write(encode_varint_prefixed(body))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{exc.__class__.__name__}: {text}"[:300] if text else exc.__class__.__name__
-
-
-async def _reset_quietly(stream: INetStream | None) -> None:
-    if stream is None:
-        return
-    with trio.move_on_after(1):
-        try:
-            await stream.reset()
-        except Exception:
-            pass
 
 
 class SyncServer:
@@ -145,16 +131,16 @@ class SyncServer:
         peer = stream.muxed_conn.peer_id
         if peer not in self._allowed_peers:
             self._log.warning("sync request from a peer not in the allow-list", peer=str(peer))
-            await _reset_quietly(stream)
+            await reset_quietly(stream)
             return
         if self._guard is not None and not self._guard.allow(peer):
-            await _reset_quietly(stream)  # over its budget or banned; the guard logged it
+            await reset_quietly(stream)  # over its budget or banned; the guard logged it
             return
         try:
             self._slots.acquire_nowait()
         except trio.WouldBlock:
             self._log.warning("sync server busy; request dropped", peer=str(peer))
-            await _reset_quietly(stream)
+            await reset_quietly(stream)
             return
         try:
             with trio.move_on_after(self._timeout) as scope:
@@ -164,10 +150,10 @@ class SyncServer:
                 await stream.close()
             if scope.cancelled_caught:
                 self._log.warning("sync request timed out", peer=str(peer), timeout=self._timeout)
-                await _reset_quietly(stream)
+                await reset_quietly(stream)
         except Exception as exc:  # a peer's bad bytes or a dead connection: contain it
-            self._log.warning("sync request failed", peer=str(peer), error=_describe(exc))
-            await _reset_quietly(stream)
+            self._log.warning("sync request failed", peer=str(peer), error=describe_error(exc))
+            await reset_quietly(stream)
         finally:
             self._slots.release()
 
@@ -184,7 +170,7 @@ class SyncServer:
             try:
                 return self._status_provider()
             except Exception as exc:
-                self._log.warning("status provider failed", peer=peer, error=_describe(exc))
+                self._log.warning("status provider failed", peer=peer, error=describe_error(exc))
                 return ErrorResponse(reason="status unavailable")
         if status_only:
             self._log.warning("blocks request on the status protocol", peer=peer)
@@ -199,7 +185,7 @@ class SyncServer:
         try:
             items = self._transactions_provider(list(request.hashes[:MAX_TRANSACTIONS_PER_REQUEST]))
         except Exception as exc:
-            self._log.warning("transactions provider failed", peer=peer, error=_describe(exc))
+            self._log.warning("transactions provider failed", peer=peer, error=describe_error(exc))
             return ErrorResponse(reason="transactions unavailable")
         served: list[bytes] = []
         size = 0
@@ -215,7 +201,7 @@ class SyncServer:
         try:
             items = self._blocks_provider(request.start, count)
         except Exception as exc:
-            self._log.warning("blocks provider failed", peer=peer, start=request.start, error=_describe(exc))
+            self._log.warning("blocks provider failed", peer=peer, start=request.start, error=describe_error(exc))
             return ErrorResponse(reason="blocks unavailable")
         if not isinstance(items, list | tuple) or not all(isinstance(item, bytes) for item in items):
             self._log.warning("blocks provider returned something other than a list of bytes", peer=peer)
@@ -257,13 +243,13 @@ async def request(
             await stream.close()
             return response
     except MalformedMessage as exc:
-        await _reset_quietly(stream)
+        await reset_quietly(stream)
         raise MalformedResponse(str(peer), kind, exc.problem) from None
     except Exception as exc:  # libp2p raises assorted types for dead or refusing peers
-        await _reset_quietly(stream)
-        raise SyncRequestFailed(str(peer), kind, _describe(exc)) from None
+        await reset_quietly(stream)
+        raise SyncRequestFailed(str(peer), kind, describe_error(exc)) from None
     assert scope.cancelled_caught
-    await _reset_quietly(stream)
+    await reset_quietly(stream)
     raise SyncRequestTimeout(str(peer), kind, timeout)
 
 

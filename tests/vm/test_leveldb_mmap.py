@@ -69,12 +69,12 @@ def test_the_switch_reports_its_outcome(tmp_path: Path) -> None:
 def test_a_limit_other_than_leveldbs_default_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """Guard: the variable is written only while it holds LevelDB's 64-bit default (1,000) or already 0."""
     disable_table_mmap()
-    address, _ = leveldb_mmap._limit_address(leveldb_mmap._loaded_library())
+    address, _, _ = leveldb_mmap._limit_address()
     limit = ctypes.c_int.from_address(address)
     try:
         limit.value = 7  # the environment exists already, so this changes no behaviour
         with pytest.raises(MmapSwitchUnavailable, match="holds 7, not LevelDB's default 1000"):
-            leveldb_mmap._set_mmap_limit(leveldb_mmap._loaded_library())
+            leveldb_mmap._set_mmap_limit(*leveldb_mmap._limit_address())
         assert limit.value == 7
     finally:
         limit.value = 0
@@ -83,7 +83,7 @@ def test_a_limit_other_than_leveldbs_default_is_left_alone(monkeypatch: pytest.M
 def test_a_library_without_the_symbol_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(leveldb_mmap, "MMAP_LIMIT_SYMBOL", "no_such_symbol")
     with pytest.raises(MmapSwitchUnavailable, match="has no symbol no_such_symbol"):
-        leveldb_mmap._set_mmap_limit(leveldb_mmap._loaded_library())
+        leveldb_mmap._set_mmap_limit(*leveldb_mmap._limit_address())
 
 
 def test_the_open_file_limit_is_raised_within_the_hard_limit() -> None:
